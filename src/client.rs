@@ -1,0 +1,405 @@
+//! The HTTP client for one homeserver.
+//!
+//! One [`Client`] holds one connection pool (a `ureq::Agent`), so consecutive calls reuse the
+//! same keep-alive connection. Every request has finite time-outs, sends JSON with
+//! `Content-Type: application/json`, uses the spec's v3 paths and carries a token only in the
+//! `Authorization: Bearer` header. Redirects are never followed: see [`Error::Redirect`].
+
+use std::time::Duration;
+
+use serde_json::{Map, Value as JsonValue, json};
+use zeroize::Zeroizing;
+
+use crate::error::{
+    Error, MatrixError, TransportError, TransportKind, UnexpectedResponse, excerpt,
+};
+use crate::ids::{UserArg, UserId, homeserver_url};
+use crate::secret::{AccessToken, Password};
+use crate::session::{Session, WhoAmI};
+
+/// The largest answer body read, in bytes. Matrix answers to these calls are tiny; this bound
+/// keeps a misbehaving server from filling memory.
+pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+/// Time-outs and other settings of a [`Client`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// How long to wait for a connection, TLS included. Default 10 s.
+    pub connect_timeout: Duration,
+    /// How long to wait for the answer (headers and body) after the request went out.
+    /// Default 30 s.
+    pub timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A client for one homeserver base URL.
+///
+/// ```no_run
+/// use nu_plugin_matrix::{Client, LoginRequest, Password, UserArg};
+///
+/// let client = Client::new("https://matrix.example.org")?;
+/// let user = UserArg::parse("@bot:example.org")?;
+/// let password = Password::new(std::env::var("BOT_PASSWORD").unwrap_or_default());
+/// let session = client.login(&LoginRequest::password(user, password).device_id("BOT1"))?;
+/// println!("{} on device {}", session.user_id, session.device_id);
+/// // The token prints masked, e.g. `syt_…a1B2`; `session.access_token.reveal()` gives the text.
+/// println!("{:?}", session.access_token);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    homeserver: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client with the default [`ClientConfig`]. `homeserver` is a base URL such as
+    /// `https://matrix.example.org`; it is checked and a trailing slash dropped.
+    pub fn new(homeserver: &str) -> Result<Self, Error> {
+        Self::with_config(homeserver, &ClientConfig::default())
+    }
+
+    /// A client with the given time-outs.
+    pub fn with_config(homeserver: &str, config: &ClientConfig) -> Result<Self, Error> {
+        let homeserver = homeserver_url(homeserver)?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_recv_response(Some(config.timeout))
+            .timeout_recv_body(Some(config.timeout))
+            .timeout_send_body(Some(config.timeout))
+            .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Ok(Self { homeserver, agent })
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn homeserver(&self) -> &str {
+        &self.homeserver
+    }
+
+    /// `POST /_matrix/client/v3/login`: logs in and returns the new session.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3login>
+    pub fn login(&self, request: &LoginRequest) -> Result<Session, Error> {
+        let mut body = json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": request.user.as_str()},
+            "password": request.password.expose(),
+        });
+        if let Some(device_id) = &request.device_id {
+            body["device_id"] = json!(device_id);
+        }
+        if let Some(name) = &request.device_name {
+            body["initial_device_display_name"] = json!(name);
+        }
+        let answer = self.call(
+            Method::Post,
+            "login",
+            None,
+            Some(body),
+            &[request.password.expose()],
+        )?;
+        let fields = Fields::new(&answer);
+        let token = fields.string("access_token")?;
+        let user_id = fields.string("user_id")?;
+        let device_id = fields.string("device_id")?;
+        let parsed = UserId::parse(&user_id).map_err(|err| {
+            answer.unexpected(format!(
+                "the field `user_id` is not a user ID ({})",
+                err.problem
+            ))
+        })?;
+        // `home_server` is deprecated and MAS leaves it out: the user ID says the same.
+        let home_server = fields
+            .optional_string("home_server")?
+            .unwrap_or_else(|| parsed.server_name().to_owned());
+        Ok(Session {
+            user_id,
+            device_id,
+            home_server,
+            homeserver: self.homeserver.clone(),
+            access_token: AccessToken::new(token),
+        })
+    }
+
+    /// `GET /_matrix/client/v3/account/whoami`: who a token belongs to.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3accountwhoami>
+    pub fn whoami(&self, token: &AccessToken) -> Result<WhoAmI, Error> {
+        let answer = self.call(Method::Get, "account/whoami", Some(token), None, &[])?;
+        let fields = Fields::new(&answer);
+        Ok(WhoAmI {
+            user_id: fields.string("user_id")?,
+            device_id: fields.optional_string("device_id")?,
+            is_guest: fields.optional_bool("is_guest")?.unwrap_or(false),
+        })
+    }
+
+    /// Sends one request to `/_matrix/client/v3/<path>` and returns the JSON object of a 2xx
+    /// answer. `secrets` are scrubbed from any excerpt of the answer kept in an error.
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&AccessToken>,
+        body: Option<JsonValue>,
+        secrets: &[&str],
+    ) -> Result<Answer, Error> {
+        let url = format!("{}/_matrix/client/v3/{path}", self.homeserver);
+        let mut scrub: Vec<&str> = secrets.to_vec();
+        let bearer = token.map(|token| {
+            scrub.push(token.reveal());
+            Zeroizing::new(format!("Bearer {}", token.reveal()))
+        });
+        let result = match method {
+            Method::Get => {
+                let mut request = self.agent.get(&url);
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer.as_str());
+                }
+                request.call()
+            }
+            Method::Post => {
+                let bytes = Zeroizing::new(
+                    serde_json::to_vec(&body.unwrap_or_else(|| json!({})))
+                        .expect("a serde_json::Value always serialises"),
+                );
+                let mut request = self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/json");
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer.as_str());
+                }
+                request.send(&bytes[..])
+            }
+        };
+        let mut response = result.map_err(|err| transport_error(&url, &err))?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type");
+        let retry_after_header = header("retry-after");
+        let location = header("location");
+        if (300..400).contains(&status) {
+            return Err(Error::Redirect {
+                url,
+                status,
+                location,
+            });
+        }
+        let body = match response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_vec()
+        {
+            Ok(body) => Zeroizing::new(body),
+            Err(ureq::Error::BodyExceedsLimit(_)) => {
+                return Err(Error::UnexpectedResponse(UnexpectedResponse {
+                    url,
+                    status,
+                    content_type,
+                    problem: format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
+                    excerpt: String::new(),
+                }));
+            }
+            Err(err) => return Err(transport_error(&url, &err)),
+        };
+        let answer = Answer {
+            url,
+            status,
+            content_type,
+            object: Map::new(),
+        };
+        let object = match serde_json::from_slice::<JsonValue>(&body) {
+            Ok(JsonValue::Object(object)) => object,
+            Ok(_) => {
+                return Err(answer.unexpected("the body is JSON but not an object"));
+            }
+            Err(_) => {
+                let problem = if body.is_empty() {
+                    "the body is empty"
+                } else {
+                    "the body is not JSON"
+                };
+                return Err(Error::UnexpectedResponse(UnexpectedResponse {
+                    excerpt: excerpt(&body, &scrub),
+                    ..answer.unexpected_response(problem)
+                }));
+            }
+        };
+        let answer = Answer { object, ..answer };
+        if (200..300).contains(&status) {
+            return Ok(answer);
+        }
+        Err(matrix_error(answer, retry_after_header.as_deref()))
+    }
+}
+
+/// What to log in with.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    user: UserArg,
+    password: Password,
+    device_id: Option<String>,
+    device_name: Option<String>,
+}
+
+impl LoginRequest {
+    /// A password login (`m.login.password` with an `m.id.user` identifier).
+    pub fn password(user: UserArg, password: Password) -> Self {
+        Self {
+            user,
+            password,
+            device_id: None,
+            device_name: None,
+        }
+    }
+
+    /// Log in as this device ID (reusing it if it exists) instead of a new random one.
+    pub fn device_id(mut self, device_id: impl Into<String>) -> Self {
+        self.device_id = Some(device_id.into());
+        self
+    }
+
+    /// The display name of a new device (`initial_device_display_name`).
+    pub fn device_name(mut self, name: impl Into<String>) -> Self {
+        self.device_name = Some(name.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// A parsed answer, with what an error about it needs to say.
+struct Answer {
+    url: String,
+    status: u16,
+    content_type: Option<String>,
+    object: Map<String, JsonValue>,
+}
+
+impl Answer {
+    fn unexpected_response(&self, problem: impl Into<String>) -> UnexpectedResponse {
+        UnexpectedResponse {
+            url: self.url.clone(),
+            status: self.status,
+            content_type: self.content_type.clone(),
+            problem: problem.into(),
+            excerpt: String::new(),
+        }
+    }
+
+    fn unexpected(&self, problem: impl Into<String>) -> Error {
+        Error::UnexpectedResponse(self.unexpected_response(problem))
+    }
+}
+
+/// Typed access to the fields of an answer. Errors name the field and never quote its value.
+struct Fields<'a>(&'a Answer);
+
+impl<'a> Fields<'a> {
+    fn new(answer: &'a Answer) -> Self {
+        Self(answer)
+    }
+
+    fn optional_string(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.0.object.get(name) {
+            None | Some(JsonValue::Null) => Ok(None),
+            Some(JsonValue::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(self
+                .0
+                .unexpected(format!("the field `{name}` is not a string"))),
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<String, Error> {
+        self.optional_string(name)?
+            .ok_or_else(|| self.0.unexpected(format!("the field `{name}` is missing")))
+    }
+
+    fn optional_bool(&self, name: &str) -> Result<Option<bool>, Error> {
+        match self.0.object.get(name) {
+            None | Some(JsonValue::Null) => Ok(None),
+            Some(JsonValue::Bool(value)) => Ok(Some(*value)),
+            Some(_) => Err(self
+                .0
+                .unexpected(format!("the field `{name}` is not a boolean"))),
+        }
+    }
+}
+
+/// A non-2xx JSON answer: a Matrix error when it has an `errcode`, otherwise unexpected.
+fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
+    let Some(errcode) = answer.object.get("errcode").and_then(JsonValue::as_str) else {
+        return answer.unexpected("an error answer without an `errcode`");
+    };
+    let message = answer
+        .object
+        .get("error")
+        .and_then(JsonValue::as_str)
+        .unwrap_or_default();
+    // The header wins: `retry_after_ms` is deprecated since spec v1.10.
+    let retry_after = retry_after_header
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .or_else(|| {
+            answer
+                .object
+                .get("retry_after_ms")
+                .and_then(JsonValue::as_u64)
+                .map(Duration::from_millis)
+        });
+    let soft_logout = answer
+        .object
+        .get("soft_logout")
+        .and_then(JsonValue::as_bool)
+        .unwrap_or(false);
+    Error::Matrix(MatrixError {
+        status: answer.status,
+        errcode: errcode.chars().take(64).collect(),
+        message: message.chars().take(500).collect(),
+        retry_after,
+        soft_logout,
+    })
+}
+
+fn transport_error(url: &str, err: &ureq::Error) -> Error {
+    let kind = match err {
+        ureq::Error::Timeout(_) => TransportKind::Timeout,
+        ureq::Error::HostNotFound => TransportKind::HostNotFound,
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            TransportKind::ConnectionRefused
+        }
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => TransportKind::Timeout,
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
+        _ => TransportKind::Other,
+    };
+    Error::Transport(TransportError {
+        url: url.to_owned(),
+        kind,
+        detail: err.to_string(),
+    })
+}

@@ -1,0 +1,34 @@
+//! Matrix access tokens from Rust and from Nushell.
+//!
+//! This crate is two things:
+//!
+//! - a small Matrix client library (the modules below, no Nushell types): log in with a
+//!   password, ask who a token belongs to, with typed errors and secrets that never print;
+//! - the Nushell plugin `nu_plugin_matrix` (module `plugin`, behind the default `plugin`
+//!   feature; library users may turn it off with `default-features = false`).
+//!
+//! ```no_run
+//! use nu_plugin_matrix::{Client, LoginRequest, Password, UserArg};
+//!
+//! let client = Client::new("https://matrix.example.org")?;
+//! let request = LoginRequest::password(UserArg::parse("@bot:example.org")?, Password::new("…".into()));
+//! let session = client.login(&request)?;
+//! let me = client.whoami(&session.access_token)?;
+//! assert_eq!(me.user_id, session.user_id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod client;
+pub mod error;
+pub mod ids;
+pub mod secret;
+pub mod session;
+
+#[cfg(feature = "plugin")]
+pub mod plugin;
+
+pub use client::{Client, ClientConfig, LoginRequest};
+pub use error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
+pub use ids::{InputError, UserArg, UserId};
+pub use secret::{AccessToken, Password};
+pub use session::{Session, WhoAmI};

@@ -1,0 +1,9 @@
+//! One command per file.
+
+mod login;
+mod matrix;
+mod token;
+
+pub use login::Login;
+pub use matrix::Matrix;
+pub use token::{Token, TokenReveal};

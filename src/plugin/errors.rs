@@ -1,0 +1,204 @@
+//! Library errors as Nushell errors: a message, a label on the argument to blame, and help that
+//! says what to do. No message holds a password or token (the library's errors hold none).
+
+use nu_protocol::{LabeledError, Span};
+
+use crate::error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
+use crate::ids::InputError;
+
+/// Where an error can point.
+pub(crate) struct Blame {
+    /// The command name.
+    pub head: Span,
+    /// The argument that named the homeserver: `--homeserver`, or the user ID it came from.
+    pub homeserver: Span,
+    /// True when the homeserver URL was made from the user ID's server name.
+    pub homeserver_guessed: bool,
+    /// The user argument, and its text.
+    pub user: Span,
+    pub user_text: String,
+}
+
+/// A refused argument.
+pub(crate) fn input(err: InputError, span: Span) -> LabeledError {
+    LabeledError::new(capitalise(&err.problem))
+        .with_label("invalid argument", span)
+        .with_help(err.hint)
+}
+
+/// Any error of a login.
+pub(crate) fn login(err: Error, blame: &Blame) -> LabeledError {
+    match err {
+        Error::Matrix(err) => login_refused(&err, blame),
+        other => request(other, blame),
+    }
+}
+
+/// Errors every request can meet: no answer, a redirect, an answer that is not Matrix.
+pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
+    match err {
+        Error::Transport(err) => transport(&err, blame),
+        Error::UnexpectedResponse(err) => not_matrix(&err, blame),
+        Error::Redirect {
+            url,
+            status,
+            location,
+        } => {
+            let target = location.as_deref().unwrap_or("a URL it did not give");
+            LabeledError::new(format!(
+                "The homeserver answered with a redirect (HTTP {status})"
+            ))
+            .with_label(format!("{url} redirects to {target}"), blame.homeserver)
+            .with_help(
+                "redirects are not followed, so that a password or token only goes where \
+                     you sent it; if the new address is right, pass its base URL as --homeserver \
+                     (for example with https:// instead of http://)",
+            )
+        }
+        Error::Input(err) => input(err, blame.homeserver),
+        Error::Matrix(err) => LabeledError::new("The homeserver refused the request")
+            .with_label(err.to_string(), blame.head),
+    }
+}
+
+fn transport(err: &TransportError, blame: &Blame) -> LabeledError {
+    let (what, help) = match err.kind {
+        TransportKind::ConnectionRefused => (
+            "connection refused".to_owned(),
+            "nothing is listening there: check the host and port, and that the homeserver runs"
+                .to_owned(),
+        ),
+        TransportKind::HostNotFound => (
+            "host not found".to_owned(),
+            "the host name does not resolve: check its spelling".to_owned(),
+        ),
+        TransportKind::Tls => (
+            "TLS failed".to_owned(),
+            format!(
+                "the secure connection could not be set up ({}): check the certificate, and \
+                 whether the server speaks https at all",
+                err.detail
+            ),
+        ),
+        TransportKind::Timeout => (
+            "no answer in time".to_owned(),
+            "the server accepted nothing or answered nothing in time: it may be down or \
+             overloaded, or a firewall drops the traffic"
+                .to_owned(),
+        ),
+        TransportKind::Other => ("the connection failed".to_owned(), err.detail.clone()),
+    };
+    LabeledError::new(format!(
+        "Could not reach the homeserver at {}",
+        base_of(&err.url)
+    ))
+    .with_label(what, blame.homeserver)
+    .with_help(with_guess_hint(help, blame))
+}
+
+fn not_matrix(err: &UnexpectedResponse, blame: &Blame) -> LabeledError {
+    let mut label = format!("HTTP {}", err.status);
+    if let Some(content_type) = &err.content_type {
+        label.push_str(&format!(
+            ", {}",
+            content_type.split(';').next().unwrap_or_default()
+        ));
+    }
+    if !err.excerpt.is_empty() {
+        label.push_str(&format!(": \"{}\"", err.excerpt));
+    }
+    let help = format!(
+        "{} at {}. Is this the homeserver's client API? Pass its base URL as --homeserver, \
+         e.g. https://matrix.example.org",
+        capitalise(&err.problem),
+        err.url
+    );
+    LabeledError::new(format!(
+        "{} did not answer like a Matrix homeserver",
+        base_of(&err.url)
+    ))
+    .with_label(label, blame.homeserver)
+    .with_help(with_guess_hint(help, blame))
+}
+
+fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
+    let user = &blame.user_text;
+    let said = format!("the server said: {err}");
+    let (message, label, help) = match err.errcode.as_str() {
+        "M_FORBIDDEN" => (
+            format!("Login refused for {user}"),
+            "wrong password or unknown user".to_owned(),
+            format!("check the user name and the password; {said}"),
+        ),
+        "M_USER_DEACTIVATED" => (
+            format!("The account {user} is deactivated"),
+            "deactivated account".to_owned(),
+            format!("a server admin can reactivate it; {said}"),
+        ),
+        "M_USER_LOCKED" => (
+            format!("The account {user} is locked"),
+            "locked account".to_owned(),
+            format!("a server admin must unlock it; {said}"),
+        ),
+        "M_USER_SUSPENDED" => (
+            format!("The account {user} is suspended"),
+            "suspended account".to_owned(),
+            format!("a server admin can lift the suspension; {said}"),
+        ),
+        "M_LIMIT_EXCEEDED" => (
+            format!("Too many login attempts for {user}"),
+            "rate-limited".to_owned(),
+            match err.retry_after {
+                Some(wait) => format!("wait {} s and try again; {said}", wait.as_secs().max(1)),
+                None => format!("wait a while and try again; {said}"),
+            },
+        ),
+        "M_UNRECOGNIZED" => (
+            "This homeserver offers no password login".to_owned(),
+            "no /_matrix/client/v3/login here".to_owned(),
+            format!(
+                "it may delegate logins to an OAuth 2.0 server (MAS), or this is not the \
+                 client API's base URL; {said}"
+            ),
+        ),
+        _ => (
+            format!("The homeserver refused the login of {user}"),
+            err.errcode.clone(),
+            said,
+        ),
+    };
+    let span = if err.errcode == "M_UNRECOGNIZED" {
+        blame.homeserver
+    } else {
+        blame.user
+    };
+    LabeledError::new(message)
+        .with_label(label, span)
+        .with_help(help)
+        .with_code(format!("matrix::{}", err.errcode))
+}
+
+fn with_guess_hint(help: String, blame: &Blame) -> String {
+    if blame.homeserver_guessed {
+        format!(
+            "{help}. Without --homeserver, the user ID's server name was tried as the \
+             homeserver; if the homeserver lives elsewhere (often matrix.<domain>), pass \
+             --homeserver"
+        )
+    } else {
+        help
+    }
+}
+
+/// `https://host/path/_matrix/...` -> `https://host/path`.
+fn base_of(url: &str) -> &str {
+    url.find("/_matrix/").map_or(url, |at| &url[..at])
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
