@@ -104,7 +104,9 @@ fn not_matrix(err: &UnexpectedResponse, blame: &Blame) -> LabeledError {
             content_type.split(';').next().unwrap_or_default()
         ));
     }
-    if !err.excerpt.is_empty() {
+    if err.excerpt.is_empty() {
+        label.push_str(&format!(": {}", err.problem));
+    } else {
         label.push_str(&format!(": \"{}\"", err.excerpt));
     }
     let help = format!(
@@ -113,12 +115,20 @@ fn not_matrix(err: &UnexpectedResponse, blame: &Blame) -> LabeledError {
         capitalise(&err.problem),
         err.url
     );
-    LabeledError::new(format!(
-        "{} did not answer like a Matrix homeserver",
-        base_of(&err.url)
-    ))
-    .with_label(label, blame.homeserver)
-    .with_help(with_guess_hint(help, blame))
+    let message = if (200..300).contains(&err.status) {
+        format!(
+            "{} sent an answer the Matrix spec does not allow",
+            base_of(&err.url)
+        )
+    } else {
+        format!(
+            "{} did not answer like a Matrix homeserver",
+            base_of(&err.url)
+        )
+    };
+    LabeledError::new(message)
+        .with_label(label, blame.homeserver)
+        .with_help(with_guess_hint(help, blame))
 }
 
 fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {

@@ -2,10 +2,9 @@
 //! one back to the commands of this plugin.
 
 use std::fmt;
-use std::path::Path;
 
 use nu_protocol::ast::{Comparison, Operator};
-use nu_protocol::{CustomValue, LabeledError, ShellError, Span, Spanned, Type, Value};
+use nu_protocol::{CustomValue, ShellError, Span, Type, Value};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::secret::AccessToken;
@@ -135,25 +134,5 @@ impl CustomValue for TokenValue {
         };
         let same = Self::from_value(right).is_some_and(|other| other.token == self.token);
         Ok(Value::bool(same == equal, op))
-    }
-
-    fn save(
-        &self,
-        path: Spanned<&Path>,
-        value_span: Span,
-        save_span: Span,
-    ) -> Result<(), ShellError> {
-        let _ = path;
-        Err(
-            LabeledError::new("A token value saves only its masked form")
-                .with_label("this is a masked Matrix token", value_span)
-                .with_label("refusing to write a masked token", save_span)
-                .with_help(
-                    "to write the real token, reveal it explicitly: \
-                 `$session.access_token | matrix token reveal | save token.txt`; \
-                 create the file with mode 0600 first (see the README)",
-                )
-                .into(),
-        )
     }
 }

@@ -1,0 +1,325 @@
+//! `matrix login` end to end: the real `nu` binary, this plugin, and a real Synapse on loopback.
+
+mod support;
+
+use nu_plugin_matrix::secret::mask_token;
+use support::{FaultServer, closed_port_url, nu, nu_pw, nu_with, synapse, unique_user};
+
+/// Splits a run's stdout at the `-----` lines the scripts print between sections.
+fn sections(stdout: &str) -> Vec<String> {
+    stdout
+        .split("-----\n")
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn login_by_user_id_from_the_pipeline_shows_only_the_masked_token() {
+    let hs = synapse();
+    let password = "pw-Alice-7f3e9";
+    let user_id = hs.register(&unique_user("alice"), password);
+    let run = nu_pw(
+        &format!(
+            r#"let s = ($env.PW | matrix login {user_id} --homeserver {url})
+        print ($s | reject access_token | to json --raw)
+        print "-----"; print ($s | table)
+        print "-----"; print ($s | to json)
+        print "-----"; print ($s | to csv)
+        print "-----"; print $"interpolated: ($s.access_token)"
+        print "-----"; print ($s.access_token | describe)
+        print "-----"; print ($s | get access_token | into string)
+        print "-----"; print ($s | matrix token reveal | get access_token)
+        print "-----"; print ($s.access_token | matrix token reveal)"#,
+            url = hs.url
+        ),
+        password,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let parts = sections(&run.stdout);
+    assert_eq!(parts.len(), 9, "{}", run.stdout);
+
+    let fields: serde_json::Value = serde_json::from_str(&parts[0]).expect("JSON fields");
+    assert_eq!(fields["user_id"], user_id.as_str());
+    assert_eq!(fields["home_server"], "localhost");
+    assert_eq!(fields["homeserver"], hs.url.as_str());
+    let device_id = fields["device_id"].as_str().expect("a device ID");
+    assert!(!device_id.is_empty());
+
+    let token = parts[8].clone();
+    assert!(
+        token.starts_with("syt_") && token.len() > 20,
+        "not a token: {token}"
+    );
+    assert_eq!(
+        parts[7], token,
+        "reveal of a record and of a token value agree"
+    );
+    let masked = mask_token(&token);
+    assert!(masked.starts_with("syt_…") && masked.len() < 12, "{masked}");
+
+    // Every rendering shows the masked form, never the token.
+    for (what, text) in [
+        ("table", &parts[1]),
+        ("to json", &parts[2]),
+        ("to csv", &parts[3]),
+        ("interpolation", &parts[4]),
+        ("into string", &parts[6]),
+    ] {
+        assert!(
+            text.contains(&masked),
+            "{what} lacks the masked token:\n{text}"
+        );
+        assert!(
+            !text.contains(&token),
+            "{what} shows the real token:\n{text}"
+        );
+    }
+    assert!(
+        parts[2].contains(&format!("\"access_token\": \"{masked}\"")),
+        "{}",
+        parts[2]
+    );
+    assert_eq!(parts[5], "matrix_token");
+    assert!(!run.stderr.contains(&token) && !run.all().contains(password));
+
+    // The revealed token is the real one.
+    let me = hs.whoami(&token);
+    assert_eq!(me["user_id"], user_id.as_str());
+    assert_eq!(me["device_id"], device_id);
+}
+
+#[test]
+fn login_by_localpart_with_password_flag_and_chosen_device() {
+    let hs = synapse();
+    let name = unique_user("bob");
+    let user_id = hs.register(&name, "pw-Bob-2");
+    let run = nu(&format!(
+        r#"let s = (matrix login {name} -H {url}/ --password 'pw-Bob-2' --device-id BOTDEV1 --device-name 'ops bot')
+        print ($s | reject access_token | to json --raw)
+        print "-----"; print ($s.access_token | matrix token reveal)"#,
+        url = hs.url
+    ));
+    assert!(run.success, "{}", run.stderr);
+    let parts = sections(&run.stdout);
+    let fields: serde_json::Value = serde_json::from_str(&parts[0]).expect("JSON fields");
+    assert_eq!(fields["user_id"], user_id.as_str());
+    assert_eq!(fields["device_id"], "BOTDEV1");
+    assert_eq!(
+        fields["homeserver"],
+        hs.url.as_str(),
+        "trailing slash dropped"
+    );
+    let device = hs.get_json(
+        &format!("{}/_matrix/client/v3/devices/BOTDEV1", hs.url),
+        Some(&parts[1]),
+    );
+    assert_eq!(device["display_name"], "ops bot");
+}
+
+#[test]
+fn token_values_survive_a_plugin_restart_and_compare() {
+    let hs = synapse();
+    let user_id = hs.register(&unique_user("carol"), "pw-Carol-3");
+    let run = nu(&format!(
+        r#"let s = ('pw-Carol-3' | matrix login {user_id} -H {url})
+        let t = ('pw-Carol-3' | matrix login {user_id} -H {url})
+        let before = ($s.access_token | matrix token reveal)
+        plugin stop matrix
+        let after = ($s | matrix token reveal | get access_token)
+        print ([($before == $after) ($s.access_token == $s.access_token) ($s.access_token == $t.access_token) ($s.access_token != $t.access_token)] | to json --raw)
+        print "-----"; print $after"#,
+        url = hs.url
+    ));
+    assert!(run.success, "{}", run.stderr);
+    let parts = sections(&run.stdout);
+    assert_eq!(parts[0], "[true,true,false,true]");
+    assert_eq!(hs.whoami(&parts[1])["user_id"], user_id.as_str());
+}
+
+#[test]
+fn wrong_password_and_unknown_user_are_refused_without_echoing_the_password() {
+    let hs = synapse();
+    let user_id = hs.register(&unique_user("dave"), "pw-Dave-4");
+    for (user, password) in [
+        (user_id.as_str(), "not-Daves-password-91"),
+        ("@nobody-here:localhost", "pw-Nobody-55"),
+    ] {
+        let run = nu_pw(
+            &format!("$env.PW | matrix login {user} -H {}", hs.url),
+            password,
+        );
+        assert!(!run.success);
+        assert!(
+            run.stderr.contains(&format!("Login refused for {user}")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("wrong password or unknown user"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("M_FORBIDDEN"), "{}", run.stderr);
+        assert!(!run.all().contains(password), "{}", run.all());
+    }
+}
+
+#[test]
+fn nothing_listening_names_the_url() {
+    let url = closed_port_url();
+    let run = nu(&format!("'pw' | matrix login @bot:localhost -H {url}"));
+    assert!(!run.success);
+    assert!(
+        run.stderr
+            .contains(&format!("Could not reach the homeserver at {url}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
+}
+
+#[test]
+fn an_html_502_page_is_not_a_homeserver() {
+    let page = "<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>";
+    let server = FaultServer::answering("502 Bad Gateway", "text/html", page);
+    let run = nu_pw(
+        &format!("$env.PW | matrix login @bot:localhost -H {}", server.url),
+        "pw-secret-502",
+    );
+    assert!(!run.success);
+    assert!(
+        run.stderr
+            .contains("did not answer like a Matrix homeserver"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("HTTP 502, text/html: \"502 Bad Gateway\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("pw-secret-502"));
+}
+
+#[test]
+fn a_plain_404_and_a_matrix_404_are_told_apart() {
+    let plain = FaultServer::answering("404 Not Found", "text/plain", "404 page not found");
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        plain.url
+    ));
+    assert!(
+        run.stderr
+            .contains("did not answer like a Matrix homeserver"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("404 page not found"), "{}", run.stderr);
+
+    let body = r#"{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}"#;
+    let matrix = FaultServer::answering("404 Not Found", "application/json", body);
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        matrix.url
+    ));
+    assert!(
+        run.stderr
+            .contains("This homeserver offers no password login"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_redirect_is_reported_not_followed() {
+    let server = FaultServer::start(
+        "HTTP/1.1 301 Moved Permanently\r\nLocation: https://matrix.example.org/_matrix/client/v3/login\r\nContent-Length: 0\r\n\r\n"
+            .to_owned(),
+    );
+    let run = nu(&format!(
+        "'pw-redirected' | matrix login @bot:localhost -H {}",
+        server.url
+    ));
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("answered with a redirect (HTTP 301)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("https://matrix.example.org/_matrix/client/v3/login"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_success_answer_of_the_wrong_shape_never_quotes_the_token() {
+    let body = r#"{"access_token":"syt_leakleakleakleakleak_abcd","device_id":"X"}"#;
+    let server = FaultServer::answering("200 OK", "application/json", body);
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        server.url
+    ));
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("the field `user_id` is missing"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("leakleak"), "{}", run.all());
+}
+
+#[test]
+fn no_password_and_no_terminal_says_how_to_give_one() {
+    let run = nu_with(
+        "matrix login @bot:localhost -H http://127.0.0.1:9",
+        |command| {
+            // A new session has no controlling terminal, like CI.
+            let nu = command.get_program().to_owned();
+            let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
+            *command = std::process::Command::new("setsid");
+            command
+                .arg(nu)
+                .args(args)
+                .stdin(std::process::Stdio::null());
+        },
+    );
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("no terminal to ask for it"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("input -s"), "{}", run.stderr);
+}
+
+#[test]
+fn saving_writes_only_the_masked_token() {
+    let hs = synapse();
+    let user_id = hs.register(&unique_user("erin"), "pw-Erin-5");
+    let dir = support::scratch("save");
+    let run = nu(&format!(
+        r#"cd {dir}
+        let s = ('pw-Erin-5' | matrix login {user_id} -H {url})
+        $s | save -f session.json
+        print (open --raw session.json)
+        $s.access_token | save -f token.txt
+        print "-----"; print ($s.access_token | matrix token reveal)"#,
+        dir = dir.display(),
+        url = hs.url
+    ));
+    assert!(run.success, "{}", run.stderr);
+    let parts = sections(&run.stdout);
+    let token = &parts[1];
+    let masked = mask_token(token);
+    assert!(
+        parts[0].contains(&masked) && !parts[0].contains(token.as_str()),
+        "{}",
+        parts[0]
+    );
+    let saved = std::fs::read_to_string(dir.join("token.txt")).expect("token.txt");
+    assert_eq!(saved, masked);
+}

@@ -1,0 +1,265 @@
+//! The test harness: a real Synapse on 127.0.0.1 (one per test binary, started on first use and
+//! stopped when the test binary exits), the real `nu` binary, and a fault-injecting loopback
+//! server for answers no real homeserver gives.
+//!
+//! Synapse and nu come from `scripts/deps`, which installs them into `.cache/`. A test that needs
+//! them and does not find them fails and says so.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value as JsonValue, json};
+use sha1::Sha1;
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch folder for this test binary, under the target directory.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{}", name, std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a scratch folder under target/tmp");
+    dir
+}
+
+/// The real `nu` binary installed by scripts/deps.
+pub fn nu_binary() -> PathBuf {
+    let nu = root().join(".cache/nu/node_modules/@nushell/linux-x64/bin/nu");
+    assert!(
+        nu.is_file(),
+        "the real nu binary is missing at {}: run scripts/deps (or scripts/test) first",
+        nu.display()
+    );
+    nu
+}
+
+/// The plugin binary cargo built for this test run.
+pub fn plugin_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_nu_plugin_matrix")
+}
+
+pub struct Synapse {
+    pub url: String,
+    pub dir: PathBuf,
+    shared_secret: String,
+    agent: ureq::Agent,
+}
+
+static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
+
+/// The Synapse of this test binary, started on first use.
+pub fn synapse() -> &'static Synapse {
+    SYNAPSE.get_or_init(|| {
+        let dir = scratch("synapse");
+        let output = Command::new(root().join("scripts/synapse"))
+            .arg("start")
+            .arg(&dir)
+            .arg("--watch")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/synapse");
+        assert!(
+            output.status.success(),
+            "could not start Synapse (run scripts/deps first; log in {}/homeserver.log)",
+            dir.display()
+        );
+        let url = String::from_utf8(output.stdout)
+            .expect("a URL")
+            .trim()
+            .to_owned();
+        let shared_secret = std::fs::read_to_string(dir.join("shared_secret"))
+            .expect("Synapse's shared secret")
+            .trim()
+            .to_owned();
+        Synapse {
+            url,
+            dir,
+            shared_secret,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .new_agent(),
+        }
+    })
+}
+
+static USER_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A user name no other test of this run uses.
+pub fn unique_user(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        USER_COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::process::id()
+    )
+}
+
+impl Synapse {
+    /// Registers a user with the shared secret (Synapse's admin API) and returns its user ID.
+    pub fn register(&self, localpart: &str, password: &str) -> String {
+        let endpoint = format!("{}/_synapse/admin/v1/register", self.url);
+        let nonce = self.get_json(&endpoint, None)["nonce"]
+            .as_str()
+            .expect("a nonce")
+            .to_owned();
+        let mut mac = Hmac::<Sha1>::new_from_slice(self.shared_secret.as_bytes()).expect("any key");
+        for (i, part) in [nonce.as_str(), localpart, password, "notadmin"]
+            .iter()
+            .enumerate()
+        {
+            if i > 0 {
+                mac.update(b"\0");
+            }
+            mac.update(part.as_bytes());
+        }
+        let body = json!({
+            "nonce": nonce, "username": localpart, "password": password, "admin": false,
+            "mac": hex::encode(mac.finalize().into_bytes()),
+        });
+        let answer = self.post_json(&endpoint, &body);
+        answer["user_id"].as_str().expect("registered").to_owned()
+    }
+
+    pub fn get_json(&self, url: &str, token: Option<&str>) -> JsonValue {
+        let mut request = self.agent.get(url);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = request.call().expect("GET from Synapse");
+        response.body_mut().read_json().expect("JSON from Synapse")
+    }
+
+    pub fn post_json(&self, url: &str, body: &JsonValue) -> JsonValue {
+        let mut response = self
+            .agent
+            .post(url)
+            .send_json(body)
+            .expect("POST to Synapse");
+        let status = response.status();
+        let answer: JsonValue = response.body_mut().read_json().expect("JSON from Synapse");
+        assert!(status.is_success(), "{url}: {status} {answer}");
+        answer
+    }
+
+    /// `GET /account/whoami` with a plaintext token, straight to Synapse.
+    pub fn whoami(&self, token: &str) -> JsonValue {
+        self.get_json(
+            &format!("{}/_matrix/client/v3/account/whoami", self.url),
+            Some(token),
+        )
+    }
+}
+
+/// What a `nu -c` run printed.
+pub struct NuRun {
+    pub stdout: String,
+    pub stderr: String,
+    pub success: bool,
+}
+
+impl NuRun {
+    /// Everything the run printed, to search for leaks.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs a script in the real nu with this plugin loaded (no config files, no registry).
+pub fn nu(script: &str) -> NuRun {
+    nu_with(script, |_| {})
+}
+
+/// Runs a script with `$env.PW` set to `password`. Scripts pipe the password from there, so
+/// that it never appears in the source text nu quotes in its error messages.
+pub fn nu_pw(script: &str, password: &str) -> NuRun {
+    nu_with(script, |command| {
+        command.env("PW", password);
+    })
+}
+
+/// Runs a script like [`nu`], after `setup` adjusted the command (environment, `setsid`).
+pub fn nu_with(script: &str, setup: impl FnOnce(&mut Command)) -> NuRun {
+    let mut command = Command::new(nu_binary());
+    command
+        .arg("--no-config-file")
+        .arg("--plugins")
+        .arg(format!("[{}]", plugin_binary()))
+        .arg("-c")
+        .arg(script)
+        .env("NO_COLOR", "1")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .stdin(Stdio::null());
+    setup(&mut command);
+    finish(command.output().expect("run nu"))
+}
+
+fn finish(output: Output) -> NuRun {
+    NuRun {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        success: output.status.success(),
+    }
+}
+
+/// A loopback server that answers every request with the same raw HTTP bytes, for answers a
+/// real homeserver does not give (an HTML error page from a proxy, a redirect, garbage).
+pub struct FaultServer {
+    pub url: String,
+}
+
+impl FaultServer {
+    pub fn start(raw_answer: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let answer = raw_answer.clone();
+                thread::spawn(move || answer_once(stream, &answer));
+            }
+        });
+        Self { url }
+    }
+
+    /// An answer with this status line, content type and body.
+    pub fn answering(status: &str, content_type: &str, body: &str) -> Self {
+        Self::start(format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+}
+
+fn answer_once(mut stream: TcpStream, answer: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    // Read the request head and whatever body came with it, then answer.
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let _ = stream.write_all(answer.as_bytes());
+    let _ = stream.flush();
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("an address").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
