@@ -187,13 +187,16 @@ pub fn check_server_name(server_name: &str) -> Result<(), InputError> {
         return Err(InputError::new("the server name is empty", HINT));
     }
     let (host, port) = split_host_port(server_name);
-    if let Some(port) = port {
-        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InputError::new(
-                format!("the server name '{server_name}' has an invalid port"),
-                HINT,
-            ));
-        }
+    let valid_port = |port: &str| {
+        (1..=5).contains(&port.len())
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok()
+    };
+    if port.is_some_and(|port| !valid_port(port)) {
+        return Err(InputError::new(
+            format!("the server name '{server_name}' has an invalid port"),
+            HINT,
+        ));
     }
     let valid_host = if let Some(ipv6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         ipv6.parse::<std::net::Ipv6Addr>().is_ok()

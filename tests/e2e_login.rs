@@ -323,3 +323,30 @@ fn saving_writes_only_the_masked_token() {
     let saved = std::fs::read_to_string(dir.join("token.txt")).expect("token.txt");
     assert_eq!(saved, masked);
 }
+
+#[test]
+fn a_password_from_a_file_or_external_command_loses_its_trailing_newline() {
+    let hs = synapse();
+    let user_id = hs.register(&unique_user("frank"), "pw-Frank-6");
+    let dir = support::scratch("pwfile");
+    std::fs::write(dir.join("pw.txt"), "pw-Frank-6\n").expect("write pw.txt");
+    let run = nu(&format!(
+        r#"cd {dir}
+        print (open pw.txt | matrix login {user_id} -H {url} | get user_id)
+        print (^cat pw.txt | matrix login {user_id} -H {url} | get user_id)"#,
+        dir = dir.display(),
+        url = hs.url
+    ));
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), format!("{user_id}\n{user_id}"));
+}
+
+#[test]
+fn a_non_string_password_on_the_pipeline_is_refused() {
+    for (input, type_name) in [("42", "int"), ("[a b]", "list<string>"), ("(do { 42 })", "int")] {
+        let run = nu(&format!("{input} | matrix login @bot:localhost -H http://127.0.0.1:9"));
+        assert!(!run.success);
+        assert!(run.stderr.contains(type_name), "{input}: {}", run.stderr);
+        assert!(run.stderr.contains("matrix login"), "{input}: {}", run.stderr);
+    }
+}

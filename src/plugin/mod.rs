@@ -1,7 +1,7 @@
 //! The Nushell plugin: commands that parse arguments, call the [`crate::Client`], and turn its
 //! answers and errors into Nushell values and labelled errors.
 
-mod commands;
+pub mod commands;
 mod errors;
 mod token;
 

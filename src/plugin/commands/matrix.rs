@@ -1,5 +1,5 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
-use nu_protocol::{Category, LabeledError, Signature, Type, Value};
+use nu_protocol::{Category, Example, LabeledError, Signature, Type, Value};
 
 use crate::plugin::MatrixPlugin;
 
@@ -14,12 +14,15 @@ impl SimplePluginCommand for Matrix {
     }
 
     fn description(&self) -> &str {
-        "Matrix access tokens: log in, and keep the token masked until you reveal it."
+        "Matrix chat: log in to a homeserver and keep access tokens masked until you reveal them."
     }
 
     fn extra_description(&self) -> &str {
         "Run `matrix login --help` to start. Tokens display masked everywhere; \
-         `matrix token reveal` is the one way to the plaintext."
+         `matrix token reveal` is the one way to the plaintext.\n\n\
+         Subcommands marked (plugin) come from nu_plugin_matrix. The others (matrix add, \
+         matrix multiply, ...) are Nushell's own linear-algebra commands, which share the \
+         name and keep working as before."
     }
 
     fn signature(&self) -> Signature {
@@ -30,6 +33,14 @@ impl SimplePluginCommand for Matrix {
 
     fn search_terms(&self) -> Vec<&str> {
         vec!["chat", "synapse", "homeserver", "access token"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: "matrix",
+            description: "List the matrix commands",
+            result: None,
+        }]
     }
 
     fn run(

@@ -1,4 +1,4 @@
-//! One command per file.
+//! The commands, one per file.
 
 mod login;
 mod matrix;

@@ -24,6 +24,14 @@ impl SimplePluginCommand for Token {
             .category(Category::Network)
     }
 
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: "matrix token",
+            description: "List the token commands",
+            result: None,
+        }]
+    }
+
     fn run(
         &self,
         _plugin: &MatrixPlugin,
@@ -73,7 +81,7 @@ impl SimplePluginCommand for TokenReveal {
     fn examples(&self) -> Vec<Example<'_>> {
         vec![
             Example {
-                example: "$session.access_token | matrix token reveal",
+                example: "let session = (input -s | matrix login @bot:example.org); $session.access_token | matrix token reveal",
                 description: "The token of a session as plain text",
                 result: None,
             },
