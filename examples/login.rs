@@ -31,7 +31,12 @@ fn main() -> ExitCode {
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    match login_and_print(&user, &homeserver, Password::new(password), &mut std::io::stdout()) {
+    match login_and_print(
+        &user,
+        &homeserver,
+        Password::new(password),
+        &mut std::io::stdout(),
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

@@ -37,14 +37,20 @@ fn the_nushell_example_writes_a_working_token_to_a_0600_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
 
-    let mode = std::fs::metadata(&token_file).expect("the token file").permissions().mode();
+    let mode = std::fs::metadata(&token_file)
+        .expect("the token file")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
     let token = std::fs::read_to_string(&token_file).expect("the token");
     assert!(token.starts_with("syt_"), "{token}");
     let me = hs.whoami(&token);
     assert_eq!(me["user_id"], user_id.as_str());
     assert_eq!(me["device_id"], "BOT");
-    assert!(stdout.contains(&user_id) && stdout.contains("token_file"), "{stdout}");
+    assert!(
+        stdout.contains(&user_id) && stdout.contains("token_file"),
+        "{stdout}"
+    );
     assert!(!stdout.contains(&token) && !stderr.contains(&token));
 }
 
@@ -53,15 +59,30 @@ fn the_rust_example_logs_in_and_prints_the_token_masked() {
     let hs = synapse();
     let user_id = hs.register(&unique_user("botrs"), "pw-Botrs-9");
     let mut out = Vec::new();
-    login_example::login_and_print(&user_id, &hs.url, Password::new("pw-Botrs-9".into()), &mut out)
-        .expect("the example logs in");
+    login_example::login_and_print(
+        &user_id,
+        &hs.url,
+        Password::new("pw-Botrs-9".into()),
+        &mut out,
+    )
+    .expect("the example logs in");
     let stdout = String::from_utf8(out).expect("text");
-    assert!(stdout.contains(&format!("user_id: \"{user_id}\"")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("user_id: \"{user_id}\"")),
+        "{stdout}"
+    );
     assert!(stdout.contains(&format!("whoami: {user_id}")), "{stdout}");
     // The token appears only masked: its prefix, an ellipsis, at most four characters.
-    let token_line = stdout.lines().find(|l| l.contains("access_token")).expect("a token line");
+    let token_line = stdout
+        .lines()
+        .find(|l| l.contains("access_token"))
+        .expect("a token line");
     assert!(token_line.contains("AccessToken(syt_…"), "{token_line}");
-    let shown = token_line.split('…').nth(1).expect("masked").trim_end_matches([')', ',']);
+    let shown = token_line
+        .split('…')
+        .nth(1)
+        .expect("masked")
+        .trim_end_matches([')', ',']);
     assert!(shown.chars().count() <= 4, "{token_line}");
 }
 

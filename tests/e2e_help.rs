@@ -18,12 +18,27 @@ fn every_plugin_command_has_examples_that_parse_in_real_nu() {
     let commands: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
     let commands = commands.as_array().expect("a list");
     let names: Vec<&str> = commands.iter().filter_map(|c| c["name"].as_str()).collect();
-    for expected in ["matrix", "matrix login", "matrix token", "matrix token reveal"] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    for expected in [
+        "matrix",
+        "matrix login",
+        "matrix token",
+        "matrix token reveal",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     for command in commands {
-        assert!(command["examples"].as_u64() > Some(0), "no examples: {command}");
-        assert_eq!(command["errors"], serde_json::json!([]), "an example does not parse: {command}");
+        assert!(
+            command["examples"].as_u64() > Some(0),
+            "no examples: {command}"
+        );
+        assert_eq!(
+            command["errors"],
+            serde_json::json!([]),
+            "an example does not parse: {command}"
+        );
     }
 }
 
@@ -31,8 +46,16 @@ fn every_plugin_command_has_examples_that_parse_in_real_nu() {
 fn matrix_alone_prints_the_help_of_its_subcommands() {
     let run = nu("matrix");
     assert!(run.success, "{}", run.stderr);
-    assert!(run.stdout.contains("matrix login (plugin)"), "{}", run.stdout);
-    assert!(run.stdout.contains("matrix token reveal (plugin)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("matrix login (plugin)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("matrix token reveal (plugin)"),
+        "{}",
+        run.stdout
+    );
     // Nushell's own linear-algebra `matrix` commands stay listed and usable.
     assert!(run.stdout.contains("matrix multiply"), "{}", run.stdout);
     let algebra = nu("matrix identity 2 | matrix into-nu | to json --raw");

@@ -343,10 +343,20 @@ fn a_password_from_a_file_or_external_command_loses_its_trailing_newline() {
 
 #[test]
 fn a_non_string_password_on_the_pipeline_is_refused() {
-    for (input, type_name) in [("42", "int"), ("[a b]", "list<string>"), ("(do { 42 })", "int")] {
-        let run = nu(&format!("{input} | matrix login @bot:localhost -H http://127.0.0.1:9"));
+    for (input, type_name) in [
+        ("42", "int"),
+        ("[a b]", "list<string>"),
+        ("(do { 42 })", "int"),
+    ] {
+        let run = nu(&format!(
+            "{input} | matrix login @bot:localhost -H http://127.0.0.1:9"
+        ));
         assert!(!run.success);
         assert!(run.stderr.contains(type_name), "{input}: {}", run.stderr);
-        assert!(run.stderr.contains("matrix login"), "{input}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("matrix login"),
+            "{input}: {}",
+            run.stderr
+        );
     }
 }

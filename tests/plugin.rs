@@ -12,15 +12,27 @@ fn plugin_test() -> PluginTest {
 /// Evaluates `source` and returns the error's full text (message, labels, help).
 fn error_of(source: &str) -> String {
     match plugin_test().eval(source) {
-        Ok(data) => panic!("`{source}` should fail, gave {:?}", data.into_value(nu_protocol::Span::test_data())),
+        Ok(data) => panic!(
+            "`{source}` should fail, gave {:?}",
+            data.into_value(nu_protocol::Span::test_data())
+        ),
         Err(err) => describe(&err),
     }
 }
 
 fn describe(err: &ShellError) -> String {
     let labeled = nu_protocol::LabeledError::from_diagnostic(err);
-    let labels: Vec<String> = labeled.labels.iter().map(|label| label.text.clone()).collect();
-    format!("{} | {} | {}", labeled.msg, labels.join(" / "), labeled.help.unwrap_or_default())
+    let labels: Vec<String> = labeled
+        .labels
+        .iter()
+        .map(|label| label.text.clone())
+        .collect();
+    format!(
+        "{} | {} | {}",
+        labeled.msg,
+        labels.join(" / "),
+        labeled.help.unwrap_or_default()
+    )
 }
 
 #[test]
@@ -56,18 +68,48 @@ fn matrix_alone_lists_the_subcommands() {
 fn argument_errors_point_at_the_argument_and_say_what_to_do() {
     for (source, expected) in [
         ("matrix login -p x", "Which user should log in?"),
-        ("matrix login bot -p x", "give the full user ID (@bot:example.org)"),
-        ("matrix login bot:example.org -p x", "looks like a user ID without the leading @"),
+        (
+            "matrix login bot -p x",
+            "give the full user ID (@bot:example.org)",
+        ),
+        (
+            "matrix login bot:example.org -p x",
+            "looks like a user ID without the leading @",
+        ),
         ("matrix login '@bot' -p x", "has no server name"),
-        ("matrix login '@:example.org' -p x", "the user name is empty"),
+        (
+            "matrix login '@:example.org' -p x",
+            "the user name is empty",
+        ),
         ("matrix login '@b ot:example.org' -p x", "contains a space"),
-        ("matrix login @bot:example.org -H matrix.example.org -p x", "write https://matrix.example.org"),
-        ("matrix login @bot:example.org -H ftp://example.org -p x", "scheme 'ftp' is not supported"),
-        ("matrix login @bot:example.org -H 'https://u:pw@example.org' -p x", "contains a user name or password"),
-        ("matrix login @bot:example.org -H 'https://example.org/?x=1' -p x", "has a query or fragment"),
-        ("matrix login @bot:example.org -H https://example.org -p ''", "The password is empty"),
-        ("'a' | matrix login @bot:example.org -H https://example.org -p b", "The password was given twice"),
-        ("matrix login @bot:example.org -H https://example.org -p x --device-id ''", "the device ID is empty"),
+        (
+            "matrix login @bot:example.org -H matrix.example.org -p x",
+            "write https://matrix.example.org",
+        ),
+        (
+            "matrix login @bot:example.org -H ftp://example.org -p x",
+            "scheme 'ftp' is not supported",
+        ),
+        (
+            "matrix login @bot:example.org -H 'https://u:pw@example.org' -p x",
+            "contains a user name or password",
+        ),
+        (
+            "matrix login @bot:example.org -H 'https://example.org/?x=1' -p x",
+            "has a query or fragment",
+        ),
+        (
+            "matrix login @bot:example.org -H https://example.org -p ''",
+            "The password is empty",
+        ),
+        (
+            "'a' | matrix login @bot:example.org -H https://example.org -p b",
+            "The password was given twice",
+        ),
+        (
+            "matrix login @bot:example.org -H https://example.org -p x --device-id ''",
+            "the device ID is empty",
+        ),
     ] {
         let text = error_of(source);
         assert!(
@@ -91,10 +133,16 @@ fn an_over_long_device_id_is_refused() {
 fn reveal_refuses_plain_and_masked_strings() {
     // Nushell itself refuses a bare string, naming the input types that work.
     let text = error_of("do { 'syt_…abcd' } | matrix token reveal");
-    assert!(text.contains("only matrix_token and record input"), "{text}");
+    assert!(
+        text.contains("only matrix_token and record input"),
+        "{text}"
+    );
     // A session record that went through `to json` or a file keeps only the masked text.
     let text = error_of("{access_token: 'syt_…abcd'} | matrix token reveal");
-    assert!(text.contains("this access_token is not a token value"), "{text}");
+    assert!(
+        text.contains("this access_token is not a token value"),
+        "{text}"
+    );
     assert!(text.contains("masked text of a token"), "{text}");
     let text = error_of("{access_token: 'plain'} | matrix token reveal");
     assert!(text.contains("already plain text"), "{text}");

@@ -303,6 +303,7 @@ fn prompt(
     };
     // Without a controlling terminal there is nobody to ask: fail before touching the
     // terminal's foreground process group.
+    #[cfg(unix)]
     if std::fs::File::open("/dev/tty").is_err() {
         return Err(no_terminal());
     }
