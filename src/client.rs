@@ -403,3 +403,82 @@ fn transport_error(url: &str, err: &ureq::Error) -> Error {
         detail: err.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: JsonValue) -> Answer {
+        Answer {
+            url: "https://hs.example/_matrix/client/v3/login".into(),
+            status,
+            content_type: Some("application/json".into()),
+            object: body.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn matrix(err: Error) -> MatrixError {
+        match err {
+            Error::Matrix(err) => err,
+            other => panic!("not a Matrix error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_retry_after_header_wins_over_the_body() {
+        let body =
+            json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many", "retry_after_ms": 1500});
+        let err = matrix(matrix_error(answer(429, body.clone()), Some("7")));
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+        let err = matrix(matrix_error(answer(429, body), None));
+        assert_eq!(err.retry_after, Some(Duration::from_millis(1500)));
+        let err = matrix(matrix_error(
+            answer(429, json!({"errcode": "M_LIMIT_EXCEEDED"})),
+            None,
+        ));
+        assert_eq!(err.retry_after, None);
+    }
+
+    #[test]
+    fn soft_logout_is_read() {
+        let body = json!({"errcode": "M_UNKNOWN_TOKEN", "error": "expired", "soft_logout": true});
+        let err = matrix(matrix_error(answer(401, body), None));
+        assert!(err.soft_logout);
+        assert_eq!(err.to_string(), "[401 / M_UNKNOWN_TOKEN] expired");
+    }
+
+    #[test]
+    fn an_error_without_errcode_is_unexpected() {
+        match matrix_error(answer(500, json!({"message": "boom"})), None) {
+            Error::UnexpectedResponse(err) => assert!(err.problem.contains("errcode")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fields_are_named_never_quoted() {
+        let answer = answer(
+            200,
+            json!({"user_id": 5, "access_token": "syt_secret_value_1234"}),
+        );
+        let fields = Fields::new(&answer);
+        let err = fields
+            .string("user_id")
+            .expect_err("not a string")
+            .to_string();
+        assert!(err.contains("the field `user_id` is not a string"), "{err}");
+        let err = fields.string("device_id").expect_err("missing").to_string();
+        assert!(err.contains("the field `device_id` is missing"), "{err}");
+        assert!(!err.contains("syt_secret"));
+    }
+
+    #[test]
+    fn the_homeserver_is_normalised_and_checked() {
+        let client = Client::new("https://matrix.example.org/").expect("valid");
+        assert_eq!(client.homeserver(), "https://matrix.example.org");
+        assert!(matches!(
+            Client::new("matrix.example.org"),
+            Err(Error::Input(_))
+        ));
+    }
+}
