@@ -24,12 +24,30 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch folder for this test binary, under the target directory.
+/// A scratch folder for this test binary, under the target directory. Folders left by earlier
+/// test processes that are gone are removed on first use.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{}", name, std::process::id()));
+    static CLEANED: OnceLock<()> = OnceLock::new();
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    CLEANED.get_or_init(|| remove_stale_scratch(base));
+    let dir = base.join(format!("{}-{}", name, std::process::id()));
     std::fs::create_dir_all(&dir).expect("create a scratch folder under target/tmp");
     dir
+}
+
+fn remove_stale_scratch(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.rsplit('-').next().and_then(|pid| pid.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The real `nu` binary installed by scripts/deps.
