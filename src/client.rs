@@ -5,7 +5,7 @@
 //! `Content-Type: application/json`, uses the spec's v3 paths and carries a token only in the
 //! `Authorization: Bearer` header. Redirects are never followed: see [`Error::Redirect`].
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as JsonValue, json};
 use zeroize::Zeroizing;
@@ -15,7 +15,7 @@ use crate::error::{
 };
 use crate::ids::{UserArg, UserId, homeserver_url};
 use crate::secret::{AccessToken, Password};
-use crate::session::{Session, WhoAmI};
+use crate::session::{Device, Refreshed, Session, WhoAmI};
 
 /// The largest answer body read, in bytes. Matrix answers to these calls are tiny; this bound
 /// keeps a misbehaving server from filling memory.
@@ -104,9 +104,12 @@ impl Client {
         if let Some(name) = &request.device_name {
             body["initial_device_display_name"] = json!(name);
         }
+        if request.refresh_token {
+            body["refresh_token"] = json!(true);
+        }
         let answer = self.call(
             Method::Post,
-            "login",
+            &["login"],
             None,
             Some(body),
             &[request.password.expose()],
@@ -125,20 +128,164 @@ impl Client {
         let home_server = fields
             .optional_string("home_server")?
             .unwrap_or_else(|| parsed.server_name().to_owned());
+        let refresh_token = fields.optional_string("refresh_token")?;
+        let expires_at = fields.optional_u64("expires_in_ms")?.map(expiry_from_now);
         Ok(Session {
             user_id,
             device_id,
             home_server,
             homeserver: self.homeserver.clone(),
             access_token: AccessToken::new(token),
+            refresh_token: refresh_token.map(AccessToken::new),
+            expires_at,
         })
+    }
+
+    /// `POST /_matrix/client/v3/refresh`: exchanges a refresh token for a new access token (and
+    /// usually a new refresh token; the old one must not be used again after that).
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3refresh>
+    pub fn refresh(&self, refresh_token: &AccessToken) -> Result<Refreshed, Error> {
+        let body = json!({"refresh_token": refresh_token.reveal()});
+        let answer = self.call(
+            Method::Post,
+            &["refresh"],
+            None,
+            Some(body),
+            &[refresh_token.reveal()],
+        )?;
+        let fields = Fields::new(&answer);
+        Ok(Refreshed {
+            access_token: AccessToken::new(fields.string("access_token")?),
+            refresh_token: fields
+                .optional_string("refresh_token")?
+                .map(AccessToken::new),
+            expires_at: fields.optional_u64("expires_in_ms")?.map(expiry_from_now),
+        })
+    }
+
+    /// `POST /_matrix/client/v3/logout`: revokes this token and deletes its device.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3logout>
+    pub fn logout(&self, token: &AccessToken) -> Result<(), Error> {
+        self.call(Method::Post, &["logout"], Some(token), None, &[])
+            .map(drop)
+    }
+
+    /// `POST /_matrix/client/v3/logout/all`: revokes every token of the user, on every device.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3logoutall>
+    pub fn logout_all(&self, token: &AccessToken) -> Result<(), Error> {
+        self.call(Method::Post, &["logout", "all"], Some(token), None, &[])
+            .map(drop)
+    }
+
+    /// `GET /_matrix/client/v3/devices`: the user's devices.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3devices>
+    pub fn devices(&self, token: &AccessToken) -> Result<Vec<Device>, Error> {
+        let answer = self.call(Method::Get, &["devices"], Some(token), None, &[])?;
+        let Some(JsonValue::Array(list)) = answer.object.get("devices") else {
+            return Err(answer.unexpected("the field `devices` is missing or not a list"));
+        };
+        let mut devices = Vec::with_capacity(list.len());
+        for item in list {
+            let JsonValue::Object(object) = item else {
+                return Err(answer.unexpected("a device is not an object"));
+            };
+            let entry = Answer {
+                object: object.clone(),
+                ..answer.without_object()
+            };
+            let fields = Fields::new(&entry);
+            devices.push(Device {
+                device_id: fields.string("device_id")?,
+                display_name: fields.optional_string("display_name")?,
+                last_seen_ip: fields.optional_string("last_seen_ip")?,
+                last_seen: fields
+                    .optional_u64("last_seen_ts")?
+                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+            });
+        }
+        Ok(devices)
+    }
+
+    /// `PUT /_matrix/client/v3/devices/{deviceId}`: sets a device's display name.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#put_matrixclientv3devicesdeviceid>
+    pub fn rename_device(
+        &self,
+        token: &AccessToken,
+        device_id: &str,
+        display_name: &str,
+    ) -> Result<(), Error> {
+        let body = json!({"display_name": display_name});
+        self.call(
+            Method::Put,
+            &["devices", device_id],
+            Some(token),
+            Some(body),
+            &[],
+        )
+        .map(drop)
+    }
+
+    /// `POST /_matrix/client/v3/delete_devices`: deletes devices (and logs out their tokens).
+    ///
+    /// The server asks for user-interactive authentication; this answers its password stage
+    /// with `user_id` and `password`. Without a password, or when the server offers no password
+    /// stage, the result is [`Error::AuthRequired`]. A wrong password is a Matrix error
+    /// (`M_FORBIDDEN`) and deletes nothing.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3delete_devices>
+    pub fn delete_devices(
+        &self,
+        token: &AccessToken,
+        device_ids: &[String],
+        user_id: &str,
+        password: Option<&Password>,
+    ) -> Result<(), Error> {
+        let body = json!({"devices": device_ids});
+        let path = ["delete_devices"];
+        let first = self.send(Method::Post, &path, Some(token), Some(body.clone()), &[])?;
+        if (200..300).contains(&first.status) {
+            return Ok(());
+        }
+        let challenge = match UiaChallenge::from_answer(&first) {
+            Some(challenge) => challenge,
+            None => return Err(matrix_error(first, None)),
+        };
+        let Some(password) = password.filter(|_| challenge.offers(PASSWORD_STAGE)) else {
+            return Err(Error::AuthRequired {
+                flows: challenge.flows,
+            });
+        };
+        let mut body = body;
+        body["auth"] = json!({
+            "type": PASSWORD_STAGE,
+            "identifier": {"type": "m.id.user", "user": user_id},
+            "password": password.expose(),
+            "session": challenge.session,
+        });
+        let second = self.send(
+            Method::Post,
+            &path,
+            Some(token),
+            Some(body),
+            &[password.expose()],
+        )?;
+        if (200..300).contains(&second.status) {
+            return Ok(());
+        }
+        // A failed stage comes back as a new challenge that carries the errcode.
+        Err(matrix_error(second, None))
     }
 
     /// `GET /_matrix/client/v3/account/whoami`: who a token belongs to.
     ///
     /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3accountwhoami>
     pub fn whoami(&self, token: &AccessToken) -> Result<WhoAmI, Error> {
-        let answer = self.call(Method::Get, "account/whoami", Some(token), None, &[])?;
+        let answer = self.call(Method::Get, &["account", "whoami"], Some(token), None, &[])?;
         let fields = Fields::new(&answer);
         Ok(WhoAmI {
             user_id: fields.string("user_id")?,
@@ -148,16 +295,46 @@ impl Client {
     }
 
     /// Sends one request to `/_matrix/client/v3/<path>` and returns the JSON object of a 2xx
-    /// answer. `secrets` are scrubbed from any excerpt of the answer kept in an error.
+    /// answer; other answers become errors.
     fn call(
         &self,
         method: Method,
-        path: &str,
+        path: &[&str],
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
         secrets: &[&str],
     ) -> Result<Answer, Error> {
-        let url = format!("{}/_matrix/client/v3/{path}", self.homeserver);
+        let answer = self.send(method, path, token, body, secrets)?;
+        if (200..300).contains(&answer.status) {
+            return Ok(answer);
+        }
+        let retry_after = answer.retry_after.clone();
+        Err(matrix_error(answer, retry_after.as_deref()))
+    }
+
+    /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
+    fn endpoint(&self, segments: &[&str]) -> String {
+        let mut url = url::Url::parse(&self.homeserver).expect("checked when the client was made");
+        url.path_segments_mut()
+            .expect("http(s) URLs have a path")
+            .pop_if_empty()
+            .extend(["_matrix", "client", "v3"])
+            .extend(segments);
+        url.into()
+    }
+
+    /// Sends one request and returns the JSON object of any answer that has one, whatever its
+    /// status. No answer, a redirect and a non-JSON body are errors. `secrets` are scrubbed from
+    /// any excerpt of the answer kept in an error.
+    fn send(
+        &self,
+        method: Method,
+        path: &[&str],
+        token: Option<&AccessToken>,
+        body: Option<JsonValue>,
+        secrets: &[&str],
+    ) -> Result<Answer, Error> {
+        let url = self.endpoint(path);
         let mut scrub: Vec<&str> = secrets.to_vec();
         let bearer = token.map(|token| {
             scrub.push(token.reveal());
@@ -171,15 +348,16 @@ impl Client {
                 }
                 request.call()
             }
-            Method::Post => {
+            Method::Post | Method::Put => {
                 let bytes = Zeroizing::new(
                     serde_json::to_vec(&body.unwrap_or_else(|| json!({})))
                         .expect("a serde_json::Value always serialises"),
                 );
-                let mut request = self
-                    .agent
-                    .post(&url)
-                    .header("Content-Type", "application/json");
+                let mut request = match method {
+                    Method::Put => self.agent.put(&url),
+                    _ => self.agent.post(&url),
+                }
+                .header("Content-Type", "application/json");
                 if let Some(bearer) = &bearer {
                     request = request.header("Authorization", bearer.as_str());
                 }
@@ -196,7 +374,7 @@ impl Client {
                 .map(str::to_owned)
         };
         let content_type = header("content-type");
-        let retry_after_header = header("retry-after");
+        let retry_after = header("retry-after");
         let location = header("location");
         if (300..400).contains(&status) {
             return Err(Error::Redirect {
@@ -227,31 +405,72 @@ impl Client {
             url,
             status,
             content_type,
+            retry_after,
             object: Map::new(),
         };
-        let object = match serde_json::from_slice::<JsonValue>(&body) {
-            Ok(JsonValue::Object(object)) => object,
-            Ok(_) => {
-                return Err(answer.unexpected("the body is JSON but not an object"));
-            }
+        match serde_json::from_slice::<JsonValue>(&body) {
+            Ok(JsonValue::Object(object)) => Ok(Answer { object, ..answer }),
+            Ok(_) => Err(answer.unexpected("the body is JSON but not an object")),
             Err(_) => {
                 let problem = if body.is_empty() {
                     "the body is empty"
                 } else {
                     "the body is not JSON"
                 };
-                return Err(Error::UnexpectedResponse(UnexpectedResponse {
+                Err(Error::UnexpectedResponse(UnexpectedResponse {
                     excerpt: excerpt(&body, &scrub),
                     ..answer.unexpected_response(problem)
-                }));
+                }))
             }
-        };
-        let answer = Answer { object, ..answer };
-        if (200..300).contains(&status) {
-            return Ok(answer);
         }
-        Err(matrix_error(answer, retry_after_header.as_deref()))
     }
+}
+
+/// The stage type of a password in user-interactive authentication.
+const PASSWORD_STAGE: &str = "m.login.password";
+
+/// A user-interactive authentication challenge: a 401 with `flows` and `session`.
+struct UiaChallenge {
+    session: String,
+    flows: Vec<Vec<String>>,
+}
+
+impl UiaChallenge {
+    fn from_answer(answer: &Answer) -> Option<Self> {
+        if answer.status != 401 {
+            return None;
+        }
+        let session = answer.object.get("session")?.as_str()?.to_owned();
+        let flows = answer
+            .object
+            .get("flows")?
+            .as_array()?
+            .iter()
+            .map(|flow| {
+                flow.get("stages")
+                    .and_then(JsonValue::as_array)
+                    .map(|stages| {
+                        stages
+                            .iter()
+                            .filter_map(|stage| stage.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        Some(Self { session, flows })
+    }
+
+    /// True when some flow is this one stage alone.
+    fn offers(&self, stage: &str) -> bool {
+        self.flows
+            .iter()
+            .any(|flow| flow.len() == 1 && flow[0] == stage)
+    }
+}
+
+fn expiry_from_now(ms: u64) -> SystemTime {
+    SystemTime::now() + Duration::from_millis(ms)
 }
 
 /// What to log in with.
@@ -261,6 +480,7 @@ pub struct LoginRequest {
     password: Password,
     device_id: Option<String>,
     device_name: Option<String>,
+    refresh_token: bool,
 }
 
 impl LoginRequest {
@@ -271,7 +491,14 @@ impl LoginRequest {
             password,
             device_id: None,
             device_name: None,
+            refresh_token: false,
         }
+    }
+
+    /// Ask for a refresh token. Servers that issue them then give access tokens that expire.
+    pub fn refresh_token(mut self, wanted: bool) -> Self {
+        self.refresh_token = wanted;
+        self
     }
 
     /// Log in as this device ID (reusing it if it exists) instead of a new random one.
@@ -291,6 +518,7 @@ impl LoginRequest {
 enum Method {
     Get,
     Post,
+    Put,
 }
 
 /// A parsed answer, with what an error about it needs to say.
@@ -298,10 +526,22 @@ struct Answer {
     url: String,
     status: u16,
     content_type: Option<String>,
+    retry_after: Option<String>,
     object: Map<String, JsonValue>,
 }
 
 impl Answer {
+    /// The same answer with an empty object, to describe a part of it.
+    fn without_object(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            status: self.status,
+            content_type: self.content_type.clone(),
+            retry_after: None,
+            object: Map::new(),
+        }
+    }
+
     fn unexpected_response(&self, problem: impl Into<String>) -> UnexpectedResponse {
         UnexpectedResponse {
             url: self.url.clone(),
@@ -338,6 +578,16 @@ impl<'a> Fields<'a> {
     fn string(&self, name: &str) -> Result<String, Error> {
         self.optional_string(name)?
             .ok_or_else(|| self.0.unexpected(format!("the field `{name}` is missing")))
+    }
+
+    fn optional_u64(&self, name: &str) -> Result<Option<u64>, Error> {
+        match self.0.object.get(name) {
+            None | Some(JsonValue::Null) => Ok(None),
+            Some(value) => value.as_u64().map(Some).ok_or_else(|| {
+                self.0
+                    .unexpected(format!("the field `{name}` is not a whole number"))
+            }),
+        }
     }
 
     fn optional_bool(&self, name: &str) -> Result<Option<bool>, Error> {
@@ -413,6 +663,7 @@ mod tests {
             url: "https://hs.example/_matrix/client/v3/login".into(),
             status,
             content_type: Some("application/json".into()),
+            retry_after: None,
             object: body.as_object().cloned().unwrap_or_default(),
         }
     }

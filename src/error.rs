@@ -34,6 +34,12 @@ pub enum Error {
     },
     /// The input was refused before anything was sent.
     Input(InputError),
+    /// The server wants user-interactive authentication that was not given: no password, or
+    /// no flow that a password alone completes.
+    AuthRequired {
+        /// The flows the server offers, each a list of stage types.
+        flows: Vec<Vec<String>>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -54,6 +60,14 @@ impl fmt::Display for Error {
                 }
             }
             Self::Input(err) => err.fmt(f),
+            Self::AuthRequired { flows } => {
+                let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
+                write!(
+                    f,
+                    "the server asks to authenticate again ({})",
+                    flows.join(" or ")
+                )
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod ids;
 pub mod secret;
 pub mod session;
+pub mod store;
 
 #[cfg(feature = "plugin")]
 pub mod plugin;
@@ -31,4 +32,5 @@ pub use client::{Client, ClientConfig, LoginRequest};
 pub use error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 pub use ids::{InputError, UserArg, UserId};
 pub use secret::{AccessToken, Password};
-pub use session::{Session, WhoAmI};
+pub use session::{Device, Refreshed, Session, WhoAmI};
+pub use store::{SavedSessions, SessionStore, StoreError};

@@ -1,5 +1,7 @@
 //! What a login gives, and what a token says about itself.
 
+use std::time::SystemTime;
+
 use crate::secret::AccessToken;
 
 /// A logged-in session: who, on which device, at which homeserver, with which token.
@@ -17,6 +19,34 @@ pub struct Session {
     pub homeserver: String,
     /// The access token.
     pub access_token: AccessToken,
+    /// The refresh token, when the login asked for one and the server issued it.
+    pub refresh_token: Option<AccessToken>,
+    /// When the access token expires; `None` when it does not.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// The answer of `POST /refresh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The new access token.
+    pub access_token: AccessToken,
+    /// The new refresh token; `None` means the old one stays valid.
+    pub refresh_token: Option<AccessToken>,
+    /// When the new access token expires.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// One of the user's devices, from `GET /devices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The device ID.
+    pub device_id: String,
+    /// Its display name, if it has one.
+    pub display_name: Option<String>,
+    /// The IP address it was last seen from.
+    pub last_seen_ip: Option<String>,
+    /// When it was last seen.
+    pub last_seen: Option<SystemTime>,
 }
 
 /// The answer of `GET /account/whoami`.

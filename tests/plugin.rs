@@ -131,12 +131,10 @@ fn an_over_long_device_id_is_refused() {
 
 #[test]
 fn reveal_refuses_plain_and_masked_strings() {
-    // Nushell itself refuses a bare string, naming the input types that work.
     let text = error_of("do { 'syt_…abcd' } | matrix token reveal");
-    assert!(
-        text.contains("only matrix_token and record input"),
-        "{text}"
-    );
+    assert!(text.contains("masked text of a token"), "{text}");
+    let text = error_of("'syt_plain_token_text_1234' | matrix token reveal");
+    assert!(text.contains("matrix token import"), "{text}");
     // A session record that went through `to json` or a file keeps only the masked text.
     let text = error_of("{access_token: 'syt_…abcd'} | matrix token reveal");
     assert!(

@@ -5,6 +5,7 @@ use nu_protocol::{LabeledError, Span};
 
 use crate::error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 use crate::ids::InputError;
+use crate::store::StoreError;
 
 /// Where an error can point.
 pub(crate) struct Blame {
@@ -17,6 +18,20 @@ pub(crate) struct Blame {
     /// The user argument, and its text.
     pub user: Span,
     pub user_text: String,
+}
+
+impl Blame {
+    /// Blame for a command working with a session: the session's origin stands for both the
+    /// user and the homeserver.
+    pub fn session(head: Span, span: Span, user_id: &str) -> Self {
+        Self {
+            head,
+            homeserver: span,
+            homeserver_guessed: false,
+            user: span,
+            user_text: user_id.to_owned(),
+        }
+    }
 }
 
 /// A refused argument.
@@ -56,9 +71,77 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
             )
         }
         Error::Input(err) => input(err, blame.homeserver),
-        Error::Matrix(err) => LabeledError::new("The homeserver refused the request")
-            .with_label(err.to_string(), blame.head),
+        Error::Matrix(err) => matrix(&err, blame),
+        Error::AuthRequired { flows } => {
+            let offered: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
+            LabeledError::new("The homeserver asks to confirm this with your password")
+                .with_label("needs authentication", blame.head)
+                .with_help(if offered.iter().any(|flow| flow == "m.login.password") {
+                    "give the password: pipe it in, use --password (input -s), or run the \
+                     command in a terminal to be asked"
+                        .to_owned()
+                } else {
+                    format!(
+                        "the server offers no password confirmation (it offers: {}); do this \
+                         in Element or another client that supports it",
+                        offered.join(", ")
+                    )
+                })
+        }
     }
+}
+
+/// Errors of a request made with a session's token.
+pub(crate) fn token(err: Error, blame: &Blame) -> LabeledError {
+    match err {
+        Error::Matrix(err) if err.errcode == "M_UNKNOWN_TOKEN" && err.soft_logout => {
+            LabeledError::new(format!("The token of {} has expired", blame.user_text))
+                .with_label("expired token", blame.user)
+                .with_help(format!(
+                    "refresh it with `matrix refresh` if the session has a refresh token, or \
+                     log in again with the same device (--device-id) to keep it; the server \
+                     said: {err}"
+                ))
+                .with_code("matrix::M_UNKNOWN_TOKEN")
+        }
+        Error::Matrix(err) if err.errcode == "M_UNKNOWN_TOKEN" => LabeledError::new(format!(
+            "The token of {} is no longer valid",
+            blame.user_text
+        ))
+        .with_label("logged out or revoked", blame.user)
+        .with_help(format!(
+            "the token was logged out (by `matrix logout`, Element's session list or an \
+                     admin) or never existed here; log in again: `matrix login {}`; the server \
+                     said: {err}",
+            blame.user_text
+        ))
+        .with_code("matrix::M_UNKNOWN_TOKEN"),
+        other => request(other, blame),
+    }
+}
+
+/// Any other Matrix error: its errcode and message, and the wait if rate-limited.
+fn matrix(err: &MatrixError, blame: &Blame) -> LabeledError {
+    let help = match err.retry_after {
+        Some(wait) if err.errcode == "M_LIMIT_EXCEEDED" => {
+            format!(
+                "rate-limited: wait {} s and try again",
+                wait.as_secs().max(1)
+            )
+        }
+        _ => format!("the server said: {err}"),
+    };
+    LabeledError::new("The homeserver refused the request")
+        .with_label(format!("{} {}", err.status, err.errcode), blame.head)
+        .with_help(help)
+        .with_code(format!("matrix::{}", err.errcode))
+}
+
+/// A session file that cannot be used.
+pub(crate) fn store(err: StoreError, span: Span) -> LabeledError {
+    LabeledError::new(capitalise(&err.problem))
+        .with_label(format!("while using {}", err.path.display()), span)
+        .with_help(err.hint)
 }
 
 fn transport(err: &TransportError, blame: &Blame) -> LabeledError {
@@ -210,5 +293,15 @@ fn capitalise(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+impl From<StoreError> for LabeledError {
+    fn from(err: StoreError) -> Self {
+        LabeledError::new(capitalise(&err.problem)).with_help(format!(
+            "{} ({})",
+            err.hint,
+            err.path.display()
+        ))
     }
 }

@@ -1,8 +1,11 @@
 //! The Nushell plugin: commands that parse arguments, call the [`crate::Client`], and turn its
 //! answers and errors into Nushell values and labelled errors.
 
+mod active;
 pub mod commands;
 mod errors;
+mod password;
+mod session_store;
 mod token;
 
 use std::collections::HashMap;
@@ -14,12 +17,17 @@ pub use token::{TYPE_NAME as TOKEN_TYPE_NAME, TokenValue};
 
 use crate::client::{Client, ClientConfig};
 use crate::error::Error;
+use crate::session::Session;
+use crate::store::{SessionStore, StoreError};
 
 /// The plugin. It keeps one [`Client`] per homeserver for as long as the plugin process lives,
 /// so calls in one Nushell session reuse their connections.
 #[derive(Default)]
 pub struct MatrixPlugin {
     clients: Mutex<HashMap<String, Client>>,
+    /// Sessions renewed by a refresh in this process, by the refresh token they replaced, so
+    /// that an unsaved session refreshed by one call is not refreshed again by the next.
+    renewed: Mutex<HashMap<String, Session>>,
 }
 
 impl MatrixPlugin {
@@ -40,6 +48,13 @@ impl MatrixPlugin {
     }
 }
 
+impl MatrixPlugin {
+    /// The session store at its usual place.
+    pub(crate) fn store(&self) -> Result<SessionStore, StoreError> {
+        SessionStore::default_location()
+    }
+}
+
 impl Plugin for MatrixPlugin {
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").into()
@@ -51,6 +66,19 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Login),
             Box::new(commands::Token),
             Box::new(commands::TokenReveal),
+            Box::new(commands::TokenImport),
+            Box::new(commands::Whoami),
+            Box::new(commands::Logout),
+            Box::new(commands::Refresh),
+            Box::new(commands::Devices),
+            Box::new(commands::DevicesRename),
+            Box::new(commands::DevicesDelete),
+            Box::new(commands::SessionCommand),
+            Box::new(commands::SessionSave),
+            Box::new(commands::SessionList),
+            Box::new(commands::SessionGet),
+            Box::new(commands::SessionUse),
+            Box::new(commands::SessionRemove),
         ]
     }
 }

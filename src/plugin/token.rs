@@ -2,9 +2,10 @@
 //! one back to the commands of this plugin.
 
 use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nu_protocol::ast::{Comparison, Operator};
-use nu_protocol::{CustomValue, ShellError, Span, Type, Value};
+use nu_protocol::{CustomValue, Record, ShellError, Span, Type, Value};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::secret::AccessToken;
@@ -13,8 +14,19 @@ use crate::session::Session;
 /// The Nushell type name of a token value.
 pub const TYPE_NAME: &str = "matrix_token";
 
-/// An access token together with what later commands need to use it alone: the homeserver,
-/// the user, the device.
+/// Which token a value holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// An access token: the value that commands take as a session.
+    #[default]
+    Access,
+    /// A refresh token, shown beside the access token in a session record.
+    Refresh,
+}
+
+/// A token together with the rest of its session, so that a token value alone can be used by
+/// later commands: the homeserver, the user, the device, the refresh token and expiry, and the
+/// name of the saved session it came from.
 ///
 /// Nushell stores the serialised form and hands it back to this plugin (restarting it if it was
 /// stopped), so the token survives `plugin stop matrix`. Everywhere else (tables, `get`,
@@ -27,16 +39,51 @@ pub struct TokenValue {
     homeserver: String,
     user_id: String,
     device_id: Option<String>,
+    #[serde(default)]
+    kind: TokenKind,
+    #[serde(
+        default,
+        serialize_with = "reveal_optional",
+        deserialize_with = "wrap_optional"
+    )]
+    refresh_token: Option<AccessToken>,
+    #[serde(default)]
+    expires_at_ms: Option<u64>,
+    #[serde(default)]
+    saved_as: Option<String>,
 }
 
 impl TokenValue {
-    /// The token value of a session.
-    pub fn from_session(session: &Session) -> Self {
+    /// The access-token value of a session; `saved_as` names the saved session it belongs to.
+    pub fn from_session(session: &Session, saved_as: Option<&str>) -> Self {
         Self {
             token: session.access_token.clone(),
             homeserver: session.homeserver.clone(),
             user_id: session.user_id.clone(),
-            device_id: Some(session.device_id.clone()),
+            device_id: Some(session.device_id.clone()).filter(|id| !id.is_empty()),
+            kind: TokenKind::Access,
+            refresh_token: session.refresh_token.clone(),
+            expires_at_ms: session.expires_at.map(millis_since_epoch),
+            saved_as: saved_as.map(str::to_owned),
+        }
+    }
+
+    /// The session this value stands for.
+    pub fn to_session(&self) -> Session {
+        Session {
+            user_id: self.user_id.clone(),
+            device_id: self.device_id.clone().unwrap_or_default(),
+            home_server: self
+                .user_id
+                .split_once(':')
+                .map(|(_, server)| server.to_owned())
+                .unwrap_or_default(),
+            homeserver: self.homeserver.clone(),
+            access_token: self.token.clone(),
+            refresh_token: self.refresh_token.clone(),
+            expires_at: self
+                .expires_at_ms
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
         }
     }
 
@@ -45,9 +92,14 @@ impl TokenValue {
         &self.token
     }
 
-    /// The homeserver base URL the token was issued by.
-    pub fn homeserver(&self) -> &str {
-        &self.homeserver
+    /// Which token this is.
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The name of the saved session this value came from, if any.
+    pub fn saved_as(&self) -> Option<&str> {
+        self.saved_as.as_deref()
     }
 
     /// Wraps this value for Nushell.
@@ -64,6 +116,44 @@ impl TokenValue {
     }
 }
 
+fn millis_since_epoch(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
+/// A session as the record commands return: the access token (and refresh token, if any) as
+/// token values, `expires_at` as a date when the token expires.
+pub fn session_record(session: &Session, saved_as: Option<&str>, span: Span) -> Value {
+    let access = TokenValue::from_session(session, saved_as);
+    let mut record = Record::new();
+    record.push("user_id", Value::string(&session.user_id, span));
+    record.push("device_id", Value::string(&session.device_id, span));
+    record.push("home_server", Value::string(&session.home_server, span));
+    record.push("homeserver", Value::string(&session.homeserver, span));
+    record.push("access_token", access.clone().into_value(span));
+    if let Some(refresh) = &session.refresh_token {
+        let refresh_value = TokenValue {
+            token: refresh.clone(),
+            kind: TokenKind::Refresh,
+            ..access
+        };
+        record.push("refresh_token", refresh_value.into_value(span));
+    }
+    if let Some(at) = session.expires_at {
+        record.push("expires_at", date_value(at, span));
+    }
+    Value::record(record, span)
+}
+
+/// A point in time as a Nushell date (UTC).
+pub fn date_value(at: SystemTime, span: Span) -> Value {
+    let utc: chrono::DateTime<chrono::Utc> = at.into();
+    Value::date(utc.fixed_offset(), span)
+}
+
 impl fmt::Debug for TokenValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self {
@@ -71,12 +161,20 @@ impl fmt::Debug for TokenValue {
             homeserver,
             user_id,
             device_id,
+            kind,
+            refresh_token,
+            expires_at_ms,
+            saved_as,
         } = self;
         f.debug_struct("TokenValue")
             .field("token", token)
             .field("homeserver", homeserver)
             .field("user_id", user_id)
             .field("device_id", device_id)
+            .field("kind", kind)
+            .field("refresh_token", refresh_token)
+            .field("expires_at_ms", expires_at_ms)
+            .field("saved_as", saved_as)
             .finish()
     }
 }
@@ -87,6 +185,22 @@ fn reveal_token<S: Serializer>(token: &AccessToken, serializer: S) -> Result<S::
 
 fn wrap_token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AccessToken, D::Error> {
     String::deserialize(deserializer).map(AccessToken::new)
+}
+
+fn reveal_optional<S: Serializer>(
+    token: &Option<AccessToken>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    token
+        .as_ref()
+        .map(AccessToken::reveal)
+        .serialize(serializer)
+}
+
+fn wrap_optional<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<AccessToken>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(|token| token.map(AccessToken::new))
 }
 
 // The name is pinned: values that live in a user's session must survive a plugin rebuild.

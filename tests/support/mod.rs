@@ -41,7 +41,11 @@ fn remove_stale_scratch(base: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.rsplit('-').next().and_then(|pid| pid.parse::<u32>().ok()) else {
+        let Some(pid) = name
+            .rsplit('-')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
@@ -171,6 +175,28 @@ impl Synapse {
         answer
     }
 
+    /// The HTTP status of `GET /account/whoami` with this token.
+    pub fn whoami_status(&self, token: &str) -> u16 {
+        self.agent
+            .get(format!("{}/_matrix/client/v3/account/whoami", self.url))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .expect("GET from Synapse")
+            .status()
+            .as_u16()
+    }
+
+    /// A password login straight to Synapse, as the seed document's curl does; the token.
+    pub fn login(&self, user_id: &str, password: &str) -> String {
+        let body = json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user_id},
+            "password": password,
+        });
+        let answer = self.post_json(&format!("{}/_matrix/client/v3/login", self.url), &body);
+        answer["access_token"].as_str().expect("a token").to_owned()
+    }
+
     /// `GET /account/whoami` with a plaintext token, straight to Synapse.
     pub fn whoami(&self, token: &str) -> JsonValue {
         self.get_json(
@@ -188,6 +214,15 @@ pub struct NuRun {
 }
 
 impl NuRun {
+    /// stderr with its line wrapping undone (nu wraps help text at 80 columns).
+    pub fn stderr_folded(&self) -> String {
+        self.stderr
+            .lines()
+            .map(|line| line.trim().trim_start_matches('|').trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Everything the run printed, to search for leaks.
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
@@ -204,6 +239,14 @@ pub fn nu(script: &str) -> NuRun {
 pub fn nu_pw(script: &str, password: &str) -> NuRun {
     nu_with(script, |command| {
         command.env("PW", password);
+    })
+}
+
+/// Runs a script with its own config folder (`XDG_CONFIG_HOME`, where saved sessions go) and
+/// `$env.PW` set to `password`.
+pub fn nu_cfg(script: &str, config: &Path, password: &str) -> NuRun {
+    nu_with(script, |command| {
+        command.env("XDG_CONFIG_HOME", config).env("PW", password);
     })
 }
 

@@ -1,16 +1,16 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
-    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Span,
-    Spanned, SyntaxShape, Type, Value,
+    Category, Example, IntoPipelineData, LabeledError, PipelineData, Signature, Spanned,
+    SyntaxShape, Type,
 };
 
 use crate::client::LoginRequest;
 use crate::ids::{UserArg, homeserver_url};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::token::{TYPE_NAME, TokenValue};
-use crate::secret::Password;
-use crate::session::Session;
+use crate::plugin::password::password;
+use crate::plugin::session_store::{check_session_name, save_session};
+use crate::plugin::token::{TYPE_NAME, session_record};
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;
@@ -72,6 +72,17 @@ impl PluginCommand for Login {
                 "Display name for a new device.",
                 None,
             )
+            .switch(
+                "refresh",
+                "Ask for a refresh token; the access token then expires and is renewed.",
+                Some('r'),
+            )
+            .named(
+                "save",
+                SyntaxShape::String,
+                "Also save the session under this name (the first one saved becomes the default).",
+                Some('s'),
+            )
             .category(Category::Network)
     }
 
@@ -89,6 +100,11 @@ impl PluginCommand for Login {
             Example {
                 example: "matrix login bot -H https://matrix.example.org --password (input -s) --device-id BOT1 --device-name 'ops bot'",
                 description: "Log in by user name as a chosen device",
+                result: None,
+            },
+            Example {
+                example: "input -s | matrix login @bot:example.org --refresh --save bot",
+                description: "Log in with a refresh token and save the session as 'bot'; later commands use it when given no session",
                 result: None,
             },
             Example {
@@ -111,6 +127,16 @@ impl PluginCommand for Login {
         let password_flag: Option<Spanned<String>> = call.get_flag("password")?;
         let device_id: Option<Spanned<String>> = call.get_flag("device-id")?;
         let device_name: Option<Spanned<String>> = call.get_flag("device-name")?;
+        let refresh = call.has_flag("refresh")?;
+        let save: Option<Spanned<String>> = call.get_flag("save")?;
+        if let Some(name) = &save {
+            check_session_name(name)?;
+            // Find out now if the session file is unusable, before a login makes a device.
+            plugin
+                .store()
+                .and_then(|store| store.load())
+                .map_err(|err| errors::store(err, name.span))?;
+        }
 
         let Some(user) = user else {
             return Err(LabeledError::new("Which user should log in?")
@@ -144,9 +170,16 @@ impl PluginCommand for Login {
             .map(|name| checked_device_text(name, "device name"))
             .transpose()?;
 
-        let password = password(input, password_flag, engine, call, &user.item)?;
+        let password = password(
+            input,
+            password_flag,
+            engine,
+            call,
+            &format!("matrix login {}", user.item),
+            &user.item,
+        )?;
 
-        let mut request = LoginRequest::password(user_arg, password);
+        let mut request = LoginRequest::password(user_arg, password).refresh_token(refresh);
         if let Some(id) = device_id {
             request = request.device_id(id);
         }
@@ -166,12 +199,21 @@ impl PluginCommand for Login {
         let session = client
             .login(&request)
             .map_err(|err| errors::login(err, &blame))?;
-        Ok(session_value(&session, call.head).into_pipeline_data())
+        let saved_as = match save {
+            Some(name) => {
+                save_session(plugin, &name.item, &session, false)
+                    .map_err(|err| errors::store(err, name.span))?;
+                Some(name.item)
+            }
+            None => None,
+        };
+        Ok(session_record(&session, saved_as.as_deref(), call.head).into_pipeline_data())
     }
 }
 
-/// The record type `matrix login` returns.
-fn session_type() -> Type {
+/// The record type `matrix login` returns (with --refresh it also has `refresh_token` and
+/// `expires_at`).
+pub(crate) fn session_type() -> Type {
     Type::Record(
         [
             ("user_id", Type::String),
@@ -184,20 +226,6 @@ fn session_type() -> Type {
         .map(|(name, ty)| (name.to_owned(), ty))
         .collect(),
     )
-}
-
-/// A session as a record, its token as a token value.
-pub(crate) fn session_value(session: &Session, span: Span) -> Value {
-    let mut record = Record::new();
-    record.push("user_id", Value::string(&session.user_id, span));
-    record.push("device_id", Value::string(&session.device_id, span));
-    record.push("home_server", Value::string(&session.home_server, span));
-    record.push("homeserver", Value::string(&session.homeserver, span));
-    record.push(
-        "access_token",
-        TokenValue::from_session(session).into_value(span),
-    );
-    Value::record(record, span)
 }
 
 fn checked_device_text(text: Spanned<String>, what: &str) -> Result<String, LabeledError> {
@@ -218,103 +246,4 @@ fn checked_device_text(text: Spanned<String>, what: &str) -> Result<String, Labe
             ))),
         None => Ok(text.item),
     }
-}
-
-/// The password: from the pipeline, else `--password`, else a hidden prompt on the terminal.
-fn password(
-    input: PipelineData,
-    flag: Option<Spanned<String>>,
-    engine: &EngineInterface,
-    call: &EvaluatedCall,
-    user: &str,
-) -> Result<Password, LabeledError> {
-    let piped = piped_password(input)?;
-    let (text, span) = match (piped, flag) {
-        (Some(_), Some(flag)) => {
-            return Err(LabeledError::new("The password was given twice")
-                .with_label("a password also came from the pipeline", flag.span)
-                .with_help("give it one way: on the pipeline or with --password, not both"));
-        }
-        (Some(piped), None) => piped,
-        (None, Some(flag)) => (flag.item, flag.span),
-        (None, None) => return prompt(engine, call, user),
-    };
-    let password = Password::new(text);
-    if password.is_empty() {
-        return Err(LabeledError::new("The password is empty")
-            .with_label("empty password", span)
-            .with_help("give the account's password"));
-    }
-    Ok(password)
-}
-
-/// A password piped in: a string, or a byte stream of text. Anything else is an error.
-fn piped_password(input: PipelineData) -> Result<Option<(String, Span)>, LabeledError> {
-    let (mut text, span) = match input {
-        PipelineData::Empty | PipelineData::Value(Value::Nothing { .. }, _) => return Ok(None),
-        PipelineData::Value(
-            Value::String {
-                val, internal_span, ..
-            },
-            _,
-        ) => (val, internal_span),
-        PipelineData::ByteStream(stream, _) => {
-            let span = stream.span();
-            let text = stream.into_string().map_err(|_| {
-                LabeledError::new("The piped password is not text")
-                    .with_label("expected UTF-8 text", span)
-                    .with_help("pipe the password as a string, e.g. `input -s | matrix login ...`")
-            })?;
-            (text, span)
-        }
-        PipelineData::Value(other, _) => {
-            return Err(LabeledError::new("Expected the password as a string")
-                .with_label(format!("this is {}", other.get_type()), other.span())
-                .with_help("pipe a string (`input -s | matrix login ...`), or use --password"));
-        }
-        PipelineData::ListStream(stream, _) => {
-            return Err(LabeledError::new("Expected the password as a string")
-                .with_label("this is a list", stream.span())
-                .with_help("pipe a string (`input -s | matrix login ...`), or use --password"));
-        }
-    };
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    Ok(Some((text, span)))
-}
-
-/// Asks on the terminal, with echo off. Needs the plugin in the terminal's foreground.
-fn prompt(
-    engine: &EngineInterface,
-    call: &EvaluatedCall,
-    user: &str,
-) -> Result<Password, LabeledError> {
-    let no_terminal = || {
-        LabeledError::new("No password given, and no terminal to ask for it")
-            .with_label("needs a password", call.head)
-            .with_help(format!(
-                "pipe it in: `input -s \"Password: \" | matrix login {user} ...`, or pass \
-                 `--password (input -s \"Password: \")`"
-            ))
-    };
-    // Without a controlling terminal there is nobody to ask: fail before touching the
-    // terminal's foreground process group.
-    #[cfg(unix)]
-    if std::fs::File::open("/dev/tty").is_err() {
-        return Err(no_terminal());
-    }
-    let _foreground = engine.enter_foreground().map_err(|_| no_terminal())?;
-    let text =
-        rpassword::prompt_password(format!("Password for {user}: ")).map_err(|_| no_terminal())?;
-    let password = Password::new(text);
-    if password.is_empty() {
-        return Err(LabeledError::new("The password is empty")
-            .with_label("nothing was typed at the prompt", call.head)
-            .with_help("type the account's password at the prompt"));
-    }
-    Ok(password)
 }

@@ -1,9 +1,47 @@
-//! The commands, one per file.
+//! The commands, one per file (the `devices`, `session` and `token` families share one).
 
+mod devices;
+mod devices_delete;
 mod login;
+mod logout;
 mod matrix;
+mod refresh;
+mod session;
 mod token;
+mod whoami;
 
+pub use devices::{Devices, DevicesRename};
+pub use devices_delete::DevicesDelete;
 pub use login::Login;
+pub use logout::Logout;
 pub use matrix::Matrix;
-pub use token::{Token, TokenReveal};
+pub use refresh::Refresh;
+pub use session::{
+    SessionCommand, SessionGet, SessionList, SessionRemove, SessionSave, SessionUse,
+};
+pub use token::{Token, TokenImport, TokenReveal};
+pub use whoami::Whoami;
+
+use nu_protocol::{Signature, SyntaxShape, Type};
+
+use crate::plugin::token::TYPE_NAME;
+
+/// The signature of a command that takes its session from the pipeline (a session record or a
+/// token value), from `--session <name>`, or the saved default, and returns `output`.
+fn with_session(signature: Signature, output: Type) -> Signature {
+    signature
+        .input_output_types(vec![
+            (Type::Nothing, output.clone()),
+            (Type::record(), output.clone()),
+            (Type::Custom(TYPE_NAME.into()), output.clone()),
+            // Not a session, but accepted so that the error says what to do, without quoting
+            // the string (Nushell's own type error would print it, token and all).
+            (Type::String, output),
+        ])
+        .named(
+            "session",
+            SyntaxShape::String,
+            "Use this saved session (default: the pipeline's, else the saved default).",
+            None,
+        )
+}

@@ -1,8 +1,16 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
-use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Value};
+use nu_protocol::{
+    Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
+};
 
+use crate::ids::{UserId, homeserver_url};
 use crate::plugin::MatrixPlugin;
-use crate::plugin::token::{TYPE_NAME, TokenValue};
+use crate::plugin::commands::login::session_type;
+use crate::plugin::errors::{self, Blame};
+use crate::plugin::session_store::{check_session_name, save_session};
+use crate::plugin::token::{TYPE_NAME, TokenValue, session_record};
+use crate::secret::AccessToken;
+use crate::session::Session;
 
 /// `matrix token`: the help of the token commands.
 pub struct Token;
@@ -70,6 +78,8 @@ impl SimplePluginCommand for TokenReveal {
             .input_output_types(vec![
                 (Type::Custom(TYPE_NAME.into()), Type::String),
                 (Type::record(), Type::record()),
+                // Refused, but with an error that does not print the string.
+                (Type::String, Type::String),
             ])
             .category(Category::Network)
     }
@@ -106,7 +116,7 @@ impl SimplePluginCommand for TokenReveal {
         if let Value::Record { val, .. } = input {
             return reveal_record(val, input.span(), call);
         }
-        Err(not_a_token(input, "this is not a token value"))
+        Err(not_a_token(input, "this is not a token value", call.head))
     }
 }
 
@@ -119,22 +129,32 @@ fn reveal_record(
         return Err(LabeledError::new("The record has no access_token")
             .with_label("expected a session record from `matrix login`", span));
     };
-    let Some(token) = TokenValue::from_value(field) else {
-        return Err(not_a_token(field, "this access_token is not a token value"));
-    };
+    if TokenValue::from_value(field).is_none() {
+        return Err(not_a_token(
+            field,
+            "this access_token is not a token value",
+            call.head,
+        ));
+    }
+    // Every token field: the access token, and the refresh token if there is one.
     let mut revealed = record.clone();
-    revealed.insert(
-        "access_token",
-        Value::string(token.token().reveal(), call.head),
-    );
+    for (_, value) in revealed.iter_mut() {
+        if let Some(token) = TokenValue::from_value(value) {
+            *value = Value::string(token.token().reveal(), call.head);
+        }
+    }
     Ok(Value::record(revealed, span))
 }
 
-fn not_a_token(value: &Value, label: &str) -> LabeledError {
-    let error = LabeledError::new("Expected a Matrix token value").with_label(
-        format!("{label} (it is {})", value.get_type()),
-        value.span(),
-    );
+/// The error for a value that is no token. Strings are never labelled at their own span, which
+/// Nushell would print (a token from `$env`, say).
+fn not_a_token(value: &Value, label: &str, head: nu_protocol::Span) -> LabeledError {
+    let span = match value {
+        Value::String { .. } => head,
+        other => other.span(),
+    };
+    let error = LabeledError::new("Expected a Matrix token value")
+        .with_label(format!("{label} (it is {})", value.get_type()), span);
     match value {
         Value::String { val, .. } if val.contains('…') => error.with_help(
             "this is the masked text of a token: the real token is gone once a value goes \
@@ -142,8 +162,152 @@ fn not_a_token(value: &Value, label: &str) -> LabeledError {
              returned instead.",
         ),
         Value::String { .. } => error.with_help(
-            "a plain string is already plain text; token values come from `matrix login`",
+            "a plain string is already plain text; to use a token from elsewhere as a \
+             session, wrap it: `$token | matrix token import --homeserver <url>`",
         ),
         _ => error.with_help("pass a session record or token value from `matrix login`"),
+    }
+}
+
+/// `matrix token import`: wrap a token obtained elsewhere into a session.
+pub struct TokenImport;
+
+impl SimplePluginCommand for TokenImport {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix token import"
+    }
+
+    fn description(&self) -> &str {
+        "Turn an access token obtained elsewhere into a session, checked with the homeserver."
+    }
+
+    fn extra_description(&self) -> &str {
+        "For tokens from Element's settings, `mas-cli manage issue-compatibility-token`, an old \
+         vars.yml or a curl login. The token is checked with /whoami, which also tells the user \
+         and device. Pipe the token in rather than typing it as an argument, which would land \
+         in your shell history."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_types(vec![
+                (Type::Nothing, session_type()),
+                (Type::String, session_type()),
+            ])
+            .optional(
+                "token",
+                SyntaxShape::String,
+                "The access token (or pipe it in).",
+            )
+            .required_named(
+                "homeserver",
+                SyntaxShape::String,
+                "Base URL of the homeserver that issued it, e.g. https://matrix.example.org.",
+                Some('H'),
+            )
+            .named(
+                "save",
+                SyntaxShape::String,
+                "Also save the session under this name.",
+                Some('s'),
+            )
+            .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["wrap", "existing token", "element", "mas"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "open --raw bot.token | matrix token import --homeserver https://matrix.example.org",
+                description: "Wrap the token in a file",
+                result: None,
+            },
+            Example {
+                example: "input -s 'Token: ' | matrix token import -H https://matrix.example.org --save bot",
+                description: "Paste a token from Element, hidden, and save the session as 'bot'",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        _engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let argument: Option<Spanned<String>> = call.opt(0)?;
+        let homeserver: Spanned<String> = call.get_flag("homeserver")?.ok_or_else(|| {
+            LabeledError::new("Missing --homeserver").with_label("needs --homeserver", call.head)
+        })?;
+        let save: Option<Spanned<String>> = call.get_flag("save")?;
+        if let Some(name) = &save {
+            check_session_name(name)?;
+        }
+        let (text, span) = match (input, argument) {
+            // Labels go on the command, not on a piped token's span, which Nushell would print.
+            (Value::String { val, .. }, None) => (val.clone(), call.head),
+            (Value::Nothing { .. }, Some(arg)) => (arg.item, arg.span),
+            (Value::Nothing { .. }, None) => {
+                return Err(LabeledError::new("Which token?")
+                    .with_label("no token given", call.head)
+                    .with_help(
+                        "pipe it in: `open --raw bot.token | matrix token import -H <url>`",
+                    ));
+            }
+            (_, Some(arg)) => {
+                return Err(LabeledError::new("The token was given twice")
+                    .with_label("a token also came from the pipeline", arg.span)
+                    .with_help("give it one way: on the pipeline or as the argument"));
+            }
+            (other, None) => {
+                return Err(LabeledError::new("Expected the token as a string")
+                    .with_label(format!("this is {}", other.get_type()), other.span()));
+            }
+        };
+        let text = text.trim().to_owned();
+        if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(LabeledError::new("This is not an access token")
+                .with_label("empty, or contains spaces or line breaks", span)
+                .with_help("an access token is one word, such as syt_... or mat_..."));
+        }
+        let base =
+            homeserver_url(&homeserver.item).map_err(|err| errors::input(err, homeserver.span))?;
+        let token = AccessToken::new(text);
+        let mut blame = Blame::session(call.head, span, "this token");
+        blame.homeserver = homeserver.span;
+        let client = plugin
+            .client(&base)
+            .map_err(|err| errors::request(err, &blame))?;
+        let me = client
+            .whoami(&token)
+            .map_err(|err| errors::token(err, &blame))?;
+        let home_server = UserId::parse(&me.user_id)
+            .map(|id| id.server_name().to_owned())
+            .unwrap_or_default();
+        let session = Session {
+            user_id: me.user_id,
+            device_id: me.device_id.unwrap_or_default(),
+            home_server,
+            homeserver: base,
+            access_token: token,
+            refresh_token: None,
+            expires_at: None,
+        };
+        let saved_as = match save {
+            Some(name) => {
+                save_session(plugin, &name.item, &session, false)
+                    .map_err(|err| errors::store(err, name.span))?;
+                Some(name.item)
+            }
+            None => None,
+        };
+        Ok(session_record(&session, saved_as.as_deref(), call.head))
     }
 }

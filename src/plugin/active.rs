@@ -1,0 +1,272 @@
+//! The session a command works with: from the pipeline (a session record or token value), from
+//! `--session <name>`, or the saved default. Also the one place that refreshes expired tokens.
+
+use std::time::Duration;
+
+use nu_plugin::EvaluatedCall;
+use nu_protocol::{LabeledError, Span, Spanned, Value};
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::errors::{self, Blame};
+use crate::plugin::token::{TokenKind, TokenValue};
+use crate::secret::AccessToken;
+use crate::session::{Refreshed, Session};
+use crate::store::{StoreError, expired};
+
+/// Refresh a token this long before it expires, rather than send it and have it refused.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(2);
+
+/// The session of one command run.
+pub(crate) struct Active {
+    pub session: Session,
+    /// The name of the saved session it is, whose entry a refresh updates.
+    pub saved_as: Option<String>,
+    /// Where the session came from in the command line, for error labels.
+    pub span: Span,
+    /// The command name, for error labels.
+    pub head: Span,
+}
+
+/// What can go wrong running a command with a session.
+pub(crate) enum Failure {
+    Request(Error),
+    Store(StoreError),
+    /// The session needs a refresh and has no refresh token.
+    NoRefreshToken,
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Self {
+        Self::Request(err)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl Active {
+    /// The session from the pipeline, or from `--session`, or the saved default.
+    pub fn resolve(
+        plugin: &MatrixPlugin,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Self, LabeledError> {
+        let by_name: Option<Spanned<String>> = call.get_flag("session")?;
+        if matches!(input, Value::Nothing { .. }) {
+            return Self::saved(plugin, call.head, by_name);
+        }
+        if let Some(flag) = by_name {
+            return Err(LabeledError::new("Two sessions given")
+                .with_label("a session also came from the pipeline", flag.span)
+                .with_help("give the session one way: on the pipeline or with --session"));
+        }
+        let span = input.span();
+        let token = match input {
+            Value::Record { val, .. } => match val.get("access_token") {
+                Some(field) => {
+                    TokenValue::from_value(field).ok_or_else(|| not_a_session(field, call.head))?
+                }
+                None => {
+                    return Err(LabeledError::new("The record is not a session")
+                        .with_label("it has no access_token", span)
+                        .with_help(
+                            "pass the record `matrix login` or `matrix token import` returned",
+                        ));
+                }
+            },
+            _ => TokenValue::from_value(input).ok_or_else(|| not_a_session(input, call.head))?,
+        };
+        if token.kind() == TokenKind::Refresh {
+            return Err(LabeledError::new("This is a refresh token, not a session")
+                .with_label("a refresh token", span)
+                .with_help("pass the session record, or its access_token"));
+        }
+        Ok(Self {
+            session: token.to_session(),
+            saved_as: token.saved_as().map(str::to_owned),
+            span,
+            head: call.head,
+        })
+    }
+
+    fn saved(
+        plugin: &MatrixPlugin,
+        head: Span,
+        by_name: Option<Spanned<String>>,
+    ) -> Result<Self, LabeledError> {
+        let store = plugin.store().map_err(|err| errors::store(err, head))?;
+        let saved = store.load().map_err(|err| errors::store(err, head))?;
+        let (name, span) = match by_name {
+            Some(flag) => (flag.item, flag.span),
+            None => match &saved.default {
+                Some(name) => (name.clone(), head),
+                None => {
+                    return Err(LabeledError::new(
+                        "No session given, and no default session saved",
+                    )
+                    .with_label("needs a session", head)
+                    .with_help(
+                        "pipe one in (`matrix login ... | matrix whoami`), pick a saved one \
+                             with --session <name>, or save one: `matrix login ... --save bot`",
+                    ));
+                }
+            },
+        };
+        let Some(session) = saved.sessions.get(&name) else {
+            let names: Vec<&str> = saved.sessions.keys().map(String::as_str).collect();
+            return Err(
+                LabeledError::new(format!("No saved session named '{name}'"))
+                    .with_label("unknown session", span)
+                    .with_help(if names.is_empty() {
+                        "no session is saved yet: `matrix login ... --save <name>`".to_owned()
+                    } else {
+                        format!("saved sessions: {}", names.join(", "))
+                    }),
+            );
+        };
+        Ok(Self {
+            session: session.clone(),
+            saved_as: Some(name),
+            span,
+            head,
+        })
+    }
+
+    /// Where errors about this session point.
+    pub fn blame(&self) -> Blame {
+        Blame::session(self.head, self.span, &self.session.user_id)
+    }
+
+    /// Runs `op` with the session's token. An expired token with a refresh token at hand is
+    /// refreshed first (once); the saved session, if any, is updated.
+    pub fn run<T>(
+        &mut self,
+        plugin: &MatrixPlugin,
+        op: impl Fn(&Client, &AccessToken) -> Result<T, Error>,
+    ) -> Result<T, Failure> {
+        let client = plugin.client(&self.session.homeserver)?;
+        let refreshable = self.session.refresh_token.is_some();
+        if refreshable && expired(self.session.expires_at, EXPIRY_MARGIN) {
+            self.refresh(plugin)?;
+            return Ok(op(&client, &self.session.access_token)?);
+        }
+        match op(&client, &self.session.access_token) {
+            Err(Error::Matrix(err))
+                if refreshable && err.soft_logout && err.errcode == "M_UNKNOWN_TOKEN" =>
+            {
+                self.refresh(plugin)?;
+                Ok(op(&client, &self.session.access_token)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Exchanges the refresh token, at most once per refresh token: a saved session is
+    /// refreshed under the store's lock (a concurrent pipeline that got there first leaves the
+    /// new tokens, which are used instead), an unsaved one under the plugin's own lock.
+    pub fn refresh(&mut self, plugin: &MatrixPlugin) -> Result<(), Failure> {
+        if self.session.refresh_token.is_none() {
+            return Err(Failure::NoRefreshToken);
+        }
+        let client = plugin.client(&self.session.homeserver)?;
+        if let Some(name) = self.saved_as.clone() {
+            let store = plugin.store()?;
+            let ours = self.session.clone();
+            self.session = store.update(|saved| -> Result<Session, Failure> {
+                match saved.sessions.get(&name) {
+                    Some(current) if current.access_token != ours.access_token => {
+                        Ok(current.clone())
+                    }
+                    Some(current) => {
+                        let renewed = renew(&client, current)?;
+                        saved.sessions.insert(name.clone(), renewed.clone());
+                        Ok(renewed)
+                    }
+                    // Removed meanwhile: refresh, but do not bring it back.
+                    None => renew(&client, &ours),
+                }
+            })?;
+            return Ok(());
+        }
+        let mut renewed = plugin
+            .renewed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Follow earlier refreshes of this session in this plugin process.
+        let mut session = self.session.clone();
+        while let Some(next) = session
+            .refresh_token
+            .as_ref()
+            .and_then(|token| renewed.get(token.reveal()))
+        {
+            session = next.clone();
+        }
+        if session.access_token == self.session.access_token {
+            let next = renew(&client, &session)?;
+            if let Some(old) = &session.refresh_token {
+                renewed.insert(old.reveal().to_owned(), next.clone());
+            }
+            session = next;
+        }
+        self.session = session;
+        Ok(())
+    }
+}
+
+/// The session with the tokens of a refresh.
+fn renew(client: &Client, session: &Session) -> Result<Session, Failure> {
+    let refresh_token = session
+        .refresh_token
+        .as_ref()
+        .ok_or(Failure::NoRefreshToken)?;
+    let Refreshed {
+        access_token,
+        refresh_token: new_refresh,
+        expires_at,
+    } = client.refresh(refresh_token)?;
+    Ok(Session {
+        access_token,
+        refresh_token: new_refresh.or_else(|| session.refresh_token.clone()),
+        expires_at,
+        ..session.clone()
+    })
+}
+
+/// The error for a value that is no session. A string may be a token: the label goes on the
+/// command, never on the string's own span, which Nushell would print (e.g. from `$env`).
+pub(crate) fn not_a_session(value: &Value, head: Span) -> LabeledError {
+    let span = match value {
+        Value::String { .. } => head,
+        other => other.span(),
+    };
+    let error = LabeledError::new("Expected a Matrix session").with_label(
+        format!("got {}, not a session or token value", value.get_type()),
+        span,
+    );
+    match value {
+        Value::String { .. } => error.with_help(
+            "a token as plain text must be wrapped first: \
+             `$token | matrix token import --homeserver https://matrix.example.org`",
+        ),
+        _ => error.with_help("pass the record `matrix login` returned, or its access_token"),
+    }
+}
+
+/// A failure as a Nushell error.
+pub(crate) fn failure(failure: Failure, blame: &Blame) -> LabeledError {
+    match failure {
+        Failure::Request(err) => errors::token(err, blame),
+        Failure::Store(err) => errors::store(err, blame.head),
+        Failure::NoRefreshToken => LabeledError::new("This session has no refresh token")
+            .with_label("cannot be refreshed", blame.user)
+            .with_help(
+                "only sessions from `matrix login --refresh` can be refreshed; log in again \
+                 instead",
+            ),
+    }
+}

@@ -1,0 +1,162 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{
+    Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
+};
+
+use super::with_session;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, failure};
+use crate::plugin::token::date_value;
+
+/// `matrix devices`: the user's devices as a table.
+pub struct Devices;
+
+impl SimplePluginCommand for Devices {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix devices"
+    }
+
+    fn description(&self) -> &str {
+        "List the devices (sessions) of the user, most recently seen first."
+    }
+
+    fn signature(&self) -> Signature {
+        with_session(
+            Signature::build(self.name()),
+            Type::Table(
+                [
+                    ("device_id", Type::String),
+                    ("display_name", Type::String),
+                    ("last_seen_ip", Type::String),
+                    ("last_seen", Type::Date),
+                    ("current", Type::Bool),
+                ]
+                .into_iter()
+                .map(|(name, ty)| (name.to_owned(), ty))
+                .collect(),
+            ),
+        )
+        .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["sessions", "logins", "list devices"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "matrix devices",
+                description: "The devices of the default session's user",
+                result: None,
+            },
+            Example {
+                example: "matrix devices --session bot | where last_seen < ((date now) - 90day)",
+                description: "Devices of the bot not seen for three months",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        _engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let mut active = Active::resolve(plugin, call, input)?;
+        let blame = active.blame();
+        let mut devices = active
+            .run(plugin, |client, token| client.devices(token))
+            .map_err(|err| failure(err, &blame))?;
+        devices.sort_by_key(|device| std::cmp::Reverse(device.last_seen));
+        let span = call.head;
+        let text = |text: Option<String>| {
+            text.map_or_else(|| Value::nothing(span), |t| Value::string(t, span))
+        };
+        let rows = devices
+            .into_iter()
+            .map(|device| {
+                let mut row = Record::new();
+                let current = device.device_id == active.session.device_id;
+                row.push("device_id", Value::string(device.device_id, span));
+                row.push("display_name", text(device.display_name));
+                row.push("last_seen_ip", text(device.last_seen_ip));
+                row.push(
+                    "last_seen",
+                    device
+                        .last_seen
+                        .map_or_else(|| Value::nothing(span), |at| date_value(at, span)),
+                );
+                row.push("current", Value::bool(current, span));
+                Value::record(row, span)
+            })
+            .collect();
+        Ok(Value::list(rows, span))
+    }
+}
+
+/// `matrix devices rename <id> <name>`.
+pub struct DevicesRename;
+
+impl SimplePluginCommand for DevicesRename {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix devices rename"
+    }
+
+    fn description(&self) -> &str {
+        "Set the display name of one of the user's devices."
+    }
+
+    fn signature(&self) -> Signature {
+        with_session(Signature::build(self.name()), Type::record())
+            .required("device_id", SyntaxShape::String, "The device to rename.")
+            .required("name", SyntaxShape::String, "Its new display name.")
+            .category(Category::Network)
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: "matrix devices rename BOT1 'ops bot (prod)'",
+            description: "Rename the device BOT1 of the default session's user",
+            result: None,
+        }]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        _engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let device: Spanned<String> = call.req(0)?;
+        let name: Spanned<String> = call.req(1)?;
+        let mut active = Active::resolve(plugin, call, input)?;
+        let blame = active.blame();
+        active
+            .run(plugin, |client, token| {
+                client.rename_device(token, &device.item, &name.item)
+            })
+            .map_err(|err| match err {
+                crate::plugin::active::Failure::Request(crate::Error::Matrix(err))
+                    if err.errcode == "M_NOT_FOUND" =>
+                {
+                    LabeledError::new(format!("No device {} for {}", device.item, blame.user_text))
+                        .with_label("unknown device", device.span)
+                        .with_help("`matrix devices` lists the user's devices")
+                }
+                other => failure(other, &blame),
+            })?;
+        let span = call.head;
+        let mut record = Record::new();
+        record.push("device_id", Value::string(device.item, span));
+        record.push("display_name", Value::string(name.item, span));
+        Ok(Value::record(record, span))
+    }
+}

@@ -1,0 +1,155 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
+use nu_protocol::{
+    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Spanned,
+    SyntaxShape, Type, Value,
+};
+
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, failure};
+use crate::plugin::errors;
+use crate::plugin::password::{password_from, piped_password};
+use crate::plugin::session_store::forget;
+
+/// `matrix devices delete <id>...`: deletes devices, confirming with the password.
+pub struct DevicesDelete;
+
+impl PluginCommand for DevicesDelete {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix devices delete"
+    }
+
+    fn description(&self) -> &str {
+        "Delete devices of the user (their tokens stop working), confirming with the password."
+    }
+
+    fn extra_description(&self) -> &str {
+        "The homeserver asks for the account's password to delete devices. It comes from the \
+         pipeline (then the session comes from --session or the default), from --password, or \
+         from a hidden prompt. A wrong password deletes nothing."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_types(vec![
+                (Type::Nothing, Type::record()),
+                (Type::String, Type::record()),
+                (Type::record(), Type::record()),
+                (Type::Custom(crate::plugin::token::TYPE_NAME.into()), Type::record()),
+            ])
+            .rest("device_ids", SyntaxShape::String, "The devices to delete.")
+            .named(
+                "session",
+                SyntaxShape::String,
+                "Use this saved session (default: the pipeline's, else the saved default).",
+                None,
+            )
+            .named(
+                "password",
+                SyntaxShape::String,
+                "The account's password. A literal lands in your history: use --password (input -s).",
+                Some('p'),
+            )
+            .category(Category::Network)
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "input -s | matrix devices delete OLDDEV1 OLDDEV2",
+                description: "Delete two devices of the default session's user, typing the password hidden",
+                result: None,
+            },
+            Example {
+                example: "matrix devices | where not current and last_seen < ((date now) - 90day) | get device_id | matrix devices delete ...$in",
+                description: "Delete the devices not seen for three months (asks for the password)",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: PipelineData,
+    ) -> Result<PipelineData, LabeledError> {
+        let ids: Vec<Spanned<String>> = call.rest(0)?;
+        if ids.is_empty() {
+            return Err(LabeledError::new("Which devices?")
+                .with_label("no device IDs given", call.head)
+                .with_help(
+                    "name them: `matrix devices delete DEVICEID ...`; `matrix devices` lists them",
+                ));
+        }
+        // A string on the pipeline is the password; a session comes from --session or the default.
+        let is_password = matches!(
+            &input,
+            PipelineData::Value(Value::String { .. }, _) | PipelineData::ByteStream(..)
+        );
+        let (session_input, piped) = if is_password {
+            (Value::nothing(call.head), piped_password(input)?)
+        } else {
+            (input.into_value(call.head)?, None)
+        };
+        let mut active = Active::resolve(plugin, call, &session_input)?;
+        let blame = active.blame();
+        let flag: Option<Spanned<String>> = call.get_flag("password")?;
+        let password = password_from(
+            piped,
+            flag,
+            engine,
+            call,
+            "matrix devices delete",
+            &active.session.user_id,
+        )?;
+        let device_ids: Vec<String> = ids.iter().map(|id| id.item.clone()).collect();
+        let user_id = active.session.user_id.clone();
+        active
+            .run(plugin, |client, token| {
+                client.delete_devices(token, &device_ids, &user_id, Some(&password))
+            })
+            .map_err(|err| match err {
+                crate::plugin::active::Failure::Request(crate::Error::Matrix(err))
+                    if err.errcode == "M_FORBIDDEN" =>
+                {
+                    LabeledError::new("Wrong password: no device was deleted")
+                        .with_label("the password did not confirm this", call.head)
+                        .with_help(format!("the server said: {err}"))
+                }
+                other => failure(other, &blame),
+            })?;
+        let session = &active.session;
+        let removed = forget(plugin, |s| {
+            s.user_id == session.user_id
+                && s.homeserver == session.homeserver
+                && device_ids.contains(&s.device_id)
+        })
+        .map_err(|err| errors::store(err, call.head))?;
+        let span = call.head;
+        let mut record = Record::new();
+        record.push(
+            "deleted",
+            Value::list(
+                device_ids
+                    .iter()
+                    .map(|id| Value::string(id, span))
+                    .collect(),
+                span,
+            ),
+        );
+        record.push(
+            "removed_sessions",
+            Value::list(
+                removed
+                    .into_iter()
+                    .map(|name| Value::string(name, span))
+                    .collect(),
+                span,
+            ),
+        );
+        Ok(Value::record(record, span).into_pipeline_data())
+    }
+}

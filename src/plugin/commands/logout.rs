@@ -1,0 +1,116 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Value};
+
+use super::with_session;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, failure};
+use crate::plugin::errors;
+use crate::plugin::session_store::forget;
+
+/// `matrix logout`: revoke a session's token (and its device), or every token of the user.
+pub struct Logout;
+
+impl SimplePluginCommand for Logout {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix logout"
+    }
+
+    fn description(&self) -> &str {
+        "Revoke a session's token and delete its device; with --all, every token of the user."
+    }
+
+    fn extra_description(&self) -> &str {
+        "A logged-out token stops working at once, everywhere it was copied to: a bot using it \
+         goes offline. Saved sessions whose token was revoked are removed from the store."
+    }
+
+    fn signature(&self) -> Signature {
+        with_session(Signature::build(self.name()), Type::record())
+            .switch(
+                "all",
+                "Revoke every token of the user, on every device.",
+                None,
+            )
+            .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["revoke", "sign out", "invalidate"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "matrix logout --session old-bot",
+                description: "Revoke the token of the saved session 'old-bot'",
+                result: None,
+            },
+            Example {
+                example: "matrix logout --all",
+                description: "Revoke every token of the default session's user",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        _engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let all = call.has_flag("all")?;
+        let mut active = Active::resolve(plugin, call, input)?;
+        let blame = active.blame();
+        if all {
+            active.run(plugin, |client, token| client.logout_all(token))
+        } else {
+            active.run(plugin, |client, token| client.logout(token))
+        }
+        .map_err(|err| failure(err, &blame))?;
+
+        let gone = &active.session;
+        let removed = forget(plugin, |s| {
+            let same_user = s.user_id == gone.user_id && s.homeserver == gone.homeserver;
+            let same_device =
+                same_user && !gone.device_id.is_empty() && s.device_id == gone.device_id;
+            (all && same_user) || same_device || s.access_token == gone.access_token
+        })
+        .map_err(|err| errors::store(err, call.head))?;
+        let span = call.head;
+        let session = &active.session;
+        let revoked = if all {
+            format!("every token of {}, on every device", session.user_id)
+        } else {
+            format!(
+                "the token of {} and its device {}",
+                session.user_id, session.device_id
+            )
+        };
+        let mut record = Record::new();
+        record.push("user_id", Value::string(&session.user_id, span));
+        record.push(
+            "device_id",
+            if all {
+                Value::nothing(span)
+            } else {
+                Value::string(&session.device_id, span)
+            },
+        );
+        record.push("revoked", Value::string(revoked, span));
+        record.push(
+            "removed_sessions",
+            Value::list(
+                removed
+                    .into_iter()
+                    .map(|name| Value::string(name, span))
+                    .collect(),
+                span,
+            ),
+        );
+        Ok(Value::record(record, span))
+    }
+}

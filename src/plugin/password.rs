@@ -1,0 +1,118 @@
+//! Where passwords come from: the pipeline, `--password`, or a hidden prompt on the terminal.
+
+use nu_plugin::{EngineInterface, EvaluatedCall};
+use nu_protocol::{LabeledError, PipelineData, Span, Spanned, Value};
+
+use crate::secret::Password;
+
+/// The password: from the pipeline, else `--password`, else a hidden prompt on the terminal.
+pub(crate) fn password(
+    input: PipelineData,
+    flag: Option<Spanned<String>>,
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+    command: &str,
+    user: &str,
+) -> Result<Password, LabeledError> {
+    password_from(piped_password(input)?, flag, engine, call, command, user)
+}
+
+/// The password from what was piped in, else `--password`, else the prompt.
+pub(crate) fn password_from(
+    piped: Option<(String, Span)>,
+    flag: Option<Spanned<String>>,
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+    command: &str,
+    user: &str,
+) -> Result<Password, LabeledError> {
+    let (text, span) = match (piped, flag) {
+        (Some(_), Some(flag)) => {
+            return Err(LabeledError::new("The password was given twice")
+                .with_label("a password also came from the pipeline", flag.span)
+                .with_help("give it one way: on the pipeline or with --password, not both"));
+        }
+        (Some(piped), None) => piped,
+        (None, Some(flag)) => (flag.item, flag.span),
+        (None, None) => return prompt(engine, call, command, user),
+    };
+    let password = Password::new(text);
+    if password.is_empty() {
+        return Err(LabeledError::new("The password is empty")
+            .with_label("empty password", span)
+            .with_help("give the account's password"));
+    }
+    Ok(password)
+}
+
+/// A password piped in: a string, or a byte stream of text. Anything else is an error.
+pub(crate) fn piped_password(input: PipelineData) -> Result<Option<(String, Span)>, LabeledError> {
+    let (mut text, span) = match input {
+        PipelineData::Empty | PipelineData::Value(Value::Nothing { .. }, _) => return Ok(None),
+        PipelineData::Value(
+            Value::String {
+                val, internal_span, ..
+            },
+            _,
+        ) => (val, internal_span),
+        PipelineData::ByteStream(stream, _) => {
+            let span = stream.span();
+            let text = stream.into_string().map_err(|_| {
+                LabeledError::new("The piped password is not text")
+                    .with_label("expected UTF-8 text", span)
+                    .with_help("pipe the password as a string, e.g. `input -s | matrix login ...`")
+            })?;
+            (text, span)
+        }
+        PipelineData::Value(other, _) => {
+            return Err(LabeledError::new("Expected the password as a string")
+                .with_label(format!("this is {}", other.get_type()), other.span())
+                .with_help("pipe a string (`input -s | matrix login ...`), or use --password"));
+        }
+        PipelineData::ListStream(stream, _) => {
+            return Err(LabeledError::new("Expected the password as a string")
+                .with_label("this is a list", stream.span())
+                .with_help("pipe a string (`input -s | matrix login ...`), or use --password"));
+        }
+    };
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(Some((text, span)))
+}
+
+/// Asks on the terminal, with echo off. Needs the plugin in the terminal's foreground.
+pub(crate) fn prompt(
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+    command: &str,
+    user: &str,
+) -> Result<Password, LabeledError> {
+    let no_terminal = || {
+        LabeledError::new("No password given, and no terminal to ask for it")
+            .with_label("needs a password", call.head)
+            .with_help(format!(
+                "pipe it in: `input -s \"Password: \" | {command} ...`, or pass \
+                 `--password (input -s \"Password: \")`"
+            ))
+    };
+    // Without a controlling terminal there is nobody to ask: fail before touching the
+    // terminal's foreground process group.
+    #[cfg(unix)]
+    if std::fs::File::open("/dev/tty").is_err() {
+        return Err(no_terminal());
+    }
+    let _foreground = engine.enter_foreground().map_err(|_| no_terminal())?;
+    let text =
+        rpassword::prompt_password(format!("Password for {user}: ")).map_err(|_| no_terminal())?;
+    let password = Password::new(text);
+    if password.is_empty() {
+        return Err(LabeledError::new("The password is empty")
+            .with_label("nothing was typed at the prompt", call.head)
+            .with_help("type the account's password at the prompt"));
+    }
+    Ok(password)
+}

@@ -1,0 +1,81 @@
+//! Saving sessions from commands.
+
+use nu_protocol::{LabeledError, Spanned};
+
+use crate::plugin::MatrixPlugin;
+use crate::session::Session;
+use crate::store::StoreError;
+
+/// The longest session name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+
+/// Checks a name for a saved session.
+pub(crate) fn check_session_name(name: &Spanned<String>) -> Result<(), LabeledError> {
+    let problem = if name.item.trim().is_empty() {
+        "the name is empty"
+    } else if name.item.chars().count() > MAX_NAME_CHARS {
+        "the name is too long"
+    } else if name.item.chars().any(char::is_control) {
+        "the name contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(LabeledError::new("Invalid session name")
+        .with_label(problem, name.span)
+        .with_help(format!(
+            "name sessions with a short word such as bot or @bot:example.org (at most \
+             {MAX_NAME_CHARS} characters)"
+        )))
+}
+
+/// Saves `session` as `name`, replacing a session of that name. It becomes the default when
+/// `make_default` is set or no default exists. Returns whether it is the default.
+pub(crate) fn save_session(
+    plugin: &MatrixPlugin,
+    name: &str,
+    session: &Session,
+    make_default: bool,
+) -> Result<bool, StoreError> {
+    plugin.store()?.update(|saved| {
+        saved.sessions.insert(name.to_owned(), session.clone());
+        let default_missing = saved
+            .default
+            .as_ref()
+            .is_none_or(|default| !saved.sessions.contains_key(default));
+        if make_default || default_missing {
+            saved.default = Some(name.to_owned());
+        }
+        Ok(saved.default.as_deref() == Some(name))
+    })
+}
+
+/// Removes the saved sessions for which `is_dead` holds (their tokens were revoked), and the
+/// default mark if it named one of them. Returns their names. Creates no file.
+pub(crate) fn forget(
+    plugin: &MatrixPlugin,
+    is_dead: impl Fn(&Session) -> bool,
+) -> Result<Vec<String>, StoreError> {
+    let store = plugin.store()?;
+    if !store.path().exists() {
+        return Ok(Vec::new());
+    }
+    store.update(|saved| {
+        let dead: Vec<String> = saved
+            .sessions
+            .iter()
+            .filter(|(_, session)| is_dead(session))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &dead {
+            saved.sessions.remove(name);
+        }
+        if saved
+            .default
+            .as_ref()
+            .is_some_and(|name| dead.contains(name))
+        {
+            saved.default = None;
+        }
+        Ok(dead)
+    })
+}

@@ -1,0 +1,415 @@
+//! Saved sessions: one JSON file in the user's config folder.
+//!
+//! The file is `$XDG_CONFIG_HOME/nu_plugin_matrix/sessions.json` (`~/.config/...` when
+//! `XDG_CONFIG_HOME` is unset; the platform's config folder elsewhere). It holds tokens in plain
+//! text, so it is created with mode 0600 from the start (its folder 0700), every write replaces it
+//! atomically (a new 0600 file, then a rename), and writers take an exclusive lock on a lock file
+//! beside it, so that concurrent pipelines never lose each other's changes. A file that cannot be
+//! read or parsed is reported, naming it, and never overwritten.
+
+use std::collections::BTreeMap;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::secret::AccessToken;
+use crate::session::Session;
+
+/// The version of the file format this code writes.
+const FORMAT_VERSION: u32 = 1;
+
+/// Why the session file could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    /// The file (or folder) concerned.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub problem: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} ({})",
+            self.path.display(),
+            self.problem,
+            self.hint
+        )
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The saved sessions, by name, and which one is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedSessions {
+    /// The name of the default session.
+    pub default: Option<String>,
+    /// The sessions, by name.
+    pub sessions: BTreeMap<String, Session>,
+}
+
+impl SavedSessions {
+    /// The default session, with its name.
+    pub fn default_session(&self) -> Option<(&str, &Session)> {
+        let name = self.default.as_deref()?;
+        self.sessions.get(name).map(|session| (name, session))
+    }
+}
+
+/// The session file.
+#[derive(Debug, Clone)]
+pub struct SessionStore {
+    path: PathBuf,
+}
+
+impl SessionStore {
+    /// A store at this path.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The store at its usual place: `nu_plugin_matrix/sessions.json` in the config folder.
+    pub fn default_location() -> Result<Self, StoreError> {
+        let Some(config) = dirs::config_dir() else {
+            return Err(StoreError {
+                path: PathBuf::from("~/.config"),
+                problem: "no config folder could be found (HOME is not set)".into(),
+                hint: "set HOME or XDG_CONFIG_HOME".into(),
+            });
+        };
+        Ok(Self::new(
+            config.join("nu_plugin_matrix").join("sessions.json"),
+        ))
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the saved sessions. A missing file is an empty store.
+    pub fn load(&self) -> Result<SavedSessions, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(SavedSessions::default()),
+            Err(err) => {
+                return Err(self.error(format!("cannot be read: {err}"), "check its permissions"));
+            }
+        };
+        let file: StoredFile = serde_json::from_slice(&bytes).map_err(|err| {
+            // serde's message could quote a value (a token): say only where it broke.
+            self.error(
+                format!(
+                    "is not a valid session file (broken at line {}, column {})",
+                    err.line(),
+                    err.column()
+                ),
+                "fix or remove the file; it is left as it is",
+            )
+        })?;
+        if file.version != FORMAT_VERSION {
+            return Err(self.error(
+                format!(
+                    "has format version {}, this plugin reads {FORMAT_VERSION}",
+                    file.version
+                ),
+                "use the plugin version that wrote it, or remove the file",
+            ));
+        }
+        let mut sessions = BTreeMap::new();
+        for (name, stored) in file.sessions {
+            sessions.insert(name, stored.into_session());
+        }
+        Ok(SavedSessions {
+            default: file.default,
+            sessions,
+        })
+    }
+
+    /// Changes the saved sessions under an exclusive lock: reads them, lets `change` edit them,
+    /// and writes them back if they changed. `change` may make network calls (a refresh), and
+    /// other writers wait meanwhile. An error from `change` leaves the file as it was.
+    pub fn update<T, E: From<StoreError>>(
+        &self,
+        change: impl FnOnce(&mut SavedSessions) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let folder = self.folder();
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(folder)
+            .map_err(|err| {
+                self.error(
+                    format!("its folder cannot be created: {err}"),
+                    "check the permissions of the config folder",
+                )
+            })?;
+        let lock = self.lock()?;
+        let mut sessions = self.load()?;
+        let before = sessions.clone();
+        let result = change(&mut sessions)?;
+        if sessions != before {
+            self.write(&sessions)?;
+        }
+        drop(lock);
+        Ok(result)
+    }
+
+    fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// An exclusive lock on `<file>.lock`, held until the returned file is dropped.
+    fn lock(&self) -> Result<File, StoreError> {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".lock");
+        let path = self.path.with_file_name(name);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|err| StoreError {
+                path: path.clone(),
+                problem: format!("the lock file cannot be opened: {err}"),
+                hint: "check the permissions of the config folder".into(),
+            })?;
+        file.lock().map_err(|err| StoreError {
+            path,
+            problem: format!("the lock cannot be taken: {err}"),
+            hint: "is the config folder on a file system without locks?".into(),
+        })?;
+        Ok(file)
+    }
+
+    /// Writes a new 0600 file beside the old one and renames it over.
+    fn write(&self, sessions: &SavedSessions) -> Result<(), StoreError> {
+        let file = StoredFile {
+            version: FORMAT_VERSION,
+            default: sessions.default.clone(),
+            sessions: sessions
+                .sessions
+                .iter()
+                .map(|(name, session)| (name.clone(), StoredSession::from_session(session)))
+                .collect(),
+        };
+        let mut bytes =
+            Zeroizing::new(serde_json::to_vec_pretty(&file).expect("plain data serialises"));
+        bytes.push(b'\n');
+        let write_error = |err: std::io::Error| {
+            self.error(
+                format!("cannot be written: {err}"),
+                "check the free space and the permissions of the config folder",
+            )
+        };
+        // tempfile creates the file with mode 0600 (O_EXCL), before anything is written to it.
+        let mut temp = tempfile::Builder::new()
+            .prefix(".sessions.")
+            .suffix(".tmp")
+            .tempfile_in(self.folder())
+            .map_err(write_error)?;
+        temp.write_all(&bytes).map_err(write_error)?;
+        temp.as_file().sync_all().map_err(write_error)?;
+        temp.persist(&self.path)
+            .map_err(|err| write_error(err.error))?;
+        Ok(())
+    }
+
+    fn error(&self, problem: String, hint: &str) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            problem: format!("the session file {problem}"),
+            hint: hint.into(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredFile {
+    version: u32,
+    default: Option<String>,
+    sessions: BTreeMap<String, StoredSession>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    user_id: String,
+    device_id: String,
+    home_server: String,
+    homeserver: String,
+    access_token: Zeroizing<String>,
+    #[serde(default)]
+    refresh_token: Option<Zeroizing<String>>,
+    #[serde(default)]
+    expires_at_ms: Option<u64>,
+}
+
+impl StoredSession {
+    fn from_session(session: &Session) -> Self {
+        Self {
+            user_id: session.user_id.clone(),
+            device_id: session.device_id.clone(),
+            home_server: session.home_server.clone(),
+            homeserver: session.homeserver.clone(),
+            access_token: Zeroizing::new(session.access_token.reveal().to_owned()),
+            refresh_token: session
+                .refresh_token
+                .as_ref()
+                .map(|token| Zeroizing::new(token.reveal().to_owned())),
+            expires_at_ms: session.expires_at.map(|at| {
+                at.duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis()
+                    .try_into()
+                    .unwrap_or(u64::MAX)
+            }),
+        }
+    }
+
+    fn into_session(self) -> Session {
+        Session {
+            user_id: self.user_id,
+            device_id: self.device_id,
+            home_server: self.home_server,
+            homeserver: self.homeserver,
+            access_token: AccessToken::new(self.access_token.to_string()),
+            refresh_token: self
+                .refresh_token
+                .map(|token| AccessToken::new(token.to_string())),
+            expires_at: self
+                .expires_at_ms
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        }
+    }
+}
+
+/// True when `at` has passed, or will within `margin`.
+pub fn expired(at: Option<SystemTime>, margin: Duration) -> bool {
+    at.is_some_and(|at| at <= SystemTime::now() + margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn session(token: &str) -> Session {
+        Session {
+            user_id: "@bot:example.org".into(),
+            device_id: "DEV".into(),
+            home_server: "example.org".into(),
+            homeserver: "https://matrix.example.org".into(),
+            access_token: AccessToken::new(token.into()),
+            refresh_token: Some(AccessToken::new("syr_refresh".into())),
+            expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_800_000_000_000)),
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_store() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SessionStore::new(dir.path().join("none/sessions.json"));
+        assert_eq!(store.load(), Ok(SavedSessions::default()));
+    }
+
+    #[test]
+    fn sessions_round_trip_in_a_0600_file() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SessionStore::new(dir.path().join("nu_plugin_matrix/sessions.json"));
+        store
+            .update(|saved| {
+                saved.sessions.insert("bot".into(), session("syt_one"));
+                saved.default = Some("bot".into());
+                Ok::<_, StoreError>(())
+            })
+            .expect("saved");
+        let mode = std::fs::metadata(store.path())
+            .expect("file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let folder_mode = std::fs::metadata(store.path().parent().expect("folder"))
+            .expect("folder")
+            .permissions()
+            .mode();
+        assert_eq!(folder_mode & 0o777, 0o700);
+        let saved = store.load().expect("loads");
+        assert_eq!(
+            saved.default_session().map(|(name, s)| (name, s.clone())),
+            Some(("bot", session("syt_one")))
+        );
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_and_left_alone() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("sessions.json");
+        std::fs::write(
+            &path,
+            "{\"version\": 1, \"sessions\": {\"x\": \"syt_secret_token\"",
+        )
+        .expect("write");
+        let store = SessionStore::new(&path);
+        let err = store.load().expect_err("corrupt");
+        assert!(err.problem.contains("not a valid session file"), "{err}");
+        assert!(!err.to_string().contains("syt_secret"), "{err}");
+        let result = store.update(|saved| {
+            saved.default = Some("x".into());
+            Ok::<_, StoreError>(())
+        });
+        assert!(result.is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("still there"),
+            "{\"version\": 1, \"sessions\": {\"x\": \"syt_secret_token\""
+        );
+    }
+
+    #[test]
+    fn an_error_in_the_change_writes_nothing() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SessionStore::new(dir.path().join("sessions.json"));
+        let result: Result<(), StoreError> = store.update(|saved| {
+            saved.default = Some("x".into());
+            Err(StoreError {
+                path: PathBuf::new(),
+                problem: "no".into(),
+                hint: String::new(),
+            })
+        });
+        assert!(result.is_err());
+        assert!(!store.path().exists());
+    }
+
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SessionStore::new(dir.path().join("sessions.json"));
+        std::thread::scope(|scope| {
+            for i in 0..16 {
+                let store = store.clone();
+                scope.spawn(move || {
+                    store
+                        .update(|saved| {
+                            saved
+                                .sessions
+                                .insert(format!("s{i}"), session(&format!("syt_{i}")));
+                            Ok::<_, StoreError>(())
+                        })
+                        .expect("saved");
+                });
+            }
+        });
+        assert_eq!(store.load().expect("valid").sessions.len(), 16);
+    }
+}
