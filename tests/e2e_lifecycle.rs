@@ -356,6 +356,21 @@ fn an_expired_token_is_refreshed_and_the_saved_session_updated() {
         401,
         "the old token expired"
     );
+    // An expired token without its refresh token is explained as expired, not as revoked.
+    let run = support::nu_with(
+        &format!("$env.OLD | matrix token import --homeserver {}", hs.url),
+        |command| {
+            command.env("OLD", &first_access);
+        },
+    );
+    assert!(!run.success);
+    assert!(run.stderr.contains("has expired"), "{}", run.stderr);
+    assert!(
+        run.stderr_folded().contains("matrix refresh"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains(&first_access));
     let run = nu_cfg("matrix whoami | get user_id", &config, &password);
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), user_id);
@@ -416,4 +431,28 @@ fn refresh_without_a_refresh_token_says_so() {
         run.stderr
     );
     assert!(run.stderr.contains("--refresh"), "{}", run.stderr);
+}
+
+#[test]
+fn devices_to_delete_can_be_piped_from_matrix_devices() {
+    let hs = synapse();
+    let (user_id, password, config) = fixture("pipe");
+    let run = nu_cfg(
+        &format!(
+            r#"$env.PW | matrix login {user_id} -H {url} --device-id KEEPER --save main | ignore
+            $env.PW | matrix login {user_id} -H {url} --device-id OLDONE1 | ignore
+            $env.PW | matrix login {user_id} -H {url} --device-id OLDONE2 | ignore
+            print (matrix devices | where device_id starts-with OLDONE | matrix devices delete --password $env.PW | get deleted | sort | to json --raw)
+            print "-----"; print (matrix devices | where device_id starts-with OLDONE | length)
+            print "-----"; print (matrix devices | where current | get device_id | to json --raw)"#,
+            url = hs.url
+        ),
+        &config,
+        &password,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let parts = sections(&run.stdout);
+    assert_eq!(parts[0], r#"["OLDONE1","OLDONE2"]"#);
+    assert_eq!(parts[1], "0");
+    assert_eq!(parts[2], r#"["KEEPER"]"#);
 }

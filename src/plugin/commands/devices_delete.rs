@@ -25,9 +25,11 @@ impl PluginCommand for DevicesDelete {
     }
 
     fn extra_description(&self) -> &str {
-        "The homeserver asks for the account's password to delete devices. It comes from the \
-         pipeline (then the session comes from --session or the default), from --password, or \
-         from a hidden prompt. A wrong password deletes nothing."
+        "The devices are named as arguments, or piped in as a list of device IDs or a table \
+         with a device_id column (such as `matrix devices` gives). The homeserver asks for the \
+         account's password to delete devices. It comes from the pipeline as a string (then \
+         the session comes from --session or the default), from --password, or from a hidden \
+         prompt. A wrong password deletes nothing."
     }
 
     fn signature(&self) -> Signature {
@@ -37,6 +39,8 @@ impl PluginCommand for DevicesDelete {
                 (Type::String, Type::record()),
                 (Type::record(), Type::record()),
                 (Type::Custom(crate::plugin::token::TYPE_NAME.into()), Type::record()),
+                (Type::List(Box::new(Type::String)), Type::record()),
+                (Type::table(), Type::record()),
             ])
             .rest("device_ids", SyntaxShape::String, "The devices to delete.")
             .named(
@@ -62,7 +66,7 @@ impl PluginCommand for DevicesDelete {
                 result: None,
             },
             Example {
-                example: "matrix devices | where not current and last_seen < ((date now) - 90day) | get device_id | matrix devices delete ...$in",
+                example: "matrix devices | where not current and last_seen < ((date now) - 90day) | matrix devices delete",
                 description: "Delete the devices not seen for three months (asks for the password)",
                 result: None,
             },
@@ -76,24 +80,31 @@ impl PluginCommand for DevicesDelete {
         call: &EvaluatedCall,
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let ids: Vec<Spanned<String>> = call.rest(0)?;
+        let mut ids: Vec<String> = call
+            .rest::<Spanned<String>>(0)?
+            .into_iter()
+            .map(|id| id.item)
+            .collect();
+        // A string on the pipeline is the password, a list names devices; either way the
+        // session comes from --session or the default. Anything else is the session.
+        let (session_input, piped) = match input {
+            PipelineData::Value(Value::String { .. }, _) | PipelineData::ByteStream(..) => {
+                (Value::nothing(call.head), piped_password(input)?)
+            }
+            PipelineData::Value(Value::List { .. }, _) | PipelineData::ListStream(..) => {
+                ids.extend(device_ids_of(input.into_value(call.head)?)?);
+                (Value::nothing(call.head), None)
+            }
+            other => (other.into_value(call.head)?, None),
+        };
         if ids.is_empty() {
             return Err(LabeledError::new("Which devices?")
                 .with_label("no device IDs given", call.head)
                 .with_help(
-                    "name them: `matrix devices delete DEVICEID ...`; `matrix devices` lists them",
+                    "name them (`matrix devices delete DEVICEID ...`) or pipe them in \
+                     (`matrix devices | where ... | matrix devices delete`)",
                 ));
         }
-        // A string on the pipeline is the password; a session comes from --session or the default.
-        let is_password = matches!(
-            &input,
-            PipelineData::Value(Value::String { .. }, _) | PipelineData::ByteStream(..)
-        );
-        let (session_input, piped) = if is_password {
-            (Value::nothing(call.head), piped_password(input)?)
-        } else {
-            (input.into_value(call.head)?, None)
-        };
         let mut active = Active::resolve(plugin, call, &session_input)?;
         let blame = active.blame();
         let flag: Option<Spanned<String>> = call.get_flag("password")?;
@@ -105,7 +116,7 @@ impl PluginCommand for DevicesDelete {
             "matrix devices delete",
             &active.session.user_id,
         )?;
-        let device_ids: Vec<String> = ids.iter().map(|id| id.item.clone()).collect();
+        let device_ids = ids;
         let user_id = active.session.user_id.clone();
         active
             .run(plugin, |client, token| {
@@ -152,4 +163,24 @@ impl PluginCommand for DevicesDelete {
         );
         Ok(Value::record(record, span).into_pipeline_data())
     }
+}
+
+/// Device IDs from a piped list: strings, or records with a `device_id` column.
+fn device_ids_of(list: Value) -> Result<Vec<String>, LabeledError> {
+    let span = list.span();
+    let items = list.into_list().map_err(LabeledError::from)?;
+    items
+        .into_iter()
+        .map(|item| match &item {
+            Value::String { val, .. } => Ok(val.clone()),
+            Value::Record { val, .. } => match val.get("device_id") {
+                Some(Value::String { val, .. }) => Ok(val.clone()),
+                _ => Err(LabeledError::new("A piped row has no device_id")
+                    .with_label("expected a device_id column", item.span())),
+            },
+            other => Err(LabeledError::new("Expected device IDs")
+                .with_label(format!("got {}", other.get_type()), span)
+                .with_help("pipe a list of device IDs, or the rows of `matrix devices`")),
+        })
+        .collect()
 }
