@@ -1,8 +1,10 @@
 //! Saving sessions from commands.
 
+use nu_plugin::EvaluatedCall;
 use nu_protocol::{LabeledError, Spanned};
 
 use crate::plugin::MatrixPlugin;
+use crate::plugin::errors;
 use crate::session::Session;
 use crate::store::StoreError;
 
@@ -78,4 +80,36 @@ pub(crate) fn forget(
         }
         Ok(dead)
     })
+}
+
+/// The `--save <name>` flag of a command that makes a session: the name, checked, and the
+/// session file checked to be usable, so that a broken file fails the command before it logs in
+/// (and makes a device) rather than after.
+pub(crate) fn save_flag(
+    plugin: &MatrixPlugin,
+    call: &EvaluatedCall,
+) -> Result<Option<Spanned<String>>, LabeledError> {
+    let save: Option<Spanned<String>> = call.get_flag("save")?;
+    if let Some(name) = &save {
+        check_session_name(name)?;
+        plugin
+            .store()
+            .and_then(|store| store.load())
+            .map_err(|err| errors::store(err, name.span))?;
+    }
+    Ok(save)
+}
+
+/// Saves `session` under the `--save` name, if one was given. Returns the name.
+pub(crate) fn save_if_asked(
+    plugin: &MatrixPlugin,
+    save: Option<Spanned<String>>,
+    session: &Session,
+) -> Result<Option<String>, LabeledError> {
+    let Some(name) = save else {
+        return Ok(None);
+    };
+    save_session(plugin, &name.item, session, false)
+        .map_err(|err| errors::store(err, name.span))?;
+    Ok(Some(name.item))
 }

@@ -9,7 +9,7 @@ use crate::ids::{UserArg, homeserver_url};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::password::password;
-use crate::plugin::session_store::{check_session_name, save_session};
+use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, session_record};
 
 /// The longest device ID or device name accepted, in bytes.
@@ -128,15 +128,7 @@ impl PluginCommand for Login {
         let device_id: Option<Spanned<String>> = call.get_flag("device-id")?;
         let device_name: Option<Spanned<String>> = call.get_flag("device-name")?;
         let refresh = call.has_flag("refresh")?;
-        let save: Option<Spanned<String>> = call.get_flag("save")?;
-        if let Some(name) = &save {
-            check_session_name(name)?;
-            // Find out now if the session file is unusable, before a login makes a device.
-            plugin
-                .store()
-                .and_then(|store| store.load())
-                .map_err(|err| errors::store(err, name.span))?;
-        }
+        let save = save_flag(plugin, call)?;
 
         let Some(user) = user else {
             return Err(LabeledError::new("Which user should log in?")
@@ -199,14 +191,7 @@ impl PluginCommand for Login {
         let session = client
             .login(&request)
             .map_err(|err| errors::login(err, &blame))?;
-        let saved_as = match save {
-            Some(name) => {
-                save_session(plugin, &name.item, &session, false)
-                    .map_err(|err| errors::store(err, name.span))?;
-                Some(name.item)
-            }
-            None => None,
-        };
+        let saved_as = save_if_asked(plugin, save, &session)?;
         Ok(session_record(&session, saved_as.as_deref(), call.head).into_pipeline_data())
     }
 }

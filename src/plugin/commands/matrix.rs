@@ -50,6 +50,6 @@ impl SimplePluginCommand for Matrix {
         call: &EvaluatedCall,
         _input: &Value,
     ) -> Result<Value, LabeledError> {
-        Ok(Value::string(engine.get_help()?, call.head))
+        super::help(engine, call)
     }
 }

@@ -22,7 +22,8 @@ pub use session::{
 pub use token::{Token, TokenImport, TokenReveal};
 pub use whoami::Whoami;
 
-use nu_protocol::{Signature, SyntaxShape, Type};
+use nu_plugin::{EngineInterface, EvaluatedCall};
+use nu_protocol::{LabeledError, Signature, SyntaxShape, Type, Value};
 
 use crate::plugin::token::TYPE_NAME;
 
@@ -44,4 +45,9 @@ fn with_session(signature: Signature, output: Type) -> Signature {
             "Use this saved session (default: the pipeline's, else the saved default).",
             None,
         )
+}
+
+/// What a command that only groups others returns: its help, listing them.
+fn help(engine: &EngineInterface, call: &EvaluatedCall) -> Result<Value, LabeledError> {
+    Ok(Value::string(engine.get_help()?, call.head))
 }

@@ -52,7 +52,7 @@ impl SimplePluginCommand for SessionCommand {
         call: &EvaluatedCall,
         _input: &Value,
     ) -> Result<Value, LabeledError> {
-        Ok(Value::string(engine.get_help()?, call.head))
+        super::help(engine, call)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::ids::{UserId, homeserver_url};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::commands::login::session_type;
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::session_store::{check_session_name, save_session};
+use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, TokenValue, session_record};
 use crate::secret::AccessToken;
 use crate::session::Session;
@@ -47,7 +47,7 @@ impl SimplePluginCommand for Token {
         call: &EvaluatedCall,
         _input: &Value,
     ) -> Result<Value, LabeledError> {
-        Ok(Value::string(engine.get_help()?, call.head))
+        super::help(engine, call)
     }
 }
 
@@ -246,10 +246,7 @@ impl SimplePluginCommand for TokenImport {
         let homeserver: Spanned<String> = call.get_flag("homeserver")?.ok_or_else(|| {
             LabeledError::new("Missing --homeserver").with_label("needs --homeserver", call.head)
         })?;
-        let save: Option<Spanned<String>> = call.get_flag("save")?;
-        if let Some(name) = &save {
-            check_session_name(name)?;
-        }
+        let save = save_flag(plugin, call)?;
         let (text, span) = match (input, argument) {
             // Labels go on the command, not on a piped token's span, which Nushell would print.
             (Value::String { val, .. }, None) => (val.clone(), call.head),
@@ -300,14 +297,7 @@ impl SimplePluginCommand for TokenImport {
             refresh_token: None,
             expires_at: None,
         };
-        let saved_as = match save {
-            Some(name) => {
-                save_session(plugin, &name.item, &session, false)
-                    .map_err(|err| errors::store(err, name.span))?;
-                Some(name.item)
-            }
-            None => None,
-        };
+        let saved_as = save_if_asked(plugin, save, &session)?;
         Ok(session_record(&session, saved_as.as_deref(), call.head))
     }
 }
