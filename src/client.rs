@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::error::{
     Error, MatrixError, TransportError, TransportKind, UnexpectedResponse, excerpt,
 };
-use crate::ids::{UserArg, UserId, homeserver_url};
+use crate::ids::{InputError, UserArg, UserId, homeserver_url, http_allowed};
 use crate::secret::{AccessToken, Password};
 use crate::session::{Device, Refreshed, Session, WhoAmI};
 
@@ -22,13 +22,15 @@ use crate::session::{Device, Refreshed, Session, WhoAmI};
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
 /// Time-outs and other settings of a [`Client`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientConfig {
     /// How long to wait for a connection, TLS included. Default 10 s.
     pub connect_timeout: Duration,
     /// How long to wait for the answer (headers and body) after the request went out.
     /// Default 30 s.
     pub timeout: Duration,
+    /// Accept plain-http homeservers on any host. Default: only on this machine (loopback).
+    pub allow_http: bool,
 }
 
 impl Default for ClientConfig {
@@ -36,6 +38,7 @@ impl Default for ClientConfig {
         Self {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            allow_http: false,
         }
     }
 }
@@ -58,6 +61,7 @@ impl Default for ClientConfig {
 pub struct Client {
     homeserver: String,
     agent: ureq::Agent,
+    allow_http: bool,
 }
 
 impl Client {
@@ -70,6 +74,15 @@ impl Client {
     /// A client with the given time-outs.
     pub fn with_config(homeserver: &str, config: &ClientConfig) -> Result<Self, Error> {
         let homeserver = homeserver_url(homeserver)?;
+        if !http_allowed(&homeserver, config.allow_http) {
+            return Err(Error::Input(InputError {
+                problem: format!("{homeserver} is plain http to a host that is not this machine"),
+                hint: "use https:// (plain http would send the password and token readable to \
+                       anyone on the way); for a trusted network, allow it explicitly with \
+                       allow_http"
+                    .into(),
+            }));
+        }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -81,7 +94,11 @@ impl Client {
             .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        Ok(Self { homeserver, agent })
+        Ok(Self {
+            homeserver,
+            agent,
+            allow_http: config.allow_http,
+        })
     }
 
     /// The base URL, without a trailing slash.
@@ -130,15 +147,65 @@ impl Client {
             .unwrap_or_else(|| parsed.server_name().to_owned());
         let refresh_token = fields.optional_string("refresh_token")?;
         let expires_at = fields.optional_u64("expires_in_ms")?.map(expiry_from_now);
+        // The server may say where clients should talk to it from now on (`well_known`).
+        let homeserver = answer
+            .object
+            .get("well_known")
+            .and_then(|known| known.get("m.homeserver"))
+            .and_then(|homeserver| homeserver.get("base_url"))
+            .and_then(JsonValue::as_str)
+            .and_then(|url| homeserver_url(url).ok())
+            .filter(|url| http_allowed(url, self.allow_http))
+            .unwrap_or_else(|| self.homeserver.clone());
         Ok(Session {
             user_id,
             device_id,
             home_server,
-            homeserver: self.homeserver.clone(),
+            homeserver,
             access_token: AccessToken::new(token),
             refresh_token: refresh_token.map(AccessToken::new),
             expires_at,
         })
+    }
+
+    /// `GET /_matrix/client/v3/login`: the login types the server offers.
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3login>
+    pub fn login_flows(&self) -> Result<Vec<LoginFlow>, Error> {
+        let answer = self.call(Method::Get, &["login"], None, None, &[])?;
+        let Some(JsonValue::Array(flows)) = answer.object.get("flows") else {
+            return Err(answer.unexpected("the field `flows` is missing or not a list"));
+        };
+        let text = |value: &JsonValue, key: &str| {
+            value
+                .get(key)
+                .and_then(JsonValue::as_str)
+                .map(str::to_owned)
+        };
+        Ok(flows
+            .iter()
+            .filter_map(|flow| {
+                Some(LoginFlow {
+                    kind: text(flow, "type")?,
+                    identity_providers: flow
+                        .get("identity_providers")
+                        .and_then(JsonValue::as_array)
+                        .map(|providers| {
+                            providers
+                                .iter()
+                                .filter_map(|idp| {
+                                    Some(IdentityProvider {
+                                        id: text(idp, "id")?,
+                                        name: text(idp, "name").unwrap_or_default(),
+                                        brand: text(idp, "brand"),
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
     /// `POST /_matrix/client/v3/refresh`: exchanges a refresh token for a new access token (and
@@ -473,6 +540,26 @@ fn expiry_from_now(ms: u64) -> SystemTime {
     SystemTime::now() + Duration::from_millis(ms)
 }
 
+/// A login type the server offers, from `GET /login`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFlow {
+    /// `m.login.password`, `m.login.sso`, `m.login.token`, ...
+    pub kind: String,
+    /// For `m.login.sso`: the identity providers to pick from.
+    pub identity_providers: Vec<IdentityProvider>,
+}
+
+/// An SSO identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProvider {
+    /// Its ID, for `/login/sso/redirect/{idpId}`.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its brand, e.g. `github`, if the server gives one.
+    pub brand: Option<String>,
+}
+
 /// What to log in with.
 #[derive(Debug, Clone)]
 pub struct LoginRequest {
@@ -637,21 +724,29 @@ fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
 }
 
 fn transport_error(url: &str, err: &ureq::Error) -> Error {
-    let kind = match err {
+    Error::Transport(TransportError {
+        url: url.to_owned(),
+        kind: transport_kind(err),
+        detail: err.to_string(),
+    })
+}
+
+/// What kind of failure kept a request from getting an answer.
+pub(crate) fn transport_kind(err: &ureq::Error) -> TransportKind {
+    match err {
         ureq::Error::Timeout(_) => TransportKind::Timeout,
         ureq::Error::HostNotFound => TransportKind::HostNotFound,
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             TransportKind::ConnectionRefused
         }
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => TransportKind::Timeout,
+        // The system resolver's failure comes as an I/O error.
+        ureq::Error::Io(io) if io.to_string().contains("lookup address") => {
+            TransportKind::HostNotFound
+        }
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
         _ => TransportKind::Other,
-    };
-    Error::Transport(TransportError {
-        url: url.to_owned(),
-        kind,
-        detail: err.to_string(),
-    })
+    }
 }
 
 #[cfg(test)]

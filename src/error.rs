@@ -34,6 +34,8 @@ pub enum Error {
     },
     /// The input was refused before anything was sent.
     Input(InputError),
+    /// Server discovery found no usable homeserver.
+    Discovery(crate::discovery::DiscoveryError),
     /// The server wants user-interactive authentication that was not given: no password, or
     /// no flow that a password alone completes.
     AuthRequired {
@@ -60,6 +62,7 @@ impl fmt::Display for Error {
                 }
             }
             Self::Input(err) => err.fmt(f),
+            Self::Discovery(err) => err.fmt(f),
             Self::AuthRequired { flows } => {
                 let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
                 write!(

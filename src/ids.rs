@@ -275,6 +275,23 @@ pub fn homeserver_url(text: &str) -> Result<String, InputError> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// Whether a homeserver URL may be used: https always; plain http only to this machine
+/// (`localhost`, 127.0.0.0/8, `[::1]`), unless `allow_http` says any host.
+pub fn http_allowed(url: &str, allow_http: bool) -> bool {
+    let Ok(parsed) = Url::parse(url) else {
+        return false;
+    };
+    if parsed.scheme() != "http" || allow_http {
+        return true;
+    }
+    match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +352,18 @@ mod tests {
             homeserver_url("https://example.org/matrix/").as_deref(),
             Ok("https://example.org/matrix")
         );
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        assert!(http_allowed("https://matrix.example.org", false));
+        assert!(http_allowed("http://127.0.0.1:8008", false));
+        assert!(http_allowed("http://127.1.2.3", false));
+        assert!(http_allowed("http://localhost:8008", false));
+        assert!(http_allowed("http://[::1]:8008", false));
+        assert!(!http_allowed("http://matrix.example.org", false));
+        assert!(!http_allowed("http://10.0.0.1", false));
+        assert!(http_allowed("http://matrix.example.org", true));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod client;
+pub mod discovery;
 pub mod error;
 pub mod ids;
 pub mod secret;
@@ -28,7 +29,8 @@ pub mod store;
 #[cfg(feature = "plugin")]
 pub mod plugin;
 
-pub use client::{Client, ClientConfig, LoginRequest};
+pub use client::{Client, ClientConfig, LoginFlow, LoginRequest};
+pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 pub use ids::{InputError, UserArg, UserId};
 pub use secret::{AccessToken, Password};

@@ -224,8 +224,7 @@ fn a_plain_404_and_a_matrix_404_are_told_apart() {
         matrix.url
     ));
     assert!(
-        run.stderr
-            .contains("This homeserver offers no password login"),
+        run.stderr_folded().contains("only offers OAuth 2.0 logins"),
         "{}",
         run.stderr
     );

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use nu_plugin::EvaluatedCall;
+use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned, Value};
 
-use crate::client::Client;
+use crate::client::{Client, ClientConfig};
 use crate::error::Error;
 use crate::plugin::MatrixPlugin;
+use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::token::{TokenKind, TokenValue};
 use crate::secret::AccessToken;
@@ -21,6 +22,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(2);
 /// The session of one command run.
 pub(crate) struct Active {
     pub session: Session,
+    /// Time-outs and the http policy, from the plugin's configuration.
+    pub config: ClientConfig,
     /// The name of the saved session it is, whose entry a refresh updates.
     pub saved_as: Option<String>,
     /// Where the session came from in the command line, for error labels.
@@ -53,12 +56,14 @@ impl Active {
     /// The session from the pipeline, or from `--session`, or the saved default.
     pub fn resolve(
         plugin: &MatrixPlugin,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Self, LabeledError> {
+        let config = PluginConfig::read(engine)?.client;
         let by_name: Option<Spanned<String>> = call.get_flag("session")?;
         if matches!(input, Value::Nothing { .. }) {
-            return Self::saved(plugin, call.head, by_name);
+            return Self::saved(plugin, call.head, by_name, config);
         }
         if let Some(flag) = by_name {
             return Err(LabeledError::new("Two sessions given")
@@ -88,6 +93,7 @@ impl Active {
         }
         Ok(Self {
             session: token.to_session(),
+            config,
             saved_as: token.saved_as().map(str::to_owned),
             span,
             head: call.head,
@@ -98,6 +104,7 @@ impl Active {
         plugin: &MatrixPlugin,
         head: Span,
         by_name: Option<Spanned<String>>,
+        config: ClientConfig,
     ) -> Result<Self, LabeledError> {
         let store = plugin.store().map_err(|err| errors::store(err, head))?;
         let saved = store.load().map_err(|err| errors::store(err, head))?;
@@ -131,6 +138,7 @@ impl Active {
         };
         Ok(Self {
             session: session.clone(),
+            config,
             saved_as: Some(name),
             span,
             head,
@@ -149,7 +157,7 @@ impl Active {
         plugin: &MatrixPlugin,
         op: impl Fn(&Client, &AccessToken) -> Result<T, Error>,
     ) -> Result<T, Failure> {
-        let client = plugin.client(&self.session.homeserver)?;
+        let client = plugin.client(&self.session.homeserver, &self.config)?;
         let refreshable = self.session.refresh_token.is_some();
         if refreshable && expired(self.session.expires_at, EXPIRY_MARGIN) {
             self.refresh(plugin)?;
@@ -173,7 +181,7 @@ impl Active {
         if self.session.refresh_token.is_none() {
             return Err(Failure::NoRefreshToken);
         }
-        let client = plugin.client(&self.session.homeserver)?;
+        let client = plugin.client(&self.session.homeserver, &self.config)?;
         if let Some(name) = self.saved_as.clone() {
             let store = plugin.store()?;
             let ours = self.session.clone();

@@ -3,6 +3,8 @@
 
 use nu_protocol::{LabeledError, Span};
 
+use crate::client::LoginFlow;
+use crate::discovery::{DiscoveryError, Outcome};
 use crate::error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 use crate::ids::InputError;
 use crate::store::StoreError;
@@ -49,6 +51,61 @@ pub(crate) fn login(err: Error, blame: &Blame) -> LabeledError {
     }
 }
 
+/// A password login the server refused as an unknown login type: says what it offers instead,
+/// from `GET /login` (`flows`), or that it only speaks the OAuth 2.0 API.
+pub(crate) fn no_password_login(
+    flows: Result<Vec<LoginFlow>, Error>,
+    refusal: MatrixError,
+    blame: &Blame,
+) -> LabeledError {
+    match flows {
+        Ok(flows) if !flows.iter().any(|flow| flow.kind == "m.login.password") => {
+            let offered: Vec<String> = flows
+                .iter()
+                .map(|flow| {
+                    let providers: Vec<&str> = flow
+                        .identity_providers
+                        .iter()
+                        .map(|idp| {
+                            if idp.name.is_empty() {
+                                idp.id.as_str()
+                            } else {
+                                idp.name.as_str()
+                            }
+                        })
+                        .collect();
+                    if providers.is_empty() {
+                        flow.kind.clone()
+                    } else {
+                        format!("{} ({})", flow.kind, providers.join(", "))
+                    }
+                })
+                .collect();
+            LabeledError::new("This homeserver offers no password login")
+                .with_label(
+                    format!("it offers: {}", offered.join(", ")),
+                    blame.homeserver,
+                )
+                .with_help(
+                    "log in the way it offers (for single sign-on: in Element, then copy the \
+                     access token) and wrap the token with `matrix token import`; `matrix flows` \
+                     lists the login types",
+                )
+                .with_code("matrix::no_password_login")
+        }
+        Err(Error::Matrix(err)) if err.errcode == "M_UNRECOGNIZED" => LabeledError::new(
+            "This homeserver only offers OAuth 2.0 logins (such as matrix-authentication-service)",
+        )
+        .with_label("no /_matrix/client/v3/login here", blame.homeserver)
+        .with_help(
+            "password logins through the client API are off. An admin can issue a token with \
+             `mas-cli manage issue-compatibility-token <user>`; wrap it with `matrix token import`",
+        )
+        .with_code("matrix::oauth_only"),
+        _ => login(Error::Matrix(refusal), blame),
+    }
+}
+
 /// Errors every request can meet: no answer, a redirect, an answer that is not Matrix.
 pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
     match err {
@@ -72,6 +129,7 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
         }
         Error::Input(err) => input(err, blame.homeserver),
         Error::Matrix(err) => matrix(&err, blame),
+        Error::Discovery(err) => discovery(&err, blame),
         Error::AuthRequired { flows } => {
             let offered: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
             LabeledError::new("The homeserver asks to confirm this with your password")
@@ -88,6 +146,38 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
                     )
                 })
         }
+    }
+}
+
+/// Discovery that found no usable homeserver, in the spec's two kinds.
+fn discovery(err: &DiscoveryError, blame: &Blame) -> LabeledError {
+    let server = &err.server_name;
+    match err.outcome {
+        Outcome::FailPrompt => {
+            LabeledError::new(format!("Could not find the homeserver of {server}"))
+                .with_label(
+                    format!("discovery found nothing: {}", err.problem),
+                    blame.homeserver,
+                )
+                .with_help(format!(
+                    "{} gave no usable answer. Give the homeserver's base URL yourself: \
+                 --homeserver https://matrix.{server} (or whatever the server's admin says), \
+                 or set $env.config.plugins.matrix.homeserver",
+                    err.url
+                ))
+        }
+        Outcome::FailError => LabeledError::new(format!(
+            "The server {server} delegates to a broken homeserver address"
+        ))
+        .with_label(
+            format!("broken delegation: {}", err.problem),
+            blame.homeserver,
+        )
+        .with_help(format!(
+            "{} points somewhere that does not work; its admin should fix it. Meanwhile \
+                 give the right base URL with --homeserver",
+            err.url
+        )),
     }
 }
 
@@ -274,9 +364,8 @@ fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
 fn with_guess_hint(help: String, blame: &Blame) -> String {
     if blame.homeserver_guessed {
         format!(
-            "{help}. Without --homeserver, the user ID's server name was tried as the \
-             homeserver; if the homeserver lives elsewhere (often matrix.<domain>), pass \
-             --homeserver"
+            "{help}. The homeserver was found by discovery from the user ID's server name; \
+             pass --homeserver to use another"
         )
     } else {
         help

@@ -3,6 +3,7 @@
 
 mod active;
 pub mod commands;
+mod config;
 mod errors;
 mod password;
 mod session_store;
@@ -16,15 +17,19 @@ use nu_plugin::{Plugin, PluginCommand};
 pub use token::{TYPE_NAME as TOKEN_TYPE_NAME, TokenValue};
 
 use crate::client::{Client, ClientConfig};
+use crate::discovery::Discovery;
 use crate::error::Error;
 use crate::session::Session;
 use crate::store::{SessionStore, StoreError};
+
+/// The environment variable that points discovery at a loopback test server.
+pub const DISCOVERY_ORIGIN_VAR: &str = "NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN";
 
 /// The plugin. It keeps one [`Client`] per homeserver for as long as the plugin process lives,
 /// so calls in one Nushell session reuse their connections.
 #[derive(Default)]
 pub struct MatrixPlugin {
-    clients: Mutex<HashMap<String, Client>>,
+    clients: Mutex<HashMap<(String, ClientConfig), Client>>,
     /// Sessions renewed by a refresh in this process, by the refresh token they replaced, so
     /// that an unsaved session refreshed by one call is not refreshed again by the next.
     renewed: Mutex<HashMap<String, Session>>,
@@ -36,15 +41,27 @@ impl MatrixPlugin {
         Self::default()
     }
 
-    /// The client for `homeserver` (a base URL), made on first use.
-    pub(crate) fn client(&self, homeserver: &str) -> Result<Client, Error> {
+    /// The client for `homeserver` (a base URL) with these settings, made on first use.
+    pub(crate) fn client(&self, homeserver: &str, config: &ClientConfig) -> Result<Client, Error> {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(homeserver) {
+        let key = (homeserver.to_owned(), config.clone());
+        if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let client = Client::with_config(homeserver, &ClientConfig::default())?;
-        clients.insert(homeserver.to_owned(), client.clone());
+        let client = Client::with_config(homeserver, config)?;
+        clients.insert(key, client.clone());
         Ok(client)
+    }
+
+    /// Server discovery with these settings. The environment variable
+    /// `NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN` replaces `https://<hostname>` for the well-known
+    /// lookup, for test servers on loopback addresses only.
+    pub(crate) fn discovery(&self, config: &ClientConfig) -> Result<Discovery, Error> {
+        let discovery = Discovery::new(config).allow_http(config.allow_http);
+        match std::env::var(DISCOVERY_ORIGIN_VAR) {
+            Ok(origin) => discovery.with_loopback_origin(&origin),
+            Err(_) => Ok(discovery),
+        }
     }
 }
 
@@ -79,6 +96,8 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::SessionGet),
             Box::new(commands::SessionUse),
             Box::new(commands::SessionRemove),
+            Box::new(commands::Discover),
+            Box::new(commands::Flows),
         ]
     }
 }

@@ -78,12 +78,24 @@ pub struct Synapse {
 }
 
 static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
+static SYNAPSE_NO_PASSWORD: OnceLock<Synapse> = OnceLock::new();
 
 /// The Synapse of this test binary, started on first use.
 pub fn synapse() -> &'static Synapse {
-    SYNAPSE.get_or_init(|| {
-        let dir = scratch("synapse");
+    SYNAPSE.get_or_init(|| start_synapse("synapse", &[]))
+}
+
+/// A second Synapse, with password login turned off, started on first use.
+pub fn synapse_without_password_login() -> &'static Synapse {
+    SYNAPSE_NO_PASSWORD
+        .get_or_init(|| start_synapse("synapse-nopw", &[("SYNAPSE_PASSWORD_LOGIN", "false")]))
+}
+
+fn start_synapse(name: &str, env: &[(&str, &str)]) -> Synapse {
+    {
+        let dir = scratch(name);
         let output = Command::new(root().join("scripts/synapse"))
+            .envs(env.iter().copied())
             .arg("start")
             .arg(&dir)
             .arg("--watch")
@@ -114,7 +126,7 @@ pub fn synapse() -> &'static Synapse {
                 .build()
                 .new_agent(),
         }
-    })
+    }
 }
 
 static USER_COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -274,35 +286,78 @@ fn finish(output: Output) -> NuRun {
     }
 }
 
-/// A loopback server that answers every request with the same raw HTTP bytes, for answers a
-/// real homeserver does not give (an HTML error page from a proxy, a redirect, garbage).
+/// A loopback server for answers a real homeserver does not give (an HTML error page from a
+/// proxy, a redirect, garbage, a hand-made /.well-known). A handler maps each request path to
+/// the raw HTTP answer.
 pub struct FaultServer {
     pub url: String,
 }
 
+type Handler = dyn Fn(&str) -> String + Send + Sync;
+
 impl FaultServer {
-    pub fn start(raw_answer: String) -> Self {
+    /// A server whose `handler` answers each request path with raw HTTP bytes.
+    pub fn with_handler(handler: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let handler: std::sync::Arc<Handler> = std::sync::Arc::new(handler);
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let answer = raw_answer.clone();
-                thread::spawn(move || answer_once(stream, &answer));
+                let handler = handler.clone();
+                thread::spawn(move || answer_once(stream, &*handler));
             }
         });
         Self { url }
     }
 
-    /// An answer with this status line, content type and body.
+    /// A server that answers every request the same.
+    pub fn start(raw_answer: String) -> Self {
+        Self::with_handler(move |_| raw_answer.clone())
+    }
+
+    /// A server that answers every request with this status line, content type and body.
     pub fn answering(status: &str, content_type: &str, body: &str) -> Self {
-        Self::start(format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ))
+        Self::start(http(status, content_type, body))
+    }
+
+    /// A server with answers for some paths, and a Matrix 404 for the others.
+    pub fn routes(routes: Vec<(&str, String)>) -> Self {
+        let routes: Vec<(String, String)> = routes
+            .into_iter()
+            .map(|(path, answer)| (path.to_owned(), answer))
+            .collect();
+        Self::with_handler(move |path| {
+            routes
+                .iter()
+                .find(|(route, _)| route == path)
+                .map(|(_, answer)| answer.clone())
+                .unwrap_or_else(|| {
+                    http(
+                        "404 Not Found",
+                        "application/json",
+                        r#"{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}"#,
+                    )
+                })
+        })
     }
 }
 
-fn answer_once(mut stream: TcpStream, answer: &str) {
+/// A raw HTTP/1.1 answer.
+pub fn http(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A raw redirect to `location`.
+pub fn redirect(location: &str) -> String {
+    format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+fn answer_once(mut stream: TcpStream, handler: &Handler) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     // Read the request head and whatever body came with it, then answer.
     let mut seen = Vec::new();
@@ -313,7 +368,9 @@ fn answer_once(mut stream: TcpStream, answer: &str) {
             Ok(n) => seen.extend_from_slice(&buffer[..n]),
         }
     }
-    let _ = stream.write_all(answer.as_bytes());
+    let head = String::from_utf8_lossy(&seen);
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let _ = stream.write_all(handler(&path).as_bytes());
     let _ = stream.flush();
 }
 

@@ -63,11 +63,11 @@ impl SimplePluginCommand for Devices {
     fn run(
         &self,
         plugin: &MatrixPlugin,
-        _engine: &EngineInterface,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
-        let mut active = Active::resolve(plugin, call, input)?;
+        let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         let mut devices = active
             .run(plugin, |client, token| client.devices(token))
@@ -131,13 +131,13 @@ impl SimplePluginCommand for DevicesRename {
     fn run(
         &self,
         plugin: &MatrixPlugin,
-        _engine: &EngineInterface,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
         let device: Spanned<String> = call.req(0)?;
         let name: Spanned<String> = call.req(1)?;
-        let mut active = Active::resolve(plugin, call, input)?;
+        let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         active
             .run(plugin, |client, token| {

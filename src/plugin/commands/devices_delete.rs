@@ -105,7 +105,7 @@ impl PluginCommand for DevicesDelete {
                      (`matrix devices | where ... | matrix devices delete`)",
                 ));
         }
-        let mut active = Active::resolve(plugin, call, &session_input)?;
+        let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
         let flag: Option<Spanned<String>> = call.get_flag("password")?;
         let password = password_from(

@@ -5,8 +5,10 @@ use nu_protocol::{
 };
 
 use crate::client::LoginRequest;
+use crate::error::Error;
 use crate::ids::{UserArg, homeserver_url};
 use crate::plugin::MatrixPlugin;
+use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::password::password;
 use crate::plugin::session_store::{save_flag, save_if_asked};
@@ -136,14 +138,25 @@ impl PluginCommand for Login {
                 .with_help("name the user: `matrix login @bot:example.org`"));
         };
         let user_arg = UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
-        let (base_url, homeserver_span, guessed) = match &homeserver {
-            Some(flag) => (
+        let config = PluginConfig::read(engine)?;
+        // Where to log in: --homeserver, else the configured default, else discovery from the
+        // user ID's server name. Discovery runs before the password is asked for.
+        let (base_url, homeserver_span, discovered) = match (&homeserver, &config.homeserver) {
+            (Some(flag), _) => (
                 homeserver_url(&flag.item).map_err(|err| errors::input(err, flag.span))?,
                 flag.span,
                 false,
             ),
-            None => match user_arg.server_name() {
-                Some(server) => (format!("https://{server}"), user.span, true),
+            (None, Some(default)) => (default.item.clone(), user.span, false),
+            (None, None) => match user_arg.server_name() {
+                Some(server) => {
+                    let blame = Blame::session(call.head, user.span, &user.item);
+                    let found = plugin
+                        .discovery(&config.client)
+                        .and_then(|discovery| discovery.discover(server))
+                        .map_err(|err| errors::request(err, &blame))?;
+                    (found.homeserver, user.span, true)
+                }
                 None => {
                     return Err(LabeledError::new("Which homeserver?")
                         .with_label("a user name without a server", user.span)
@@ -181,16 +194,24 @@ impl PluginCommand for Login {
         let blame = Blame {
             head: call.head,
             homeserver: homeserver_span,
-            homeserver_guessed: guessed,
+            homeserver_guessed: discovered,
             user: user.span,
             user_text: user.item.clone(),
         };
         let client = plugin
-            .client(&base_url)
+            .client(&base_url, &config.client)
             .map_err(|err| errors::request(err, &blame))?;
-        let session = client
-            .login(&request)
-            .map_err(|err| errors::login(err, &blame))?;
+        let session = match client.login(&request) {
+            Ok(session) => session,
+            // The login type may be unknown here: find out what the server offers instead.
+            Err(Error::Matrix(err))
+                if err.errcode == "M_UNRECOGNIZED"
+                    || (err.status == 400 && err.errcode == "M_UNKNOWN") =>
+            {
+                return Err(errors::no_password_login(client.login_flows(), err, &blame));
+            }
+            Err(err) => return Err(errors::login(err, &blame)),
+        };
         let saved_as = save_if_asked(plugin, save, &session)?;
         Ok(session_record(&session, saved_as.as_deref(), call.head).into_pipeline_data())
     }

@@ -58,12 +58,12 @@ impl SimplePluginCommand for Logout {
     fn run(
         &self,
         plugin: &MatrixPlugin,
-        _engine: &EngineInterface,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
         let all = call.has_flag("all")?;
-        let mut active = Active::resolve(plugin, call, input)?;
+        let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         if all {
             active.run(plugin, |client, token| client.logout_all(token))

@@ -2,6 +2,8 @@
 
 mod devices;
 mod devices_delete;
+mod discover;
+mod flows;
 mod login;
 mod logout;
 mod matrix;
@@ -12,6 +14,8 @@ mod whoami;
 
 pub use devices::{Devices, DevicesRename};
 pub use devices_delete::DevicesDelete;
+pub use discover::Discover;
+pub use flows::Flows;
 pub use login::Login;
 pub use logout::Logout;
 pub use matrix::Matrix;

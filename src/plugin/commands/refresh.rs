@@ -49,11 +49,11 @@ impl SimplePluginCommand for Refresh {
     fn run(
         &self,
         plugin: &MatrixPlugin,
-        _engine: &EngineInterface,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
-        let mut active = Active::resolve(plugin, call, input)?;
+        let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         active.refresh(plugin).map_err(|err| failure(err, &blame))?;
         Ok(session_record(

@@ -113,7 +113,7 @@ impl SimplePluginCommand for SessionSave {
     fn run(
         &self,
         plugin: &MatrixPlugin,
-        _engine: &EngineInterface,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
@@ -122,7 +122,7 @@ impl SimplePluginCommand for SessionSave {
                 .with_label("nothing piped in", call.head)
                 .with_help("pipe the session: `matrix login ... | matrix session save bot`"));
         }
-        let active = Active::resolve(plugin, call, input)?;
+        let active = Active::resolve(plugin, engine, call, input)?;
         let name: Spanned<String> = call.opt(0)?.unwrap_or(Spanned {
             item: active.session.user_id.clone(),
             span: call.head,

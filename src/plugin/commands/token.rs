@@ -6,6 +6,7 @@ use nu_protocol::{
 use crate::ids::{UserId, homeserver_url};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::commands::login::session_type;
+use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, TokenValue, session_record};
@@ -238,7 +239,7 @@ impl SimplePluginCommand for TokenImport {
     fn run(
         &self,
         plugin: &MatrixPlugin,
-        _engine: &EngineInterface,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
@@ -280,7 +281,7 @@ impl SimplePluginCommand for TokenImport {
         let mut blame = Blame::session(call.head, span, "this token");
         blame.homeserver = homeserver.span;
         let client = plugin
-            .client(&base)
+            .client(&base, &PluginConfig::read(engine)?.client)
             .map_err(|err| errors::request(err, &blame))?;
         let me = client
             .whoami(&token)

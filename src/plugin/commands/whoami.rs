@@ -45,11 +45,11 @@ impl SimplePluginCommand for Whoami {
     fn run(
         &self,
         plugin: &MatrixPlugin,
-        _engine: &EngineInterface,
+        engine: &EngineInterface,
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
-        let mut active = Active::resolve(plugin, call, input)?;
+        let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         let me = active
             .run(plugin, |client, token| client.whoami(token))

@@ -1,0 +1,403 @@
+//! Finding the homeserver of a server name, as the spec's client-side server discovery says.
+//!
+//! Spec: <https://spec.matrix.org/v1.16/client-server-api/#server-discovery>. From the server
+//! name (the part of a user ID after the colon) the hostname is taken, without a port, and
+//! `https://<hostname>/.well-known/matrix/client` is fetched:
+//!
+//! - 404: no delegation. The server name itself is then tried as the homeserver, checked with
+//!   `/_matrix/client/versions`.
+//! - any other failure to get a JSON object with `m.homeserver.base_url` is the spec's
+//!   FAIL_PROMPT: discovery found nothing, ask the user for the homeserver;
+//! - a `base_url` that is not a URL, or that does not answer `/versions` like a homeserver, is
+//!   FAIL_ERROR: the delegation is broken.
+//!
+//! Redirects of the well-known request are followed (spec v1.20), up to five, never in a loop and
+//! never from https down to http. `/.well-known/matrix/server` is for federation and not used.
+
+use std::fmt;
+
+use serde_json::Value as JsonValue;
+
+use crate::client::{ClientConfig, MAX_BODY_BYTES, transport_kind};
+use crate::error::{Error, TransportKind, excerpt};
+use crate::ids::{UserId, check_server_name, homeserver_url, http_allowed};
+
+/// How many redirects of the well-known request are followed.
+const MAX_REDIRECTS: usize = 5;
+
+/// Where a homeserver was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Delegated by `/.well-known/matrix/client`.
+    WellKnown,
+    /// No delegation (404): the server name itself is the homeserver.
+    ServerName,
+}
+
+impl Source {
+    /// `well-known` or `server name`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WellKnown => "well-known",
+            Self::ServerName => "server name",
+        }
+    }
+}
+
+/// What discovery found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovered {
+    /// The server name discovery started from.
+    pub server_name: String,
+    /// The homeserver's base URL, without a trailing slash.
+    pub homeserver: String,
+    /// The identity server's base URL, if the well-known names one.
+    pub identity_server: Option<String>,
+    /// The spec versions the homeserver supports, from `/_matrix/client/versions`.
+    pub versions: Vec<String>,
+    /// Where the homeserver was found.
+    pub source: Source,
+}
+
+/// The spec's two failure outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// FAIL_PROMPT: nothing usable was found; ask the user for the homeserver.
+    FailPrompt,
+    /// FAIL_ERROR: the server delegates, but to something broken; do not go on.
+    FailError,
+}
+
+/// Why discovery failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryError {
+    /// Which failure the spec calls it.
+    pub outcome: Outcome,
+    /// The server name discovery started from.
+    pub server_name: String,
+    /// The URL whose answer failed.
+    pub url: String,
+    /// What was wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "discovery of {} failed at {}: {}",
+            self.server_name, self.url, self.problem
+        )
+    }
+}
+
+/// Runs server discovery.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    agent: ureq::Agent,
+    origin: Option<String>,
+    allow_http: bool,
+}
+
+/// One fetched answer.
+struct Fetched {
+    url: String,
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Discovery {
+    /// Discovery with these time-outs. Plain-http homeservers are accepted only on loopback
+    /// addresses unless [`Discovery::allow_http`] says otherwise.
+    pub fn new(config: &ClientConfig) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_recv_response(Some(config.timeout))
+            .timeout_recv_body(Some(config.timeout))
+            .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Self {
+            agent,
+            origin: None,
+            allow_http: false,
+        }
+    }
+
+    /// Accept plain-http homeservers on any host.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Look for the well-known document (and fall back to) this origin instead of
+    /// `https://<hostname>`. For test servers on loopback addresses only: any other origin is
+    /// refused, so that the production path stays the spec's.
+    pub fn with_loopback_origin(mut self, origin: &str) -> Result<Self, Error> {
+        let origin = homeserver_url(origin)?;
+        if !http_allowed(&origin, false) || !origin.starts_with("http://") {
+            return Err(Error::Input(crate::ids::InputError {
+                problem: format!("'{origin}' is not a loopback http origin"),
+                hint: "the discovery origin may only be replaced for test servers on 127.0.0.1"
+                    .into(),
+            }));
+        }
+        self.origin = Some(origin);
+        Ok(self)
+    }
+
+    /// Finds the homeserver of a server name (`example.org`) or user ID (`@bot:example.org`).
+    pub fn discover(&self, name: &str) -> Result<Discovered, Error> {
+        let server_name = if name.starts_with('@') {
+            UserId::parse(name)?.server_name().to_owned()
+        } else {
+            check_server_name(name)?;
+            name.to_owned()
+        };
+        let hostname = hostname_of(&server_name);
+        let origin = self
+            .origin
+            .clone()
+            .unwrap_or_else(|| format!("https://{hostname}"));
+        let well_known = format!("{origin}/.well-known/matrix/client");
+        let fail = |outcome: Outcome, url: &str, problem: String| {
+            Error::Discovery(DiscoveryError {
+                outcome,
+                server_name: server_name.clone(),
+                url: url.to_owned(),
+                problem,
+            })
+        };
+        let fetched = self
+            .fetch_following(&well_known)
+            .map_err(|(url, problem)| fail(Outcome::FailPrompt, &url, problem))?;
+        if fetched.status == 404 {
+            // No delegation: the server name itself may be the homeserver.
+            let base = self
+                .origin
+                .clone()
+                .unwrap_or_else(|| format!("https://{server_name}"));
+            let versions = self.versions(&base).map_err(|problem| {
+                fail(
+                    Outcome::FailPrompt,
+                    &fetched.url,
+                    format!(
+                        "there is no delegation (404), and {base} is not a homeserver either ({problem})"
+                    ),
+                )
+            })?;
+            return Ok(Discovered {
+                server_name: server_name.clone(),
+                homeserver: base,
+                identity_server: None,
+                versions,
+                source: Source::ServerName,
+            });
+        }
+        let prompt = |problem: String| fail(Outcome::FailPrompt, &fetched.url, problem);
+        if fetched.status != 200 {
+            let mut problem = format!("it answered HTTP {}", fetched.status);
+            let text = excerpt(&fetched.body, &[]);
+            if !text.is_empty() {
+                problem.push_str(&format!(" (\"{text}\")"));
+            }
+            return Err(prompt(problem));
+        }
+        if fetched.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(prompt("the document is empty".into()));
+        }
+        let Ok(JsonValue::Object(document)) = serde_json::from_slice::<JsonValue>(&fetched.body)
+        else {
+            return Err(prompt(format!(
+                "the document is not a JSON object (\"{}\")",
+                excerpt(&fetched.body, &[])
+            )));
+        };
+        let Some(base_url) = document
+            .get("m.homeserver")
+            .and_then(|homeserver| homeserver.get("base_url"))
+            .and_then(JsonValue::as_str)
+        else {
+            return Err(prompt("it has no m.homeserver.base_url".into()));
+        };
+        let error = |problem: String| fail(Outcome::FailError, &fetched.url, problem);
+        let homeserver = homeserver_url(base_url).map_err(|err| {
+            error(format!(
+                "its m.homeserver.base_url is not a valid URL: {}",
+                err.problem
+            ))
+        })?;
+        if !http_allowed(&homeserver, self.allow_http) {
+            return Err(error(format!(
+                "its m.homeserver.base_url {homeserver} is plain http, refused for a host that \
+                 is not on this machine"
+            )));
+        }
+        let versions = self.versions(&homeserver).map_err(|problem| {
+            error(format!(
+                "its m.homeserver.base_url {homeserver} is not a homeserver ({problem})"
+            ))
+        })?;
+        let identity_server = match document.get("m.identity_server") {
+            None => None,
+            Some(identity) => {
+                let Some(url) = identity.get("base_url").and_then(JsonValue::as_str) else {
+                    return Err(prompt("its m.identity_server has no base_url".into()));
+                };
+                Some(homeserver_url(url).map_err(|err| {
+                    error(format!(
+                        "its m.identity_server.base_url is not a valid URL: {}",
+                        err.problem
+                    ))
+                })?)
+            }
+        };
+        Ok(Discovered {
+            server_name,
+            homeserver,
+            identity_server,
+            versions,
+            source: Source::WellKnown,
+        })
+    }
+
+    /// `GET <base>/_matrix/client/versions`: the spec versions, or why this is no homeserver.
+    pub fn versions(&self, base: &str) -> Result<Vec<String>, String> {
+        let url = format!("{base}/_matrix/client/versions");
+        let fetched = self
+            .fetch(&url)
+            .map_err(|problem| format!("{url}: {problem}"))?;
+        if fetched.status != 200 {
+            return Err(format!("{url} answered HTTP {}", fetched.status));
+        }
+        let versions = serde_json::from_slice::<JsonValue>(&fetched.body)
+            .ok()
+            .and_then(|answer| answer.get("versions").cloned())
+            .and_then(|versions| {
+                versions.as_array().map(|list| {
+                    list.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+            });
+        match versions {
+            Some(versions) if !versions.is_empty() => Ok(versions),
+            _ => Err(format!("{url} did not list any spec versions")),
+        }
+    }
+
+    /// GETs a URL, following redirects: never in a loop, never from https to http.
+    fn fetch_following(&self, start: &str) -> Result<Fetched, (String, String)> {
+        let mut seen = vec![start.to_owned()];
+        let mut url = start.to_owned();
+        loop {
+            let fetched = self.fetch(&url).map_err(|problem| (url.clone(), problem))?;
+            if !(300..400).contains(&fetched.status) {
+                return Ok(fetched);
+            }
+            let location = fetched.location.clone().ok_or_else(|| {
+                (
+                    url.clone(),
+                    format!("a redirect (HTTP {}) without a Location", fetched.status),
+                )
+            })?;
+            let next = url::Url::parse(&url)
+                .and_then(|base| base.join(&location))
+                .map_err(|_| (url.clone(), "a redirect to an invalid URL".to_owned()))?;
+            if url.starts_with("https:") && next.scheme() == "http" {
+                return Err((url, format!("a redirect from https down to http ({next})")));
+            }
+            let next = next.to_string();
+            if seen.contains(&next) {
+                seen.push(next);
+                return Err((url, format!("a redirect loop: {}", seen.join(" -> "))));
+            }
+            if seen.len() > MAX_REDIRECTS {
+                return Err((url, format!("more than {MAX_REDIRECTS} redirects")));
+            }
+            seen.push(next.clone());
+            url = next;
+        }
+    }
+
+    fn fetch(&self, url: &str) -> Result<Fetched, String> {
+        let mut response = self.agent.get(url).call().map_err(|err| describe(&err))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_vec()
+            .map_err(|err| describe(&err))?;
+        Ok(Fetched {
+            url: url.to_owned(),
+            status,
+            location,
+            body,
+        })
+    }
+}
+
+fn describe(err: &ureq::Error) -> String {
+    match transport_kind(err) {
+        TransportKind::Timeout => "no answer in time".into(),
+        TransportKind::HostNotFound => "host not found".into(),
+        TransportKind::ConnectionRefused => "connection refused".into(),
+        _ if matches!(err, ureq::Error::BodyExceedsLimit(_)) => {
+            format!("the answer is larger than {MAX_BODY_BYTES} bytes")
+        }
+        _ => err.to_string(),
+    }
+}
+
+/// The hostname of a server name: without a port, IPv6 literals kept in brackets.
+fn hostname_of(server_name: &str) -> &str {
+    if server_name.starts_with('[') {
+        return server_name
+            .find(']')
+            .map_or(server_name, |end| &server_name[..=end]);
+    }
+    server_name
+        .rsplit_once(':')
+        .map_or(server_name, |(host, _)| host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_drop_the_port() {
+        assert_eq!(hostname_of("example.org"), "example.org");
+        assert_eq!(hostname_of("example.org:8448"), "example.org");
+        assert_eq!(hostname_of("[::1]:8448"), "[::1]");
+        assert_eq!(hostname_of("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn only_loopback_origins_replace_the_spec_origin() {
+        let discovery = Discovery::new(&ClientConfig::default());
+        assert!(
+            discovery
+                .clone()
+                .with_loopback_origin("http://127.0.0.1:8080")
+                .is_ok()
+        );
+        assert!(
+            discovery
+                .clone()
+                .with_loopback_origin("http://example.org")
+                .is_err()
+        );
+        assert!(discovery.with_loopback_origin("https://127.0.0.1").is_err());
+    }
+}

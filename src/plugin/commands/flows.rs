@@ -1,0 +1,137 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{
+    Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
+};
+
+use crate::client::LoginFlow;
+use crate::ids::homeserver_url;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::config::PluginConfig;
+use crate::plugin::errors::{self, Blame};
+
+/// `matrix flows`: the login types a homeserver offers.
+pub struct Flows;
+
+impl SimplePluginCommand for Flows {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix flows"
+    }
+
+    fn description(&self) -> &str {
+        "List the ways a homeserver lets you log in (password, SSO and its identity providers, ...)."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_type(Type::Nothing, Type::table())
+            .optional(
+                "server",
+                SyntaxShape::String,
+                "A homeserver URL, server name or user ID (default: the configured homeserver, else the default session's).",
+            )
+            .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["login types", "sso", "identity providers", "oidc"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "matrix flows example.org",
+                description: "How users of example.org can log in",
+                result: None,
+            },
+            Example {
+                example: "matrix flows https://matrix.example.org | where type == m.login.sso | get identity_providers",
+                description: "The SSO identity providers of a homeserver",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        _input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let target: Option<Spanned<String>> = call.opt(0)?;
+        let config = PluginConfig::read(engine)?;
+        let span = target.as_ref().map_or(call.head, |t| t.span);
+        let blame = Blame::session(call.head, span, target.as_ref().map_or("", |t| &t.item));
+        let homeserver = match &target {
+            Some(t) if t.item.contains("://") => {
+                homeserver_url(&t.item).map_err(|err| errors::input(err, t.span))?
+            }
+            Some(t) => {
+                plugin
+                    .discovery(&config.client)
+                    .and_then(|discovery| discovery.discover(&t.item))
+                    .map_err(|err| errors::request(err, &blame))?
+                    .homeserver
+            }
+            None => match config.homeserver {
+                Some(default) => default.item,
+                None => default_session_homeserver(plugin, call)?,
+            },
+        };
+        let flows = plugin
+            .client(&homeserver, &config.client)
+            .and_then(|client| client.login_flows())
+            .map_err(|err| errors::request(err, &blame))?;
+        Ok(flows_table(&flows, call.head))
+    }
+}
+
+fn default_session_homeserver(
+    plugin: &MatrixPlugin,
+    call: &EvaluatedCall,
+) -> Result<String, LabeledError> {
+    let saved = plugin
+        .store()
+        .and_then(|store| store.load())
+        .map_err(|err| errors::store(err, call.head))?;
+    match saved.default_session() {
+        Some((_, session)) => Ok(session.homeserver.clone()),
+        None => Err(LabeledError::new("Which homeserver?")
+            .with_label("no server given", call.head)
+            .with_help(
+                "name one: `matrix flows example.org` or `matrix flows https://matrix.example.org`",
+            )),
+    }
+}
+
+/// Flows as a table: `type`, and `identity_providers` (for SSO).
+pub(crate) fn flows_table(flows: &[LoginFlow], span: nu_protocol::Span) -> Value {
+    let rows = flows
+        .iter()
+        .map(|flow| {
+            let providers = flow
+                .identity_providers
+                .iter()
+                .map(|idp| {
+                    let mut provider = Record::new();
+                    provider.push("id", Value::string(&idp.id, span));
+                    provider.push("name", Value::string(&idp.name, span));
+                    provider.push(
+                        "brand",
+                        idp.brand
+                            .as_ref()
+                            .map_or_else(|| Value::nothing(span), |b| Value::string(b, span)),
+                    );
+                    Value::record(provider, span)
+                })
+                .collect();
+            let mut row = Record::new();
+            row.push("type", Value::string(&flow.kind, span));
+            row.push("identity_providers", Value::list(providers, span));
+            Value::record(row, span)
+        })
+        .collect();
+    Value::list(rows, span)
+}

@@ -1,0 +1,198 @@
+//! `$env.config.plugins.matrix`: defaults for the plugin's commands. Flags win over it.
+//!
+//! ```nu
+//! $env.config.plugins.matrix = {
+//!     homeserver: https://matrix.example.org   # used when a login names no --homeserver
+//!     timeout: 20sec                           # how long to wait for an answer
+//!     allow_http: false                        # plain http to hosts other than this machine
+//! }
+//! ```
+
+use std::time::Duration;
+
+use nu_plugin::EngineInterface;
+use nu_protocol::{LabeledError, Span, Spanned, Value};
+
+use crate::client::ClientConfig;
+use crate::ids::homeserver_url;
+
+/// The plugin's configuration, checked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PluginConfig {
+    /// A default homeserver base URL, with the span of its value.
+    pub homeserver: Option<Spanned<String>>,
+    /// Time-outs and the http policy for clients.
+    pub client: ClientConfig,
+}
+
+const KEYS: &str = "homeserver, timeout, allow_http";
+
+impl PluginConfig {
+    /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
+    pub fn read(engine: &EngineInterface) -> Result<Self, LabeledError> {
+        match engine.get_plugin_config()? {
+            None => Ok(Self::default()),
+            Some(value) => Self::from_value(&value),
+        }
+    }
+
+    fn from_value(value: &Value) -> Result<Self, LabeledError> {
+        let Value::Record { val: record, .. } = value else {
+            return Err(bad(
+                "",
+                value.span(),
+                format!("is {}, not a record", value.get_type()),
+                format!("set it to a record with any of: {KEYS}"),
+            ));
+        };
+        let mut config = Self::default();
+        for (key, value) in record.iter() {
+            let span = value.span();
+            match key.as_str() {
+                "homeserver" => {
+                    let Value::String { val, .. } = value else {
+                        return Err(bad(
+                            key,
+                            span,
+                            format!("is {}, not a string", value.get_type()),
+                            "give a URL such as https://matrix.example.org".into(),
+                        ));
+                    };
+                    let url =
+                        homeserver_url(val).map_err(|err| bad(key, span, err.problem, err.hint))?;
+                    config.homeserver = Some(Spanned { item: url, span });
+                }
+                "timeout" => {
+                    let Value::Duration { val, .. } = value else {
+                        return Err(bad(
+                            key,
+                            span,
+                            format!("is {}, not a duration", value.get_type()),
+                            "give a duration such as 20sec".into(),
+                        ));
+                    };
+                    let nanos = u64::try_from(*val).ok().filter(|n| *n > 0).ok_or_else(|| {
+                        bad(
+                            key,
+                            span,
+                            "is not positive".into(),
+                            "give a duration such as 20sec".into(),
+                        )
+                    })?;
+                    config.client.timeout = Duration::from_nanos(nanos);
+                    config.client.connect_timeout =
+                        config.client.connect_timeout.min(config.client.timeout);
+                }
+                "allow_http" => {
+                    let Value::Bool { val, .. } = value else {
+                        return Err(bad(
+                            key,
+                            span,
+                            format!("is {}, not a bool", value.get_type()),
+                            "give true or false".into(),
+                        ));
+                    };
+                    config.client.allow_http = *val;
+                }
+                _ => {
+                    return Err(bad(
+                        key,
+                        span,
+                        "is not a setting of this plugin".into(),
+                        format!("the settings are: {KEYS}"),
+                    ));
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn bad(key: &str, span: Span, problem: String, hint: String) -> LabeledError {
+    let path = if key.is_empty() {
+        "$env.config.plugins.matrix".to_owned()
+    } else {
+        format!("$env.config.plugins.matrix.{key}")
+    };
+    LabeledError::new(format!("Invalid setting {path}"))
+        .with_label(format!("{path} {problem}"), span)
+        .with_help(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use nu_protocol::record;
+
+    use super::*;
+
+    fn read(value: Value) -> Result<PluginConfig, String> {
+        PluginConfig::from_value(&value).map_err(|err| {
+            format!(
+                "{} | {}",
+                err.msg,
+                err.labels
+                    .iter()
+                    .map(|l| l.text.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
+    }
+
+    #[test]
+    fn settings_are_read() {
+        let span = Span::test_data();
+        let config = read(Value::test_record(record! {
+            "homeserver" => Value::string("https://matrix.example.org/", span),
+            "timeout" => Value::duration(5_000_000_000, span),
+            "allow_http" => Value::bool(true, span),
+        }))
+        .expect("valid");
+        assert_eq!(
+            config.homeserver.map(|h| h.item).as_deref(),
+            Some("https://matrix.example.org")
+        );
+        assert_eq!(config.client.timeout, Duration::from_secs(5));
+        assert_eq!(config.client.connect_timeout, Duration::from_secs(5));
+        assert!(config.client.allow_http);
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let span = Span::test_data();
+        for (value, needle) in [
+            (
+                record! {"homeserver" => Value::int(1, span)},
+                "plugins.matrix.homeserver is int",
+            ),
+            (
+                record! {"homeserver" => Value::string("matrix.example.org", span)},
+                "plugins.matrix.homeserver",
+            ),
+            (
+                record! {"timeout" => Value::int(5, span)},
+                "plugins.matrix.timeout is int",
+            ),
+            (
+                record! {"timeout" => Value::duration(-1, span)},
+                "plugins.matrix.timeout is not positive",
+            ),
+            (
+                record! {"allow_http" => Value::string("yes", span)},
+                "plugins.matrix.allow_http is string",
+            ),
+            (
+                record! {"homeservr" => Value::string("x", span)},
+                "plugins.matrix.homeservr is not a setting",
+            ),
+        ] {
+            let err = read(Value::test_record(value)).expect_err(needle);
+            assert!(err.contains(needle), "{err}");
+        }
+        assert!(
+            read(Value::test_int(3))
+                .expect_err("not a record")
+                .contains("not a record")
+        );
+    }
+}
