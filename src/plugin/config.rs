@@ -2,7 +2,7 @@
 //!
 //! ```nu
 //! $env.config.plugins.matrix = {
-//!     homeserver: https://matrix.example.org   # used when a login names no --homeserver
+//!     homeserver: "https://matrix.example.org" # used when a login names no --homeserver
 //!     timeout: 20sec                           # how long to wait for an answer
 //!     allow_http: false                        # plain http to hosts other than this machine
 //! }
