@@ -355,3 +355,27 @@ fn plain_http_to_another_host_needs_allow_http() {
     );
     assert!(text.contains("allow_http"), "{text}");
 }
+
+#[test]
+fn the_well_known_of_a_login_answer_is_honoured() {
+    let hs = synapse();
+    let answer = format!(
+        r#"{{"user_id": "@bot:localhost", "access_token": "syt_Ym90_fakefakefakefake_0000", "device_id": "DEV",
+            "well_known": {{"m.homeserver": {{"base_url": "{}/"}}}}}}"#,
+        hs.url
+    );
+    let server = FaultServer::routes(vec![(
+        "/_matrix/client/v3/login",
+        http("200 OK", "application/json", &answer),
+    )]);
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {} | get homeserver",
+        server.url
+    ));
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim(),
+        hs.url,
+        "later calls go where the server said"
+    );
+}
