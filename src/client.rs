@@ -31,7 +31,21 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Accept plain-http homeservers on any host. Default: only on this machine (loopback).
     pub allow_http: bool,
+    /// When rate-limited (429), wait and retry once if the server asks for at most this long
+    /// (or gives no hint: then [`NO_HINT_WAIT`]). Default 10 s; zero never retries.
+    pub max_rate_limit_wait: Duration,
 }
+
+impl ClientConfig {
+    /// Sets the answer time-out; the connect time-out becomes no longer than it.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        self.connect_timeout = self.connect_timeout.min(timeout);
+    }
+}
+
+/// How long to wait before the one retry of a 429 that says nothing of how long to wait (MAS).
+pub const NO_HINT_WAIT: Duration = Duration::from_secs(1);
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -39,6 +53,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             allow_http: false,
+            max_rate_limit_wait: Duration::from_secs(10),
         }
     }
 }
@@ -62,6 +77,7 @@ pub struct Client {
     homeserver: String,
     agent: ureq::Agent,
     allow_http: bool,
+    max_rate_limit_wait: Duration,
 }
 
 impl Client {
@@ -98,6 +114,7 @@ impl Client {
             homeserver,
             agent,
             allow_http: config.allow_http,
+            max_rate_limit_wait: config.max_rate_limit_wait,
         })
     }
 
@@ -371,7 +388,15 @@ impl Client {
         body: Option<JsonValue>,
         secrets: &[&str],
     ) -> Result<Answer, Error> {
-        let answer = self.send(method, path, token, body, secrets)?;
+        let mut answer = self.send(method, path, token, body.clone(), secrets)?;
+        if answer.status == 429 {
+            // Rate-limited: wait and retry once, if the server asks for a short wait.
+            let wait = retry_hint(&answer).unwrap_or(NO_HINT_WAIT);
+            if !self.max_rate_limit_wait.is_zero() && wait <= self.max_rate_limit_wait {
+                std::thread::sleep(wait);
+                answer = self.send(method, path, token, body, secrets)?;
+            }
+        }
         if (200..300).contains(&answer.status) {
             return Ok(answer);
         }
@@ -698,17 +723,7 @@ fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
         .get("error")
         .and_then(JsonValue::as_str)
         .unwrap_or_default();
-    // The header wins: `retry_after_ms` is deprecated since spec v1.10.
-    let retry_after = retry_after_header
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .or_else(|| {
-            answer
-                .object
-                .get("retry_after_ms")
-                .and_then(JsonValue::as_u64)
-                .map(Duration::from_millis)
-        });
+    let retry_after = retry_hint_from(retry_after_header, &answer);
     let soft_logout = answer
         .object
         .get("soft_logout")
@@ -721,6 +736,25 @@ fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
         retry_after,
         soft_logout,
     })
+}
+
+/// How long a 429 answer asks to wait: the `Retry-After` header (seconds) wins over the body's
+/// `retry_after_ms`, deprecated since spec v1.10.
+fn retry_hint_from(header: Option<&str>, answer: &Answer) -> Option<Duration> {
+    header
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .or_else(|| {
+            answer
+                .object
+                .get("retry_after_ms")
+                .and_then(JsonValue::as_u64)
+                .map(Duration::from_millis)
+        })
+}
+
+fn retry_hint(answer: &Answer) -> Option<Duration> {
+    retry_hint_from(answer.retry_after.as_deref(), answer)
 }
 
 fn transport_error(url: &str, err: &ureq::Error) -> Error {

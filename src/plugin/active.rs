@@ -60,7 +60,7 @@ impl Active {
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Self, LabeledError> {
-        let config = PluginConfig::read(engine)?.client;
+        let config = PluginConfig::for_call(engine, call)?.client;
         let by_name: Option<Spanned<String>> = call.get_flag("session")?;
         if matches!(input, Value::Nothing { .. }) {
             return Self::saved(plugin, call.head, by_name, config);

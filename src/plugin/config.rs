@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use nu_plugin::EngineInterface;
+use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned, Value};
 
 use crate::client::ClientConfig;
@@ -25,7 +25,7 @@ pub(crate) struct PluginConfig {
     pub client: ClientConfig,
 }
 
-const KEYS: &str = "homeserver, timeout, allow_http";
+const KEYS: &str = "homeserver, timeout, allow_http, max_rate_limit_wait";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
@@ -63,25 +63,28 @@ impl PluginConfig {
                     config.homeserver = Some(Spanned { item: url, span });
                 }
                 "timeout" => {
-                    let Value::Duration { val, .. } = value else {
-                        return Err(bad(
-                            key,
-                            span,
-                            format!("is {}, not a duration", value.get_type()),
-                            "give a duration such as 20sec".into(),
-                        ));
-                    };
-                    let nanos = u64::try_from(*val).ok().filter(|n| *n > 0).ok_or_else(|| {
+                    let timeout = duration(value).ok_or_else(|| {
                         bad(
                             key,
                             span,
-                            "is not positive".into(),
+                            describe_duration(value),
                             "give a duration such as 20sec".into(),
                         )
                     })?;
-                    config.client.timeout = Duration::from_nanos(nanos);
-                    config.client.connect_timeout =
-                        config.client.connect_timeout.min(config.client.timeout);
+                    config.client.set_timeout(timeout);
+                }
+                "max_rate_limit_wait" => {
+                    config.client.max_rate_limit_wait = match value {
+                        Value::Duration { val: 0, .. } => Duration::ZERO,
+                        other => duration(other).ok_or_else(|| {
+                            bad(
+                                key,
+                                span,
+                                describe_duration(other),
+                                "give a duration such as 10sec (0sec: never wait)".into(),
+                            )
+                        })?,
+                    };
                 }
                 "allow_http" => {
                     let Value::Bool { val, .. } = value else {
@@ -105,6 +108,38 @@ impl PluginConfig {
             }
         }
         Ok(config)
+    }
+
+    /// The configuration with the command's `--timeout`, if given, applied over it.
+    pub fn for_call(engine: &EngineInterface, call: &EvaluatedCall) -> Result<Self, LabeledError> {
+        let mut config = Self::read(engine)?;
+        if let Some(value) = call.get_flag_value("timeout") {
+            let timeout = duration(&value).ok_or_else(|| {
+                LabeledError::new("Invalid --timeout")
+                    .with_label(format!("{}", describe_duration(&value)), value.span())
+                    .with_help("give a positive duration such as 20sec")
+            })?;
+            config.client.set_timeout(timeout);
+        }
+        Ok(config)
+    }
+}
+
+/// A positive duration value.
+fn duration(value: &Value) -> Option<Duration> {
+    match value {
+        Value::Duration { val, .. } => u64::try_from(*val)
+            .ok()
+            .filter(|nanos| *nanos > 0)
+            .map(Duration::from_nanos),
+        _ => None,
+    }
+}
+
+fn describe_duration(value: &Value) -> String {
+    match value {
+        Value::Duration { .. } => "is not positive".into(),
+        other => format!("is {}, not a duration", other.get_type()),
     }
 }
 

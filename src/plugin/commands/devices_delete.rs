@@ -4,6 +4,7 @@ use nu_protocol::{
     SyntaxShape, Type, Value,
 };
 
+use super::Pipe;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
 use crate::plugin::errors;
@@ -56,6 +57,7 @@ impl PluginCommand for DevicesDelete {
                 Some('p'),
             )
             .category(Category::Network)
+            .pipe(super::with_timeout)
     }
 
     fn examples(&self) -> Vec<Example<'_>> {

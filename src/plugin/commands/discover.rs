@@ -3,6 +3,7 @@ use nu_protocol::{
     Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
 };
 
+use super::Pipe;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
@@ -36,6 +37,7 @@ impl SimplePluginCommand for Discover {
                 "A server name (example.org) or user ID (@bot:example.org).",
             )
             .category(Category::Network)
+            .pipe(super::with_timeout)
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -65,7 +67,7 @@ impl SimplePluginCommand for Discover {
         _input: &Value,
     ) -> Result<Value, LabeledError> {
         let server: Spanned<String> = call.req(0)?;
-        let config = PluginConfig::read(engine)?;
+        let config = PluginConfig::for_call(engine, call)?;
         let blame = Blame::session(call.head, server.span, &server.item);
         let found = plugin
             .discovery(&config.client)

@@ -3,6 +3,7 @@ use nu_protocol::{
     Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
 };
 
+use super::Pipe;
 use crate::client::LoginFlow;
 use crate::ids::homeserver_url;
 use crate::plugin::MatrixPlugin;
@@ -32,6 +33,7 @@ impl SimplePluginCommand for Flows {
                 "A homeserver URL, server name or user ID (default: the configured homeserver, else the default session's).",
             )
             .category(Category::Network)
+            .pipe(super::with_timeout)
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -61,7 +63,7 @@ impl SimplePluginCommand for Flows {
         _input: &Value,
     ) -> Result<Value, LabeledError> {
         let target: Option<Spanned<String>> = call.opt(0)?;
-        let config = PluginConfig::read(engine)?;
+        let config = PluginConfig::for_call(engine, call)?;
         let span = target.as_ref().map_or(call.head, |t| t.span);
         let blame = Blame::session(call.head, span, target.as_ref().map_or("", |t| &t.item));
         let homeserver = match &target {

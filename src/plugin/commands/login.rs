@@ -4,6 +4,7 @@ use nu_protocol::{
     SyntaxShape, Type,
 };
 
+use super::Pipe;
 use crate::client::LoginRequest;
 use crate::error::Error;
 use crate::ids::{UserArg, homeserver_url};
@@ -86,6 +87,7 @@ impl PluginCommand for Login {
                 Some('s'),
             )
             .category(Category::Network)
+            .pipe(super::with_timeout)
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -138,7 +140,7 @@ impl PluginCommand for Login {
                 .with_help("name the user: `matrix login @bot:example.org`"));
         };
         let user_arg = UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
-        let config = PluginConfig::read(engine)?;
+        let config = PluginConfig::for_call(engine, call)?;
         // Where to log in: --homeserver, else the configured default, else discovery from the
         // user ID's server name. Discovery runs before the password is asked for.
         let (base_url, homeserver_span, discovered) = match (&homeserver, &config.homeserver) {

@@ -49,7 +49,27 @@ fn with_session(signature: Signature, output: Type) -> Signature {
             "Use this saved session (default: the pipeline's, else the saved default).",
             None,
         )
+        .pipe(with_timeout)
 }
+
+/// Adds `--timeout`, for commands that wait for a server.
+fn with_timeout(signature: Signature) -> Signature {
+    signature.named(
+        "timeout",
+        SyntaxShape::Duration,
+        "How long to wait for an answer (default: 30sec, or $env.config.plugins.matrix.timeout).",
+        Some('t'),
+    )
+}
+
+/// `x.pipe(f)` is `f(x)`: keeps a builder chain readable.
+trait Pipe: Sized {
+    fn pipe(self, f: impl FnOnce(Self) -> Self) -> Self {
+        f(self)
+    }
+}
+
+impl Pipe for Signature {}
 
 /// What a command that only groups others returns: its help, listing them.
 fn help(engine: &EngineInterface, call: &EvaluatedCall) -> Result<Value, LabeledError> {

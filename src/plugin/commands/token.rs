@@ -3,6 +3,7 @@ use nu_protocol::{
     Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
 };
 
+use super::Pipe;
 use crate::ids::{UserId, homeserver_url};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::commands::login::session_type;
@@ -215,6 +216,7 @@ impl SimplePluginCommand for TokenImport {
                 Some('s'),
             )
             .category(Category::Network)
+            .pipe(super::with_timeout)
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -281,7 +283,7 @@ impl SimplePluginCommand for TokenImport {
         let mut blame = Blame::session(call.head, span, "this token");
         blame.homeserver = homeserver.span;
         let client = plugin
-            .client(&base, &PluginConfig::read(engine)?.client)
+            .client(&base, &PluginConfig::for_call(engine, call)?.client)
             .map_err(|err| errors::request(err, &blame))?;
         let me = client
             .whoami(&token)

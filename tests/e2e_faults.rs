@@ -1,0 +1,235 @@
+//! Faults a real homeserver does not produce, from fault-injecting loopback servers: silence,
+//! truncation, huge bodies, unknown errors, rate limits, redirects to elsewhere.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::{FaultServer, http, nu, nu_with};
+
+const LOGIN_OK: &str = r#"{"user_id": "@bot:localhost", "access_token": "syt_Ym90_faultfaultfault_0000", "device_id": "DEV"}"#;
+
+/// A server that answers the login with `first` once, and with a successful login afterwards.
+fn rate_limited_once(first: String) -> (FaultServer, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let server = FaultServer::with_handler(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            first.clone()
+        } else {
+            http("200 OK", "application/json", LOGIN_OK)
+        }
+    });
+    (server, count)
+}
+
+fn limited(headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_as_the_flag_or_config_says() {
+    let silent = FaultServer::with_handler(|_| {
+        std::thread::sleep(Duration::from_secs(120));
+        String::new()
+    });
+    for script in [
+        format!(
+            "'pw' | matrix login @bot:localhost -H {} --timeout 1sec",
+            silent.url
+        ),
+        format!(
+            "$env.config.plugins.matrix = {{timeout: 1sec}}; 'pw' | matrix login @bot:localhost -H {}",
+            silent.url
+        ),
+    ] {
+        let started = Instant::now();
+        let run = nu(&script);
+        let took = started.elapsed();
+        assert!(!run.success);
+        assert!(run.stderr.contains("no answer in time"), "{}", run.stderr);
+        assert!(took < Duration::from_secs(15), "took {took:?}");
+    }
+    let run = nu(&format!("matrix discover example.org --timeout 0sec"));
+    assert!(
+        run.stderr_folded().contains("Invalid --timeout"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn truncated_and_huge_answers_are_errors_not_crashes() {
+    // The connection closes before the promised body is complete.
+    let cut = FaultServer::start(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\nConnection: close\r\n\r\n{\"user_id\": \"@bot:loc"
+            .to_owned(),
+    );
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        cut.url
+    ));
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("the body is not JSON") || run.stderr.contains("Could not reach"),
+        "{}",
+        run.stderr
+    );
+
+    // Complete, but the JSON itself is cut off.
+    let broken = FaultServer::answering("200 OK", "application/json", "{\"user_id\": \"@bot:loc");
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        broken.url
+    ));
+    assert!(
+        run.stderr.contains("the body is not JSON"),
+        "{}",
+        run.stderr
+    );
+
+    // Five megabytes: the read stops at the 1 MiB bound.
+    let huge = FaultServer::answering("200 OK", "application/json", &"a".repeat(5 * 1024 * 1024));
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        huge.url
+    ));
+    assert!(
+        run.stderr
+            .contains("the answer is larger than 1048576 bytes"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_errcodes_are_shown_as_the_server_sent_them() {
+    let server = FaultServer::answering(
+        "400 Bad Request",
+        "application/json",
+        r#"{"errcode": "M_BRAND_NEW_THING", "error": "Something the spec has not seen yet"}"#,
+    );
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        server.url
+    ));
+    assert!(!run.success);
+    let text = run.stderr_folded();
+    assert!(text.contains("M_BRAND_NEW_THING"), "{text}");
+    assert!(
+        text.contains("Something the spec has not seen yet"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_short_rate_limit_is_waited_out_once() {
+    let cases = [
+        (
+            "Retry-After: 1\r\n",
+            r#"{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many"}"#,
+            1000,
+        ),
+        (
+            "",
+            r#"{"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 1500}"#,
+            1500,
+        ),
+        // MAS sends no hint at all: one retry after a short pause.
+        ("", r#"{"errcode": "M_LIMIT_EXCEEDED"}"#, 900),
+    ];
+    for (headers, body, at_least_ms) in cases {
+        let (server, count) = rate_limited_once(limited(headers, body));
+        let started = Instant::now();
+        let run = nu(&format!(
+            "'pw' | matrix login @bot:localhost -H {} | get user_id",
+            server.url
+        ));
+        assert!(run.success, "{body}: {}", run.stderr);
+        assert_eq!(run.stdout.trim(), "@bot:localhost");
+        assert_eq!(count.load(Ordering::SeqCst), 2, "{body}: one retry");
+        assert!(
+            started.elapsed() >= Duration::from_millis(at_least_ms),
+            "{body}: waited"
+        );
+    }
+}
+
+#[test]
+fn a_long_rate_limit_says_how_long_to_wait() {
+    let (server, count) = rate_limited_once(limited(
+        "Retry-After: 120\r\n",
+        r#"{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many"}"#,
+    ));
+    let started = Instant::now();
+    let run = nu(&format!(
+        "'pw' | matrix login @bot:localhost -H {}",
+        server.url
+    ));
+    assert!(!run.success);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(count.load(Ordering::SeqCst), 1, "no retry");
+    assert!(run.stderr_folded().contains("wait 120 s"), "{}", run.stderr);
+
+    // The cap is configurable: with 0sec nothing is waited for.
+    let (server, count) = rate_limited_once(limited(
+        "Retry-After: 1\r\n",
+        r#"{"errcode": "M_LIMIT_EXCEEDED"}"#,
+    ));
+    let run = nu(&format!(
+        "$env.config.plugins.matrix = {{max_rate_limit_wait: 0sec}}; 'pw' | matrix login @bot:localhost -H {}",
+        server.url
+    ));
+    assert!(!run.success);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert!(run.stderr_folded().contains("wait 1 s"), "{}", run.stderr);
+}
+
+#[test]
+fn redirects_never_carry_the_password_or_token_anywhere() {
+    let elsewhere_hits = Arc::new(AtomicUsize::new(0));
+    let hits = elsewhere_hits.clone();
+    let elsewhere = FaultServer::with_handler(move |_| {
+        hits.fetch_add(1, Ordering::SeqCst);
+        http("200 OK", "application/json", LOGIN_OK)
+    });
+    let target = elsewhere.url.clone();
+    let redirecting = FaultServer::with_handler(move |path| {
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    });
+    let run = nu_with(
+        &format!(
+            "$env.PW | matrix login @bot:localhost -H {}",
+            redirecting.url
+        ),
+        |command| {
+            command.env("PW", "pw-never-forwarded");
+        },
+    );
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("answered with a redirect (HTTP 307)"),
+        "{}",
+        run.stderr
+    );
+    let run = nu_with(
+        &format!("$env.TOKEN | matrix token import -H {}", redirecting.url),
+        |command| {
+            command.env("TOKEN", "syt_Ym90_nevernevernever_0000");
+        },
+    );
+    assert!(!run.success);
+    assert!(!run.all().contains("nevernever"), "{}", run.all());
+    assert_eq!(
+        elsewhere_hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the other origin"
+    );
+}
