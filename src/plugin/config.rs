@@ -116,7 +116,7 @@ impl PluginConfig {
         if let Some(value) = call.get_flag_value("timeout") {
             let timeout = duration(&value).ok_or_else(|| {
                 LabeledError::new("Invalid --timeout")
-                    .with_label(format!("{}", describe_duration(&value)), value.span())
+                    .with_label(describe_duration(&value), value.span())
                     .with_help("give a positive duration such as 20sec")
             })?;
             config.client.set_timeout(timeout);
