@@ -55,7 +55,7 @@ fn a_server_that_never_answers_times_out_as_the_flag_or_config_says() {
         assert!(run.stderr.contains("no answer in time"), "{}", run.stderr);
         assert!(took < Duration::from_secs(15), "took {took:?}");
     }
-    let run = nu(&format!("matrix discover example.org --timeout 0sec"));
+    let run = nu("matrix discover example.org --timeout 0sec");
     assert!(
         run.stderr_folded().contains("Invalid --timeout"),
         "{}",
