@@ -359,3 +359,31 @@ fn a_non_string_password_on_the_pipeline_is_refused() {
         );
     }
 }
+
+#[test]
+fn binary_records_and_foreign_custom_values_are_refused_clearly() {
+    for (script, expected) in [
+        (
+            "0x[ff fe] | matrix login @bot:localhost -H http://127.0.0.1:9",
+            "binary",
+        ),
+        (
+            "{a: 1} | matrix login @bot:localhost -H http://127.0.0.1:9",
+            "record<a: int>",
+        ),
+        ("{a: 1} | matrix whoami", "The record is not a session"),
+        // Nushell's own linear-algebra `matrix` values are custom values of another kind.
+        (
+            "matrix identity 2 | matrix whoami",
+            "cannot be sent to plugin",
+        ),
+        (
+            "matrix identity 2 | matrix token reveal",
+            "cannot be sent to plugin",
+        ),
+    ] {
+        let run = nu(script);
+        assert!(!run.success, "{script}");
+        assert!(run.stderr.contains(expected), "{script}: {}", run.stderr);
+    }
+}

@@ -64,69 +64,246 @@ fn matrix_alone_lists_the_subcommands() {
     assert!(help.contains("matrix token reveal"), "{help}");
 }
 
+/// Evaluates `source`, which must fail, and returns the error's text and the source text each
+/// label points at.
+fn failure(source: &str) -> (String, Vec<String>) {
+    let mut test = plugin_test();
+    let err = match test.eval(source) {
+        Ok(data) => panic!(
+            "`{source}` should fail, gave {:?}",
+            data.into_value(nu_protocol::Span::test_data())
+        ),
+        Err(err) => err,
+    };
+    let labeled = nu_protocol::LabeledError::from_diagnostic(&err);
+    let pointed = labeled
+        .labels
+        .iter()
+        .map(|label| {
+            String::from_utf8_lossy(test.engine_state().get_span_contents(label.span)).into_owned()
+        })
+        .collect();
+    (describe(&err), pointed)
+}
+
 #[test]
-fn argument_errors_point_at_the_argument_and_say_what_to_do() {
-    for (source, expected) in [
-        ("matrix login -p x", "Which user should log in?"),
+fn bad_input_gets_a_clear_error_pointing_at_the_argument() {
+    let long_user = format!("@{}:example.org", "a".repeat(250));
+    let long_device = "D".repeat(300);
+    let login = "matrix login @bot:example.org -H https://example.org";
+    // (source, what the error says, the argument it points at ("" = the command itself))
+    let cases: Vec<(String, &str, &str)> = vec![
         (
-            "matrix login bot -p x",
+            "matrix login -p x".into(),
+            "Which user should log in?",
+            "matrix login",
+        ),
+        (
+            "matrix login bot -p x".into(),
             "give the full user ID (@bot:example.org)",
+            "bot",
         ),
         (
-            "matrix login bot:example.org -p x",
-            "looks like a user ID without the leading @",
+            "matrix login bot:example.org -p x".into(),
+            "without the leading @",
+            "bot:example.org",
         ),
-        ("matrix login '@bot' -p x", "has no server name"),
         (
-            "matrix login '@:example.org' -p x",
+            "matrix login '@bot' -p x".into(),
+            "has no server name",
+            "'@bot'",
+        ),
+        (
+            "matrix login '@:example.org' -p x".into(),
             "the user name is empty",
+            "'@:example.org'",
         ),
-        ("matrix login '@b ot:example.org' -p x", "contains a space"),
         (
-            "matrix login @bot:example.org -H matrix.example.org -p x",
+            "matrix login '@b ot:example.org' -p x".into(),
+            "contains a space",
+            "'@b ot:example.org'",
+        ),
+        (
+            "matrix login \"@b\tot:example.org\" -p x".into(),
+            "U+0009",
+            "\"@b\tot:example.org\"",
+        ),
+        (
+            "matrix login '@bot:' -p x".into(),
+            "server name is empty",
+            "'@bot:'",
+        ),
+        (
+            "matrix login '@bot:exa mple.org' -p x".into(),
+            "not a valid server name",
+            "'@bot:exa mple.org'",
+        ),
+        (
+            "matrix login '@bot:example.org:99999' -p x".into(),
+            "invalid port",
+            "'@bot:example.org:99999'",
+        ),
+        (
+            "matrix login '@bot:[zz]' -p x".into(),
+            "not a valid server name",
+            "'@bot:[zz]'",
+        ),
+        (format!("matrix login '{long_user}' -p x"), "bytes long", ""),
+        (
+            "matrix login @bot:example.org -H matrix.example.org -p x".into(),
             "write https://matrix.example.org",
+            "matrix.example.org",
         ),
         (
-            "matrix login @bot:example.org -H ftp://example.org -p x",
+            "matrix login @bot:example.org -H ftp://example.org -p x".into(),
             "scheme 'ftp' is not supported",
+            "ftp://example.org",
         ),
         (
-            "matrix login @bot:example.org -H 'https://u:pw@example.org' -p x",
+            "matrix login @bot:example.org -H 'https://u:pw@example.org' -p x".into(),
             "contains a user name or password",
+            "'https://u:pw@example.org'",
         ),
         (
-            "matrix login @bot:example.org -H 'https://example.org/?x=1' -p x",
+            "matrix login @bot:example.org -H 'https://example.org/?x=1' -p x".into(),
             "has a query or fragment",
+            "'https://example.org/?x=1'",
         ),
         (
-            "matrix login @bot:example.org -H https://example.org -p ''",
-            "The password is empty",
+            "matrix login @bot:example.org -H 'https://example.org/#top' -p x".into(),
+            "has a query or fragment",
+            "'https://example.org/#top'",
         ),
         (
-            "'a' | matrix login @bot:example.org -H https://example.org -p b",
+            "matrix login @bot:example.org -H '' -p x".into(),
+            "the homeserver URL is empty",
+            "''",
+        ),
+        (
+            "matrix login @bot:example.org -H 'https://' -p x".into(),
+            "not a valid URL",
+            "'https://'",
+        ),
+        (
+            "matrix login @bot:example.org -H http://matrix.example.org -p x".into(),
+            "plain http to a host that is not this machine",
+            "http://matrix.example.org",
+        ),
+        (format!("{login} -p ''"), "The password is empty", "''"),
+        (
+            format!("'a' | {login} -p b"),
             "The password was given twice",
+            "b",
         ),
         (
-            "matrix login @bot:example.org -H https://example.org -p x --device-id ''",
+            format!("{login} -p x --device-id ''"),
             "the device ID is empty",
+            "''",
         ),
-    ] {
-        let text = error_of(source);
+        (
+            format!("{login} -p x --device-id {long_device}"),
+            "the device ID is 300 bytes long",
+            "",
+        ),
+        (
+            format!("{login} -p x --device-name \"a\\u{{7}}b\""),
+            "contains a control character",
+            "",
+        ),
+        (
+            format!("{login} -p x --save ''"),
+            "Invalid session name",
+            "''",
+        ),
+        (
+            format!("{login} -p x --timeout 0sec"),
+            "Invalid --timeout",
+            "0sec",
+        ),
+        (
+            "matrix token import -H https://example.org".into(),
+            "Which token?",
+            "matrix token import",
+        ),
+        (
+            "'two words' | matrix token import -H https://example.org".into(),
+            "This is not an access token",
+            "matrix token import",
+        ),
+        (
+            "'tok' | matrix token import tok2 -H https://example.org".into(),
+            "The token was given twice",
+            "tok2",
+        ),
+        (
+            "'syt_abc' | matrix token import -H ftp://example.org".into(),
+            "scheme 'ftp' is not supported",
+            "ftp://example.org",
+        ),
+        (
+            "matrix discover 'exa mple.org'".into(),
+            "not a valid server name",
+            "",
+        ),
+        ("matrix discover '@bot'".into(), "has no server name", ""),
+        (
+            "matrix flows ftp://example.org".into(),
+            "scheme 'ftp' is not supported",
+            "ftp://example.org",
+        ),
+        (
+            "{user_id: '@a:b'} | matrix whoami".into(),
+            "The record is not a session",
+            "",
+        ),
+        (
+            "do { 'syt_plain_token_1234567890' } | matrix whoami".into(),
+            "Expected a Matrix session",
+            "matrix whoami",
+        ),
+        (
+            "'syt_plain' | matrix logout".into(),
+            "matrix token import",
+            "matrix logout",
+        ),
+        (
+            "do { 42 } | matrix whoami".into(),
+            "only nothing, record, matrix_token, and string input",
+            "",
+        ),
+        (
+            "matrix devices delete -p x".into(),
+            "Which devices?",
+            "matrix devices delete",
+        ),
+        (
+            "do { [1 2] } | matrix devices delete -p x".into(),
+            "input type: list<int>",
+            "",
+        ),
+        (
+            "[{id: 1}] | matrix devices delete -p x".into(),
+            "A piped row has no device_id",
+            "",
+        ),
+    ];
+    assert!(cases.len() >= 30);
+    for (source, expected, pointed_at) in &cases {
+        let (text, pointed) = failure(source);
         assert!(
             text.to_lowercase().contains(&expected.to_lowercase()),
             "`{source}` gave: {text}"
         );
-        assert!(!text.contains("u:pw"), "{text}");
+        if !pointed_at.is_empty() {
+            assert!(
+                pointed.iter().any(|p| p.ends_with(pointed_at)),
+                "`{source}` should point at {pointed_at:?}, points at {pointed:?}"
+            );
+        }
+        for secret in ["u:pw", "syt_plain_token"] {
+            assert!(!text.contains(secret), "`{source}` leaks {secret}: {text}");
+        }
     }
-}
-
-#[test]
-fn an_over_long_device_id_is_refused() {
-    let text = error_of(&format!(
-        "matrix login @bot:example.org -H https://example.org -p x --device-id {}",
-        "D".repeat(300)
-    ));
-    assert!(text.contains("the device ID is 300 bytes long"), "{text}");
 }
 
 #[test]
