@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as JsonValue, json};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use zeroize::Zeroizing;
 
 use crate::error::{
@@ -31,6 +32,9 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Accept plain-http homeservers on any host. Default: only on this machine (loopback).
     pub allow_http: bool,
+    /// A PEM file of CA certificates to trust instead of the system's roots (for homeservers
+    /// with certificates from a private CA). Default: the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// When rate-limited (429), wait and retry once if the server asks for at most this long
     /// (or gives no hint: then [`NO_HINT_WAIT`]). Default 10 s; zero never retries.
     pub max_rate_limit_wait: Duration,
@@ -44,6 +48,56 @@ impl ClientConfig {
     }
 }
 
+/// An HTTP agent with these settings: finite time-outs, no redirects followed, status codes as
+/// answers (not errors), and the system's trusted roots or the CAs of `ca_file`.
+pub(crate) fn agent(config: &ClientConfig) -> Result<ureq::Agent, Error> {
+    let roots = match &config.ca_file {
+        None => RootCerts::PlatformVerifier,
+        Some(path) => RootCerts::new_with_certs(&load_certificates(path)?),
+    };
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_recv_response(Some(config.timeout))
+        .timeout_recv_body(Some(config.timeout))
+        .timeout_send_body(Some(config.timeout))
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .new_agent())
+}
+
+/// The certificates of a PEM file.
+fn load_certificates(path: &std::path::Path) -> Result<Vec<Certificate<'static>>, Error> {
+    let refuse = |problem: String| {
+        Error::Input(InputError {
+            problem,
+            hint: "ca_file must name a PEM file with the CA certificate(s) to trust".into(),
+        })
+    };
+    let pem = std::fs::read(path).map_err(|err| {
+        refuse(format!(
+            "the CA file {} cannot be read: {err}",
+            path.display()
+        ))
+    })?;
+    let certificates: Vec<Certificate<'static>> = parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(certificate)) => Some(certificate),
+            _ => None,
+        })
+        .collect();
+    if certificates.is_empty() {
+        return Err(refuse(format!(
+            "the CA file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
 /// How long to wait before the one retry of a 429 that says nothing of how long to wait (MAS).
 pub const NO_HINT_WAIT: Duration = Duration::from_secs(1);
 
@@ -53,6 +107,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             allow_http: false,
+            ca_file: None,
             max_rate_limit_wait: Duration::from_secs(10),
         }
     }
@@ -99,17 +154,7 @@ impl Client {
                     .into(),
             }));
         }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_recv_response(Some(config.timeout))
-            .timeout_recv_body(Some(config.timeout))
-            .timeout_send_body(Some(config.timeout))
-            .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = agent(config)?;
         Ok(Self {
             homeserver,
             agent,
@@ -779,6 +824,13 @@ pub(crate) fn transport_kind(err: &ureq::Error) -> TransportKind {
             TransportKind::HostNotFound
         }
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
+        // rustls reports handshake failures through the I/O layer.
+        ureq::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::InvalidData
+                && io.to_string().to_ascii_lowercase().contains("certificate") =>
+        {
+            TransportKind::Tls
+        }
         _ => TransportKind::Other,
     }
 }

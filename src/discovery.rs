@@ -18,7 +18,7 @@ use std::fmt;
 
 use serde_json::Value as JsonValue;
 
-use crate::client::{ClientConfig, MAX_BODY_BYTES, transport_kind};
+use crate::client::{ClientConfig, MAX_BODY_BYTES, agent, transport_kind};
 use crate::error::{Error, TransportKind, excerpt};
 use crate::ids::{UserId, check_server_name, homeserver_url, http_allowed};
 
@@ -110,22 +110,12 @@ struct Fetched {
 impl Discovery {
     /// Discovery with these time-outs. Plain-http homeservers are accepted only on loopback
     /// addresses unless [`Discovery::allow_http`] says otherwise.
-    pub fn new(config: &ClientConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_recv_response(Some(config.timeout))
-            .timeout_recv_body(Some(config.timeout))
-            .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
-        Self {
-            agent,
+    pub fn new(config: &ClientConfig) -> Result<Self, Error> {
+        Ok(Self {
+            agent: agent(config)?,
             origin: None,
             allow_http: false,
-        }
+        })
     }
 
     /// Accept plain-http homeservers on any host.
@@ -385,7 +375,7 @@ mod tests {
 
     #[test]
     fn only_loopback_origins_replace_the_spec_origin() {
-        let discovery = Discovery::new(&ClientConfig::default());
+        let discovery = Discovery::new(&ClientConfig::default()).expect("an agent");
         assert!(
             discovery
                 .clone()

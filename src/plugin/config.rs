@@ -5,6 +5,8 @@
 //!     homeserver: "https://matrix.example.org" # used when a login names no --homeserver
 //!     timeout: 20sec                           # how long to wait for an answer
 //!     allow_http: false                        # plain http to hosts other than this machine
+//!     ca_file: ~/ca.pem                        # trust these CAs instead of the system's
+//!     max_rate_limit_wait: 10sec               # wait out a 429 this long at most, once
 //! }
 //! ```
 
@@ -25,18 +27,19 @@ pub(crate) struct PluginConfig {
     pub client: ClientConfig,
 }
 
-const KEYS: &str = "homeserver, timeout, allow_http, max_rate_limit_wait";
+const KEYS: &str = "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
     pub fn read(engine: &EngineInterface) -> Result<Self, LabeledError> {
         match engine.get_plugin_config()? {
             None => Ok(Self::default()),
-            Some(value) => Self::from_value(&value),
+            Some(value) => Self::from_value(&value, &engine.get_current_dir()?),
         }
     }
 
-    fn from_value(value: &Value) -> Result<Self, LabeledError> {
+    /// `cwd` resolves a relative `ca_file`.
+    fn from_value(value: &Value, cwd: &str) -> Result<Self, LabeledError> {
         let Value::Record { val: record, .. } = value else {
             return Err(bad(
                 "",
@@ -85,6 +88,26 @@ impl PluginConfig {
                             )
                         })?,
                     };
+                }
+                "ca_file" => {
+                    let Value::String { val, .. } = value else {
+                        return Err(bad(
+                            key,
+                            span,
+                            format!("is {}, not a path", value.get_type()),
+                            "give the path of a PEM file of CA certificates".into(),
+                        ));
+                    };
+                    let path = std::path::Path::new(cwd).join(val);
+                    if !path.is_file() {
+                        return Err(bad(
+                            key,
+                            span,
+                            format!("names no file ({})", path.display()),
+                            "give the path of a PEM file of CA certificates".into(),
+                        ));
+                    }
+                    config.client.ca_file = Some(path);
                 }
                 "allow_http" => {
                     let Value::Bool { val, .. } = value else {
@@ -161,7 +184,7 @@ mod tests {
     use super::*;
 
     fn read(value: Value) -> Result<PluginConfig, String> {
-        PluginConfig::from_value(&value).map_err(|err| {
+        PluginConfig::from_value(&value, "/").map_err(|err| {
             format!(
                 "{} | {}",
                 err.msg,

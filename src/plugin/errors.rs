@@ -245,6 +245,23 @@ fn transport(err: &TransportError, blame: &Blame) -> LabeledError {
             "host not found".to_owned(),
             "the host name does not resolve: check its spelling".to_owned(),
         ),
+        TransportKind::Tls if detail_says(&err.detail, &["unknownissuer", "unknown issuer"]) => (
+            "certificate not trusted".to_owned(),
+            "the server's certificate is not signed by a trusted authority. If the homeserver \
+             uses a private CA, trust it with $env.config.plugins.matrix.ca_file = <its PEM \
+             file>; never turn checking off"
+                .to_owned(),
+        ),
+        TransportKind::Tls
+            if detail_says(&err.detail, &["notvalidforname", "not valid for name"]) =>
+        {
+            (
+                "certificate for another host name".to_owned(),
+                "the server's certificate does not name this host: check the URL (the certificate \
+             may name matrix.example.org rather than an IP address)"
+                    .to_owned(),
+            )
+        }
         TransportKind::Tls => (
             "TLS failed".to_owned(),
             format!(
@@ -359,6 +376,12 @@ fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
         .with_label(label, span)
         .with_help(help)
         .with_code(format!("matrix::{}", err.errcode))
+}
+
+/// Whether a TLS error's detail mentions any of these (lowercase) phrases.
+fn detail_says(detail: &str, phrases: &[&str]) -> bool {
+    let detail = detail.to_ascii_lowercase();
+    phrases.iter().any(|phrase| detail.contains(phrase))
 }
 
 fn with_guess_hint(help: String, blame: &Blame) -> String {

@@ -57,7 +57,7 @@ impl MatrixPlugin {
     /// `NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN` replaces `https://<hostname>` for the well-known
     /// lookup, for test servers on loopback addresses only.
     pub(crate) fn discovery(&self, config: &ClientConfig) -> Result<Discovery, Error> {
-        let discovery = Discovery::new(config).allow_http(config.allow_http);
+        let discovery = Discovery::new(config)?.allow_http(config.allow_http);
         match std::env::var(DISCOVERY_ORIGIN_VAR) {
             Ok(origin) => discovery.with_loopback_origin(&origin),
             Err(_) => Ok(discovery),

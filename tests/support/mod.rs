@@ -91,6 +91,16 @@ pub fn synapse_without_password_login() -> &'static Synapse {
         .get_or_init(|| start_synapse("synapse-nopw", &[("SYNAPSE_PASSWORD_LOGIN", "false")]))
 }
 
+/// A Synapse whose listener speaks https with this certificate and key (PEM files).
+pub fn start_synapse_with_tls(cert: &Path, key: &Path) -> Synapse {
+    let cert = cert.to_string_lossy().into_owned();
+    let key = key.to_string_lossy().into_owned();
+    start_synapse(
+        "synapse-tls",
+        &[("SYNAPSE_TLS_CERT", &cert), ("SYNAPSE_TLS_KEY", &key)],
+    )
+}
+
 fn start_synapse(name: &str, env: &[(&str, &str)]) -> Synapse {
     {
         let dir = scratch(name);
