@@ -193,41 +193,7 @@ impl Client {
             Some(body),
             &[request.password.expose()],
         )?;
-        let fields = Fields::new(&answer);
-        let token = fields.string("access_token")?;
-        let user_id = fields.string("user_id")?;
-        let device_id = fields.string("device_id")?;
-        let parsed = UserId::parse(&user_id).map_err(|err| {
-            answer.unexpected(format!(
-                "the field `user_id` is not a user ID ({})",
-                err.problem
-            ))
-        })?;
-        // `home_server` is deprecated and MAS leaves it out: the user ID says the same.
-        let home_server = fields
-            .optional_string("home_server")?
-            .unwrap_or_else(|| parsed.server_name().to_owned());
-        let refresh_token = fields.optional_string("refresh_token")?;
-        let expires_at = fields.optional_u64("expires_in_ms")?.map(expiry_from_now);
-        // The server may say where clients should talk to it from now on (`well_known`).
-        let homeserver = answer
-            .object
-            .get("well_known")
-            .and_then(|known| known.get("m.homeserver"))
-            .and_then(|homeserver| homeserver.get("base_url"))
-            .and_then(JsonValue::as_str)
-            .and_then(|url| homeserver_url(url).ok())
-            .filter(|url| http_allowed(url, self.allow_http))
-            .unwrap_or_else(|| self.homeserver.clone());
-        Ok(Session {
-            user_id,
-            device_id,
-            home_server,
-            homeserver,
-            access_token: AccessToken::new(token),
-            refresh_token: refresh_token.map(AccessToken::new),
-            expires_at,
-        })
+        session_from(&answer, &self.homeserver, self.allow_http)
     }
 
     /// `GET /_matrix/client/v3/login`: the login types the server offers.
@@ -235,39 +201,7 @@ impl Client {
     /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3login>
     pub fn login_flows(&self) -> Result<Vec<LoginFlow>, Error> {
         let answer = self.call(Method::Get, &["login"], None, None, &[])?;
-        let Some(JsonValue::Array(flows)) = answer.object.get("flows") else {
-            return Err(answer.unexpected("the field `flows` is missing or not a list"));
-        };
-        let text = |value: &JsonValue, key: &str| {
-            value
-                .get(key)
-                .and_then(JsonValue::as_str)
-                .map(str::to_owned)
-        };
-        Ok(flows
-            .iter()
-            .filter_map(|flow| {
-                Some(LoginFlow {
-                    kind: text(flow, "type")?,
-                    identity_providers: flow
-                        .get("identity_providers")
-                        .and_then(JsonValue::as_array)
-                        .map(|providers| {
-                            providers
-                                .iter()
-                                .filter_map(|idp| {
-                                    Some(IdentityProvider {
-                                        id: text(idp, "id")?,
-                                        name: text(idp, "name").unwrap_or_default(),
-                                        brand: text(idp, "brand"),
-                                    })
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-            })
-            .collect())
+        flows_from(&answer)
     }
 
     /// `POST /_matrix/client/v3/refresh`: exchanges a refresh token for a new access token (and
@@ -314,29 +248,7 @@ impl Client {
     /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3devices>
     pub fn devices(&self, token: &AccessToken) -> Result<Vec<Device>, Error> {
         let answer = self.call(Method::Get, &["devices"], Some(token), None, &[])?;
-        let Some(JsonValue::Array(list)) = answer.object.get("devices") else {
-            return Err(answer.unexpected("the field `devices` is missing or not a list"));
-        };
-        let mut devices = Vec::with_capacity(list.len());
-        for item in list {
-            let JsonValue::Object(object) = item else {
-                return Err(answer.unexpected("a device is not an object"));
-            };
-            let entry = Answer {
-                object: object.clone(),
-                ..answer.without_object()
-            };
-            let fields = Fields::new(&entry);
-            devices.push(Device {
-                device_id: fields.string("device_id")?,
-                display_name: fields.optional_string("display_name")?,
-                last_seen_ip: fields.optional_string("last_seen_ip")?,
-                last_seen: fields
-                    .optional_u64("last_seen_ts")?
-                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
-            });
-        }
-        Ok(devices)
+        devices_from(&answer)
     }
 
     /// `PUT /_matrix/client/v3/devices/{deviceId}`: sets a device's display name.
@@ -415,12 +327,7 @@ impl Client {
     /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3accountwhoami>
     pub fn whoami(&self, token: &AccessToken) -> Result<WhoAmI, Error> {
         let answer = self.call(Method::Get, &["account", "whoami"], Some(token), None, &[])?;
-        let fields = Fields::new(&answer);
-        Ok(WhoAmI {
-            user_id: fields.string("user_id")?,
-            device_id: fields.optional_string("device_id")?,
-            is_guest: fields.optional_bool("is_guest")?.unwrap_or(false),
-        })
+        whoami_from(&answer)
     }
 
     /// Sends one request to `/_matrix/client/v3/<path>` and returns the JSON object of a 2xx
@@ -538,29 +445,122 @@ impl Client {
             }
             Err(err) => return Err(transport_error(&url, &err)),
         };
-        let answer = Answer {
-            url,
-            status,
-            content_type,
-            retry_after,
-            object: Map::new(),
-        };
-        match serde_json::from_slice::<JsonValue>(&body) {
-            Ok(JsonValue::Object(object)) => Ok(Answer { object, ..answer }),
-            Ok(_) => Err(answer.unexpected("the body is JSON but not an object")),
-            Err(_) => {
-                let problem = if body.is_empty() {
-                    "the body is empty"
-                } else {
-                    "the body is not JSON"
-                };
-                Err(Error::UnexpectedResponse(UnexpectedResponse {
-                    excerpt: excerpt(&body, &scrub),
-                    ..answer.unexpected_response(problem)
-                }))
-            }
-        }
+        Answer::parse(url, status, content_type, retry_after, &body, &scrub)
     }
+}
+
+/// The session a successful login answer describes. `homeserver` is the base URL asked;
+/// the answer's `well_known` may name another.
+fn session_from(answer: &Answer, homeserver: &str, allow_http: bool) -> Result<Session, Error> {
+    let fields = Fields::new(answer);
+    let token = fields.string("access_token")?;
+    let user_id = fields.string("user_id")?;
+    let device_id = fields.string("device_id")?;
+    let parsed = UserId::parse(&user_id).map_err(|err| {
+        answer.unexpected(format!(
+            "the field `user_id` is not a user ID ({})",
+            err.problem
+        ))
+    })?;
+    // `home_server` is deprecated and MAS leaves it out: the user ID says the same.
+    let home_server = fields
+        .optional_string("home_server")?
+        .unwrap_or_else(|| parsed.server_name().to_owned());
+    let refresh_token = fields.optional_string("refresh_token")?;
+    let expires_at = fields.optional_u64("expires_in_ms")?.map(expiry_from_now);
+    // The server may say where clients should talk to it from now on (`well_known`).
+    let homeserver = answer
+        .object
+        .get("well_known")
+        .and_then(|known| known.get("m.homeserver"))
+        .and_then(|homeserver| homeserver.get("base_url"))
+        .and_then(JsonValue::as_str)
+        .and_then(|url| homeserver_url(url).ok())
+        .filter(|url| http_allowed(url, allow_http))
+        .unwrap_or_else(|| homeserver.to_owned());
+    Ok(Session {
+        user_id,
+        device_id,
+        home_server,
+        homeserver,
+        access_token: AccessToken::new(token),
+        refresh_token: refresh_token.map(AccessToken::new),
+        expires_at,
+    })
+}
+
+/// The login types of a `GET /login` answer.
+fn flows_from(answer: &Answer) -> Result<Vec<LoginFlow>, Error> {
+    let Some(JsonValue::Array(flows)) = answer.object.get("flows") else {
+        return Err(answer.unexpected("the field `flows` is missing or not a list"));
+    };
+    let text = |value: &JsonValue, key: &str| {
+        value
+            .get(key)
+            .and_then(JsonValue::as_str)
+            .map(str::to_owned)
+    };
+    Ok(flows
+        .iter()
+        .filter_map(|flow| {
+            Some(LoginFlow {
+                kind: text(flow, "type")?,
+                identity_providers: flow
+                    .get("identity_providers")
+                    .and_then(JsonValue::as_array)
+                    .map(|providers| {
+                        providers
+                            .iter()
+                            .filter_map(|idp| {
+                                Some(IdentityProvider {
+                                    id: text(idp, "id")?,
+                                    name: text(idp, "name").unwrap_or_default(),
+                                    brand: text(idp, "brand"),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// The devices of a `GET /devices` answer.
+fn devices_from(answer: &Answer) -> Result<Vec<Device>, Error> {
+    let Some(JsonValue::Array(list)) = answer.object.get("devices") else {
+        return Err(answer.unexpected("the field `devices` is missing or not a list"));
+    };
+    let mut devices = Vec::with_capacity(list.len());
+    for item in list {
+        let JsonValue::Object(object) = item else {
+            return Err(answer.unexpected("a device is not an object"));
+        };
+        let entry = Answer {
+            object: object.clone(),
+            ..answer.without_object()
+        };
+        let fields = Fields::new(&entry);
+        devices.push(Device {
+            device_id: fields.string("device_id")?,
+            display_name: fields.optional_string("display_name")?,
+            last_seen_ip: fields.optional_string("last_seen_ip")?,
+            last_seen: fields
+                .optional_u64("last_seen_ts")?
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        });
+    }
+    Ok(devices)
+}
+
+/// What a `GET /account/whoami` answer says.
+fn whoami_from(answer: &Answer) -> Result<WhoAmI, Error> {
+    let fields = Fields::new(answer);
+    Ok(WhoAmI {
+        user_id: fields.string("user_id")?,
+        device_id: fields.optional_string("device_id")?,
+        is_guest: fields.optional_bool("is_guest")?.unwrap_or(false),
+    })
 }
 
 /// The stage type of a password in user-interactive authentication.
@@ -688,6 +688,40 @@ struct Answer {
 }
 
 impl Answer {
+    /// An answer from its parts: its JSON object, or why there is none. `scrub` names the
+    /// secrets to keep out of any excerpt of the body.
+    fn parse(
+        url: String,
+        status: u16,
+        content_type: Option<String>,
+        retry_after: Option<String>,
+        body: &[u8],
+        scrub: &[&str],
+    ) -> Result<Self, Error> {
+        let answer = Answer {
+            url,
+            status,
+            content_type,
+            retry_after,
+            object: Map::new(),
+        };
+        match serde_json::from_slice::<JsonValue>(body) {
+            Ok(JsonValue::Object(object)) => Ok(Answer { object, ..answer }),
+            Ok(_) => Err(answer.unexpected("the body is JSON but not an object")),
+            Err(_) => {
+                let problem = if body.is_empty() {
+                    "the body is empty"
+                } else {
+                    "the body is not JSON"
+                };
+                Err(Error::UnexpectedResponse(UnexpectedResponse {
+                    excerpt: excerpt(body, scrub),
+                    ..answer.unexpected_response(problem)
+                }))
+            }
+        }
+    }
+
     /// The same answer with an empty object, to describe a part of it.
     fn without_object(&self) -> Self {
         Self {
@@ -832,6 +866,63 @@ pub(crate) fn transport_kind(err: &ureq::Error) -> TransportKind {
             TransportKind::Tls
         }
         _ => TransportKind::Other,
+    }
+}
+
+/// Entry points for the fuzz targets in `fuzz/`: each parses an answer as if it came from a
+/// homeserver. Not part of the stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    fn answer(status: u16, body: &[u8]) -> Result<Answer, Error> {
+        let url = "https://hs.example/_matrix/client/v3/x".to_owned();
+        let answer = Answer::parse(url, status, None, None, body, &["secret"])?;
+        if (200..300).contains(&answer.status) {
+            Ok(answer)
+        } else {
+            let retry_after = answer.retry_after.clone();
+            Err(matrix_error(answer, retry_after.as_deref()))
+        }
+    }
+
+    /// A login answer.
+    pub fn login(status: u16, body: &[u8]) -> Result<Session, Error> {
+        session_from(&answer(status, body)?, "https://hs.example", false)
+    }
+
+    /// A whoami answer.
+    pub fn whoami(status: u16, body: &[u8]) -> Result<WhoAmI, Error> {
+        whoami_from(&answer(status, body)?)
+    }
+
+    /// A devices answer.
+    pub fn devices(status: u16, body: &[u8]) -> Result<Vec<Device>, Error> {
+        devices_from(&answer(status, body)?)
+    }
+
+    /// A login-flows answer.
+    pub fn flows(status: u16, body: &[u8]) -> Result<Vec<LoginFlow>, Error> {
+        flows_from(&answer(status, body)?)
+    }
+
+    /// An error answer, with a `Retry-After` header.
+    pub fn error(status: u16, retry_after: Option<&str>, body: &[u8]) -> Error {
+        let url = "https://hs.example/_matrix/client/v3/x".to_owned();
+        match Answer::parse(url, status, None, retry_after.map(str::to_owned), body, &[]) {
+            Ok(answer) => {
+                let retry_after = answer.retry_after.clone();
+                matrix_error(answer, retry_after.as_deref())
+            }
+            Err(err) => err,
+        }
+    }
+
+    /// A user-interactive authentication challenge.
+    pub fn challenge(status: u16, body: &[u8]) -> Option<Vec<Vec<String>>> {
+        let url = "https://hs.example/_matrix/client/v3/x".to_owned();
+        let answer = Answer::parse(url, status, None, None, body, &[]).ok()?;
+        UiaChallenge::from_answer(&answer).map(|challenge| challenge.flows)
     }
 }
 

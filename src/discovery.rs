@@ -197,55 +197,15 @@ impl Discovery {
             }
             return Err(prompt(problem));
         }
-        if fetched.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(prompt("the document is empty".into()));
-        }
-        let Ok(JsonValue::Object(document)) = serde_json::from_slice::<JsonValue>(&fetched.body)
-        else {
-            return Err(prompt(format!(
-                "the document is not a JSON object (\"{}\")",
-                excerpt(&fetched.body, &[])
-            )));
-        };
-        let Some(base_url) = document
-            .get("m.homeserver")
-            .and_then(|homeserver| homeserver.get("base_url"))
-            .and_then(JsonValue::as_str)
-        else {
-            return Err(prompt("it has no m.homeserver.base_url".into()));
-        };
-        let error = |problem: String| fail(Outcome::FailError, &fetched.url, problem);
-        let homeserver = homeserver_url(base_url).map_err(|err| {
-            error(format!(
-                "its m.homeserver.base_url is not a valid URL: {}",
-                err.problem
-            ))
-        })?;
-        if !http_allowed(&homeserver, self.allow_http) {
-            return Err(error(format!(
-                "its m.homeserver.base_url {homeserver} is plain http, refused for a host that \
-                 is not on this machine"
-            )));
-        }
+        let (homeserver, identity_server) = read_well_known(&fetched.body, self.allow_http)
+            .map_err(|(outcome, problem)| fail(outcome, &fetched.url, problem))?;
         let versions = self.versions(&homeserver).map_err(|problem| {
-            error(format!(
-                "its m.homeserver.base_url {homeserver} is not a homeserver ({problem})"
-            ))
+            fail(
+                Outcome::FailError,
+                &fetched.url,
+                format!("its m.homeserver.base_url {homeserver} is not a homeserver ({problem})"),
+            )
         })?;
-        let identity_server = match document.get("m.identity_server") {
-            None => None,
-            Some(identity) => {
-                let Some(url) = identity.get("base_url").and_then(JsonValue::as_str) else {
-                    return Err(prompt("its m.identity_server has no base_url".into()));
-                };
-                Some(homeserver_url(url).map_err(|err| {
-                    error(format!(
-                        "its m.identity_server.base_url is not a valid URL: {}",
-                        err.problem
-                    ))
-                })?)
-            }
-        };
         Ok(Discovered {
             server_name,
             homeserver,
@@ -335,6 +295,65 @@ impl Discovery {
             body,
         })
     }
+}
+
+/// The homeserver and identity server a well-known document names, or which failure it is
+/// (before the homeserver is checked with `/versions`).
+fn read_well_known(
+    body: &[u8],
+    allow_http: bool,
+) -> Result<(String, Option<String>), (Outcome, String)> {
+    let prompt = |problem: String| (Outcome::FailPrompt, problem);
+    let error = |problem: String| (Outcome::FailError, problem);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(prompt("the document is empty".into()));
+    }
+    let Ok(JsonValue::Object(document)) = serde_json::from_slice::<JsonValue>(body) else {
+        return Err(prompt(format!(
+            "the document is not a JSON object (\"{}\")",
+            excerpt(body, &[])
+        )));
+    };
+    let Some(base_url) = document
+        .get("m.homeserver")
+        .and_then(|homeserver| homeserver.get("base_url"))
+        .and_then(JsonValue::as_str)
+    else {
+        return Err(prompt("it has no m.homeserver.base_url".into()));
+    };
+    let homeserver = homeserver_url(base_url).map_err(|err| {
+        error(format!(
+            "its m.homeserver.base_url is not a valid URL: {}",
+            err.problem
+        ))
+    })?;
+    if !http_allowed(&homeserver, allow_http) {
+        return Err(error(format!(
+            "its m.homeserver.base_url {homeserver} is plain http, refused for a host that is \
+             not on this machine"
+        )));
+    }
+    let identity_server = match document.get("m.identity_server") {
+        None => None,
+        Some(identity) => {
+            let Some(url) = identity.get("base_url").and_then(JsonValue::as_str) else {
+                return Err(prompt("its m.identity_server has no base_url".into()));
+            };
+            Some(homeserver_url(url).map_err(|err| {
+                error(format!(
+                    "its m.identity_server.base_url is not a valid URL: {}",
+                    err.problem
+                ))
+            })?)
+        }
+    };
+    Ok((homeserver, identity_server))
+}
+
+/// Entry point for the fuzz target of well-known documents. Not part of the stable API.
+#[doc(hidden)]
+pub fn fuzz_well_known(body: &[u8]) -> Result<(String, Option<String>), String> {
+    read_well_known(body, false).map_err(|(_, problem)| problem)
 }
 
 fn describe(err: &ureq::Error) -> String {

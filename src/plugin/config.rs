@@ -98,7 +98,11 @@ impl PluginConfig {
                             "give the path of a PEM file of CA certificates".into(),
                         ));
                     };
-                    let path = std::path::Path::new(cwd).join(val);
+                    // `~/` is the home folder; a relative path is relative to the current one.
+                    let path = match (val.strip_prefix("~/"), dirs::home_dir()) {
+                        (Some(rest), Some(home)) => home.join(rest),
+                        _ => std::path::Path::new(cwd).join(val),
+                    };
                     if !path.is_file() {
                         return Err(bad(
                             key,
