@@ -48,6 +48,102 @@ impl ClientConfig {
     }
 }
 
+/// What came back from one HTTP exchange, before it is interpreted.
+struct Exchanged {
+    status: u16,
+    content_type: Option<String>,
+    retry_after: Option<String>,
+    location: Option<String>,
+    body: Result<Zeroizing<Vec<u8>>, ureq::Error>,
+}
+
+/// Sends one request and reads its answer (up to [`MAX_BODY_BYTES`]). Owns everything it
+/// needs, so that it can run on a thread of its own.
+fn exchange(
+    agent: &ureq::Agent,
+    method: Method,
+    url: &str,
+    bearer: Option<Zeroizing<String>>,
+    bytes: Option<Zeroizing<Vec<u8>>>,
+) -> Result<Exchanged, ureq::Error> {
+    let result = match (method, &bytes) {
+        (Method::Get, _) | (_, None) => {
+            let mut request = agent.get(url);
+            if let Some(bearer) = &bearer {
+                request = request.header("Authorization", bearer.as_str());
+            }
+            request.call()
+        }
+        (Method::Post | Method::Put, Some(bytes)) => {
+            let mut request = match method {
+                Method::Put => agent.put(url),
+                _ => agent.post(url),
+            }
+            .header("Content-Type", "application/json");
+            if let Some(bearer) = &bearer {
+                request = request.header("Authorization", bearer.as_str());
+            }
+            request.send(&bytes[..])
+        }
+    };
+    let mut response = result?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let status = response.status().as_u16();
+    let content_type = header("content-type");
+    let retry_after = header("retry-after");
+    let location = header("location");
+    let body = if (300..400).contains(&status) {
+        Ok(Zeroizing::new(Vec::new()))
+    } else {
+        response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_vec()
+            .map(Zeroizing::new)
+    };
+    Ok(Exchanged {
+        status,
+        content_type,
+        retry_after,
+        location,
+        body,
+    })
+}
+
+/// Runs `work`, on a thread of its own when there is an interrupt check to poll meanwhile.
+pub(crate) fn run_interruptibly<T: Send + 'static>(
+    interrupt: Option<&Interrupt>,
+    url: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    let Some(interrupted) = interrupt else {
+        return Ok(work());
+    };
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(work());
+    });
+    loop {
+        match result.recv_timeout(POLL) {
+            Ok(value) => return Ok(value),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !interrupted() => {}
+            // Interrupted, or the worker died: either way, no answer is coming.
+            Err(_) => {
+                return Err(Error::Interrupted {
+                    url: url.to_owned(),
+                });
+            }
+        }
+    }
+}
+
 /// An HTTP agent with these settings: finite time-outs, no redirects followed, status codes as
 /// answers (not errors), and the system's trusted roots or the CAs of `ca_file`.
 pub(crate) fn agent(config: &ClientConfig) -> Result<ureq::Agent, Error> {
@@ -127,13 +223,38 @@ impl Default for ClientConfig {
 /// println!("{:?}", session.access_token);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     homeserver: String,
     agent: ureq::Agent,
     allow_http: bool,
     max_rate_limit_wait: Duration,
+    interrupt: Option<Interrupt>,
 }
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            homeserver,
+            agent: _,
+            allow_http,
+            max_rate_limit_wait,
+            interrupt,
+        } = self;
+        f.debug_struct("Client")
+            .field("homeserver", homeserver)
+            .field("allow_http", allow_http)
+            .field("max_rate_limit_wait", max_rate_limit_wait)
+            .field("interruptible", &interrupt.is_some())
+            .finish()
+    }
+}
+
+/// A check that says whether the user asked to stop (Ctrl-C).
+pub type Interrupt = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How often an interrupt check is polled.
+const POLL: Duration = Duration::from_millis(50);
 
 impl Client {
     /// A client with the default [`ClientConfig`]. `homeserver` is a base URL such as
@@ -160,12 +281,50 @@ impl Client {
             agent,
             allow_http: config.allow_http,
             max_rate_limit_wait: config.max_rate_limit_wait,
+            interrupt: None,
         })
     }
 
     /// The base URL, without a trailing slash.
     pub fn homeserver(&self) -> &str {
         &self.homeserver
+    }
+
+    /// The same client, whose calls give up with [`Error::Interrupted`] as soon as `interrupted`
+    /// says so (checked every 50 ms while waiting for an answer or a rate limit). The abandoned
+    /// request ends in the background, at its time-out at the latest.
+    pub fn with_interrupt(&self, interrupted: Interrupt) -> Self {
+        Self {
+            interrupt: Some(interrupted),
+            ..self.clone()
+        }
+    }
+
+    /// Runs `work` on its own thread when an interrupt check is set, polling the check.
+    fn interruptibly<T: Send + 'static>(
+        &self,
+        url: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        run_interruptibly(self.interrupt.as_ref(), url, work)
+    }
+
+    /// Sleeps, giving up early when interrupted.
+    fn pause(&self, url: &str, wait: Duration) -> Result<(), Error> {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            if self
+                .interrupt
+                .as_ref()
+                .is_some_and(|interrupted| interrupted())
+            {
+                return Err(Error::Interrupted {
+                    url: url.to_owned(),
+                });
+            }
+            std::thread::sleep(left.min(POLL));
+        }
+        Ok(())
     }
 
     /// `POST /_matrix/client/v3/login`: logs in and returns the new session.
@@ -345,7 +504,7 @@ impl Client {
             // Rate-limited: wait and retry once, if the server asks for a short wait.
             let wait = retry_hint(&answer).unwrap_or(NO_HINT_WAIT);
             if !self.max_rate_limit_wait.is_zero() && wait <= self.max_rate_limit_wait {
-                std::thread::sleep(wait);
+                self.pause(&answer.url, wait)?;
                 answer = self.send(method, path, token, body, secrets)?;
             }
         }
@@ -384,42 +543,25 @@ impl Client {
             scrub.push(token.reveal());
             Zeroizing::new(format!("Bearer {}", token.reveal()))
         });
-        let result = match method {
-            Method::Get => {
-                let mut request = self.agent.get(&url);
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer.as_str());
-                }
-                request.call()
-            }
-            Method::Post | Method::Put => {
-                let bytes = Zeroizing::new(
-                    serde_json::to_vec(&body.unwrap_or_else(|| json!({})))
-                        .expect("a serde_json::Value always serialises"),
-                );
-                let mut request = match method {
-                    Method::Put => self.agent.put(&url),
-                    _ => self.agent.post(&url),
-                }
-                .header("Content-Type", "application/json");
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer.as_str());
-                }
-                request.send(&bytes[..])
-            }
+        let bytes = match method {
+            Method::Get => None,
+            Method::Post | Method::Put => Some(Zeroizing::new(
+                serde_json::to_vec(&body.unwrap_or_else(|| json!({})))
+                    .expect("a serde_json::Value always serialises"),
+            )),
         };
-        let mut response = result.map_err(|err| transport_error(&url, &err))?;
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-        };
-        let content_type = header("content-type");
-        let retry_after = header("retry-after");
-        let location = header("location");
+        let agent = self.agent.clone();
+        let target = url.clone();
+        let exchanged = self.interruptibly(&url, move || {
+            exchange(&agent, method, &target, bearer, bytes)
+        })?;
+        let Exchanged {
+            status,
+            content_type,
+            retry_after,
+            location,
+            body,
+        } = exchanged.map_err(|err| transport_error(&url, &err))?;
         if (300..400).contains(&status) {
             return Err(Error::Redirect {
                 url,
@@ -427,13 +569,8 @@ impl Client {
                 location,
             });
         }
-        let body = match response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES)
-            .read_to_vec()
-        {
-            Ok(body) => Zeroizing::new(body),
+        let body = match body {
+            Ok(body) => body,
             Err(ureq::Error::BodyExceedsLimit(_)) => {
                 return Err(Error::UnexpectedResponse(UnexpectedResponse {
                     url,

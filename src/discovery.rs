@@ -18,7 +18,9 @@ use std::fmt;
 
 use serde_json::Value as JsonValue;
 
-use crate::client::{ClientConfig, MAX_BODY_BYTES, agent, transport_kind};
+use crate::client::{
+    ClientConfig, Interrupt, MAX_BODY_BYTES, agent, run_interruptibly, transport_kind,
+};
 use crate::error::{Error, TransportKind, excerpt};
 use crate::ids::{UserId, check_server_name, homeserver_url, http_allowed};
 
@@ -92,11 +94,21 @@ impl fmt::Display for DiscoveryError {
 }
 
 /// Runs server discovery.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Discovery {
     agent: ureq::Agent,
     origin: Option<String>,
     allow_http: bool,
+    interrupt: Option<Interrupt>,
+}
+
+impl fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Discovery")
+            .field("origin", &self.origin)
+            .field("allow_http", &self.allow_http)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One fetched answer.
@@ -115,7 +127,14 @@ impl Discovery {
             agent: agent(config)?,
             origin: None,
             allow_http: false,
+            interrupt: None,
         })
+    }
+
+    /// Give up as soon as `interrupted` says so: see [`crate::Client::with_interrupt`].
+    pub fn with_interrupt(mut self, interrupted: Interrupt) -> Self {
+        self.interrupt = Some(interrupted);
+        self
     }
 
     /// Accept plain-http homeservers on any host.
@@ -275,26 +294,36 @@ impl Discovery {
     }
 
     fn fetch(&self, url: &str) -> Result<Fetched, String> {
-        let mut response = self.agent.get(url).call().map_err(|err| describe(&err))?;
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES)
-            .read_to_vec()
-            .map_err(|err| describe(&err))?;
-        Ok(Fetched {
-            url: url.to_owned(),
-            status,
-            location,
-            body,
+        let agent = self.agent.clone();
+        let target = url.to_owned();
+        run_interruptibly(self.interrupt.as_ref(), url, move || {
+            fetch_with(&agent, &target)
         })
+        .map_err(|err| err.to_string())?
     }
+}
+
+/// One GET, its status, `Location` and body (bounded).
+fn fetch_with(agent: &ureq::Agent, url: &str) -> Result<Fetched, String> {
+    let mut response = agent.get(url).call().map_err(|err| describe(&err))?;
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY_BYTES)
+        .read_to_vec()
+        .map_err(|err| describe(&err))?;
+    Ok(Fetched {
+        url: url.to_owned(),
+        status,
+        location,
+        body,
+    })
 }
 
 /// The homeserver and identity server a well-known document names, or which failure it is

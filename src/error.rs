@@ -34,6 +34,11 @@ pub enum Error {
     },
     /// The input was refused before anything was sent.
     Input(InputError),
+    /// The user interrupted the request (Ctrl-C) before an answer came.
+    Interrupted {
+        /// The URL that was asked.
+        url: String,
+    },
     /// Server discovery found no usable homeserver.
     Discovery(crate::discovery::DiscoveryError),
     /// The server wants user-interactive authentication that was not given: no password, or
@@ -63,6 +68,7 @@ impl fmt::Display for Error {
             }
             Self::Input(err) => err.fmt(f),
             Self::Discovery(err) => err.fmt(f),
+            Self::Interrupted { url } => write!(f, "interrupted while waiting for {url}"),
             Self::AuthRequired { flows } => {
                 let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
                 write!(

@@ -229,3 +229,44 @@ fn redirects_never_carry_the_password_or_token_anywhere() {
         "nothing reached the other origin"
     );
 }
+
+#[test]
+fn ctrl_c_interrupts_a_wait_for_a_silent_server() {
+    let silent = FaultServer::with_handler(|_| {
+        std::thread::sleep(Duration::from_secs(120));
+        String::new()
+    });
+    let mut child = std::process::Command::new(support::nu_binary())
+        .arg("--no-config-file")
+        .arg("--plugins")
+        .arg(format!("[{}]", support::plugin_binary()))
+        .arg("-c")
+        .arg(format!(
+            "'pw' | matrix login @bot:localhost -H {}",
+            silent.url
+        ))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start nu");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "Ctrl-C did not stop the login"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+}

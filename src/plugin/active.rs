@@ -6,11 +6,12 @@ use std::time::Duration;
 use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned, Value};
 
-use crate::client::{Client, ClientConfig};
+use crate::client::{Client, ClientConfig, Interrupt};
 use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::interrupt_of;
 use crate::plugin::token::{TokenKind, TokenValue};
 use crate::secret::AccessToken;
 use crate::session::{Refreshed, Session};
@@ -24,6 +25,8 @@ pub(crate) struct Active {
     pub session: Session,
     /// Time-outs and the http policy, from the plugin's configuration.
     pub config: ClientConfig,
+    /// Ctrl-C.
+    pub interrupt: Interrupt,
     /// The name of the saved session it is, whose entry a refresh updates.
     pub saved_as: Option<String>,
     /// Where the session came from in the command line, for error labels.
@@ -61,9 +64,10 @@ impl Active {
         input: &Value,
     ) -> Result<Self, LabeledError> {
         let config = PluginConfig::for_call(engine, call)?.client;
+        let interrupt = interrupt_of(engine);
         let by_name: Option<Spanned<String>> = call.get_flag("session")?;
         if matches!(input, Value::Nothing { .. }) {
-            return Self::saved(plugin, call.head, by_name, config);
+            return Self::saved(plugin, call.head, by_name, config, interrupt);
         }
         if let Some(flag) = by_name {
             return Err(LabeledError::new("Two sessions given")
@@ -94,6 +98,7 @@ impl Active {
         Ok(Self {
             session: token.to_session(),
             config,
+            interrupt,
             saved_as: token.saved_as().map(str::to_owned),
             span,
             head: call.head,
@@ -105,6 +110,7 @@ impl Active {
         head: Span,
         by_name: Option<Spanned<String>>,
         config: ClientConfig,
+        interrupt: Interrupt,
     ) -> Result<Self, LabeledError> {
         let store = plugin.store().map_err(|err| errors::store(err, head))?;
         let saved = store.load().map_err(|err| errors::store(err, head))?;
@@ -139,6 +145,7 @@ impl Active {
         Ok(Self {
             session: session.clone(),
             config,
+            interrupt,
             saved_as: Some(name),
             span,
             head,
@@ -157,7 +164,11 @@ impl Active {
         plugin: &MatrixPlugin,
         op: impl Fn(&Client, &AccessToken) -> Result<T, Error>,
     ) -> Result<T, Failure> {
-        let client = plugin.client(&self.session.homeserver, &self.config)?;
+        let client = plugin.client(
+            &self.session.homeserver,
+            &self.config,
+            self.interrupt.clone(),
+        )?;
         let refreshable = self.session.refresh_token.is_some();
         if refreshable && expired(self.session.expires_at, EXPIRY_MARGIN) {
             self.refresh(plugin)?;
@@ -181,7 +192,11 @@ impl Active {
         if self.session.refresh_token.is_none() {
             return Err(Failure::NoRefreshToken);
         }
-        let client = plugin.client(&self.session.homeserver, &self.config)?;
+        let client = plugin.client(
+            &self.session.homeserver,
+            &self.config,
+            self.interrupt.clone(),
+        )?;
         if let Some(name) = self.saved_as.clone() {
             let store = plugin.store()?;
             let ours = self.session.clone();

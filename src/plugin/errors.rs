@@ -130,6 +130,12 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
         Error::Input(err) => input(err, blame.homeserver),
         Error::Matrix(err) => matrix(&err, blame),
         Error::Discovery(err) => discovery(&err, blame),
+        Error::Interrupted { url } => LabeledError::new("Interrupted")
+            .with_label("stopped before the server answered", blame.head)
+            .with_help(format!(
+                "nothing more is waited for; a request already sent to {} may still take effect",
+                base_of(&url)
+            )),
         Error::AuthRequired { flows } => {
             let offered: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
             LabeledError::new("The homeserver asks to confirm this with your password")

@@ -12,11 +12,11 @@ mod token;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use nu_plugin::{Plugin, PluginCommand};
+use nu_plugin::{EngineInterface, Plugin, PluginCommand};
 
 pub use token::{TYPE_NAME as TOKEN_TYPE_NAME, TokenValue};
 
-use crate::client::{Client, ClientConfig};
+use crate::client::{Client, ClientConfig, Interrupt};
 use crate::discovery::Discovery;
 use crate::error::Error;
 use crate::session::Session;
@@ -41,8 +41,20 @@ impl MatrixPlugin {
         Self::default()
     }
 
-    /// The client for `homeserver` (a base URL) with these settings, made on first use.
-    pub(crate) fn client(&self, homeserver: &str, config: &ClientConfig) -> Result<Client, Error> {
+    /// The client for `homeserver` (a base URL) with these settings, made on first use (its
+    /// connections are kept), giving up when `interrupt` says so.
+    pub(crate) fn client(
+        &self,
+        homeserver: &str,
+        config: &ClientConfig,
+        interrupt: Interrupt,
+    ) -> Result<Client, Error> {
+        Ok(self
+            .pooled_client(homeserver, config)?
+            .with_interrupt(interrupt))
+    }
+
+    fn pooled_client(&self, homeserver: &str, config: &ClientConfig) -> Result<Client, Error> {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (homeserver.to_owned(), config.clone());
         if let Some(client) = clients.get(&key) {
@@ -56,8 +68,14 @@ impl MatrixPlugin {
     /// Server discovery with these settings. The environment variable
     /// `NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN` replaces `https://<hostname>` for the well-known
     /// lookup, for test servers on loopback addresses only.
-    pub(crate) fn discovery(&self, config: &ClientConfig) -> Result<Discovery, Error> {
-        let discovery = Discovery::new(config)?.allow_http(config.allow_http);
+    pub(crate) fn discovery(
+        &self,
+        config: &ClientConfig,
+        interrupt: Interrupt,
+    ) -> Result<Discovery, Error> {
+        let discovery = Discovery::new(config)?
+            .allow_http(config.allow_http)
+            .with_interrupt(interrupt);
         match std::env::var(DISCOVERY_ORIGIN_VAR) {
             Ok(origin) => discovery.with_loopback_origin(&origin),
             Err(_) => Ok(discovery),
@@ -70,6 +88,12 @@ impl MatrixPlugin {
     pub(crate) fn store(&self) -> Result<SessionStore, StoreError> {
         SessionStore::default_location()
     }
+}
+
+/// Ctrl-C in Nushell, as a check for the client.
+pub(crate) fn interrupt_of(engine: &EngineInterface) -> Interrupt {
+    let signals = engine.signals().clone();
+    std::sync::Arc::new(move || signals.interrupted())
 }
 
 impl Plugin for MatrixPlugin {

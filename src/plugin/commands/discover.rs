@@ -4,9 +4,9 @@ use nu_protocol::{
 };
 
 use super::Pipe;
-use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::{MatrixPlugin, interrupt_of};
 
 /// `matrix discover`: the homeserver of a server name or user ID.
 pub struct Discover;
@@ -70,7 +70,7 @@ impl SimplePluginCommand for Discover {
         let config = PluginConfig::for_call(engine, call)?;
         let blame = Blame::session(call.head, server.span, &server.item);
         let found = plugin
-            .discovery(&config.client)
+            .discovery(&config.client, interrupt_of(engine))
             .and_then(|discovery| discovery.discover(&server.item))
             .map_err(|err| errors::request(err, &blame))?;
         let span = call.head;

@@ -6,9 +6,9 @@ use nu_protocol::{
 use super::Pipe;
 use crate::client::LoginFlow;
 use crate::ids::homeserver_url;
-use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::{MatrixPlugin, interrupt_of};
 
 /// `matrix flows`: the login types a homeserver offers.
 pub struct Flows;
@@ -72,7 +72,7 @@ impl SimplePluginCommand for Flows {
             }
             Some(t) => {
                 plugin
-                    .discovery(&config.client)
+                    .discovery(&config.client, interrupt_of(engine))
                     .and_then(|discovery| discovery.discover(&t.item))
                     .map_err(|err| errors::request(err, &blame))?
                     .homeserver
@@ -83,7 +83,7 @@ impl SimplePluginCommand for Flows {
             },
         };
         let flows = plugin
-            .client(&homeserver, &config.client)
+            .client(&homeserver, &config.client, interrupt_of(engine))
             .and_then(|client| client.login_flows())
             .map_err(|err| errors::request(err, &blame))?;
         Ok(flows_table(&flows, call.head))

@@ -8,12 +8,12 @@ use super::Pipe;
 use crate::client::LoginRequest;
 use crate::error::Error;
 use crate::ids::{UserArg, homeserver_url};
-use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::password::password;
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, session_record};
+use crate::plugin::{MatrixPlugin, interrupt_of};
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;
@@ -154,7 +154,7 @@ impl PluginCommand for Login {
                 Some(server) => {
                     let blame = Blame::session(call.head, user.span, &user.item);
                     let found = plugin
-                        .discovery(&config.client)
+                        .discovery(&config.client, interrupt_of(engine))
                         .and_then(|discovery| discovery.discover(server))
                         .map_err(|err| errors::request(err, &blame))?;
                     (found.homeserver, user.span, true)
@@ -201,7 +201,7 @@ impl PluginCommand for Login {
             user_text: user.item.clone(),
         };
         let client = plugin
-            .client(&base_url, &config.client)
+            .client(&base_url, &config.client, interrupt_of(engine))
             .map_err(|err| errors::request(err, &blame))?;
         let session = match client.login(&request) {
             Ok(session) => session,

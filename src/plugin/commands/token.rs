@@ -5,12 +5,12 @@ use nu_protocol::{
 
 use super::Pipe;
 use crate::ids::{UserId, homeserver_url};
-use crate::plugin::MatrixPlugin;
 use crate::plugin::commands::login::session_type;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, TokenValue, session_record};
+use crate::plugin::{MatrixPlugin, interrupt_of};
 use crate::secret::AccessToken;
 use crate::session::Session;
 
@@ -283,7 +283,11 @@ impl SimplePluginCommand for TokenImport {
         let mut blame = Blame::session(call.head, span, "this token");
         blame.homeserver = homeserver.span;
         let client = plugin
-            .client(&base, &PluginConfig::for_call(engine, call)?.client)
+            .client(
+                &base,
+                &PluginConfig::for_call(engine, call)?.client,
+                interrupt_of(engine),
+            )
             .map_err(|err| errors::request(err, &blame))?;
         let me = client
             .whoami(&token)
