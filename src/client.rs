@@ -491,7 +491,7 @@ impl Client {
 
     /// Sends one request to `/_matrix/client/v3/<path>` and returns the JSON object of a 2xx
     /// answer; other answers become errors.
-    fn call(
+    pub(crate) fn call(
         &self,
         method: Method,
         path: &[&str],
@@ -516,13 +516,17 @@ impl Client {
     }
 
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
+    /// Paths that start with `_synapse` or `_matrix` are taken as they are.
     fn endpoint(&self, segments: &[&str]) -> String {
         let mut url = url::Url::parse(&self.homeserver).expect("checked when the client was made");
-        url.path_segments_mut()
-            .expect("http(s) URLs have a path")
-            .pop_if_empty()
-            .extend(["_matrix", "client", "v3"])
-            .extend(segments);
+        let absolute = matches!(segments.first(), Some(&"_synapse" | &"_matrix"));
+        let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
+        path.pop_if_empty();
+        if !absolute {
+            path.extend(["_matrix", "client", "v3"]);
+        }
+        path.extend(segments);
+        drop(path);
         url.into()
     }
 
@@ -809,14 +813,14 @@ impl LoginRequest {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Method {
+pub(crate) enum Method {
     Get,
     Post,
     Put,
 }
 
 /// A parsed answer, with what an error about it needs to say.
-struct Answer {
+pub(crate) struct Answer {
     url: String,
     status: u16,
     content_type: Option<String>,
@@ -880,16 +884,16 @@ impl Answer {
         }
     }
 
-    fn unexpected(&self, problem: impl Into<String>) -> Error {
+    pub(crate) fn unexpected(&self, problem: impl Into<String>) -> Error {
         Error::UnexpectedResponse(self.unexpected_response(problem))
     }
 }
 
 /// Typed access to the fields of an answer. Errors name the field and never quote its value.
-struct Fields<'a>(&'a Answer);
+pub(crate) struct Fields<'a>(&'a Answer);
 
 impl<'a> Fields<'a> {
-    fn new(answer: &'a Answer) -> Self {
+    pub(crate) fn new(answer: &'a Answer) -> Self {
         Self(answer)
     }
 
@@ -903,7 +907,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn string(&self, name: &str) -> Result<String, Error> {
+    pub(crate) fn string(&self, name: &str) -> Result<String, Error> {
         self.optional_string(name)?
             .ok_or_else(|| self.0.unexpected(format!("the field `{name}` is missing")))
     }

@@ -90,9 +90,9 @@ impl Active {
             },
             _ => TokenValue::from_value(input).ok_or_else(|| not_a_session(input, call.head))?,
         };
-        if token.kind() == TokenKind::Refresh {
-            return Err(LabeledError::new("This is a refresh token, not a session")
-                .with_label("a refresh token", span)
+        if token.kind() != TokenKind::Access {
+            return Err(LabeledError::new("This is not a session")
+                .with_label("a refresh token or password, not an access token", span)
                 .with_help("pass the session record, or its access_token"));
         }
         Ok(Self {

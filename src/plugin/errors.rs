@@ -43,6 +43,14 @@ pub(crate) fn input(err: InputError, span: Span) -> LabeledError {
         .with_help(err.hint)
 }
 
+/// A library error that can only be about input, at this span.
+pub(crate) fn input_of(err: Error, span: Span) -> LabeledError {
+    match err {
+        Error::Input(err) => input(err, span),
+        other => LabeledError::new(other.to_string()).with_label("failed", span),
+    }
+}
+
 /// Any error of a login.
 pub(crate) fn login(err: Error, blame: &Blame) -> LabeledError {
     match err {

@@ -122,6 +122,9 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::SessionRemove),
             Box::new(commands::Discover),
             Box::new(commands::Flows),
+            Box::new(commands::Register),
+            Box::new(commands::Admin),
+            Box::new(commands::AdminLoginAs),
         ]
     }
 }

@@ -22,6 +22,8 @@ pub enum TokenKind {
     Access,
     /// A refresh token, shown beside the access token in a session record.
     Refresh,
+    /// A password (one `matrix register` generated), shown as `********`.
+    Password,
 }
 
 /// A token together with the rest of its session, so that a token value alone can be used by
@@ -65,6 +67,17 @@ impl TokenValue {
             refresh_token: session.refresh_token.clone(),
             expires_at_ms: session.expires_at.map(millis_since_epoch),
             saved_as: saved_as.map(str::to_owned),
+        }
+    }
+
+    /// A password value belonging to a session: displays as `********`, revealed like a token.
+    pub fn password(password: &crate::secret::Password, session: &Session) -> Self {
+        Self {
+            token: AccessToken::new(password.expose().to_owned()),
+            kind: TokenKind::Password,
+            refresh_token: None,
+            expires_at_ms: None,
+            ..Self::from_session(session, None)
         }
     }
 
@@ -215,7 +228,11 @@ impl CustomValue for TokenValue {
     }
 
     fn to_base_value(&self, span: Span) -> Result<Value, ShellError> {
-        Ok(Value::string(self.token.masked(), span))
+        let shown = match self.kind {
+            TokenKind::Password => "********".to_owned(),
+            TokenKind::Access | TokenKind::Refresh => self.token.masked(),
+        };
+        Ok(Value::string(shown, span))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -1,6 +1,6 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
-    Category, Example, IntoPipelineData, LabeledError, PipelineData, Signature, Spanned,
+    Category, Example, IntoPipelineData, LabeledError, PipelineData, Signature, Span, Spanned,
     SyntaxShape, Type,
 };
 
@@ -141,35 +141,16 @@ impl PluginCommand for Login {
         };
         let user_arg = UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
         let config = PluginConfig::for_call(engine, call)?;
-        // Where to log in: --homeserver, else the configured default, else discovery from the
-        // user ID's server name. Discovery runs before the password is asked for.
-        let (base_url, homeserver_span, discovered) = match (&homeserver, &config.homeserver) {
-            (Some(flag), _) => (
-                homeserver_url(&flag.item).map_err(|err| errors::input(err, flag.span))?,
-                flag.span,
-                false,
-            ),
-            (None, Some(default)) => (default.item.clone(), user.span, false),
-            (None, None) => match user_arg.server_name() {
-                Some(server) => {
-                    let blame = Blame::session(call.head, user.span, &user.item);
-                    let found = plugin
-                        .discovery(&config.client, interrupt_of(engine))
-                        .and_then(|discovery| discovery.discover(server))
-                        .map_err(|err| errors::request(err, &blame))?;
-                    (found.homeserver, user.span, true)
-                }
-                None => {
-                    return Err(LabeledError::new("Which homeserver?")
-                        .with_label("a user name without a server", user.span)
-                        .with_help(format!(
-                            "give the full user ID (@{}:example.org) or the homeserver: \
-                             `matrix login {} --homeserver https://matrix.example.org`",
-                            user.item, user.item
-                        )));
-                }
-            },
-        };
+        let (base_url, homeserver_span, discovered) = resolve_homeserver(
+            plugin,
+            engine,
+            call,
+            &config,
+            homeserver.as_ref(),
+            &user_arg,
+            &user,
+            "matrix login",
+        )?;
         let device_id = device_id
             .map(|id| checked_device_text(id, "device ID"))
             .transpose()?;
@@ -216,6 +197,47 @@ impl PluginCommand for Login {
         };
         let saved_as = save_if_asked(plugin, save, &session)?;
         Ok(session_record(&session, saved_as.as_deref(), call.head).into_pipeline_data())
+    }
+}
+
+/// Where to send a user's request: `--homeserver`, else the configured default, else the
+/// homeserver that discovery finds from the user ID's server name. Returns the base URL, the
+/// span to blame for it, and whether discovery found it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn resolve_homeserver(
+    plugin: &MatrixPlugin,
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+    config: &PluginConfig,
+    flag: Option<&Spanned<String>>,
+    user_arg: &UserArg,
+    user: &Spanned<String>,
+    command: &str,
+) -> Result<(String, Span, bool), LabeledError> {
+    match (flag, &config.homeserver) {
+        (Some(flag), _) => Ok((
+            homeserver_url(&flag.item).map_err(|err| errors::input(err, flag.span))?,
+            flag.span,
+            false,
+        )),
+        (None, Some(default)) => Ok((default.item.clone(), user.span, false)),
+        (None, None) => match user_arg.server_name() {
+            Some(server) => {
+                let blame = Blame::session(call.head, user.span, &user.item);
+                let found = plugin
+                    .discovery(&config.client, interrupt_of(engine))
+                    .and_then(|discovery| discovery.discover(server))
+                    .map_err(|err| errors::request(err, &blame))?;
+                Ok((found.homeserver, user.span, true))
+            }
+            None => Err(LabeledError::new("Which homeserver?")
+                .with_label("a user name without a server", user.span)
+                .with_help(format!(
+                    "give the full user ID (@{}:example.org) or the homeserver: \
+                     `{command} {} --homeserver https://matrix.example.org`",
+                    user.item, user.item
+                ))),
+        },
     }
 }
 

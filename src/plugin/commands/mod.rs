@@ -1,5 +1,6 @@
 //! The commands, one per file (the `devices`, `session` and `token` families share one).
 
+mod admin;
 mod devices;
 mod devices_delete;
 mod discover;
@@ -8,10 +9,12 @@ mod login;
 mod logout;
 mod matrix;
 mod refresh;
+mod register;
 mod session;
 mod token;
 mod whoami;
 
+pub use admin::{Admin, AdminLoginAs};
 pub use devices::{Devices, DevicesRename};
 pub use devices_delete::DevicesDelete;
 pub use discover::Discover;
@@ -20,6 +23,7 @@ pub use login::Login;
 pub use logout::Logout;
 pub use matrix::Matrix;
 pub use refresh::Refresh;
+pub use register::Register;
 pub use session::{
     SessionCommand, SessionGet, SessionList, SessionRemove, SessionSave, SessionUse,
 };

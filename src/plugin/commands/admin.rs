@@ -1,0 +1,161 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
+
+use super::with_session;
+use crate::error::Error;
+use crate::ids::UserId;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::commands::login::session_type;
+use crate::plugin::errors;
+use crate::plugin::token::session_record;
+
+/// `matrix admin`: the help of the admin commands.
+pub struct Admin;
+
+impl SimplePluginCommand for Admin {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix admin"
+    }
+
+    fn description(&self) -> &str {
+        "Server-admin commands (Synapse admin API)."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_type(Type::Nothing, Type::String)
+            .category(Category::Network)
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: "matrix admin",
+            description: "List the admin commands",
+            result: None,
+        }]
+    }
+
+    fn run(
+        &self,
+        _plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        _input: &Value,
+    ) -> Result<Value, LabeledError> {
+        super::help(engine, call)
+    }
+}
+
+/// `matrix admin login-as <user>`: a token for another user, from an admin session.
+pub struct AdminLoginAs;
+
+impl SimplePluginCommand for AdminLoginAs {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix admin login-as"
+    }
+
+    fn description(&self) -> &str {
+        "Get a token for another user, without their password, from a server admin's session."
+    }
+
+    fn extra_description(&self) -> &str {
+        "Uses Synapse's admin API (POST /_synapse/admin/v1/users/<user>/login). The token belongs \
+         to no device, so it does not show in the user's session list; --valid-for limits how \
+         long it works. Under matrix-authentication-service (MAS) this API does not exist: use \
+         `mas-cli manage issue-compatibility-token <user>` and `matrix token import`."
+    }
+
+    fn signature(&self) -> Signature {
+        with_session(Signature::build(self.name()), session_type())
+            .required(
+                "user",
+                SyntaxShape::String,
+                "The user to act as: @bot:example.org.",
+            )
+            .named(
+                "valid-for",
+                SyntaxShape::Duration,
+                "How long the token works (default: until it is logged out).",
+                None,
+            )
+            .category(Category::Network)
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: "matrix admin login-as @bot:example.org --valid-for 1hr --session admin",
+            description: "A one-hour token for @bot, from the saved admin session",
+            result: None,
+        }]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let user: Spanned<String> = call.req(0)?;
+        UserId::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
+        let valid_for = match call.get_flag_value("valid-for") {
+            None => None,
+            Some(Value::Duration {
+                val, internal_span, ..
+            }) => Some(
+                u64::try_from(val)
+                    .ok()
+                    .filter(|nanos| *nanos > 0)
+                    .map(std::time::Duration::from_nanos)
+                    .ok_or_else(|| {
+                        LabeledError::new("Invalid --valid-for")
+                            .with_label("not positive", internal_span)
+                            .with_help("give a positive duration such as 1hr")
+                    })?,
+            ),
+            Some(other) => {
+                return Err(LabeledError::new("Invalid --valid-for")
+                    .with_label("not a duration", other.span()));
+            }
+        };
+        let mut active = Active::resolve(plugin, engine, call, input)?;
+        let blame = active.blame();
+        let admin = active.session.user_id.clone();
+        let session = active
+            .run(plugin, |client, token| {
+                client.admin_login_as(token, &user.item, valid_for)
+            })
+            .map_err(|err| match err {
+                Failure::Request(Error::Matrix(err)) if err.status == 403 => {
+                    LabeledError::new(format!("{admin} is not a server admin"))
+                        .with_label("not an admin session", blame.user)
+                        .with_help(format!(
+                            "use the session of a server admin (`matrix register --admin`, or \
+                             `register_new_matrix_user --admin`); the server said: {err}"
+                        ))
+                }
+                Failure::Request(Error::Matrix(err)) if err.errcode == "M_NOT_FOUND" => {
+                    LabeledError::new(format!("No user {} on this homeserver", user.item))
+                        .with_label("unknown user", user.span)
+                        .with_help(format!("the server said: {err}"))
+                }
+                Failure::Request(Error::Matrix(err)) if err.status == 404 => {
+                    LabeledError::new("This homeserver has no Synapse admin API here")
+                        .with_label("no /_synapse/admin/v1/users/<user>/login", blame.head)
+                        .with_help(format!(
+                            "under matrix-authentication-service use `mas-cli manage \
+                             issue-compatibility-token {}` and `matrix token import`; the server \
+                             said: {err}",
+                            user.item
+                        ))
+                }
+                other => failure(other, &blame),
+            })?;
+        Ok(session_record(&session, None, call.head))
+    }
+}

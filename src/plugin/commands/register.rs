@@ -1,0 +1,252 @@
+use std::path::PathBuf;
+
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{
+    Category, Example, LabeledError, Signature, Span, Spanned, SyntaxShape, Type, Value,
+};
+
+use super::Pipe;
+use super::login::resolve_homeserver;
+use crate::admin::{Registration, generate_password, shared_secret_from_synapse_config};
+use crate::error::Error;
+use crate::ids::UserArg;
+use crate::plugin::config::PluginConfig;
+use crate::plugin::errors::{self, Blame};
+use crate::plugin::session_store::{save_flag, save_if_asked};
+use crate::plugin::token::{TokenValue, session_record};
+use crate::plugin::{MatrixPlugin, interrupt_of};
+use crate::secret::Password;
+
+/// `matrix register`: create a user with Synapse's shared registration secret.
+pub struct Register;
+
+impl SimplePluginCommand for Register {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix register"
+    }
+
+    fn description(&self) -> &str {
+        "Create a user (a bot) with Synapse's shared registration secret, and get its session."
+    }
+
+    fn extra_description(&self) -> &str {
+        "The secret is Synapse's registration_shared_secret. It comes from the pipeline, from \
+         --shared-secret-file, or from Synapse's config file (--synapse-config, which may point \
+         on to registration_shared_secret_path). Without --password a strong random password \
+         is made; the record's `password` shows as ******** and `matrix token reveal` shows it. \
+         Not available when matrix-authentication-service (MAS) manages accounts: there, use \
+         `mas-cli manage register-user`."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_types(vec![
+                (Type::Nothing, Type::record()),
+                (Type::String, Type::record()),
+            ])
+            .required("user", SyntaxShape::String, "The new user: bot, or @bot:example.org.")
+            .named(
+                "homeserver",
+                SyntaxShape::String,
+                "Base URL of the homeserver (default: the configured one, else discovery).",
+                Some('H'),
+            )
+            .named(
+                "shared-secret-file",
+                SyntaxShape::Filepath,
+                "A file holding the registration shared secret.",
+                None,
+            )
+            .named(
+                "synapse-config",
+                SyntaxShape::Filepath,
+                "Synapse's homeserver.yaml, to read the secret from.",
+                None,
+            )
+            .named(
+                "password",
+                SyntaxShape::String,
+                "The new user's password (default: a generated one). A literal lands in your history.",
+                Some('p'),
+            )
+            .switch("admin", "Make the user a server admin.", None)
+            .named("display-name", SyntaxShape::String, "The user's display name.", None)
+            .named(
+                "save",
+                SyntaxShape::String,
+                "Also save the session under this name.",
+                Some('s'),
+            )
+            .category(Category::Network)
+            .pipe(super::with_timeout)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["create user", "new bot", "shared secret", "synapse admin"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "matrix register bot -H https://matrix.example.org --synapse-config /matrix/synapse/config/homeserver.yaml",
+                description: "Create @bot with a generated password, reading the secret from Synapse's config",
+                result: None,
+            },
+            Example {
+                example: "open --raw secret.txt | matrix register ops-bot -H https://matrix.example.org --admin --save ops",
+                description: "Create an admin user with the secret from a file on the pipeline, and save its session",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let user: Spanned<String> = call.req(0)?;
+        let homeserver: Option<Spanned<String>> = call.get_flag("homeserver")?;
+        let user_arg = UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
+        let username = match &user_arg {
+            UserArg::Full(id) => id.localpart().to_owned(),
+            UserArg::Localpart(name) => name.clone(),
+        };
+        let (secret, secret_span) = shared_secret(call, input)?;
+        let password = match call.get_flag::<Spanned<String>>("password")? {
+            Some(given) if given.item.is_empty() => {
+                return Err(LabeledError::new("The password is empty")
+                    .with_label("empty password", given.span)
+                    .with_help("leave --password out to have a strong one generated"));
+            }
+            Some(given) => Password::new(given.item),
+            None => generate_password().map_err(|err| errors::input_of(err, call.head))?,
+        };
+        let save = save_flag(plugin, call)?;
+        let config = PluginConfig::for_call(engine, call)?;
+        let (base_url, homeserver_span, discovered) = resolve_homeserver(
+            plugin,
+            engine,
+            call,
+            &config,
+            homeserver.as_ref(),
+            &user_arg,
+            &user,
+            "matrix register",
+        )?;
+        let registration = Registration {
+            username,
+            password: password.clone(),
+            admin: call.has_flag("admin")?,
+            display_name: call.get_flag("display-name")?,
+        };
+        let blame = Blame {
+            head: call.head,
+            homeserver: homeserver_span,
+            homeserver_guessed: discovered,
+            user: user.span,
+            user_text: user.item.clone(),
+        };
+        let session = plugin
+            .client(&base_url, &config.client, interrupt_of(engine))
+            .and_then(|client| client.register_with_shared_secret(&secret, &registration))
+            .map_err(|err| refused(err, &blame, secret_span))?;
+        let saved_as = save_if_asked(plugin, save, &session)?;
+        let mut record = session_record(&session, saved_as.as_deref(), call.head);
+        if let Value::Record { val, .. } = &mut record {
+            val.to_mut().push(
+                "password",
+                TokenValue::password(&password, &session).into_value(call.head),
+            );
+        }
+        Ok(record)
+    }
+}
+
+/// The shared secret: from the pipeline, `--shared-secret-file`, or `--synapse-config`, exactly
+/// one of them. Returns it with the span to blame if it is wrong.
+fn shared_secret(call: &EvaluatedCall, input: &Value) -> Result<(Password, Span), LabeledError> {
+    let file: Option<Spanned<PathBuf>> = call.get_flag("shared-secret-file")?;
+    let config: Option<Spanned<PathBuf>> = call.get_flag("synapse-config")?;
+    let piped = match input {
+        Value::String { val, .. } => Some(val.trim_end_matches(['\r', '\n']).to_owned()),
+        _ => None,
+    };
+    let given =
+        usize::from(piped.is_some()) + usize::from(file.is_some()) + usize::from(config.is_some());
+    if given > 1 {
+        return Err(
+            LabeledError::new("The shared secret was given more than one way").with_label(
+                "give one of: the pipeline, --shared-secret-file, --synapse-config",
+                call.head,
+            ),
+        );
+    }
+    if let Some(secret) = piped {
+        return Ok((Password::new(secret), call.head));
+    }
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(&file.item).map_err(|err| {
+            LabeledError::new("The shared secret file cannot be read")
+                .with_label(err.to_string(), file.span)
+                .with_help("give a file holding registration_shared_secret")
+        })?;
+        return Ok((
+            Password::new(text.trim_end_matches(['\r', '\n']).to_owned()),
+            file.span,
+        ));
+    }
+    if let Some(config) = config {
+        let secret = shared_secret_from_synapse_config(&config.item)
+            .map_err(|err| errors::input(err, config.span))?;
+        return Ok((secret, config.span));
+    }
+    Err(LabeledError::new("No shared secret given")
+        .with_label("needs Synapse's registration_shared_secret", call.head)
+        .with_help(
+            "pipe it in (`open --raw secret.txt | matrix register ...`), or use \
+             --shared-secret-file <file> or --synapse-config <homeserver.yaml>",
+        ))
+}
+
+/// Why the server refused the registration, in words.
+fn refused(err: Error, blame: &Blame, secret_span: Span) -> LabeledError {
+    let Error::Matrix(matrix) = &err else {
+        return errors::request(err, blame);
+    };
+    let said = format!("the server said: {matrix}");
+    match (matrix.status, matrix.errcode.as_str()) {
+        (_, "M_USER_IN_USE") => {
+            LabeledError::new(format!("The user name {} is taken", blame.user_text))
+                .with_label("already registered", blame.user)
+                .with_help(format!("pick another name, or log in as this user; {said}"))
+        }
+        (_, "M_INVALID_USERNAME") | (_, "M_EXCLUSIVE") => {
+            LabeledError::new("The homeserver refuses this user name")
+                .with_label(matrix.errcode.clone(), blame.user)
+                .with_help(said)
+        }
+        (403, _) => LabeledError::new("The shared secret is wrong")
+            .with_label("not this server's registration_shared_secret", secret_span)
+            .with_help(format!("check the secret in homeserver.yaml; {said}")),
+        (404, _) => LabeledError::new("This homeserver has no shared-secret registration here")
+            .with_label("no /_synapse/admin/v1/register", blame.homeserver)
+            .with_help(format!(
+                "the Synapse admin API may not be exposed by the reverse proxy, or the server is \
+                 not Synapse; with matrix-authentication-service use `mas-cli manage \
+                 register-user`; {said}"
+            )),
+        (400, _) if matrix.message.contains("not enabled") => {
+            LabeledError::new("Shared-secret registration is off on this server")
+                .with_label("disabled", blame.homeserver)
+                .with_help(format!(
+                    "set registration_shared_secret in homeserver.yaml; {said}"
+                ))
+        }
+        _ => errors::request(err, blame),
+    }
+}

@@ -1,0 +1,143 @@
+//! Creating users and tokens as an admin, against the real Synapse: shared-secret registration
+//! (secret from the pipeline, a Synapse config, a registration_shared_secret_path file) and the
+//! admin API that logs in as another user.
+
+mod support;
+
+use support::{nu_with, scratch, synapse, unique_user};
+
+fn sections(stdout: &str) -> Vec<String> {
+    stdout
+        .split("-----\n")
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+}
+
+fn run(script: &str) -> support::NuRun {
+    let hs = synapse();
+    nu_with(script, |command| {
+        command.env("SYNAPSE_DIR", &hs.dir);
+    })
+}
+
+#[test]
+fn register_with_a_generated_password_from_the_synapse_config() {
+    let hs = synapse();
+    let name = unique_user("newbot");
+    let result = run(&format!(
+        r#"let r = (matrix register {name} -H {url} --synapse-config ($env.SYNAPSE_DIR | path join homeserver.yaml) --display-name 'New Bot')
+        print ($r | reject access_token password | to json --raw)
+        print "-----"; print ($r | to json)
+        print "-----"; print ($r | matrix token reveal | select access_token password | to json --raw)"#,
+        url = hs.url
+    ));
+    assert!(result.success, "{}", result.stderr);
+    let parts = sections(&result.stdout);
+    let fields = json(&parts[0]);
+    assert_eq!(fields["user_id"], format!("@{name}:localhost"));
+    assert_eq!(fields["homeserver"], hs.url.as_str());
+    let revealed = json(&parts[2]);
+    let password = revealed["password"].as_str().expect("password").to_owned();
+    let token = revealed["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(password.len(), 32, "a generated password");
+    assert!(
+        parts[1].contains("\"password\": \"********\""),
+        "{}",
+        parts[1]
+    );
+    assert!(!parts[1].contains(&password) && !parts[1].contains(&token));
+    assert!(!result.stderr.contains(&password));
+    // The account works: its token, and a later login with the generated password.
+    assert_eq!(hs.whoami(&token)["user_id"], format!("@{name}:localhost"));
+    let later = hs.login(&format!("@{name}:localhost"), &password);
+    assert_eq!(hs.whoami(&later)["user_id"], format!("@{name}:localhost"));
+}
+
+#[test]
+fn an_admin_registered_from_the_pipeline_can_log_in_as_another_user() {
+    let hs = synapse();
+    let admin = unique_user("admin");
+    let target = unique_user("target");
+    let result = run(&format!(
+        r#"let secret = (open --raw ($env.SYNAPSE_DIR | path join shared_secret) | str trim)
+        let a = ($secret | matrix register {admin} -H {url} --admin --password 'pw-Admin-77')
+        let t = ($secret | matrix register @{target}:localhost -H {url})
+        let as_target = ($a | matrix admin login-as @{target}:localhost)
+        print ($as_target | matrix whoami | get user_id)
+        print "-----"; print ($a | matrix admin login-as @{target}:localhost --valid-for 3sec | matrix token reveal | get access_token)
+        print "-----"; print (try {{ $t | matrix admin login-as @{admin}:localhost }} catch {{|e| $e.msg }})
+        print "-----"; print (try {{ $secret | matrix register {target} -H {url} }} catch {{|e| $e.msg }})
+        print "-----"; print (try {{ 'not-the-secret' | matrix register {target}x -H {url} }} catch {{|e| $e.msg }})"#,
+        url = hs.url
+    ));
+    assert!(result.success, "{}", result.stderr);
+    let parts = sections(&result.stdout);
+    assert_eq!(
+        parts[0],
+        format!("@{target}:localhost"),
+        "login-as gives a working token"
+    );
+    let short = parts[1].clone();
+    assert_eq!(hs.whoami_status(&short), 200);
+    assert_eq!(
+        parts[2],
+        format!("@{target}:localhost is not a server admin")
+    );
+    assert_eq!(parts[3], format!("The user name {target} is taken"));
+    assert_eq!(parts[4], "The shared secret is wrong");
+    // The admin's own password works for a login.
+    hs.login(&format!("@{admin}:localhost"), "pw-Admin-77");
+    // --valid-for 3sec: the token stops working.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(hs.whoami_status(&short), 401, "the login-as token expired");
+}
+
+#[test]
+fn the_secret_can_come_from_registration_shared_secret_path() {
+    let hs = synapse();
+    let dir = scratch("secret-path");
+    let secret = std::fs::read_to_string(hs.dir.join("shared_secret")).expect("secret");
+    std::fs::write(dir.join("secret.txt"), secret).expect("write secret");
+    std::fs::write(
+        dir.join("homeserver.yaml"),
+        format!(
+            "registration_shared_secret_path: {}\n",
+            dir.join("secret.txt").display()
+        ),
+    )
+    .expect("write config");
+    std::fs::write(
+        dir.join("plain-secret"),
+        std::fs::read(hs.dir.join("shared_secret")).expect("secret"),
+    )
+    .expect("write");
+    for (i, flag) in [
+        format!("--synapse-config {}", dir.join("homeserver.yaml").display()),
+        format!(
+            "--shared-secret-file {}",
+            dir.join("plain-secret").display()
+        ),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = unique_user(&format!("pathbot{i}"));
+        let result = run(&format!(
+            "matrix register {name} -H {} {flag} | get user_id",
+            hs.url
+        ));
+        assert!(result.success, "{flag}: {}", result.stderr);
+        assert_eq!(result.stdout.trim(), format!("@{name}:localhost"));
+    }
+    let result = run(&format!("matrix register nosecret -H {}", hs.url));
+    assert!(!result.success);
+    assert!(
+        result.stderr.contains("No shared secret given"),
+        "{}",
+        result.stderr
+    );
+}
