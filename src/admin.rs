@@ -13,7 +13,7 @@ use sha1::Sha1;
 use yaml_rust2::YamlLoader;
 use zeroize::Zeroizing;
 
-use crate::client::{Client, Fields, Method};
+use crate::client::{Client, Fields, Method, UiaChallenge, matrix_error, session_from};
 use crate::error::Error;
 use crate::ids::{InputError, UserId};
 use crate::secret::{AccessToken, Password};
@@ -100,7 +100,111 @@ pub fn shared_secret_from_synapse_config(path: &Path) -> Result<Password, InputE
     ))
 }
 
+/// A user to create through open registration (`POST /register`).
+#[derive(Debug, Clone)]
+pub struct OpenRegistration {
+    /// The user name (localpart).
+    pub username: String,
+    /// The new user's password.
+    pub password: Password,
+    /// A registration token, for servers that require one.
+    pub registration_token: Option<Password>,
+    /// The display name of the new device.
+    pub device_name: Option<String>,
+}
+
+/// The authentication stages open registration can complete by itself.
+const DUMMY_STAGE: &str = "m.login.dummy";
+const TOKEN_STAGE: &str = "m.login.registration_token";
+
 impl Client {
+    /// Open registration (`POST /_matrix/client/v3/register`), for servers that allow it.
+    /// Completes user-interactive authentication when a flow needs nothing but the stages
+    /// `m.login.dummy` and `m.login.registration_token` (with a token given); otherwise the result
+    /// is [`Error::AuthRequired`] with the flows the server wants (captcha, email, ...).
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3register>
+    pub fn register_open(&self, registration: &OpenRegistration) -> Result<Session, Error> {
+        let mut body = json!({
+            "username": registration.username,
+            "password": registration.password.expose(),
+        });
+        if let Some(name) = &registration.device_name {
+            body["initial_device_display_name"] = json!(name);
+        }
+        let mut secrets = vec![registration.password.expose()];
+        if let Some(token) = &registration.registration_token {
+            secrets.push(token.expose());
+        }
+        let path = ["register"];
+        let mut answer = self.send(Method::Post, &path, None, Some(body.clone()), &secrets)?;
+        let mut flow: Option<Vec<String>> = None;
+        let mut done_before: Option<usize> = None;
+        loop {
+            if (200..300).contains(&answer.status) {
+                return session_from(&answer, self.homeserver(), false);
+            }
+            let Some(challenge) = UiaChallenge::from_answer(&answer) else {
+                return Err(matrix_error(answer, None));
+            };
+            let completed: Vec<String> = answer
+                .object
+                .get("completed")
+                .and_then(serde_json::Value::as_array)
+                .map(|done| {
+                    done.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            // A stage sent last time that did not complete (a wrong token): report it.
+            if done_before.is_some_and(|before| completed.len() <= before) {
+                return Err(if answer.object.contains_key("errcode") {
+                    matrix_error(answer, None)
+                } else {
+                    answer.unexpected("the server did not accept an authentication stage")
+                });
+            }
+            // The first challenge picks a flow made only of stages this can do.
+            let stages = flow.get_or_insert_with(|| {
+                challenge
+                    .flows
+                    .iter()
+                    .find(|stages| {
+                        stages.iter().all(|stage| {
+                            stage == DUMMY_STAGE
+                                || (stage == TOKEN_STAGE
+                                    && registration.registration_token.is_some())
+                        })
+                    })
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            let Some(next) = stages
+                .iter()
+                .find(|stage| !completed.contains(stage))
+                .cloned()
+            else {
+                return Err(Error::AuthRequired {
+                    flows: challenge.flows,
+                });
+            };
+            let mut auth = json!({"type": next, "session": challenge.session});
+            if next == TOKEN_STAGE {
+                auth["token"] = json!(
+                    registration
+                        .registration_token
+                        .as_ref()
+                        .map(Password::expose)
+                );
+            }
+            let mut with_auth = body.clone();
+            with_auth["auth"] = auth;
+            done_before = Some(completed.len());
+            answer = self.send(Method::Post, &path, None, Some(with_auth), &secrets)?;
+        }
+    }
+
     /// Synapse's shared-secret registration (`/_synapse/admin/v1/register`): fetches a nonce,
     /// signs the registration with HMAC-SHA1 keyed by the secret, and returns the new user's
     /// session (the answer carries an access token).

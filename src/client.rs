@@ -533,7 +533,7 @@ impl Client {
     /// Sends one request and returns the JSON object of any answer that has one, whatever its
     /// status. No answer, a redirect and a non-JSON body are errors. `secrets` are scrubbed from
     /// any excerpt of the answer kept in an error.
-    fn send(
+    pub(crate) fn send(
         &self,
         method: Method,
         path: &[&str],
@@ -592,7 +592,11 @@ impl Client {
 
 /// The session a successful login answer describes. `homeserver` is the base URL asked;
 /// the answer's `well_known` may name another.
-fn session_from(answer: &Answer, homeserver: &str, allow_http: bool) -> Result<Session, Error> {
+pub(crate) fn session_from(
+    answer: &Answer,
+    homeserver: &str,
+    allow_http: bool,
+) -> Result<Session, Error> {
     let fields = Fields::new(answer);
     let token = fields.string("access_token")?;
     let user_id = fields.string("user_id")?;
@@ -708,13 +712,13 @@ fn whoami_from(answer: &Answer) -> Result<WhoAmI, Error> {
 const PASSWORD_STAGE: &str = "m.login.password";
 
 /// A user-interactive authentication challenge: a 401 with `flows` and `session`.
-struct UiaChallenge {
-    session: String,
-    flows: Vec<Vec<String>>,
+pub(crate) struct UiaChallenge {
+    pub(crate) session: String,
+    pub(crate) flows: Vec<Vec<String>>,
 }
 
 impl UiaChallenge {
-    fn from_answer(answer: &Answer) -> Option<Self> {
+    pub(crate) fn from_answer(answer: &Answer) -> Option<Self> {
         if answer.status != 401 {
             return None;
         }
@@ -822,10 +826,10 @@ pub(crate) enum Method {
 /// A parsed answer, with what an error about it needs to say.
 pub(crate) struct Answer {
     url: String,
-    status: u16,
+    pub(crate) status: u16,
     content_type: Option<String>,
     retry_after: Option<String>,
-    object: Map<String, JsonValue>,
+    pub(crate) object: Map<String, JsonValue>,
 }
 
 impl Answer {
@@ -934,7 +938,7 @@ impl<'a> Fields<'a> {
 }
 
 /// A non-2xx JSON answer: a Matrix error when it has an `errcode`, otherwise unexpected.
-fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
+pub(crate) fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
     let Some(errcode) = answer.object.get("errcode").and_then(JsonValue::as_str) else {
         return answer.unexpected("an error answer without an `errcode`");
     };

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{nu_with, scratch, synapse, unique_user};
+use support::{nu, nu_with, scratch, synapse, synapse_with_registration_tokens, unique_user};
 
 fn sections(stdout: &str) -> Vec<String> {
     stdout
@@ -133,11 +133,60 @@ fn the_secret_can_come_from_registration_shared_secret_path() {
         assert!(result.success, "{flag}: {}", result.stderr);
         assert_eq!(result.stdout.trim(), format!("@{name}:localhost"));
     }
-    let result = run(&format!("matrix register nosecret -H {}", hs.url));
+}
+
+#[test]
+fn open_registration_is_refused_by_default_and_works_with_a_token() {
+    // The default config: registration closed.
+    let hs = synapse();
+    let result = run(&format!(
+        "matrix register closedbot -H {} --password pw-Closed-1",
+        hs.url
+    ));
     assert!(!result.success);
+    let text = result.stderr_folded();
     assert!(
-        result.stderr.contains("No shared secret given"),
-        "{}",
-        result.stderr
+        text.contains("Registration is closed on this homeserver"),
+        "{text}"
     );
+    assert!(text.contains("--synapse-config"), "{text}");
+
+    // Open registration that requires a token.
+    let open = synapse_with_registration_tokens();
+    let admin_token = open.register_admin(&unique_user("tokadmin"), "pw-TokAdmin-1");
+    open.create_registration_token(&admin_token, "tok-Join-123");
+    let name = unique_user("joiner");
+    let without = nu(&format!("matrix register {name} -H {}", open.url));
+    assert!(!without.success);
+    let text = without.stderr_folded();
+    assert!(
+        text.contains("it requires: m.login.registration_token"),
+        "{text}"
+    );
+    assert!(text.contains("--registration-token"), "{text}");
+
+    let wrong = nu(&format!(
+        "matrix register {name} -H {} --registration-token nope-999",
+        open.url
+    ));
+    assert!(!wrong.success);
+    assert!(
+        wrong
+            .stderr_folded()
+            .contains("The registration token was not accepted"),
+        "{}",
+        wrong.stderr
+    );
+
+    let good = nu(&format!(
+        "matrix register {name} -H {} --registration-token tok-Join-123 | matrix token reveal | to json --raw",
+        open.url
+    ));
+    assert!(good.success, "{}", good.stderr);
+    let session = json(good.stdout.trim());
+    assert_eq!(session["user_id"], format!("@{name}:localhost"));
+    let token = session["access_token"].as_str().expect("token");
+    assert_eq!(open.whoami(token)["user_id"], format!("@{name}:localhost"));
+    let password = session["password"].as_str().expect("password");
+    open.login(&format!("@{name}:localhost"), password);
 }

@@ -91,6 +91,14 @@ pub fn synapse_without_password_login() -> &'static Synapse {
         .get_or_init(|| start_synapse("synapse-nopw", &[("SYNAPSE_PASSWORD_LOGIN", "false")]))
 }
 
+static SYNAPSE_OPEN: OnceLock<Synapse> = OnceLock::new();
+
+/// A Synapse with open registration that requires a registration token, started on first use.
+pub fn synapse_with_registration_tokens() -> &'static Synapse {
+    SYNAPSE_OPEN
+        .get_or_init(|| start_synapse("synapse-open", &[("SYNAPSE_OPEN_REGISTRATION", "true")]))
+}
+
 /// A Synapse whose listener speaks https with this certificate and key (PEM files).
 pub fn start_synapse_with_tls(cert: &Path, key: &Path) -> Synapse {
     let cert = cert.to_string_lossy().into_owned();
@@ -153,15 +161,35 @@ pub fn unique_user(prefix: &str) -> String {
 impl Synapse {
     /// Registers a user with the shared secret (Synapse's admin API) and returns its user ID.
     pub fn register(&self, localpart: &str, password: &str) -> String {
+        self.register_as(localpart, password, false)["user_id"]
+            .as_str()
+            .expect("registered")
+            .to_owned()
+    }
+
+    /// Registers a server admin; returns its access token.
+    pub fn register_admin(&self, localpart: &str, password: &str) -> String {
+        self.register_as(localpart, password, true)["access_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    fn register_as(&self, localpart: &str, password: &str, admin: bool) -> JsonValue {
         let endpoint = format!("{}/_synapse/admin/v1/register", self.url);
         let nonce = self.get_json(&endpoint, None)["nonce"]
             .as_str()
             .expect("a nonce")
             .to_owned();
         let mut mac = Hmac::<Sha1>::new_from_slice(self.shared_secret.as_bytes()).expect("any key");
-        for (i, part) in [nonce.as_str(), localpart, password, "notadmin"]
-            .iter()
-            .enumerate()
+        for (i, part) in [
+            nonce.as_str(),
+            localpart,
+            password,
+            if admin { "admin" } else { "notadmin" },
+        ]
+        .iter()
+        .enumerate()
         {
             if i > 0 {
                 mac.update(b"\0");
@@ -169,11 +197,24 @@ impl Synapse {
             mac.update(part.as_bytes());
         }
         let body = json!({
-            "nonce": nonce, "username": localpart, "password": password, "admin": false,
+            "nonce": nonce, "username": localpart, "password": password, "admin": admin,
             "mac": hex::encode(mac.finalize().into_bytes()),
         });
-        let answer = self.post_json(&endpoint, &body);
-        answer["user_id"].as_str().expect("registered").to_owned()
+        self.post_json(&endpoint, &body)
+    }
+
+    /// Creates a registration token with an admin token.
+    pub fn create_registration_token(&self, admin_token: &str, token: &str) {
+        let url = format!("{}/_synapse/admin/v1/registration_tokens/new", self.url);
+        let mut response = self
+            .agent
+            .post(&url)
+            .header("Authorization", format!("Bearer {admin_token}"))
+            .send_json(json!({"token": token, "uses_allowed": 10}))
+            .expect("POST to Synapse");
+        let status = response.status();
+        let answer: JsonValue = response.body_mut().read_json().expect("JSON");
+        assert!(status.is_success(), "{status} {answer}");
     }
 
     pub fn get_json(&self, url: &str, token: Option<&str>) -> JsonValue {

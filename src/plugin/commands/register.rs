@@ -7,7 +7,9 @@ use nu_protocol::{
 
 use super::Pipe;
 use super::login::resolve_homeserver;
-use crate::admin::{Registration, generate_password, shared_secret_from_synapse_config};
+use crate::admin::{
+    OpenRegistration, Registration, generate_password, shared_secret_from_synapse_config,
+};
 use crate::error::Error;
 use crate::ids::UserArg;
 use crate::plugin::config::PluginConfig;
@@ -28,13 +30,15 @@ impl SimplePluginCommand for Register {
     }
 
     fn description(&self) -> &str {
-        "Create a user (a bot) with Synapse's shared registration secret, and get its session."
+        "Create a user (a bot) with Synapse's shared secret, or by open registration, and get its session."
     }
 
     fn extra_description(&self) -> &str {
-        "The secret is Synapse's registration_shared_secret. It comes from the pipeline, from \
-         --shared-secret-file, or from Synapse's config file (--synapse-config, which may point \
-         on to registration_shared_secret_path). Without --password a strong random password \
+        "With Synapse's registration_shared_secret the user is made through the admin API; the \
+         secret comes from the pipeline, from --shared-secret-file, or from Synapse's config \
+         file (--synapse-config, which may point on to registration_shared_secret_path). \
+         Without a secret, open registration is tried (with --registration-token where the \
+         server requires one); a server that wants a captcha or e-mail says so. Without --password a strong random password \
          is made; the record's `password` shows as ******** and `matrix token reveal` shows it. \
          Not available when matrix-authentication-service (MAS) manages accounts: there, use \
          `mas-cli manage register-user`."
@@ -71,7 +75,13 @@ impl SimplePluginCommand for Register {
                 "The new user's password (default: a generated one). A literal lands in your history.",
                 Some('p'),
             )
-            .switch("admin", "Make the user a server admin.", None)
+            .switch("admin", "Make the user a server admin (needs the shared secret).", None)
+            .named(
+                "registration-token",
+                SyntaxShape::String,
+                "A registration token, for open registration on servers that require one.",
+                None,
+            )
             .named("display-name", SyntaxShape::String, "The user's display name.", None)
             .named(
                 "save",
@@ -116,7 +126,15 @@ impl SimplePluginCommand for Register {
             UserArg::Full(id) => id.localpart().to_owned(),
             UserArg::Localpart(name) => name.clone(),
         };
-        let (secret, secret_span) = shared_secret(call, input)?;
+        let secret = shared_secret(call, input)?;
+        let registration_token: Option<Spanned<String>> = call.get_flag("registration-token")?;
+        if let (Some(_), Some(token)) = (&secret, &registration_token) {
+            return Err(
+                LabeledError::new("A shared secret and a registration token")
+                    .with_label("a registration token is for open registration", token.span)
+                    .with_help("with the shared secret, no registration token is needed"),
+            );
+        }
         let password = match call.get_flag::<Spanned<String>>("password")? {
             Some(given) if given.item.is_empty() => {
                 return Err(LabeledError::new("The password is empty")
@@ -138,12 +156,6 @@ impl SimplePluginCommand for Register {
             &user,
             "matrix register",
         )?;
-        let registration = Registration {
-            username,
-            password: password.clone(),
-            admin: call.has_flag("admin")?,
-            display_name: call.get_flag("display-name")?,
-        };
         let blame = Blame {
             head: call.head,
             homeserver: homeserver_span,
@@ -151,10 +163,42 @@ impl SimplePluginCommand for Register {
             user: user.span,
             user_text: user.item.clone(),
         };
-        let session = plugin
+        let client = plugin
             .client(&base_url, &config.client, interrupt_of(engine))
-            .and_then(|client| client.register_with_shared_secret(&secret, &registration))
-            .map_err(|err| refused(err, &blame, secret_span))?;
+            .map_err(|err| errors::request(err, &blame))?;
+        let display_name: Option<String> = call.get_flag("display-name")?;
+        let session = match secret {
+            Some((secret, secret_span)) => {
+                let registration = Registration {
+                    username,
+                    password: password.clone(),
+                    admin: call.has_flag("admin")?,
+                    display_name,
+                };
+                client
+                    .register_with_shared_secret(&secret, &registration)
+                    .map_err(|err| refused(err, &blame, secret_span))?
+            }
+            None => {
+                if call.has_flag("admin")? {
+                    return Err(LabeledError::new("--admin needs the shared secret")
+                        .with_label("open registration cannot make admins", call.head)
+                        .with_help("give the shared secret: --synapse-config, --shared-secret-file, or the pipeline"));
+                }
+                let registration = OpenRegistration {
+                    username,
+                    password: password.clone(),
+                    registration_token: registration_token
+                        .as_ref()
+                        .map(|token| Password::new(token.item.clone())),
+                    device_name: display_name,
+                };
+                let token_span = registration_token.as_ref().map_or(call.head, |t| t.span);
+                client
+                    .register_open(&registration)
+                    .map_err(|err| refused_open(err, &blame, token_span))?
+            }
+        };
         let saved_as = save_if_asked(plugin, save, &session)?;
         let mut record = session_record(&session, saved_as.as_deref(), call.head);
         if let Value::Record { val, .. } = &mut record {
@@ -169,7 +213,10 @@ impl SimplePluginCommand for Register {
 
 /// The shared secret: from the pipeline, `--shared-secret-file`, or `--synapse-config`, exactly
 /// one of them. Returns it with the span to blame if it is wrong.
-fn shared_secret(call: &EvaluatedCall, input: &Value) -> Result<(Password, Span), LabeledError> {
+fn shared_secret(
+    call: &EvaluatedCall,
+    input: &Value,
+) -> Result<Option<(Password, Span)>, LabeledError> {
     let file: Option<Spanned<PathBuf>> = call.get_flag("shared-secret-file")?;
     let config: Option<Spanned<PathBuf>> = call.get_flag("synapse-config")?;
     let piped = match input {
@@ -187,7 +234,7 @@ fn shared_secret(call: &EvaluatedCall, input: &Value) -> Result<(Password, Span)
         );
     }
     if let Some(secret) = piped {
-        return Ok((Password::new(secret), call.head));
+        return Ok(Some((Password::new(secret), call.head)));
     }
     if let Some(file) = file {
         let text = std::fs::read_to_string(&file.item).map_err(|err| {
@@ -195,22 +242,55 @@ fn shared_secret(call: &EvaluatedCall, input: &Value) -> Result<(Password, Span)
                 .with_label(err.to_string(), file.span)
                 .with_help("give a file holding registration_shared_secret")
         })?;
-        return Ok((
+        return Ok(Some((
             Password::new(text.trim_end_matches(['\r', '\n']).to_owned()),
             file.span,
-        ));
+        )));
     }
     if let Some(config) = config {
         let secret = shared_secret_from_synapse_config(&config.item)
             .map_err(|err| errors::input(err, config.span))?;
-        return Ok((secret, config.span));
+        return Ok(Some((secret, config.span)));
     }
-    Err(LabeledError::new("No shared secret given")
-        .with_label("needs Synapse's registration_shared_secret", call.head)
-        .with_help(
-            "pipe it in (`open --raw secret.txt | matrix register ...`), or use \
-             --shared-secret-file <file> or --synapse-config <homeserver.yaml>",
-        ))
+    Ok(None)
+}
+
+/// Why the server refused an open registration, in words.
+fn refused_open(err: Error, blame: &Blame, token_span: Span) -> LabeledError {
+    const SECRET_HELP: &str = "an admin can create the user with Synapse's shared secret: \
+        `matrix register <user> --synapse-config homeserver.yaml` (or --shared-secret-file, or \
+        the secret on the pipeline)";
+    match &err {
+        Error::AuthRequired { flows } => {
+            let wanted: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
+            let has_token_flow = flows
+                .iter()
+                .flatten()
+                .any(|s| s == "m.login.registration_token");
+            LabeledError::new("The homeserver wants more than this command can give to register")
+                .with_label(format!("it requires: {}", wanted.join(", or ")), blame.homeserver)
+                .with_help(if has_token_flow {
+                    format!("pass a registration token: --registration-token <token>; or {SECRET_HELP}")
+                } else {
+                    format!("register in a browser (Element), which can do captchas and e-mail; or {SECRET_HELP}")
+                })
+        }
+        Error::Matrix(matrix)
+            if matrix.status == 403 && matrix.message.to_lowercase().contains("disabled") =>
+        {
+            LabeledError::new("Registration is closed on this homeserver")
+                .with_label("open registration is off", blame.homeserver)
+                .with_help(format!("{SECRET_HELP}; the server said: {matrix}"))
+        }
+        Error::Matrix(matrix) if matrix.status == 401 => {
+            LabeledError::new("The registration token was not accepted")
+                .with_label("unknown, used up or expired", token_span)
+                .with_help(format!(
+                    "ask the server's admin for a valid token; the server said: {matrix}"
+                ))
+        }
+        _ => refused(err, blame, blame.head),
+    }
 }
 
 /// Why the server refused the registration, in words.
