@@ -190,3 +190,34 @@ fn open_registration_is_refused_by_default_and_works_with_a_token() {
     let password = session["password"].as_str().expect("password");
     open.login(&format!("@{name}:localhost"), password);
 }
+
+#[test]
+fn the_readme_bot_in_three_lines_works() {
+    let hs = synapse();
+    let dir = scratch("three-lines");
+    let name = unique_user("threeline");
+    let result = run(&format!(
+        r#"cd {dir}
+        let hs = "{url}"; let config = ($env.SYNAPSE_DIR | path join homeserver.yaml)
+        let bot = (matrix register {name} -H $hs --synapse-config $config)
+        let session = ($bot.password | matrix token reveal | matrix login $bot.user_id -H $hs --device-id BOT)
+        ^install -m 600 /dev/null bot.token; $session.access_token | matrix token reveal | save -f bot.token"#,
+        dir = dir.display(),
+        url = hs.url
+    ));
+    assert!(result.success, "{}", result.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join("bot.token");
+    assert_eq!(
+        std::fs::metadata(&file)
+            .expect("token file")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let token = std::fs::read_to_string(&file).expect("token");
+    let me = hs.whoami(&token);
+    assert_eq!(me["user_id"], format!("@{name}:localhost"));
+    assert_eq!(me["device_id"], "BOT");
+}
