@@ -37,12 +37,12 @@ fn describe(err: &ShellError) -> String {
 
 #[test]
 fn every_command_has_examples_that_parse() {
-    use nu_plugin_matrix::plugin::commands::{Login, Matrix, Token, TokenReveal};
+    use nu_plugin_matrix::plugin::commands::{Login, MATRIX, TOKEN, TokenReveal};
     let mut test = plugin_test();
     let results = [
-        test.test_command_examples(&Matrix),
+        test.test_command_examples(&MATRIX),
         test.test_command_examples(&Login),
-        test.test_command_examples(&Token),
+        test.test_command_examples(&TOKEN),
         test.test_command_examples(&TokenReveal),
     ];
     for result in results {

@@ -103,9 +103,9 @@ impl Plugin for MatrixPlugin {
 
     fn commands(&self) -> Vec<Box<dyn PluginCommand<Plugin = Self>>> {
         vec![
-            Box::new(commands::Matrix),
+            Box::new(commands::MATRIX),
             Box::new(commands::Login),
-            Box::new(commands::Token),
+            Box::new(commands::TOKEN),
             Box::new(commands::TokenReveal),
             Box::new(commands::TokenImport),
             Box::new(commands::Whoami),
@@ -114,7 +114,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Devices),
             Box::new(commands::DevicesRename),
             Box::new(commands::DevicesDelete),
-            Box::new(commands::SessionCommand),
+            Box::new(commands::SESSION),
             Box::new(commands::SessionSave),
             Box::new(commands::SessionList),
             Box::new(commands::SessionGet),
@@ -123,7 +123,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Discover),
             Box::new(commands::Flows),
             Box::new(commands::Register),
-            Box::new(commands::Admin),
+            Box::new(commands::ADMIN),
             Box::new(commands::AdminLoginAs),
         ]
     }

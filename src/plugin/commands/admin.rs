@@ -1,5 +1,5 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
-use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
+use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Value};
 
 use super::with_session;
 use crate::error::Error;
@@ -9,45 +9,6 @@ use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::commands::login::session_type;
 use crate::plugin::errors;
 use crate::plugin::token::session_record;
-
-/// `matrix admin`: the help of the admin commands.
-pub struct Admin;
-
-impl SimplePluginCommand for Admin {
-    type Plugin = MatrixPlugin;
-
-    fn name(&self) -> &str {
-        "matrix admin"
-    }
-
-    fn description(&self) -> &str {
-        "Server-admin commands (Synapse admin API)."
-    }
-
-    fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .input_output_type(Type::Nothing, Type::String)
-            .category(Category::Network)
-    }
-
-    fn examples(&self) -> Vec<Example<'_>> {
-        vec![Example {
-            example: "matrix admin",
-            description: "List the admin commands",
-            result: None,
-        }]
-    }
-
-    fn run(
-        &self,
-        _plugin: &MatrixPlugin,
-        engine: &EngineInterface,
-        call: &EvaluatedCall,
-        _input: &Value,
-    ) -> Result<Value, LabeledError> {
-        super::help(engine, call)
-    }
-}
 
 /// `matrix admin login-as <user>`: a token for another user, from an admin session.
 pub struct AdminLoginAs;

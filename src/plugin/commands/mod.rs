@@ -5,33 +5,30 @@ mod devices;
 mod devices_delete;
 mod discover;
 mod flows;
+mod group;
 mod login;
 mod logout;
-mod matrix;
 mod refresh;
 mod register;
 mod session;
 mod token;
 mod whoami;
 
-pub use admin::{Admin, AdminLoginAs};
+pub use admin::AdminLoginAs;
 pub use devices::{Devices, DevicesRename};
 pub use devices_delete::DevicesDelete;
 pub use discover::Discover;
 pub use flows::Flows;
+pub use group::{ADMIN, Group, MATRIX, SESSION, TOKEN};
 pub use login::Login;
 pub use logout::Logout;
-pub use matrix::Matrix;
 pub use refresh::Refresh;
 pub use register::Register;
-pub use session::{
-    SessionCommand, SessionGet, SessionList, SessionRemove, SessionSave, SessionUse,
-};
-pub use token::{Token, TokenImport, TokenReveal};
+pub use session::{SessionGet, SessionList, SessionRemove, SessionSave, SessionUse};
+pub use token::{TokenImport, TokenReveal};
 pub use whoami::Whoami;
 
-use nu_plugin::{EngineInterface, EvaluatedCall};
-use nu_protocol::{LabeledError, Signature, SyntaxShape, Type, Value};
+use nu_protocol::{Signature, SyntaxShape, Type};
 
 use crate::plugin::token::TYPE_NAME;
 
@@ -74,8 +71,3 @@ trait Pipe: Sized {
 }
 
 impl Pipe for Signature {}
-
-/// What a command that only groups others returns: its help, listing them.
-fn help(engine: &EngineInterface, call: &EvaluatedCall) -> Result<Value, LabeledError> {
-    Ok(Value::string(engine.get_help()?, call.head))
-}

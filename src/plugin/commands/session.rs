@@ -11,51 +11,6 @@ use crate::plugin::session_store::{check_session_name, save_session};
 use crate::plugin::token::{TYPE_NAME, TokenValue, date_value, session_record};
 use crate::store::{SavedSessions, SessionStore};
 
-/// `matrix session`: the help of the saved-session commands.
-pub struct SessionCommand;
-
-impl SimplePluginCommand for SessionCommand {
-    type Plugin = MatrixPlugin;
-
-    fn name(&self) -> &str {
-        "matrix session"
-    }
-
-    fn description(&self) -> &str {
-        "Saved sessions: keep tokens for later commands, pick a default."
-    }
-
-    fn extra_description(&self) -> &str {
-        "Sessions are saved in one file, $XDG_CONFIG_HOME/nu_plugin_matrix/sessions.json \
-         (~/.config/nu_plugin_matrix/sessions.json by default), created with mode 0600. It \
-         holds the tokens in plain text: guard it like a password file."
-    }
-
-    fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .input_output_type(Type::Nothing, Type::String)
-            .category(Category::Network)
-    }
-
-    fn examples(&self) -> Vec<Example<'_>> {
-        vec![Example {
-            example: "matrix session",
-            description: "List the saved-session commands",
-            result: None,
-        }]
-    }
-
-    fn run(
-        &self,
-        _plugin: &MatrixPlugin,
-        engine: &EngineInterface,
-        call: &EvaluatedCall,
-        _input: &Value,
-    ) -> Result<Value, LabeledError> {
-        super::help(engine, call)
-    }
-}
-
 fn store_of(plugin: &MatrixPlugin, span: Span) -> Result<SessionStore, LabeledError> {
     plugin.store().map_err(|err| errors::store(err, span))
 }

@@ -14,45 +14,6 @@ use crate::plugin::{MatrixPlugin, interrupt_of};
 use crate::secret::AccessToken;
 use crate::session::Session;
 
-/// `matrix token`: the help of the token commands.
-pub struct Token;
-
-impl SimplePluginCommand for Token {
-    type Plugin = MatrixPlugin;
-
-    fn name(&self) -> &str {
-        "matrix token"
-    }
-
-    fn description(&self) -> &str {
-        "Commands for Matrix token values."
-    }
-
-    fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .input_output_type(Type::Nothing, Type::String)
-            .category(Category::Network)
-    }
-
-    fn examples(&self) -> Vec<Example<'_>> {
-        vec![Example {
-            example: "matrix token",
-            description: "List the token commands",
-            result: None,
-        }]
-    }
-
-    fn run(
-        &self,
-        _plugin: &MatrixPlugin,
-        engine: &EngineInterface,
-        call: &EvaluatedCall,
-        _input: &Value,
-    ) -> Result<Value, LabeledError> {
-        super::help(engine, call)
-    }
-}
-
 /// `matrix token reveal`: the plaintext of a token value.
 pub struct TokenReveal;
 

@@ -1,0 +1,96 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{Category, Example, LabeledError, Signature, Type, Value};
+
+use crate::plugin::MatrixPlugin;
+
+/// A command that only groups others (`matrix`, `matrix token`, ...): alone, it prints the help
+/// that lists them.
+pub struct Group {
+    name: &'static str,
+    description: &'static str,
+    extra_description: &'static str,
+    search_terms: &'static [&'static str],
+}
+
+/// `matrix`.
+pub const MATRIX: Group = Group {
+    name: "matrix",
+    description: "Matrix chat: log in to a homeserver and keep access tokens masked until you reveal them.",
+    extra_description: "Run `matrix login --help` to start. Tokens display masked everywhere; \
+        `matrix token reveal` is the one way to the plaintext.\n\n\
+        Subcommands marked (plugin) come from nu_plugin_matrix. The others (matrix add, \
+        matrix multiply, ...) are Nushell's own linear-algebra commands, which share the name \
+        and keep working as before.",
+    search_terms: &["chat", "synapse", "homeserver", "access token"],
+};
+
+/// `matrix token`.
+pub const TOKEN: Group = Group {
+    name: "matrix token",
+    description: "Commands for Matrix token values.",
+    extra_description: "",
+    search_terms: &[],
+};
+
+/// `matrix session`.
+pub const SESSION: Group = Group {
+    name: "matrix session",
+    description: "Saved sessions: keep tokens for later commands, pick a default.",
+    extra_description: "Sessions are saved in one file, \
+        $XDG_CONFIG_HOME/nu_plugin_matrix/sessions.json (~/.config/nu_plugin_matrix/sessions.json \
+        by default), created with mode 0600. It holds the tokens in plain text: guard it like a \
+        password file.",
+    search_terms: &[],
+};
+
+/// `matrix admin`.
+pub const ADMIN: Group = Group {
+    name: "matrix admin",
+    description: "Server-admin commands (Synapse admin API).",
+    extra_description: "",
+    search_terms: &[],
+};
+
+impl SimplePluginCommand for Group {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn description(&self) -> &str {
+        self.description
+    }
+
+    fn extra_description(&self) -> &str {
+        self.extra_description
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_type(Type::Nothing, Type::String)
+            .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        self.search_terms.to_vec()
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: self.name,
+            description: "List the commands of this group",
+            result: None,
+        }]
+    }
+
+    fn run(
+        &self,
+        _plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        _input: &Value,
+    ) -> Result<Value, LabeledError> {
+        Ok(Value::string(engine.get_help()?, call.head))
+    }
+}
