@@ -161,6 +161,16 @@ pub fn session_record(session: &Session, saved_as: Option<&str>, span: Span) -> 
     Value::record(record, span)
 }
 
+/// A text, or nothing when there is none.
+pub fn text_or_nothing(text: Option<impl Into<String>>, span: Span) -> Value {
+    text.map_or_else(|| Value::nothing(span), |text| Value::string(text, span))
+}
+
+/// A point in time as a Nushell date, or nothing when there is none.
+pub fn date_or_nothing(at: Option<SystemTime>, span: Span) -> Value {
+    at.map_or_else(|| Value::nothing(span), |at| date_value(at, span))
+}
+
 /// A point in time as a Nushell date (UTC).
 pub fn date_value(at: SystemTime, span: Span) -> Value {
     let utc: chrono::DateTime<chrono::Utc> = at.into();

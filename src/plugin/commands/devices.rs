@@ -6,7 +6,7 @@ use nu_protocol::{
 use super::with_session;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
-use crate::plugin::token::date_value;
+use crate::plugin::token::{date_or_nothing, text_or_nothing};
 
 /// `matrix devices`: the user's devices as a table.
 pub struct Devices;
@@ -74,23 +74,15 @@ impl SimplePluginCommand for Devices {
             .map_err(|err| failure(err, &blame))?;
         devices.sort_by_key(|device| std::cmp::Reverse(device.last_seen));
         let span = call.head;
-        let text = |text: Option<String>| {
-            text.map_or_else(|| Value::nothing(span), |t| Value::string(t, span))
-        };
         let rows = devices
             .into_iter()
             .map(|device| {
                 let mut row = Record::new();
                 let current = device.device_id == active.session.device_id;
                 row.push("device_id", Value::string(device.device_id, span));
-                row.push("display_name", text(device.display_name));
-                row.push("last_seen_ip", text(device.last_seen_ip));
-                row.push(
-                    "last_seen",
-                    device
-                        .last_seen
-                        .map_or_else(|| Value::nothing(span), |at| date_value(at, span)),
-                );
+                row.push("display_name", text_or_nothing(device.display_name, span));
+                row.push("last_seen_ip", text_or_nothing(device.last_seen_ip, span));
+                row.push("last_seen", date_or_nothing(device.last_seen, span));
                 row.push("current", Value::bool(current, span));
                 Value::record(row, span)
             })

@@ -6,6 +6,7 @@ use nu_protocol::{
 use super::Pipe;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::token::text_or_nothing;
 use crate::plugin::{MatrixPlugin, interrupt_of};
 
 /// `matrix discover`: the homeserver of a server name or user ID.
@@ -79,9 +80,7 @@ impl SimplePluginCommand for Discover {
         record.push("homeserver", Value::string(found.homeserver, span));
         record.push(
             "identity_server",
-            found
-                .identity_server
-                .map_or_else(|| Value::nothing(span), |url| Value::string(url, span)),
+            text_or_nothing(found.identity_server, span),
         );
         record.push(
             "versions",

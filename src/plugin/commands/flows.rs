@@ -8,6 +8,7 @@ use crate::client::LoginFlow;
 use crate::ids::homeserver_url;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::token::text_or_nothing;
 use crate::plugin::{MatrixPlugin, interrupt_of};
 
 /// `matrix flows`: the login types a homeserver offers.
@@ -120,12 +121,7 @@ pub(crate) fn flows_table(flows: &[LoginFlow], span: nu_protocol::Span) -> Value
                     let mut provider = Record::new();
                     provider.push("id", Value::string(&idp.id, span));
                     provider.push("name", Value::string(&idp.name, span));
-                    provider.push(
-                        "brand",
-                        idp.brand
-                            .as_ref()
-                            .map_or_else(|| Value::nothing(span), |b| Value::string(b, span)),
-                    );
+                    provider.push("brand", text_or_nothing(idp.brand.as_deref(), span));
                     Value::record(provider, span)
                 })
                 .collect();

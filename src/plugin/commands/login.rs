@@ -80,13 +80,8 @@ impl PluginCommand for Login {
                 "Ask for a refresh token; the access token then expires and is renewed.",
                 Some('r'),
             )
-            .named(
-                "save",
-                SyntaxShape::String,
-                "Also save the session under this name (the first one saved becomes the default).",
-                Some('s'),
-            )
             .category(Category::Network)
+            .pipe(super::with_save)
             .pipe(super::with_timeout)
     }
 

@@ -53,6 +53,16 @@ fn with_session(signature: Signature, output: Type) -> Signature {
         .pipe(with_timeout)
 }
 
+/// Adds `--save <name>`, for commands that make a session; `session_store::save_flag` reads it.
+fn with_save(signature: Signature) -> Signature {
+    signature.named(
+        "save",
+        SyntaxShape::String,
+        "Also save the session under this name (the first one saved becomes the default).",
+        Some('s'),
+    )
+}
+
 /// Adds `--timeout`, for commands that wait for a server.
 fn with_timeout(signature: Signature) -> Signature {
     signature.named(

@@ -83,13 +83,8 @@ impl SimplePluginCommand for Register {
                 None,
             )
             .named("display-name", SyntaxShape::String, "The user's display name.", None)
-            .named(
-                "save",
-                SyntaxShape::String,
-                "Also save the session under this name.",
-                Some('s'),
-            )
             .category(Category::Network)
+            .pipe(super::with_save)
             .pipe(super::with_timeout)
     }
 

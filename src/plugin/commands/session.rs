@@ -8,7 +8,7 @@ use crate::plugin::active::Active;
 use crate::plugin::commands::login::session_type;
 use crate::plugin::errors;
 use crate::plugin::session_store::{check_session_name, save_session};
-use crate::plugin::token::{TYPE_NAME, TokenValue, date_value, session_record};
+use crate::plugin::token::{TYPE_NAME, TokenValue, date_or_nothing, session_record};
 use crate::store::{SavedSessions, SessionStore};
 
 fn store_of(plugin: &MatrixPlugin, span: Span) -> Result<SessionStore, LabeledError> {
@@ -153,12 +153,7 @@ impl SimplePluginCommand for SessionList {
                     "access_token",
                     TokenValue::from_session(session, Some(name)).into_value(span),
                 );
-                row.push(
-                    "expires_at",
-                    session
-                        .expires_at
-                        .map_or_else(|| Value::nothing(span), |at| date_value(at, span)),
-                );
+                row.push("expires_at", date_or_nothing(session.expires_at, span));
                 Value::record(row, span)
             })
             .collect();

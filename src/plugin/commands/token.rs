@@ -170,13 +170,8 @@ impl SimplePluginCommand for TokenImport {
                 "Base URL of the homeserver that issued it, e.g. https://matrix.example.org.",
                 Some('H'),
             )
-            .named(
-                "save",
-                SyntaxShape::String,
-                "Also save the session under this name.",
-                Some('s'),
-            )
             .category(Category::Network)
+            .pipe(super::with_save)
             .pipe(super::with_timeout)
     }
 

@@ -4,6 +4,7 @@ use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Valu
 use super::with_session;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
+use crate::plugin::token::text_or_nothing;
 
 /// `matrix whoami`: who a session's token belongs to, as the server sees it.
 pub struct Whoami;
@@ -57,11 +58,7 @@ impl SimplePluginCommand for Whoami {
         let span = call.head;
         let mut record = Record::new();
         record.push("user_id", Value::string(me.user_id, span));
-        record.push(
-            "device_id",
-            me.device_id
-                .map_or_else(|| Value::nothing(span), |id| Value::string(id, span)),
-        );
+        record.push("device_id", text_or_nothing(me.device_id, span));
         record.push("is_guest", Value::bool(me.is_guest, span));
         record.push(
             "homeserver",
