@@ -226,7 +226,8 @@ impl Default for ClientConfig {
 #[derive(Clone)]
 pub struct Client {
     homeserver: String,
-    agent: ureq::Agent,
+    /// Shared by the clones, so that [`Client::interrupt`] reaches their requests.
+    connections: std::sync::Arc<Connections>,
     allow_http: bool,
     max_rate_limit_wait: Duration,
     interrupt: Option<Interrupt>,
@@ -236,7 +237,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Self {
             homeserver,
-            agent: _,
+            connections: _,
             allow_http,
             max_rate_limit_wait,
             interrupt,
@@ -255,6 +256,63 @@ pub type Interrupt = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// How often an interrupt check is polled.
 const POLL: Duration = Duration::from_millis(50);
+
+/// How long after an answer a kept-alive connection is taken to be there still (ureq keeps an
+/// idle one for 15 s). Within it, a request goes out on the calling thread.
+const WARM_FOR: Duration = Duration::from_secs(10);
+
+/// A client's connection pool (a `ureq::Agent`), replaced when interrupted.
+struct Connections {
+    config: ClientConfig,
+    state: std::sync::Mutex<Pool>,
+}
+
+struct Pool {
+    /// `None` after [`Client::interrupt`] shut it down; made again on the next request.
+    agent: Option<ureq::Agent>,
+    /// Until when the last answer suggests a kept-alive connection is at hand.
+    warm_until: Option<std::time::Instant>,
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The agent to send with, and whether it likely holds an open connection.
+    fn agent(&self) -> Result<(ureq::Agent, bool), Error> {
+        let mut pool = self.lock();
+        let warm = pool
+            .warm_until
+            .is_some_and(|until| std::time::Instant::now() < until);
+        let agent = match &pool.agent {
+            Some(agent) => agent.clone(),
+            None => {
+                let fresh = agent(&self.config)?;
+                pool.agent = Some(fresh.clone());
+                fresh
+            }
+        };
+        Ok((agent, warm))
+    }
+
+    fn answered(&self) {
+        self.lock().warm_until = Some(std::time::Instant::now() + WARM_FOR);
+    }
+
+    fn shut_down(&self) {
+        let agent = {
+            let mut pool = self.lock();
+            pool.warm_until = None;
+            pool.agent.take()
+        };
+        if let Some(agent) = agent {
+            agent.shutdown();
+        }
+    }
+}
 
 impl Client {
     /// A client with the default [`ClientConfig`]. `homeserver` is a base URL such as
@@ -278,7 +336,13 @@ impl Client {
         let agent = agent(config)?;
         Ok(Self {
             homeserver,
-            agent,
+            connections: std::sync::Arc::new(Connections {
+                config: config.clone(),
+                state: std::sync::Mutex::new(Pool {
+                    agent: Some(agent),
+                    warm_until: None,
+                }),
+            }),
             allow_http: config.allow_http,
             max_rate_limit_wait: config.max_rate_limit_wait,
             interrupt: None,
@@ -290,9 +354,15 @@ impl Client {
         &self.homeserver
     }
 
-    /// The same client, whose calls give up with [`Error::Interrupted`] as soon as `interrupted`
-    /// says so (checked every 50 ms while waiting for an answer or a rate limit). The abandoned
-    /// request ends in the background, at its time-out at the latest.
+    /// The same client, whose calls give up with [`Error::Interrupted`] when `interrupted`
+    /// says so.
+    ///
+    /// A request that needs a new connection runs on a thread of its own while the check is
+    /// polled every 50 ms (name lookup and connecting cannot be cut short otherwise; the
+    /// abandoned request ends in the background, at its time-out at the latest), and so does a
+    /// wait for a rate limit. A request on a connection kept alive from an answer of the last
+    /// 10 s goes out on the calling thread, sparing the hand-over between threads: whoever sees
+    /// the interrupt first (a Ctrl-C handler) stops it with [`Client::interrupt`].
     pub fn with_interrupt(&self, interrupted: Interrupt) -> Self {
         Self {
             interrupt: Some(interrupted),
@@ -300,13 +370,18 @@ impl Client {
         }
     }
 
-    /// Runs `work` on its own thread when an interrupt check is set, polling the check.
-    fn interruptibly<T: Send + 'static>(
-        &self,
-        url: &str,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Error> {
-        run_interruptibly(self.interrupt.as_ref(), url, work)
+    /// Stops every request of this client and its clones that is in flight: each fails at once
+    /// ([`Error::Interrupted`] when its interrupt check says so, else a transport error). The
+    /// kept-alive connections are closed; the next request opens a new one. Safe to call from
+    /// any thread, e.g. a Ctrl-C handler.
+    pub fn interrupt(&self) {
+        self.connections.shut_down();
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|interrupted| interrupted())
     }
 
     /// Sleeps, giving up early when interrupted.
@@ -554,18 +629,32 @@ impl Client {
                     .expect("a serde_json::Value always serialises"),
             )),
         };
-        let agent = self.agent.clone();
-        let target = url.clone();
-        let exchanged = self.interruptibly(&url, move || {
-            exchange(&agent, method, &target, bearer, bytes)
-        })?;
+        let (agent, warm) = self.connections.agent()?;
+        let exchanged = if warm || self.interrupt.is_none() {
+            if self.interrupted() {
+                return Err(Error::Interrupted { url });
+            }
+            exchange(&agent, method, &url, bearer, bytes)
+        } else {
+            let target = url.clone();
+            run_interruptibly(self.interrupt.as_ref(), &url, move || {
+                exchange(&agent, method, &target, bearer, bytes)
+            })?
+        };
+        let stopped = |err: &ureq::Error| {
+            if self.interrupted() {
+                Error::Interrupted { url: url.clone() }
+            } else {
+                transport_error(&url, err)
+            }
+        };
         let Exchanged {
             status,
             content_type,
             retry_after,
             location,
             body,
-        } = exchanged.map_err(|err| transport_error(&url, &err))?;
+        } = exchanged.map_err(|err| stopped(&err))?;
         if (300..400).contains(&status) {
             return Err(Error::Redirect {
                 url,
@@ -584,8 +673,9 @@ impl Client {
                     excerpt: String::new(),
                 }));
             }
-            Err(err) => return Err(transport_error(&url, &err)),
+            Err(err) => return Err(stopped(&err)),
         };
+        self.connections.answered();
         Answer::parse(url, status, content_type, retry_after, &body, &scrub)
     }
 }

@@ -230,27 +230,21 @@ fn redirects_never_carry_the_password_or_token_anywhere() {
     );
 }
 
-#[test]
-fn ctrl_c_interrupts_a_wait_for_a_silent_server() {
-    let silent = FaultServer::with_handler(|_| {
-        std::thread::sleep(Duration::from_secs(120));
-        String::new()
-    });
+/// Runs `script` in the real nu, sends it SIGINT (Ctrl-C) after `delay`, and returns its
+/// standard error once it has ended; fails if it does not end within 10 s of the signal.
+fn interrupted_after(script: &str, delay: Duration) -> String {
     let mut child = std::process::Command::new(support::nu_binary())
         .arg("--no-config-file")
         .arg("--plugins")
         .arg(format!("[{}]", support::plugin_binary()))
         .arg("-c")
-        .arg(format!(
-            "'pw' | matrix login @bot:localhost -H {}",
-            silent.url
-        ))
+        .arg(script)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start nu");
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(delay);
     let sent = std::process::Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())
@@ -261,12 +255,73 @@ fn ctrl_c_interrupts_a_wait_for_a_silent_server() {
     while child.try_wait().expect("wait").is_none() {
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "Ctrl-C did not stop the login"
+            "Ctrl-C did not stop: {script}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
     let output = child.wait_with_output().expect("output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn ctrl_c_interrupts_a_wait_for_a_silent_server() {
+    let silent = FaultServer::with_handler(|_| {
+        std::thread::sleep(Duration::from_secs(120));
+        String::new()
+    });
+    let script = format!("'pw' | matrix login @bot:localhost -H {}", silent.url);
+    let stderr = interrupted_after(&script, Duration::from_millis(1500));
     assert!(stderr.contains("Interrupted"), "{stderr}");
+}
+
+/// A request on a kept-alive connection goes out on the calling thread; Ctrl-C must stop it
+/// all the same (the plugin's signal handler shuts the connections down).
+#[test]
+fn ctrl_c_interrupts_a_wait_on_a_kept_alive_connection() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || answer_once_then_hang(stream));
+        }
+    });
+    let script = format!("matrix flows {url} | ignore; matrix flows {url}");
+    let stderr = interrupted_after(&script, Duration::from_millis(1500));
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "the second request used the kept-alive connection"
+    );
+}
+
+/// Answers the first request on the connection (keeping it open), then reads the second and
+/// never answers it.
+fn answer_once_then_hang(mut stream: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let body = r#"{"flows": [{"type": "m.login.password"}]}"#;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let mut answered = false;
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+        }
+        if !answered && seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            answered = true;
+            seen.clear();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if stream.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
 }

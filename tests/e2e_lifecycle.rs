@@ -456,3 +456,27 @@ fn devices_to_delete_can_be_piped_from_matrix_devices() {
     assert_eq!(parts[1], "0");
     assert_eq!(parts[2], r#"["KEEPER"]"#);
 }
+
+/// Connection reuse, counted at the server's door rather than inferred from timing: a login
+/// and 20 calls in one nu session, and a saved session read back, open a single connection.
+#[test]
+fn one_nu_session_keeps_one_connection_alive() {
+    let hs = synapse();
+    let (user_id, password, config) = fixture("kate");
+    let upstream = hs.url.trim_start_matches("http://");
+    let door = support::proxy::CountingProxy::start(upstream, |_| {});
+    let run = nu_cfg(
+        &format!(
+            "let s = $env.PW | matrix login {user_id} -H {url} --save kate
+             1..20 | each {{|_| $s | matrix whoami }} | ignore
+             1..5 | each {{|_| null | matrix whoami }} | ignore
+             $s | matrix devices | length",
+            url = door.url
+        ),
+        &config,
+        &password,
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stdout.trim().parse::<usize>().is_ok_and(|n| n >= 1), "{}", run.stdout);
+    assert_eq!(door.accepted(), 1, "27 requests, one connection");
+}

@@ -11,7 +11,6 @@ use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::interrupt_of;
 use crate::plugin::token::{TokenKind, TokenValue};
 use crate::secret::AccessToken;
 use crate::session::{Refreshed, Session};
@@ -64,7 +63,7 @@ impl Active {
         input: &Value,
     ) -> Result<Self, LabeledError> {
         let config = PluginConfig::for_call(engine, call)?.client;
-        let interrupt = interrupt_of(engine);
+        let interrupt = plugin.interrupt_of(engine);
         let by_name: Option<Spanned<String>> = call.get_flag("session")?;
         if matches!(input, Value::Nothing { .. }) {
             return Self::saved(plugin, call.head, by_name, config, interrupt);

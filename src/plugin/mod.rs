@@ -10,9 +10,10 @@ mod session_store;
 mod token;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use nu_plugin::{EngineInterface, Plugin, PluginCommand};
+use nu_protocol::{HandlerGuard, SignalAction};
 
 pub use token::{TYPE_NAME as TOKEN_TYPE_NAME, TokenValue};
 
@@ -29,7 +30,9 @@ pub const DISCOVERY_ORIGIN_VAR: &str = "NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN";
 /// so calls in one Nushell session reuse their connections.
 #[derive(Default)]
 pub struct MatrixPlugin {
-    clients: Mutex<HashMap<(String, ClientConfig), Client>>,
+    clients: Arc<Mutex<HashMap<(String, ClientConfig), Client>>>,
+    /// Keeps the Ctrl-C handler that stops the clients' requests in flight.
+    on_interrupt: OnceLock<HandlerGuard>,
     /// Sessions renewed by a refresh in this process, by the refresh token they replaced, so
     /// that an unsaved session refreshed by one call is not refreshed again by the next.
     renewed: Mutex<HashMap<String, Session>>,
@@ -90,10 +93,29 @@ impl MatrixPlugin {
     }
 }
 
-/// Ctrl-C in Nushell, as a check for the client.
-pub(crate) fn interrupt_of(engine: &EngineInterface) -> Interrupt {
-    let signals = engine.signals().clone();
-    std::sync::Arc::new(move || signals.interrupted())
+impl MatrixPlugin {
+    /// Ctrl-C in Nushell, as a check for the clients. On first use, also registers a handler
+    /// that stops the requests in flight when Ctrl-C comes (see [`Client::with_interrupt`]).
+    pub(crate) fn interrupt_of(&self, engine: &EngineInterface) -> Interrupt {
+        if self.on_interrupt.get().is_none() {
+            let clients = self.clients.clone();
+            let handler = Box::new(move |action: SignalAction| {
+                if matches!(action, SignalAction::Interrupt) {
+                    let clients = clients.lock().unwrap_or_else(PoisonError::into_inner);
+                    for client in clients.values() {
+                        client.interrupt();
+                    }
+                }
+            });
+            // Without a handler, requests still stop at their time-outs; nothing to report.
+            if let Ok(guard) = engine.register_signal_handler(handler) {
+                // A concurrent first call may have registered one too; either one will do.
+                let _ = self.on_interrupt.set(guard);
+            }
+        }
+        let signals = engine.signals().clone();
+        Arc::new(move || signals.interrupted())
+    }
 }
 
 impl Plugin for MatrixPlugin {

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
+pub mod proxy;
+
 use hmac::{Hmac, Mac};
 use serde_json::{Value as JsonValue, json};
 use sha1::Sha1;

@@ -7,7 +7,7 @@ use super::Pipe;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::token::text_or_nothing;
-use crate::plugin::{MatrixPlugin, interrupt_of};
+use crate::plugin::MatrixPlugin;
 
 /// `matrix discover`: the homeserver of a server name or user ID.
 pub struct Discover;
@@ -71,7 +71,7 @@ impl SimplePluginCommand for Discover {
         let config = PluginConfig::for_call(engine, call)?;
         let blame = Blame::session(call.head, server.span, &server.item);
         let found = plugin
-            .discovery(&config.client, interrupt_of(engine))
+            .discovery(&config.client, plugin.interrupt_of(engine))
             .and_then(|discovery| discovery.discover(&server.item))
             .map_err(|err| errors::request(err, &blame))?;
         let span = call.head;

@@ -9,7 +9,7 @@ use crate::ids::homeserver_url;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::token::text_or_nothing;
-use crate::plugin::{MatrixPlugin, interrupt_of};
+use crate::plugin::MatrixPlugin;
 
 /// `matrix flows`: the login types a homeserver offers.
 pub struct Flows;
@@ -73,7 +73,7 @@ impl SimplePluginCommand for Flows {
             }
             Some(t) => {
                 plugin
-                    .discovery(&config.client, interrupt_of(engine))
+                    .discovery(&config.client, plugin.interrupt_of(engine))
                     .and_then(|discovery| discovery.discover(&t.item))
                     .map_err(|err| errors::request(err, &blame))?
                     .homeserver
@@ -84,7 +84,7 @@ impl SimplePluginCommand for Flows {
             },
         };
         let flows = plugin
-            .client(&homeserver, &config.client, interrupt_of(engine))
+            .client(&homeserver, &config.client, plugin.interrupt_of(engine))
             .and_then(|client| client.login_flows())
             .map_err(|err| errors::request(err, &blame))?;
         Ok(flows_table(&flows, call.head))

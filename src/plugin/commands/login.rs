@@ -13,7 +13,7 @@ use crate::plugin::errors::{self, Blame};
 use crate::plugin::password::password;
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, session_record};
-use crate::plugin::{MatrixPlugin, interrupt_of};
+use crate::plugin::MatrixPlugin;
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;
@@ -177,7 +177,7 @@ impl PluginCommand for Login {
             user_text: user.item.clone(),
         };
         let client = plugin
-            .client(&base_url, &config.client, interrupt_of(engine))
+            .client(&base_url, &config.client, plugin.interrupt_of(engine))
             .map_err(|err| errors::request(err, &blame))?;
         let session = match client.login(&request) {
             Ok(session) => session,
@@ -220,7 +220,7 @@ pub(crate) fn resolve_homeserver(
             Some(server) => {
                 let blame = Blame::session(call.head, user.span, &user.item);
                 let found = plugin
-                    .discovery(&config.client, interrupt_of(engine))
+                    .discovery(&config.client, plugin.interrupt_of(engine))
                     .and_then(|discovery| discovery.discover(server))
                     .map_err(|err| errors::request(err, &blame))?;
                 Ok((found.homeserver, user.span, true))

@@ -16,7 +16,7 @@ use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TokenValue, session_record};
-use crate::plugin::{MatrixPlugin, interrupt_of};
+use crate::plugin::MatrixPlugin;
 use crate::secret::Password;
 
 /// `matrix register`: create a user with Synapse's shared registration secret.
@@ -159,7 +159,7 @@ impl SimplePluginCommand for Register {
             user_text: user.item.clone(),
         };
         let client = plugin
-            .client(&base_url, &config.client, interrupt_of(engine))
+            .client(&base_url, &config.client, plugin.interrupt_of(engine))
             .map_err(|err| errors::request(err, &blame))?;
         let display_name: Option<String> = call.get_flag("display-name")?;
         let session = match secret {

@@ -10,7 +10,7 @@ use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, TokenValue, session_record};
-use crate::plugin::{MatrixPlugin, interrupt_of};
+use crate::plugin::MatrixPlugin;
 use crate::secret::AccessToken;
 use crate::session::Session;
 
@@ -242,7 +242,7 @@ impl SimplePluginCommand for TokenImport {
             .client(
                 &base,
                 &PluginConfig::for_call(engine, call)?.client,
-                interrupt_of(engine),
+                plugin.interrupt_of(engine),
             )
             .map_err(|err| errors::request(err, &blame))?;
         let me = client

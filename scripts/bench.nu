@@ -1,0 +1,60 @@
+# The in-session part of scripts/bench, run by the real nu with the plugin registered.
+# Prints one JSON record of measurements in microseconds (lists, one number per sample).
+# Environment: MATRIX_PASSWORD, BENCH_URL, BENCH_USER, BENCH_RUNS, BENCH_CALLS, BENCH_FLOOR
+# (the keepalive helper; MATRIX_TOKEN is set for it below).
+
+def micros [] { into int | $in // 1000 }
+
+def main [] {
+    let url = $env.BENCH_URL
+    let user = $env.BENCH_USER
+    let runs = $env.BENCH_RUNS | into int
+    let calls = $env.BENCH_CALLS | into int
+
+    # The first call spawns the plugin; the default saved session is made by the script.
+    let s = $env.MATRIX_PASSWORD | matrix login $user -H $url
+    $env.MATRIX_TOKEN = $s.access_token | matrix token reveal
+
+    # Cold start: the same whoami right after `plugin stop` (spawn + handshake + call) and
+    # again warm; the difference is what starting the plugin costs.
+    let start = 1..$runs | each {|_|
+        plugin stop matrix
+        let cold = timeit { $s | matrix whoami } | micros
+        let warm = timeit { $s | matrix whoami } | micros
+        {cold: $cold, warm: $warm}
+    }
+
+    let login = 1..$runs | each {|_| timeit { $env.MATRIX_PASSWORD | matrix login $user -H $url } | micros }
+
+    # Warm whoami and the in-process floor take turns, batch by batch, so that drift in the
+    # server's speed touches both alike.
+    let turns = 1..$runs | each {|_|
+        let floor = ^$env.BENCH_FLOOR floor $url $calls
+            | lines | parse '{name} {values}'
+            | update values { split row ' ' | into int }
+            | transpose -rd
+        let warm = 1..$calls | each {|_| timeit { $s | matrix whoami } | micros }
+        {floor: $floor, warm: $warm}
+    }
+
+    let each = 1..$runs | each {|_| timeit { 1..$calls | each {|_| $s | matrix whoami } | ignore } | micros }
+    let par = 1..$runs | each {|_| timeit { 1..$calls | par-each {|_| $s | matrix whoami } | ignore } | micros }
+    let saved = 1..$runs | each {|_| timeit { 1..$calls | each {|_| null | matrix whoami } | ignore } | micros }
+
+    let pid = plugin list | where name == matrix | get pid.0
+    let peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
+
+    {
+        cold_start: ($start | get cold)
+        warm_after_start: ($start | get warm)
+        warm_login: $login
+        warm_whoami: ($turns | get warm | flatten)
+        floor_raw: ($turns | get floor.raw | flatten)
+        floor_library: ($turns | get floor.library | flatten)
+        floor_interruptible: ($turns | get floor.interruptible | flatten)
+        each_calls: $each
+        par_each_calls: $par
+        saved_each_calls: $saved
+        plugin_peak_rss_kib: $peak
+    } | to json
+}

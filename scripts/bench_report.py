@@ -1,0 +1,208 @@
+"""Writes the results of scripts/bench as Markdown: usage is in scripts/bench.
+
+Reads hyperfine's JSON exports (seconds per run), the in-session measurements of
+scripts/bench.nu (microseconds) and the connection counts, all from one folder.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+
+def load(folder, name):
+    with open(folder / f"{name}.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def stats_ms(values_ms):
+    """(median, min, max) of a list of milliseconds."""
+    return statistics.median(values_ms), min(values_ms), max(values_ms)
+
+
+def hyperfine_ms(folder, name):
+    """Per command of one hyperfine export: its run times in ms."""
+    return {r["command"]: [t * 1000 for t in r["times"]] for r in load(folder, name)["results"]}
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {memory} RAM, Linux {platform.release()}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--runs", type=int, required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--build", required=True)
+    parser.add_argument("--smoke", required=True)
+    parser.add_argument("--tool", action="append", default=[])
+    args = parser.parse_args()
+    folder, calls = args.folder, args.calls
+
+    login = hyperfine_ms(folder, "login")
+    whoami = hyperfine_ms(folder, "whoami")
+    curl_many = hyperfine_ms(folder, "curl_many")["curl"]
+    session = load(folder, "session")
+    connections = load(folder, "connections")
+
+    def us_to_ms(values):
+        return [v / 1000 for v in values]
+
+    rows = []  # (group, case, samples in ms, baseline name or None)
+
+    def row(group, case, samples, baseline=None, note=""):
+        rows.append((group, case, samples, baseline, note))
+
+    row("login", "curl process (as the seed document does it)", login["curl"], None)
+    row("login", "`nu -c 'matrix login …'` process, plugin cold", login["nu"], "curl")
+    row("login", "library example process (`examples/login.rs`)", login["example"], "curl",
+        "logs in, then calls whoami: 2 requests")
+    row("login", "matrix-commander 8.0.6 process", login["matrix-commander"], "curl")
+    row("login", "`matrix login` in a running nu session", us_to_ms(session["warm_login"]), "curl")
+    row("whoami", "curl process", whoami["curl"], None)
+    row("whoami", "`nu -c ''` (nu starting, nothing else)", whoami["nu-empty"], "curl")
+    row("whoami", "`nu -c 'matrix whoami'` process (saved default session)", whoami["nu"], "curl")
+    row("whoami", "`matrix whoami` in a running nu session", us_to_ms(session["warm_whoami"]), "curl")
+    row("whoami", "in-process floor: one keep-alive connection, bare ureq",
+        us_to_ms(session["floor_raw"]), "curl")
+    row("whoami", "in-process: the library's `Client::whoami`", us_to_ms(session["floor_library"]),
+        "curl")
+    row("whoami", "in-process: `Client::whoami`, interruptible",
+        us_to_ms(session["floor_interruptible"]), "curl", "as the plugin runs it: Ctrl-C aware")
+    row(f"{calls} whoami", f"{calls} curl processes", curl_many, None)
+    row(f"{calls} whoami", f"`1..{calls} | each {{ $s | matrix whoami }}` in one nu session",
+        us_to_ms(session["each_calls"]), "curl")
+    row(f"{calls} whoami", f"`1..{calls} | par-each {{ $s | matrix whoami }}` in one nu session",
+        us_to_ms(session["par_each_calls"]), "curl")
+    row(f"{calls} whoami", f"`1..{calls} | each {{ matrix whoami }}` (saved default session)",
+        us_to_ms(session["saved_each_calls"]), "curl")
+    row("plugin start", "first `matrix whoami` after `plugin stop` (spawn, handshake, call)",
+        us_to_ms(session["cold_start"]), None)
+    row("plugin start", "the next `matrix whoami` (warm)", us_to_ms(session["warm_after_start"]),
+        None)
+
+    for group, case, samples, _, _ in rows:
+        if not samples or min(samples) <= 0:
+            sys.exit(f"bench: no measurement for {group}: {case}")
+
+    baselines = {}
+    for group, case, samples, baseline, _ in rows:
+        if baseline is None and group not in baselines:
+            baselines[group] = statistics.median(samples)
+
+    med = lambda samples: statistics.median(samples)
+    floor_ms = med(us_to_ms(session["floor_raw"]))
+    warm_ms = med(us_to_ms(session["warm_whoami"]))
+    each_ms = med(us_to_ms(session["each_calls"]))
+    nu_empty_ms, curl_who_ms, nu_who_ms = (med(whoami[k]) for k in ("nu-empty", "curl", "nu"))
+    mc_ms, nu_login_ms, warm_login_ms = (med(login["matrix-commander"]), med(login["nu"]),
+                                         med(us_to_ms(session["warm_login"])))
+    rss_mib = session["plugin_peak_rss_kib"] / 1024
+    start_ms = med(us_to_ms(session["cold_start"])) - med(us_to_ms(session["warm_after_start"]))
+
+    targets = [
+        (f"{calls} whoami in one nu session vs {calls} curl processes", "≥ 3× faster",
+         med(curl_many) / each_ms, med(curl_many) / each_ms >= 3, "×"),
+        ("warm `matrix whoami` vs the in-process keep-alive floor", "≤ 1.5×",
+         warm_ms / floor_ms, warm_ms / floor_ms <= 1.5, "×"),
+        ("cold `nu -c 'matrix whoami'` vs `nu -c ''` + one curl", "≤ 1.3×",
+         nu_who_ms / (nu_empty_ms + curl_who_ms), nu_who_ms / (nu_empty_ms + curl_who_ms) <= 1.3,
+         "×"),
+        ("a login (`nu -c` process) vs matrix-commander", "≥ 10× faster",
+         mc_ms / nu_login_ms, mc_ms / nu_login_ms >= 10, "×"),
+        ("a login (warm, in a nu session) vs matrix-commander", "≥ 10× faster",
+         mc_ms / warm_login_ms, mc_ms / warm_login_ms >= 10, "×"),
+        ("plugin peak RSS", "< 20 MiB", rss_mib, rss_mib < 20, " MiB"),
+    ]
+
+    expected = {"nu_each": 1, "floor": 3}
+    reuse_ok = all(connections[k] == v for k, v in expected.items())
+
+    lines = []
+    add = lines.append
+    add("# Benchmarks")
+    add("")
+    if args.smoke == "true":
+        add("**Smoke run** (debug build, few samples): checks that every case runs; the numbers "
+            "mean nothing.")
+        add("")
+    add("Written by `scripts/bench` (see the README); every number below comes from one run, "
+        "side by side, against one local Synapse. Reproduce with:")
+    add("")
+    add("```sh")
+    add(f"scripts/bench --runs {args.runs} --calls {args.calls}")
+    add("```")
+    add("")
+    add(f"- Machine: {machine()}.")
+    for tool in args.tool:
+        add(f"- {tool}")
+    add(f"- {args.runs} samples per case (hyperfine for processes, after 2 warm-up runs; "
+        "nu's `timeit` inside one session). Times in milliseconds: median, min, max; "
+        "the ratio is the median against the group's first row.")
+    add("")
+    add("## Targets")
+    add("")
+    add("| target | wanted | measured | |")
+    add("| --- | --- | --- | --- |")
+    for name, wanted, value, met, unit in targets:
+        add(f"| {name} | {wanted} | {value:.2f}{unit} | {'met' if met else '**missed**'} |")
+    add("")
+    add(f"Plugin start (spawn and handshake, the first call minus the next): {start_ms:.1f} ms.")
+    add("")
+    add("## Results")
+    for group in dict.fromkeys(r[0] for r in rows):
+        add("")
+        add(f"### {group}")
+        add("")
+        add("| case | median | min | max | vs first row | note |")
+        add("| --- | ---: | ---: | ---: | ---: | --- |")
+        for g, case, samples, baseline, note in rows:
+            if g != group:
+                continue
+            median, low, high = stats_ms(samples)
+            ratio = median / baselines[group]
+            ratio_text = f"{ratio:.2f}×"
+            case = case.replace("|", "\\|")
+            add(f"| {case} | {median:.2f} | {low:.2f} | {high:.2f} | {ratio_text} | {note} |")
+    add("")
+    add("## Connections")
+    add("")
+    add("TCP connections accepted by a counting relay in front of Synapse, one fresh `nu -c` "
+        f"process (login, then {calls} whoami) per line:")
+    add("")
+    add("| case | connections |")
+    add("| --- | ---: |")
+    add(f"| `1..{calls} \\| each {{ $s \\| matrix whoami }}` | {connections['nu_each']} |")
+    add(f"| `1..{calls} \\| par-each {{ $s \\| matrix whoami }}` | {connections['nu_par_each']} |")
+    add(f"| {calls} curl processes | {connections['curl']} |")
+    add(f"| in-process floor (3 clients, {calls} calls each) | {connections['floor']} |")
+    add("")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if not reuse_ok:
+        sys.exit(f"bench: connections were not reused: {connections}")
+
+
+if __name__ == "__main__":
+    main()
