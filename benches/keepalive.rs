@@ -15,12 +15,16 @@ use std::time::Instant;
 use nu_plugin_matrix::client::Interrupt;
 use nu_plugin_matrix::{AccessToken, Client};
 
+#[allow(dead_code)] // the tests read the count; here each accept is printed instead
 #[path = "../tests/support/proxy.rs"]
 mod proxy;
 
 fn main() -> ExitCode {
     // `cargo bench` adds `--bench`; nothing here uses it.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["floor", url, calls] => match (calls.parse(), std::env::var("MATRIX_TOKEN")) {
@@ -70,7 +74,10 @@ fn measure_floor(
     calls: usize,
     token: String,
 ) -> Result<Vec<(&'static str, Vec<u128>)>, String> {
-    let endpoint = format!("{}/_matrix/client/v3/account/whoami", url.trim_end_matches('/'));
+    let endpoint = format!(
+        "{}/_matrix/client/v3/account/whoami",
+        url.trim_end_matches('/')
+    );
     let bearer = format!("Bearer {token}");
     let agent = ureq::Agent::new_with_defaults();
     let raw = || -> Result<(), String> {

@@ -34,7 +34,9 @@ def main [] {
             | update values { split row ' ' | into int }
             | transpose -rd
         let warm = 1..$calls | each {|_| timeit { $s | matrix whoami } | micros }
-        {floor: $floor, warm: $warm}
+        # A plugin call that does no network: what the plugin protocol itself costs.
+        let local = 1..$calls | each {|_| timeit { $s.access_token | matrix token reveal } | micros }
+        {floor: $floor, warm: $warm, local: $local}
     }
 
     let each = 1..$runs | each {|_| timeit { 1..$calls | each {|_| $s | matrix whoami } | ignore } | micros }
@@ -49,6 +51,7 @@ def main [] {
         warm_after_start: ($start | get warm)
         warm_login: $login
         warm_whoami: ($turns | get warm | flatten)
+        plugin_call: ($turns | get local | flatten)
         floor_raw: ($turns | get floor.raw | flatten)
         floor_library: ($turns | get floor.library | flatten)
         floor_interruptible: ($turns | get floor.interruptible | flatten)

@@ -477,6 +477,10 @@ fn one_nu_session_keeps_one_connection_alive() {
         &password,
     );
     assert!(run.success, "{}", run.stderr);
-    assert!(run.stdout.trim().parse::<usize>().is_ok_and(|n| n >= 1), "{}", run.stdout);
+    assert!(
+        run.stdout.trim().parse::<usize>().is_ok_and(|n| n >= 1),
+        "{}",
+        run.stdout
+    );
     assert_eq!(door.accepted(), 1, "27 requests, one connection");
 }

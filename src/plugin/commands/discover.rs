@@ -4,10 +4,10 @@ use nu_protocol::{
 };
 
 use super::Pipe;
+use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::token::text_or_nothing;
-use crate::plugin::MatrixPlugin;
 
 /// `matrix discover`: the homeserver of a server name or user ID.
 pub struct Discover;

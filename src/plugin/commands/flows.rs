@@ -6,10 +6,10 @@ use nu_protocol::{
 use super::Pipe;
 use crate::client::LoginFlow;
 use crate::ids::homeserver_url;
+use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::token::text_or_nothing;
-use crate::plugin::MatrixPlugin;
 
 /// `matrix flows`: the login types a homeserver offers.
 pub struct Flows;

@@ -8,12 +8,12 @@ use super::Pipe;
 use crate::client::LoginRequest;
 use crate::error::Error;
 use crate::ids::{UserArg, homeserver_url};
+use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::password::password;
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, session_record};
-use crate::plugin::MatrixPlugin;
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;

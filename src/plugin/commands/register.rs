@@ -12,11 +12,11 @@ use crate::admin::{
 };
 use crate::error::Error;
 use crate::ids::UserArg;
+use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TokenValue, session_record};
-use crate::plugin::MatrixPlugin;
 use crate::secret::Password;
 
 /// `matrix register`: create a user with Synapse's shared registration secret.

@@ -5,12 +5,12 @@ use nu_protocol::{
 
 use super::Pipe;
 use crate::ids::{UserId, homeserver_url};
+use crate::plugin::MatrixPlugin;
 use crate::plugin::commands::login::session_type;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TYPE_NAME, TokenValue, session_record};
-use crate::plugin::MatrixPlugin;
 use crate::secret::AccessToken;
 use crate::session::Session;
 
