@@ -167,7 +167,7 @@ def main():
     add("| target | wanted | measured | |")
     add("| --- | --- | --- | --- |")
     for name, wanted, value, met, unit in targets:
-        add(f"| {name} | {wanted} | {value:.2f}{unit} | {'met' if met else '**missed**'} |")
+        add(f"| {name} | {wanted} | {value:.3f}{unit} | {'met' if met else '**missed**'} |")
     add("")
     call_ms = med(us_to_ms(session["plugin_call"]))
     add(f"Warm `matrix whoami` takes {warm_ms - floor_ms:.2f} ms more than the in-process floor; "
