@@ -630,16 +630,15 @@ impl Client {
             )),
         };
         let (agent, warm) = self.connections.agent()?;
+        let target = url.clone();
+        let send = move || exchange(&agent, method, &target, bearer, bytes);
         let exchanged = if warm || self.interrupt.is_none() {
             if self.interrupted() {
                 return Err(Error::Interrupted { url });
             }
-            exchange(&agent, method, &url, bearer, bytes)
+            send()
         } else {
-            let target = url.clone();
-            run_interruptibly(self.interrupt.as_ref(), &url, move || {
-                exchange(&agent, method, &target, bearer, bytes)
-            })?
+            run_interruptibly(self.interrupt.as_ref(), &url, send)?
         };
         let stopped = |err: &ureq::Error| {
             if self.interrupted() {
