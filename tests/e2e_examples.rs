@@ -3,10 +3,9 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 
 use nu_plugin_matrix::Password;
-use support::{nu_binary, plugin_binary, scratch, synapse, unique_user};
+use support::{scratch, synapse, unique_user};
 
 /// The Rust example, compiled into this test so that it is always current.
 #[path = "../examples/login.rs"]
@@ -18,10 +17,7 @@ fn the_nushell_example_writes_a_working_token_to_a_0600_file() {
     let user_id = hs.register(&unique_user("botnu"), "pw-Botnu-8");
     let dir = scratch("example-nu");
     let token_file = dir.join("bot.token");
-    let output = Command::new(nu_binary())
-        .arg("--no-config-file")
-        .arg("--plugins")
-        .arg(format!("[{}]", plugin_binary()))
+    let output = support::nu_command()
         .arg(support::root().join("examples/login_bot.nu"))
         .arg(&user_id)
         .arg("--homeserver")
@@ -29,8 +25,6 @@ fn the_nushell_example_writes_a_working_token_to_a_0600_file() {
         .arg("--out")
         .arg(&token_file)
         .env("MATRIX_PASSWORD", "pw-Botnu-8")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .output()
         .expect("run nu");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -233,13 +233,9 @@ fn redirects_never_carry_the_password_or_token_anywhere() {
 /// Runs `script` in the real nu, sends it SIGINT (Ctrl-C) after `delay`, and returns its
 /// standard error once it has ended; fails if it does not end within 10 s of the signal.
 fn interrupted_after(script: &str, delay: Duration) -> String {
-    let mut child = std::process::Command::new(support::nu_binary())
-        .arg("--no-config-file")
-        .arg("--plugins")
-        .arg(format!("[{}]", support::plugin_binary()))
+    let mut child = support::nu_command()
         .arg("-c")
         .arg(script)
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -303,25 +299,17 @@ fn ctrl_c_interrupts_a_wait_on_a_kept_alive_connection() {
 /// never answers it.
 fn answer_once_then_hang(mut stream: std::net::TcpStream) {
     use std::io::{Read, Write};
-    let body = r#"{"flows": [{"type": "m.login.password"}]}"#;
-    let mut seen = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let mut answered = false;
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => seen.extend_from_slice(&buffer[..n]),
-        }
-        if !answered && seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            answered = true;
-            seen.clear();
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if stream.write_all(answer.as_bytes()).is_err() {
-                return;
-            }
-        }
+    if support::read_head(&mut stream).is_none() {
+        return;
     }
+    let body = r#"{"flows": [{"type": "m.login.password"}]}"#;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(answer.as_bytes()).is_err() || support::read_head(&mut stream).is_none() {
+        return;
+    }
+    // Hold the connection, silent, until the client goes away.
+    while matches!(stream.read(&mut [0u8; 256]), Ok(n) if n > 0) {}
 }

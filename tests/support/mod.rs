@@ -317,18 +317,24 @@ pub fn nu_cfg(script: &str, config: &Path, password: &str) -> NuRun {
 
 /// Runs a script like [`nu`], after `setup` adjusted the command (environment, `setsid`).
 pub fn nu_with(script: &str, setup: impl FnOnce(&mut Command)) -> NuRun {
+    let mut command = nu_command();
+    command.arg("-c").arg(script);
+    setup(&mut command);
+    finish(command.output().expect("run nu"))
+}
+
+/// The real nu with this plugin loaded (no config files, no registry), no colours, nothing on
+/// standard input; the caller adds `-c <script>` or a script file and its arguments.
+pub fn nu_command() -> Command {
     let mut command = Command::new(nu_binary());
     command
         .arg("--no-config-file")
         .arg("--plugins")
         .arg(format!("[{}]", plugin_binary()))
-        .arg("-c")
-        .arg(script)
         .env("NO_COLOR", "1")
         .env("no_proxy", "127.0.0.1,localhost")
         .stdin(Stdio::null());
-    setup(&mut command);
-    finish(command.output().expect("run nu"))
+    command
 }
 
 fn finish(output: Output) -> NuRun {
@@ -412,19 +418,26 @@ pub fn redirect(location: &str) -> String {
 
 fn answer_once(mut stream: TcpStream, handler: &Handler) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    // Read the request head and whatever body came with it, then answer.
+    let Some(head) = read_head(&mut stream) else {
+        return;
+    };
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let _ = stream.write_all(handler(&path).as_bytes());
+    let _ = stream.flush();
+}
+
+/// Reads one request's head (and whatever of its body came with it); `None` when the
+/// connection ends or fails first.
+pub fn read_head(stream: &mut TcpStream) -> Option<String> {
     let mut seen = Vec::new();
     let mut buffer = [0u8; 4096];
     while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
         match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => seen.extend_from_slice(&buffer[..n]),
         }
     }
-    let head = String::from_utf8_lossy(&seen);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let _ = stream.write_all(handler(&path).as_bytes());
-    let _ = stream.flush();
+    Some(String::from_utf8_lossy(&seen).into_owned())
 }
 
 /// A loopback port with nothing listening on it.
