@@ -68,51 +68,48 @@ def main():
     def us_to_ms(values):
         return [v / 1000 for v in values]
 
-    rows = []  # (group, case, samples in ms, baseline name or None)
+    rows = []  # (group, case, samples in ms, note); a group's first row is its baseline
 
-    def row(group, case, samples, baseline=None, note=""):
-        rows.append((group, case, samples, baseline, note))
+    def row(group, case, samples, note=""):
+        rows.append((group, case, samples, note))
 
-    row("login", "curl process (as the seed document does it)", login["curl"], None)
-    row("login", "`nu -c 'matrix login …'` process, plugin cold", login["nu"], "curl")
-    row("login", "library example process (`examples/login.rs`)", login["example"], "curl",
+    row("login", "curl process (as the seed document does it)", login["curl"])
+    row("login", "`nu -c 'matrix login …'` process, plugin cold", login["nu"])
+    row("login", "library example process (`examples/login.rs`)", login["example"],
         "logs in, then calls whoami: 2 requests")
-    row("login", "matrix-commander 8.0.6 process", login["matrix-commander"], "curl")
-    row("login", "`matrix login` in a running nu session", us_to_ms(session["warm_login"]), "curl")
-    row("whoami", "curl process", whoami["curl"], None)
-    row("whoami", "`nu -c ''` (nu starting, nothing else)", whoami["nu-empty"], "curl")
-    row("whoami", "`nu -c 'matrix whoami'` process (saved default session)", whoami["nu"], "curl")
-    row("whoami", "`matrix whoami` in a running nu session", us_to_ms(session["warm_whoami"]), "curl")
+    row("login", "matrix-commander 8.0.6 process", login["matrix-commander"])
+    row("login", "`matrix login` in a running nu session", us_to_ms(session["warm_login"]))
+    row("whoami", "curl process", whoami["curl"])
+    row("whoami", "`nu -c ''` (nu starting, nothing else)", whoami["nu-empty"])
+    row("whoami", "`nu -c 'matrix whoami'` process (saved default session)", whoami["nu"])
+    row("whoami", "`matrix whoami` in a running nu session", us_to_ms(session["warm_whoami"]))
     row("whoami", "`matrix token reveal` in a running nu session", us_to_ms(session["plugin_call"]),
-        "curl", "a plugin call without network")
+        "a plugin call without network")
     row("whoami", "in-process floor: one keep-alive connection, bare ureq",
-        us_to_ms(session["floor_raw"]), "curl")
-    row("whoami", "in-process: the library's `Client::whoami`", us_to_ms(session["floor_library"]),
-        "curl")
+        us_to_ms(session["floor_raw"]))
+    row("whoami", "in-process: the library's `Client::whoami`", us_to_ms(session["floor_library"]))
     row("whoami", "in-process: `Client::whoami`, interruptible",
-        us_to_ms(session["floor_interruptible"]), "curl", "as the plugin runs it: Ctrl-C aware")
-    row(f"{calls} whoami", f"{calls} curl processes", curl_many, None)
+        us_to_ms(session["floor_interruptible"]), "as the plugin runs it: Ctrl-C aware")
+    row(f"{calls} whoami", f"{calls} curl processes", curl_many)
     row(f"{calls} whoami", f"`1..{calls} | each {{ $s | matrix whoami }}` in one nu session",
-        us_to_ms(session["each_calls"]), "curl")
+        us_to_ms(session["each_calls"]))
     row(f"{calls} whoami", f"`1..{calls} | par-each {{ $s | matrix whoami }}` in one nu session",
-        us_to_ms(session["par_each_calls"]), "curl")
+        us_to_ms(session["par_each_calls"]))
     row(f"{calls} whoami", f"`1..{calls} | each {{ matrix whoami }}` (saved default session)",
-        us_to_ms(session["saved_each_calls"]), "curl")
+        us_to_ms(session["saved_each_calls"]))
     row("plugin start", "first `matrix whoami` after `plugin stop` (spawn, handshake, call)",
-        us_to_ms(session["cold_start"]), None)
-    row("plugin start", "the next `matrix whoami` (warm)", us_to_ms(session["warm_after_start"]),
-        None)
+        us_to_ms(session["cold_start"]))
+    row("plugin start", "the next `matrix whoami` (warm)", us_to_ms(session["warm_after_start"]))
 
-    for group, case, samples, _, _ in rows:
+    for group, case, samples, _ in rows:
         if not samples or min(samples) <= 0:
             sys.exit(f"bench: no measurement for {group}: {case}")
 
     baselines = {}
-    for group, case, samples, baseline, _ in rows:
-        if baseline is None and group not in baselines:
-            baselines[group] = statistics.median(samples)
+    for group, _, samples, _ in rows:
+        baselines.setdefault(group, statistics.median(samples))
 
-    med = lambda samples: statistics.median(samples)
+    med = statistics.median
     floor_ms = med(us_to_ms(session["floor_raw"]))
     warm_ms = med(us_to_ms(session["warm_whoami"]))
     each_ms = med(us_to_ms(session["each_calls"]))
@@ -183,7 +180,7 @@ def main():
         add("")
         add("| case | median | min | max | vs first row | note |")
         add("| --- | ---: | ---: | ---: | ---: | --- |")
-        for g, case, samples, baseline, note in rows:
+        for g, case, samples, note in rows:
             if g != group:
                 continue
             median, low, high = stats_ms(samples)
