@@ -402,15 +402,25 @@ impl Client {
         Ok(())
     }
 
-    /// `POST /_matrix/client/v3/login`: logs in and returns the new session.
+    /// `POST /_matrix/client/v3/login`: logs in and returns the new session. A login token
+    /// that was used once, or has expired, is refused (`M_FORBIDDEN`).
     ///
     /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3login>
     pub fn login(&self, request: &LoginRequest) -> Result<Session, Error> {
-        let mut body = json!({
-            "type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": request.user.as_str()},
-            "password": request.password.expose(),
-        });
+        let (mut body, secret) = match &request.credential {
+            Credential::Password { user, password } => (
+                json!({
+                    "type": "m.login.password",
+                    "identifier": {"type": "m.id.user", "user": user.as_str()},
+                    "password": password.expose(),
+                }),
+                password.expose(),
+            ),
+            Credential::Token(token) => (
+                json!({"type": "m.login.token", "token": token.reveal()}),
+                token.reveal(),
+            ),
+        };
         if let Some(device_id) = &request.device_id {
             body["device_id"] = json!(device_id);
         }
@@ -420,13 +430,7 @@ impl Client {
         if request.refresh_token {
             body["refresh_token"] = json!(true);
         }
-        let answer = self.call(
-            Method::Post,
-            &["login"],
-            None,
-            Some(body),
-            &[request.password.expose()],
-        )?;
+        let answer = self.call(Method::Post, &["login"], None, Some(body), &[secret])?;
         session_from(&answer, &self.homeserver, self.allow_http)
     }
 
@@ -521,10 +525,49 @@ impl Client {
         password: Option<&Password>,
     ) -> Result<(), Error> {
         let body = json!({"devices": device_ids});
-        let path = ["delete_devices"];
-        let first = self.send(Method::Post, &path, Some(token), Some(body.clone()), &[])?;
+        self.with_password_auth(&["delete_devices"], token, body, user_id, password)
+            .map(drop)
+    }
+
+    /// `POST /_matrix/client/v1/login/get_token`: a single-use login token for the user of
+    /// `token`, to log in elsewhere without a password ([`LoginRequest::token`]). The server
+    /// usually asks to confirm with the password first, like [`Client::delete_devices`]. A
+    /// server that does not offer it answers `M_UNRECOGNIZED` (Synapse:
+    /// `login_via_existing_session` is off by default).
+    ///
+    /// Spec: <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv1loginget_token>
+    pub fn login_token(
+        &self,
+        token: &AccessToken,
+        user_id: &str,
+        password: Option<&Password>,
+    ) -> Result<LoginToken, Error> {
+        let path = ["_matrix", "client", "v1", "login", "get_token"];
+        let answer = self.with_password_auth(&path, token, json!({}), user_id, password)?;
+        let fields = Fields::new(&answer);
+        let login_token = AccessToken::new(fields.string("login_token")?);
+        let expires_at = fields.optional_u64("expires_in_ms")?.map(expiry_from_now);
+        Ok(LoginToken {
+            token: login_token,
+            expires_at,
+        })
+    }
+
+    /// POSTs `body` and answers a user-interactive auth challenge with the password stage
+    /// (`user_id` and `password`). Without a password, or when the server offers no password
+    /// stage, the result is [`Error::AuthRequired`]; a wrong password is a Matrix error
+    /// (`M_FORBIDDEN`).
+    fn with_password_auth(
+        &self,
+        path: &[&str],
+        token: &AccessToken,
+        body: JsonValue,
+        user_id: &str,
+        password: Option<&Password>,
+    ) -> Result<Answer, Error> {
+        let first = self.send(Method::Post, path, Some(token), Some(body.clone()), &[])?;
         if (200..300).contains(&first.status) {
-            return Ok(());
+            return Ok(first);
         }
         let challenge = match UiaChallenge::from_answer(&first) {
             Some(challenge) => challenge,
@@ -544,13 +587,13 @@ impl Client {
         });
         let second = self.send(
             Method::Post,
-            &path,
+            path,
             Some(token),
             Some(body),
             &[password.expose()],
         )?;
         if (200..300).contains(&second.status) {
-            return Ok(());
+            return Ok(second);
         }
         // A failed stage comes back as a new challenge that carries the errcode.
         Err(matrix_error(second, None))
@@ -592,7 +635,7 @@ impl Client {
 
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
     /// Paths that start with `_synapse` or `_matrix` are taken as they are.
-    fn endpoint(&self, segments: &[&str]) -> String {
+    pub(crate) fn endpoint(&self, segments: &[&str]) -> String {
         let mut url = url::Url::parse(&self.homeserver).expect("checked when the client was made");
         let absolute = matches!(segments.first(), Some(&"_synapse" | &"_matrix"));
         let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
@@ -844,6 +887,15 @@ fn expiry_from_now(ms: u64) -> SystemTime {
     SystemTime::now() + Duration::from_millis(ms)
 }
 
+/// A single-use login token from [`Client::login_token`].
+#[derive(Debug, Clone)]
+pub struct LoginToken {
+    /// The token, for [`LoginRequest::token`]. Masked in `Debug`.
+    pub token: AccessToken,
+    /// When the server stops accepting it, if it said.
+    pub expires_at: Option<SystemTime>,
+}
+
 /// A login type the server offers, from `GET /login`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginFlow {
@@ -867,19 +919,43 @@ pub struct IdentityProvider {
 /// What to log in with.
 #[derive(Debug, Clone)]
 pub struct LoginRequest {
-    user: UserArg,
-    password: Password,
+    credential: Credential,
     device_id: Option<String>,
     device_name: Option<String>,
     refresh_token: bool,
 }
 
+#[derive(Debug, Clone)]
+enum Credential {
+    Password {
+        user: UserArg,
+        password: Password,
+    },
+    /// A single-use login token: from single sign-on or from [`Client::login_token`].
+    Token(AccessToken),
+}
+
 impl LoginRequest {
     /// A password login (`m.login.password` with an `m.id.user` identifier).
     pub fn password(user: UserArg, password: Password) -> Self {
+        Self::with(Credential::Password { user, password })
+    }
+
+    /// A login with a single-use login token (`m.login.token`): the `loginToken` a single
+    /// sign-on hands back (see [`crate::sso`]), or one that [`Client::login_token`] asked for.
+    /// The token says who logs in.
+    pub fn token(token: AccessToken) -> Self {
+        Self::with(Credential::Token(token))
+    }
+
+    /// True for a login with a login token.
+    pub fn is_token(&self) -> bool {
+        matches!(self.credential, Credential::Token(_))
+    }
+
+    fn with(credential: Credential) -> Self {
         Self {
-            user,
-            password,
+            credential,
             device_id: None,
             device_name: None,
             refresh_token: false,

@@ -47,6 +47,8 @@ pub enum Error {
         /// The flows the server offers, each a list of stage types.
         flows: Vec<Vec<String>>,
     },
+    /// A single sign-on did not bring a login token back.
+    Sso(crate::sso::SsoError),
 }
 
 impl fmt::Display for Error {
@@ -68,6 +70,7 @@ impl fmt::Display for Error {
             }
             Self::Input(err) => err.fmt(f),
             Self::Discovery(err) => err.fmt(f),
+            Self::Sso(err) => err.fmt(f),
             Self::Interrupted { url } => write!(f, "interrupted while waiting for {url}"),
             Self::AuthRequired { flows } => {
                 let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();

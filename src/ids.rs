@@ -138,6 +138,25 @@ impl UserArg {
             Self::Localpart(_) => None,
         }
     }
+
+    /// True when `user_id` (as a server answered it) is this user: the same user ID, or for a
+    /// bare user name the same localpart. Letters are compared without case, as Synapse logs
+    /// users in.
+    ///
+    /// ```
+    /// use nu_plugin_matrix::UserArg;
+    /// assert!(UserArg::parse("Bot")?.is("@bot:example.org"));
+    /// assert!(UserArg::parse("@bot:example.org")?.is("@bot:example.org"));
+    /// assert!(!UserArg::parse("@bot:example.org")?.is("@alice:example.org"));
+    /// # Ok::<(), nu_plugin_matrix::InputError>(())
+    /// ```
+    pub fn is(&self, user_id: &str) -> bool {
+        match self {
+            Self::Full(id) => id.as_str().eq_ignore_ascii_case(user_id),
+            Self::Localpart(name) => UserId::parse(user_id)
+                .is_ok_and(|answered| answered.localpart().eq_ignore_ascii_case(name)),
+        }
+    }
 }
 
 fn check_localpart(localpart: &str) -> Result<(), InputError> {

@@ -25,12 +25,13 @@ pub mod error;
 pub mod ids;
 pub mod secret;
 pub mod session;
+pub mod sso;
 pub mod store;
 
 #[cfg(feature = "plugin")]
 pub mod plugin;
 
-pub use client::{Client, ClientConfig, LoginFlow, LoginRequest};
+pub use client::{Client, ClientConfig, LoginFlow, LoginRequest, LoginToken};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 pub use ids::{InputError, UserArg, UserId};

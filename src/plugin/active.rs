@@ -89,6 +89,11 @@ impl Active {
             },
             _ => TokenValue::from_value(input).ok_or_else(|| not_a_session(input, call.head))?,
         };
+        if token.kind() == TokenKind::LoginToken {
+            return Err(LabeledError::new("This is a login token, not a session")
+                .with_label("a single-use login token", span)
+                .with_help("log in with it first: `... | matrix login`"));
+        }
         if token.kind() != TokenKind::Access {
             return Err(LabeledError::new("This is not a session")
                 .with_label("a refresh token or password, not an access token", span)

@@ -94,11 +94,14 @@ pub(crate) fn no_password_login(
                     format!("it offers: {}", offered.join(", ")),
                     blame.homeserver,
                 )
-                .with_help(
-                    "log in the way it offers (for single sign-on: in Element, then copy the \
-                     access token) and wrap the token with `matrix token import`; `matrix flows` \
-                     lists the login types",
-                )
+                .with_help(if flows.iter().any(|flow| flow.kind == "m.login.sso") {
+                    "sign in in the browser instead: `matrix login --sso` (add --idp <id> to pick \
+                     a provider; `matrix flows` lists them)"
+                } else {
+                    "log in the way it offers (e.g. in Element, then copy the access token) and \
+                     wrap the token with `matrix token import`; `matrix flows` lists the login \
+                     types"
+                })
                 .with_code("matrix::no_password_login")
         }
         Err(Error::Matrix(err)) if err.errcode == "M_UNRECOGNIZED" => LabeledError::new(
@@ -144,6 +147,9 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
                 "nothing more is waited for; a request already sent to {} may still take effect",
                 base_of(&url)
             )),
+        Error::Sso(err) => LabeledError::new("The single sign-on did not finish")
+            .with_label(err.to_string(), blame.head)
+            .with_help("try again; `matrix login --help` describes the flow"),
         Error::AuthRequired { flows } => {
             let offered: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
             LabeledError::new("The homeserver asks to confirm this with your password")

@@ -7,6 +7,7 @@ mod config;
 mod errors;
 mod password;
 mod session_store;
+mod sso;
 mod token;
 
 use std::collections::HashMap;
@@ -130,6 +131,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::TOKEN),
             Box::new(commands::TokenReveal),
             Box::new(commands::TokenImport),
+            Box::new(commands::TokenLoginToken),
             Box::new(commands::Whoami),
             Box::new(commands::Logout),
             Box::new(commands::Refresh),

@@ -5,18 +5,6 @@ use nu_protocol::{LabeledError, PipelineData, Span, Spanned, Value};
 
 use crate::secret::Password;
 
-/// The password: from the pipeline, else `--password`, else a hidden prompt on the terminal.
-pub(crate) fn password(
-    input: PipelineData,
-    flag: Option<Spanned<String>>,
-    engine: &EngineInterface,
-    call: &EvaluatedCall,
-    command: &str,
-    user: &str,
-) -> Result<Password, LabeledError> {
-    password_from(piped_password(input)?, flag, engine, call, command, user)
-}
-
 /// The password from what was piped in, else `--password`, else the prompt.
 pub(crate) fn password_from(
     piped: Option<(String, Span)>,

@@ -24,6 +24,8 @@ pub enum TokenKind {
     Refresh,
     /// A password (one `matrix register` generated), shown as `********`.
     Password,
+    /// A single-use login token (`matrix token login-token`), for `matrix login`.
+    LoginToken,
 }
 
 /// A token together with the rest of its session, so that a token value alone can be used by
@@ -79,6 +81,28 @@ impl TokenValue {
             expires_at_ms: None,
             ..Self::from_session(session, None)
         }
+    }
+
+    /// A login token for the user of `session`, on its homeserver.
+    pub fn login_token(
+        token: AccessToken,
+        expires_at: Option<SystemTime>,
+        session: &Session,
+    ) -> Self {
+        Self {
+            token,
+            device_id: None,
+            kind: TokenKind::LoginToken,
+            refresh_token: None,
+            expires_at_ms: expires_at.map(millis_since_epoch),
+            saved_as: None,
+            ..Self::from_session(session, None)
+        }
+    }
+
+    /// The homeserver's base URL.
+    pub fn homeserver(&self) -> &str {
+        &self.homeserver
     }
 
     /// The session this value stands for.
@@ -240,7 +264,7 @@ impl CustomValue for TokenValue {
     fn to_base_value(&self, span: Span) -> Result<Value, ShellError> {
         let shown = match self.kind {
             TokenKind::Password => "********".to_owned(),
-            TokenKind::Access | TokenKind::Refresh => self.token.masked(),
+            TokenKind::Access | TokenKind::Refresh | TokenKind::LoginToken => self.token.masked(),
         };
         Ok(Value::string(shown, span))
     }

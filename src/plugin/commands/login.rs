@@ -1,7 +1,7 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
     Category, Example, IntoPipelineData, LabeledError, PipelineData, Signature, Span, Spanned,
-    SyntaxShape, Type,
+    SyntaxShape, Type, Value,
 };
 
 use super::Pipe;
@@ -11,9 +11,11 @@ use crate::ids::{UserArg, homeserver_url};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::password::password;
+use crate::plugin::password::{password_from, piped_password};
 use crate::plugin::session_store::{save_flag, save_if_asked};
-use crate::plugin::token::{TYPE_NAME, session_record};
+use crate::plugin::sso::{self, SsoOptions, flag_span};
+use crate::plugin::token::{TYPE_NAME, TokenKind, TokenValue, session_record};
+use crate::secret::AccessToken;
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;
@@ -29,13 +31,21 @@ impl PluginCommand for Login {
     }
 
     fn description(&self) -> &str {
-        "Log in to a Matrix homeserver with a password and get a session with a masked token."
+        "Log in to a Matrix homeserver (password, single sign-on or login token) and get a session with a masked token."
     }
 
     fn extra_description(&self) -> &str {
         "The password comes from the pipeline (a string), else from --password, else from a \
          hidden prompt on the terminal. One trailing newline of a piped password is dropped. \
          A literal --password lands in your shell history: prefer `--password (input -s)`.\n\n\
+         With --sso the browser signs in instead: the plugin listens on 127.0.0.1 on a free \
+         port, opens the homeserver's single sign-on page (or prints its URL with --no-browser \
+         or without a graphical session), and waits for the browser to come back with a login \
+         token (Ctrl-C stops the wait). The browser must run on this machine. The user ID (or \
+         --homeserver) only says where to sign in; if it names a user, signing in as another \
+         is refused and that new session logged out again.\n\n\
+         With --login-token, or a record of `matrix token login-token` on the pipeline, a \
+         single-use login token logs in.\n\n\
          The record's access_token displays masked; commands of this plugin receive the real \
          token, and `matrix token reveal` shows it."
     }
@@ -45,6 +55,9 @@ impl PluginCommand for Login {
             .input_output_types(vec![
                 (Type::Nothing, session_type()),
                 (Type::String, session_type()),
+                // A login token: the record of `matrix token login-token`, or its token.
+                (Type::record(), session_type()),
+                (Type::Custom(TYPE_NAME.into()), session_type()),
             ])
             .optional(
                 "user",
@@ -80,13 +93,49 @@ impl PluginCommand for Login {
                 "Ask for a refresh token; the access token then expires and is renewed.",
                 Some('r'),
             )
+            .switch(
+                "sso",
+                "Single sign-on: sign in in the browser instead of giving a password.",
+                None,
+            )
+            .named(
+                "idp",
+                SyntaxShape::String,
+                "With --sso: go straight to this identity provider (an ID from `matrix flows`).",
+                None,
+            )
+            .switch(
+                "no-browser",
+                "With --sso: only print the sign-in URL, do not open a browser.",
+                None,
+            )
+            .named(
+                "sso-timeout",
+                SyntaxShape::Duration,
+                "With --sso: how long to wait for the browser (default: 5min).",
+                None,
+            )
+            .named(
+                "login-token",
+                SyntaxShape::String,
+                "Log in with a single-use login token (from `matrix token login-token` or a single sign-on) instead of a password.",
+                None,
+            )
             .category(Category::Network)
             .pipe(super::with_save)
             .pipe(super::with_timeout)
     }
 
     fn search_terms(&self) -> Vec<&str> {
-        vec!["access token", "sign in", "password", "bot"]
+        vec![
+            "access token",
+            "sign in",
+            "password",
+            "bot",
+            "sso",
+            "oidc",
+            "browser",
+        ]
     }
 
     fn examples(&self) -> Vec<Example<'_>> {
@@ -107,6 +156,21 @@ impl PluginCommand for Login {
                 result: None,
             },
             Example {
+                example: "matrix login @me:example.org --sso --save me",
+                description: "Single sign-on: sign in in the browser, and save the session",
+                result: None,
+            },
+            Example {
+                example: "matrix login --sso --no-browser --idp oidc-keycloak -H https://matrix.example.org",
+                description: "Print the sign-in URL (to open in a browser on this machine) for one identity provider",
+                result: None,
+            },
+            Example {
+                example: "matrix login --login-token (input -s) -H https://matrix.example.org",
+                description: "Log in with a login token made on another machine by `matrix token login-token`",
+                result: None,
+            },
+            Example {
                 example: "let s = (matrix login @bot:example.org); $s.access_token | matrix token reveal",
                 description: "Log in, asking for the password on the terminal, then show the real token",
                 result: None,
@@ -123,75 +187,251 @@ impl PluginCommand for Login {
     ) -> Result<PipelineData, LabeledError> {
         let user: Option<Spanned<String>> = call.opt(0)?;
         let homeserver: Option<Spanned<String>> = call.get_flag("homeserver")?;
-        let password_flag: Option<Spanned<String>> = call.get_flag("password")?;
         let device_id: Option<Spanned<String>> = call.get_flag("device-id")?;
         let device_name: Option<Spanned<String>> = call.get_flag("device-name")?;
         let refresh = call.has_flag("refresh")?;
         let save = save_flag(plugin, call)?;
+        let way = Way::of(call, input)?;
 
-        let Some(user) = user else {
+        if user.is_none() && matches!(way, Way::Password { .. }) {
             return Err(LabeledError::new("Which user should log in?")
                 .with_label("no user given", call.head)
-                .with_help("name the user: `matrix login @bot:example.org`"));
-        };
-        let user_arg = UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
+                .with_help(
+                    "name the user: `matrix login @bot:example.org` (or sign in in the \
+                     browser: `matrix login @me:example.org --sso`)",
+                ));
+        }
+        let user_arg = user
+            .as_ref()
+            .map(|user| UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span)))
+            .transpose()?;
         let config = PluginConfig::for_call(engine, call)?;
-        let (base_url, homeserver_span, discovered) = resolve_homeserver(
-            plugin,
-            engine,
-            call,
-            &config,
-            homeserver.as_ref(),
-            &user_arg,
-            &user,
-            "matrix login",
-        )?;
+        let (base_url, homeserver_span, discovered) = match (&way, &homeserver) {
+            (
+                Way::Token {
+                    from: Some(url), ..
+                },
+                None,
+            ) => (url.clone(), call.head, false),
+            (Way::Token { from: Some(_), .. }, Some(flag)) => {
+                return Err(LabeledError::new("The homeserver was given twice")
+                    .with_label("the piped login token has its homeserver", flag.span)
+                    .with_help("drop --homeserver: a login token only works where it was made"));
+            }
+            _ => resolve_homeserver(
+                plugin,
+                engine,
+                call,
+                &config,
+                homeserver.as_ref(),
+                user_arg.as_ref().zip(user.as_ref()),
+                "matrix login",
+            )?,
+        };
         let device_id = device_id
             .map(|id| checked_device_text(id, "device ID"))
             .transpose()?;
         let device_name = device_name
             .map(|name| checked_device_text(name, "device name"))
             .transpose()?;
+        let blame = Blame {
+            head: call.head,
+            homeserver: homeserver_span,
+            homeserver_guessed: discovered,
+            user: user.as_ref().map_or(call.head, |user| user.span),
+            user_text: user
+                .as_ref()
+                .map_or_else(|| base_url.clone(), |user| user.item.clone()),
+        };
+        let interrupt = plugin.interrupt_of(engine);
+        let client = plugin
+            .client(&base_url, &config.client, interrupt.clone())
+            .map_err(|err| errors::request(err, &blame))?;
 
-        let password = password(
-            input,
-            password_flag,
-            engine,
-            call,
-            &format!("matrix login {}", user.item),
-            &user.item,
-        )?;
-
-        let mut request = LoginRequest::password(user_arg, password).refresh_token(refresh);
+        let mut request = match way {
+            Way::Password { piped, flag } => {
+                let user = user.as_ref().expect("checked above");
+                let password = password_from(
+                    piped,
+                    flag,
+                    engine,
+                    call,
+                    &format!("matrix login {}", user.item),
+                    &user.item,
+                )?;
+                LoginRequest::password(user_arg.clone().expect("checked above"), password)
+            }
+            Way::Sso(options) => {
+                LoginRequest::token(sso::sign_in(&client, &options, &interrupt, &blame)?)
+            }
+            Way::Token { token, .. } => LoginRequest::token(token),
+        };
+        let token_login = request.is_token();
+        request = request.refresh_token(refresh);
         if let Some(id) = device_id {
             request = request.device_id(id);
         }
         if let Some(name) = device_name {
             request = request.device_name(name);
         }
-        let blame = Blame {
-            head: call.head,
-            homeserver: homeserver_span,
-            homeserver_guessed: discovered,
-            user: user.span,
-            user_text: user.item.clone(),
-        };
-        let client = plugin
-            .client(&base_url, &config.client, plugin.interrupt_of(engine))
-            .map_err(|err| errors::request(err, &blame))?;
         let session = match client.login(&request) {
             Ok(session) => session,
             // The login type may be unknown here: find out what the server offers instead.
             Err(Error::Matrix(err))
-                if err.errcode == "M_UNRECOGNIZED"
-                    || (err.status == 400 && err.errcode == "M_UNKNOWN") =>
+                if !token_login
+                    && (err.errcode == "M_UNRECOGNIZED"
+                        || (err.status == 400 && err.errcode == "M_UNKNOWN")) =>
             {
                 return Err(errors::no_password_login(client.login_flows(), err, &blame));
             }
+            Err(Error::Matrix(err)) if token_login && err.errcode == "M_FORBIDDEN" => {
+                return Err(LabeledError::new("The login token was refused")
+                    .with_label("used, expired or unknown login token", call.head)
+                    .with_help(format!(
+                        "a login token works once, for a few minutes: get a new one (sign in \
+                         again with --sso, or `matrix token login-token`); the server said: {err}"
+                    ))
+                    .with_code("matrix::M_FORBIDDEN"));
+            }
             Err(err) => return Err(errors::login(err, &blame)),
         };
+        if token_login
+            && let (Some(expected), Some(user)) = (&user_arg, &user)
+            && !expected.is(&session.user_id)
+        {
+            // Signed in as someone else (say, the browser's account instead of the bot's):
+            // do not keep a session nobody asked for.
+            let cleanup = client.logout(&session.access_token);
+            return Err(LabeledError::new(format!(
+                "Signed in as {}, not {}",
+                session.user_id, user.item
+            ))
+            .with_label("a different user signed in", user.span)
+            .with_help(format!(
+                "{} Sign in as {} (in the browser, log out of the identity provider first), or \
+                 drop the user argument to accept whoever signs in",
+                if cleanup.is_ok() {
+                    "That session was logged out again."
+                } else {
+                    "Logging that session out failed: delete its device with `matrix devices \
+                     delete`."
+                },
+                user.item
+            )));
+        }
         let saved_as = save_if_asked(plugin, save, &session)?;
         Ok(session_record(&session, saved_as.as_deref(), call.head).into_pipeline_data())
+    }
+}
+
+/// How a login proves who logs in.
+enum Way {
+    /// A password: from the pipeline, `--password`, or a prompt.
+    Password {
+        piped: Option<(String, Span)>,
+        flag: Option<Spanned<String>>,
+    },
+    /// Single sign-on in the browser.
+    Sso(SsoOptions),
+    /// A login token from `--login-token`, or piped in (then with its homeserver).
+    Token {
+        token: AccessToken,
+        from: Option<String>,
+    },
+}
+
+impl Way {
+    fn of(call: &EvaluatedCall, input: PipelineData) -> Result<Self, LabeledError> {
+        let password_flag: Option<Spanned<String>> = call.get_flag("password")?;
+        let token_flag: Option<Spanned<String>> = call.get_flag("login-token")?;
+        let sso = SsoOptions::of(call)?;
+        let piped_token = match &input {
+            PipelineData::Value(value @ (Value::Record { .. } | Value::Custom { .. }), _) => {
+                Some(piped_login_token(value)?)
+            }
+            _ => None,
+        };
+        let piped = match piped_token {
+            Some(_) => None,
+            None => piped_password(input)?,
+        };
+        // One way only: name the second one given.
+        let ways = [
+            piped
+                .as_ref()
+                .map(|(_, span)| ("a password on the pipeline", *span)),
+            password_flag.as_ref().map(|flag| ("--password", flag.span)),
+            piped_token
+                .as_ref()
+                .map(|(_, _, span)| ("a login token on the pipeline", *span)),
+            token_flag.as_ref().map(|flag| ("--login-token", flag.span)),
+            sso.as_ref().map(|_| ("--sso", flag_span(call, "sso"))),
+        ];
+        let mut given = ways.into_iter().flatten();
+        if let (Some((first, _)), Some((second, span))) = (given.next(), given.next()) {
+            return Err(LabeledError::new("Two ways to log in given")
+                .with_label(format!("{second}, and also {first}"), span)
+                .with_help(
+                    "log in one way: a password (piped, --password or asked), --sso, or a login \
+                     token (--login-token, or piped from `matrix token login-token`)",
+                ));
+        }
+        if let Some(options) = sso {
+            return Ok(Self::Sso(options));
+        }
+        if let Some((token, homeserver, _)) = piped_token {
+            return Ok(Self::Token {
+                token,
+                from: Some(homeserver),
+            });
+        }
+        if let Some(flag) = token_flag {
+            let text = flag.item.trim();
+            if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(LabeledError::new("That is not a login token")
+                    .with_label(
+                        if text.is_empty() {
+                            "empty login token"
+                        } else {
+                            "a login token has no spaces"
+                        },
+                        flag.span,
+                    )
+                    .with_help(
+                        "pass the token alone, e.g. syl_… from `matrix token login-token`",
+                    ));
+            }
+            return Ok(Self::Token {
+                token: AccessToken::new(text.to_owned()),
+                from: None,
+            });
+        }
+        Ok(Self::Password {
+            piped,
+            flag: password_flag,
+        })
+    }
+}
+
+/// A login token piped in: a record of `matrix token login-token`, or its `login_token`.
+/// Returns the token, its homeserver and where it came from.
+fn piped_login_token(value: &Value) -> Result<(AccessToken, String, Span), LabeledError> {
+    let span = value.span();
+    let field = match value {
+        Value::Record { val, .. } => val.get("login_token"),
+        other => Some(other),
+    };
+    match field.and_then(TokenValue::from_value) {
+        Some(token) if token.kind() == TokenKind::LoginToken => {
+            Ok((token.token().clone(), token.homeserver().to_owned(), span))
+        }
+        _ => Err(LabeledError::new("Expected a login token or a password")
+            .with_label("not a login token", span)
+            .with_help(
+                "pipe the password as a string, or the record of `matrix token login-token`; a \
+                 session is already logged in",
+            )
+            .with_code("matrix::not_a_login_token")),
     }
 }
 
@@ -205,32 +445,40 @@ pub(crate) fn resolve_homeserver(
     call: &EvaluatedCall,
     config: &PluginConfig,
     flag: Option<&Spanned<String>>,
-    user_arg: &UserArg,
-    user: &Spanned<String>,
+    user: Option<(&UserArg, &Spanned<String>)>,
     command: &str,
 ) -> Result<(String, Span, bool), LabeledError> {
+    let user_span = user.map_or(call.head, |(_, user)| user.span);
     match (flag, &config.homeserver) {
         (Some(flag), _) => Ok((
             homeserver_url(&flag.item).map_err(|err| errors::input(err, flag.span))?,
             flag.span,
             false,
         )),
-        (None, Some(default)) => Ok((default.item.clone(), user.span, false)),
-        (None, None) => match user_arg.server_name() {
-            Some(server) => {
-                let blame = Blame::session(call.head, user.span, &user.item);
-                let found = plugin
-                    .discovery(&config.client, plugin.interrupt_of(engine))
-                    .and_then(|discovery| discovery.discover(server))
-                    .map_err(|err| errors::request(err, &blame))?;
-                Ok((found.homeserver, user.span, true))
-            }
+        (None, Some(default)) => Ok((default.item.clone(), user_span, false)),
+        (None, None) => match user {
+            Some((user_arg, user)) => match user_arg.server_name() {
+                Some(server) => {
+                    let blame = Blame::session(call.head, user.span, &user.item);
+                    let found = plugin
+                        .discovery(&config.client, plugin.interrupt_of(engine))
+                        .and_then(|discovery| discovery.discover(server))
+                        .map_err(|err| errors::request(err, &blame))?;
+                    Ok((found.homeserver, user.span, true))
+                }
+                None => Err(LabeledError::new("Which homeserver?")
+                    .with_label("a user name without a server", user.span)
+                    .with_help(format!(
+                        "give the full user ID (@{}:example.org) or the homeserver: \
+                         `{command} {} --homeserver https://matrix.example.org`",
+                        user.item, user.item
+                    ))),
+            },
             None => Err(LabeledError::new("Which homeserver?")
-                .with_label("a user name without a server", user.span)
+                .with_label("no user ID and no --homeserver", call.head)
                 .with_help(format!(
-                    "give the full user ID (@{}:example.org) or the homeserver: \
-                     `{command} {} --homeserver https://matrix.example.org`",
-                    user.item, user.item
+                    "name a user ID (`{command} @me:example.org ...`), whose server is looked \
+                     up, or the homeserver: `{command} --homeserver https://matrix.example.org ...`"
                 ))),
         },
     }

@@ -147,8 +147,7 @@ impl SimplePluginCommand for Register {
             call,
             &config,
             homeserver.as_ref(),
-            &user_arg,
-            &user,
+            Some((&user_arg, &user)),
             "matrix register",
         )?;
         let blame = Blame {

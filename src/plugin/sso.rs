@@ -1,0 +1,254 @@
+//! `matrix login --sso`: the browser side of a single sign-on, as the user sees it in the
+//! terminal. The plugin's stdout is Nushell's protocol channel, so everything said while
+//! waiting goes to stderr, which is the terminal's.
+
+use std::io::Write;
+use std::time::Duration;
+
+use nu_plugin::EvaluatedCall;
+use nu_protocol::{LabeledError, Span, Spanned};
+
+use crate::client::{Client, Interrupt, LoginFlow};
+use crate::error::Error;
+use crate::plugin::errors::{self, Blame};
+use crate::secret::AccessToken;
+use crate::sso::SsoListener;
+
+/// How long the browser has by default.
+pub(crate) const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// What `--sso` and its flags asked for.
+pub(crate) struct SsoOptions {
+    pub idp: Option<Spanned<String>>,
+    pub no_browser: bool,
+    pub wait: Duration,
+}
+
+impl SsoOptions {
+    /// The options of a call with `--sso`, or `None` without it; the SSO-only flags without
+    /// `--sso` are an error.
+    pub fn of(call: &EvaluatedCall) -> Result<Option<Self>, LabeledError> {
+        let sso = call.has_flag("sso")?;
+        let idp: Option<Spanned<String>> = call.get_flag("idp")?;
+        let no_browser = call.has_flag("no-browser")?;
+        let wait: Option<Spanned<Duration>> = call
+            .get_flag::<nu_protocol::Value>("sso-timeout")?
+            .map(|value| {
+                let span = value.span();
+                value
+                    .as_duration()
+                    .map(|nanos| Spanned {
+                        item: Duration::from_nanos(nanos.max(0).unsigned_abs()),
+                        span,
+                    })
+                    .map_err(LabeledError::from)
+            })
+            .transpose()?;
+        if !sso {
+            let stray = match (&idp, &wait) {
+                (Some(idp), _) => Some(("--idp", idp.span)),
+                (None, Some(wait)) => Some(("--sso-timeout", wait.span)),
+                (None, None) if no_browser => Some(("--no-browser", flag_span(call, "no-browser"))),
+                (None, None) => None,
+            };
+            if let Some((name, span)) = stray {
+                return Err(LabeledError::new(format!("{name} only goes with --sso"))
+                    .with_label("needs --sso", span)
+                    .with_help(format!(
+                        "add --sso to sign in in the browser, or drop {name}"
+                    )));
+            }
+            return Ok(None);
+        }
+        if let Some(idp) = &idp
+            && idp.item.trim().is_empty()
+        {
+            return Err(LabeledError::new("The identity provider ID is empty")
+                .with_label("empty --idp", idp.span)
+                .with_help("`matrix flows` lists the identity providers and their IDs"));
+        }
+        let wait = match wait {
+            Some(wait) if wait.item.is_zero() => {
+                return Err(
+                    LabeledError::new("The time to wait for the browser is zero")
+                        .with_label("no time to sign in", wait.span)
+                        .with_help("give the browser some minutes, e.g. --sso-timeout 5min"),
+                );
+            }
+            Some(wait) => wait.item,
+            None => DEFAULT_WAIT,
+        };
+        Ok(Some(Self {
+            idp,
+            no_browser,
+            wait,
+        }))
+    }
+}
+
+/// Where a flag was written, or the command's span.
+pub(crate) fn flag_span(call: &EvaluatedCall, name: &str) -> Span {
+    call.named
+        .iter()
+        .find(|(flag, _)| flag.item == name)
+        .map_or(call.head, |(flag, _)| flag.span)
+}
+
+/// Runs the browser part of a single sign-on and returns the login token it brought back.
+pub(crate) fn sign_in(
+    client: &Client,
+    options: &SsoOptions,
+    interrupt: &Interrupt,
+    blame: &Blame,
+) -> Result<AccessToken, LabeledError> {
+    let flows = client
+        .login_flows()
+        .map_err(|err| errors::request(err, blame))?;
+    check_offered(&flows, options.idp.as_ref(), blame)?;
+    let listener = SsoListener::bind().map_err(|err| errors::request(err, blame))?;
+    let idp = options.idp.as_ref().map(|idp| idp.item.as_str());
+    let url = client.sso_url(idp, listener.redirect_url());
+    let opened = if options.no_browser {
+        Opened::NotAsked
+    } else {
+        open_browser(&url)
+    };
+    tell(
+        &url,
+        &opened,
+        options.wait,
+        listener.port(),
+        client.homeserver(),
+    );
+    let token = listener.wait(options.wait, &|| interrupt());
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "{}",
+        match &token {
+            Ok(_) => "Signed in in the browser; logging in.",
+            Err(_) => "Stopped waiting for the browser.",
+        }
+    );
+    token.map_err(|err| match err {
+        Error::Sso(crate::sso::SsoError::TimedOut { .. }) => LabeledError::new(format!(
+            "The browser did not come back within {}",
+            human(options.wait)
+        ))
+        .with_label("no sign-in arrived", blame.head)
+        .with_help(format!(
+            "run it again and finish signing in sooner, or give more time with --sso-timeout. \
+             The browser must run on this machine: it is sent back to http://127.0.0.1:{}. If \
+             it runs on another machine, its last page does not load; copy the loginToken=… \
+             value from its address bar and log in with `matrix login --login-token (input -s) \
+             --homeserver {}`",
+            listener.port(),
+            client.homeserver()
+        ))
+        .with_code("matrix::sso_timeout"),
+        other => errors::request(other, blame),
+    })
+}
+
+/// The server must offer single sign-on, and the asked identity provider.
+fn check_offered(
+    flows: &[LoginFlow],
+    idp: Option<&Spanned<String>>,
+    blame: &Blame,
+) -> Result<(), LabeledError> {
+    let Some(sso) = flows.iter().find(|flow| flow.kind == "m.login.sso") else {
+        let offered: Vec<&str> = flows.iter().map(|flow| flow.kind.as_str()).collect();
+        return Err(
+            LabeledError::new("This homeserver offers no single sign-on")
+                .with_label(
+                    format!("it offers: {}", offered.join(", ")),
+                    blame.homeserver,
+                )
+                .with_help(if offered.contains(&"m.login.password") {
+                    "log in with the password instead (drop --sso)"
+                } else {
+                    "`matrix flows` lists what it offers"
+                })
+                .with_code("matrix::no_sso"),
+        );
+    };
+    let Some(idp) = idp else {
+        return Ok(());
+    };
+    // A server may offer single sign-on without listing its providers: then any ID goes.
+    if sso.identity_providers.is_empty()
+        || sso
+            .identity_providers
+            .iter()
+            .any(|known| known.id == idp.item)
+    {
+        return Ok(());
+    }
+    let known: Vec<String> = sso
+        .identity_providers
+        .iter()
+        .map(|known| format!("{} ({})", known.id, known.name))
+        .collect();
+    Err(
+        LabeledError::new(format!("No identity provider '{}' here", idp.item))
+            .with_label("unknown identity provider", idp.span)
+            .with_help(format!("this homeserver offers: {}", known.join(", ")))
+            .with_code("matrix::unknown_idp"),
+    )
+}
+
+enum Opened {
+    NotAsked,
+    Yes,
+    /// No browser could be opened, and why.
+    No(String),
+}
+
+/// Opens the URL in the user's browser, detached, with its output closed (a browser that
+/// wrote to the plugin's stdout would break the connection to Nushell). Only where a browser
+/// can show up: on Linux and the BSDs, that needs a graphical session.
+fn open_browser(url: &str) -> Opened {
+    let graphical = cfg!(any(target_os = "macos", windows))
+        || ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+    if !graphical {
+        return Opened::No("no graphical session (DISPLAY is not set)".to_owned());
+    }
+    match open::that_detached(url) {
+        Ok(()) => Opened::Yes,
+        Err(err) => Opened::No(err.to_string()),
+    }
+}
+
+/// Says on the terminal what is going on and what to do.
+fn tell(url: &str, opened: &Opened, wait: Duration, port: u16, homeserver: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let how = match opened {
+        Opened::Yes => "Your browser should open this page; if it does not, open it yourself:",
+        Opened::NotAsked => "Open this page in a browser on this machine and sign in:",
+        Opened::No(_) => "Open this page in a browser on this machine and sign in:",
+    };
+    let _ = writeln!(stderr, "Single sign-on at {homeserver}");
+    if let Opened::No(why) = opened {
+        let _ = writeln!(stderr, "(Could not open a browser: {why}.)");
+    }
+    let _ = writeln!(stderr, "{how}\n\n  {url}\n");
+    let _ = writeln!(
+        stderr,
+        "Waiting up to {} for the browser to come back to http://127.0.0.1:{port} \
+         (Ctrl-C stops).",
+        human(wait)
+    );
+    let _ = stderr.flush();
+}
+
+/// A duration as people write it: `5min`, `90sec`.
+fn human(wait: Duration) -> String {
+    let secs = wait.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}min", secs / 60)
+    } else {
+        format!("{secs}sec")
+    }
+}

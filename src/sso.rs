@@ -1,0 +1,316 @@
+//! Single sign-on from a program: the browser signs in at the homeserver (and whatever identity
+//! provider it uses), and the homeserver hands a login token back to a listener on this machine.
+//!
+//! 1. [`SsoListener::bind`] listens on `127.0.0.1` on a free port and makes a fresh random nonce.
+//! 2. [`Client::sso_url`] is the URL to open in the browser; it carries the listener's
+//!    [`SsoListener::redirect_url`] (with the nonce) as `redirectUrl`.
+//! 3. [`SsoListener::wait`] waits for the browser to come back with `loginToken`. A request
+//!    without the right nonce is answered with an error page and does not end the wait.
+//! 4. [`LoginRequest::token`] exchanges the login token for a session.
+//!
+//! Synapse sends the browser back at once only to URLs that start with an entry of
+//! `sso.client_whitelist`; to others it first shows a page asking to continue.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use nu_plugin_matrix::{Client, LoginRequest, sso::SsoListener};
+//!
+//! # fn main() -> Result<(), nu_plugin_matrix::Error> {
+//! let client = Client::new("https://matrix.example.org")?;
+//! let listener = SsoListener::bind()?;
+//! println!("Sign in at: {}", client.sso_url(None, listener.redirect_url()));
+//! let login_token = listener.wait(Duration::from_secs(300), &|| false)?;
+//! let session = client.login(&LoginRequest::token(login_token))?;
+//! # Ok(()) }
+//! ```
+//!
+//! Spec: <https://spec.matrix.org/v1.16/client-server-api/#client-login-via-sso>
+//!
+//! [`Client::sso_url`]: crate::Client::sso_url
+//! [`LoginRequest::token`]: crate::LoginRequest::token
+
+use std::fmt;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use subtle::ConstantTimeEq;
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::secret::AccessToken;
+
+/// The path the browser is sent back to.
+const CALLBACK_PATH: &str = "/callback";
+/// The largest request head read from the browser.
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// How long one browser connection may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the wait looks at the interrupt check and the clock.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Why a single sign-on did not bring a login token back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SsoError {
+    /// No listener could be opened on 127.0.0.1.
+    Listen {
+        /// What the system said.
+        detail: String,
+    },
+    /// The browser did not come back in time.
+    TimedOut {
+        /// How long was waited.
+        waited: Duration,
+        /// Requests that came without the right nonce (not from this sign-in).
+        rejected: usize,
+    },
+}
+
+impl fmt::Display for SsoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Listen { detail } => {
+                write!(f, "could not listen on 127.0.0.1 for the sign-in: {detail}")
+            }
+            Self::TimedOut { waited, rejected } => {
+                write!(
+                    f,
+                    "the browser sign-in did not come back within {} s",
+                    waited.as_secs()
+                )?;
+                if *rejected > 0 {
+                    write!(
+                        f,
+                        " ({rejected} request(s) without the right nonce refused)"
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SsoError {}
+
+/// A listener on `127.0.0.1` waiting for the browser to come back from a single sign-on.
+#[derive(Debug)]
+pub struct SsoListener {
+    listener: TcpListener,
+    nonce: String,
+    redirect_url: String,
+}
+
+impl SsoListener {
+    /// Listens on `127.0.0.1` on a port the system picks, with a fresh random nonce.
+    pub fn bind() -> Result<Self, Error> {
+        let listen_error = |err: std::io::Error| {
+            Error::Sso(SsoError::Listen {
+                detail: err.to_string(),
+            })
+        };
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(listen_error)?;
+        listener.set_nonblocking(true).map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|err| {
+            Error::Sso(SsoError::Listen {
+                detail: format!("no randomness for the nonce: {err}"),
+            })
+        })?;
+        let nonce = hex::encode(bytes);
+        let redirect_url = format!("http://127.0.0.1:{port}{CALLBACK_PATH}?nonce={nonce}");
+        Ok(Self {
+            listener,
+            nonce,
+            redirect_url,
+        })
+    }
+
+    /// Where the homeserver sends the browser back to: `http://127.0.0.1:<port>/callback?nonce=…`.
+    pub fn redirect_url(&self) -> &str {
+        &self.redirect_url
+    }
+
+    /// The port listened on.
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|addr| addr.port())
+            .unwrap_or_default()
+    }
+
+    /// Waits for the browser to arrive with the nonce and a `loginToken`, at most `timeout`,
+    /// looking at `interrupted` every 50 ms ([`Error::Interrupted`] when it says so). The
+    /// browser gets a short page that says whether to close it. Requests without the right
+    /// nonce, or without a login token, are answered with an error page and waiting goes on.
+    pub fn wait(
+        &self,
+        timeout: Duration,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<AccessToken, Error> {
+        let started = Instant::now();
+        let mut rejected = 0;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => match self.answer(stream) {
+                    Callback::Token(token) => return Ok(token),
+                    Callback::Rejected => rejected += 1,
+                    Callback::Ignored => {}
+                },
+                Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                    if interrupted() {
+                        return Err(Error::Interrupted {
+                            url: self.redirect_url.clone(),
+                        });
+                    }
+                    if started.elapsed() >= timeout {
+                        return Err(Error::Sso(SsoError::TimedOut {
+                            waited: timeout,
+                            rejected,
+                        }));
+                    }
+                    std::thread::sleep(POLL);
+                }
+                // A connection that failed before it was accepted: wait for the next.
+                Err(_) => std::thread::sleep(POLL),
+            }
+        }
+    }
+
+    /// Reads one request and answers it.
+    fn answer(&self, mut stream: TcpStream) -> Callback {
+        let Some(target) = request_target(&mut stream) else {
+            respond(
+                &mut stream,
+                400,
+                "Bad request",
+                "This is not a request this page understands.",
+            );
+            return Callback::Ignored;
+        };
+        let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
+            respond(
+                &mut stream,
+                400,
+                "Bad request",
+                "This is not a request this page understands.",
+            );
+            return Callback::Ignored;
+        };
+        if url.path() != CALLBACK_PATH {
+            respond(&mut stream, 404, "Not found", "Nothing here.");
+            return Callback::Ignored;
+        }
+        let mut nonce = None;
+        let mut login_token = None;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "nonce" => nonce = Some(value.into_owned()),
+                "loginToken" => login_token = Some(AccessToken::new(value.into_owned())),
+                _ => {}
+            }
+        }
+        let nonce_ok =
+            nonce.is_some_and(|nonce| bool::from(nonce.as_bytes().ct_eq(self.nonce.as_bytes())));
+        if !nonce_ok {
+            respond(
+                &mut stream,
+                403,
+                "Not this sign-in",
+                "This link does not belong to the sign-in the terminal is waiting for, so it \
+                 was refused. Start the sign-in again from the terminal.",
+            );
+            return Callback::Rejected;
+        }
+        match login_token.filter(|token| !token.reveal().is_empty()) {
+            Some(token) => {
+                respond(
+                    &mut stream,
+                    200,
+                    "Signed in",
+                    "The terminal has the login. You can close this tab.",
+                );
+                Callback::Token(token)
+            }
+            None => {
+                respond(
+                    &mut stream,
+                    400,
+                    "No login token",
+                    "The homeserver sent the browser back without a login token. Look at the \
+                     terminal, and try again.",
+                );
+                Callback::Rejected
+            }
+        }
+    }
+}
+
+enum Callback {
+    Token(AccessToken),
+    /// The right path, but not the right nonce or no token.
+    Rejected,
+    /// Something else (a favicon, a malformed request).
+    Ignored,
+}
+
+/// The target of a `GET` request, e.g. `/callback?nonce=…`, or `None` for anything else.
+fn request_target(stream: &mut TcpStream) -> Option<String> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        if head.len() >= MAX_HEAD_BYTES {
+            return None;
+        }
+        let read = stream.read(&mut chunk).ok()?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..read]);
+    }
+    let line = head.split(|byte| *byte == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim_end();
+    let mut parts = line.split(' ');
+    let (method, target) = (parts.next()?, parts.next()?);
+    (method == "GET" && target.starts_with('/')).then(|| target.to_owned())
+}
+
+/// A small HTML page, not cached, that sends no referrer on.
+fn respond(stream: &mut TcpStream, status: u16, title: &str, text: &str) {
+    let reason = match status {
+        200 => "OK",
+        403 => "Forbidden",
+        404 => "Not Found",
+        _ => "Bad Request",
+    };
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         </head><body style=\"font-family: sans-serif; max-width: 36em; margin: 4em auto\">\
+         <h1>{title}</h1><p>{text}</p><p><small>nu_plugin_matrix</small></p></body></html>"
+    );
+    let answer = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes());
+    let _ = stream.flush();
+}
+
+impl Client {
+    /// The URL to open in the browser for a single sign-on that comes back to `redirect_url`:
+    /// `/_matrix/client/v3/login/sso/redirect[/<idp>]?redirectUrl=…`. With `idp` (an ID from
+    /// [`Client::login_flows`]), the browser goes straight to that identity provider.
+    pub fn sso_url(&self, idp: Option<&str>, redirect_url: &str) -> String {
+        let mut segments = vec!["login", "sso", "redirect"];
+        segments.extend(idp);
+        let mut url = url::Url::parse(&self.endpoint(&segments)).expect("endpoints are URLs");
+        url.query_pairs_mut()
+            .append_pair("redirectUrl", redirect_url);
+        url.into()
+    }
+}
