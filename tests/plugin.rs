@@ -221,6 +221,71 @@ fn bad_input_gets_a_clear_error_pointing_at_the_argument() {
             "0sec",
         ),
         (
+            format!("{login} --idp oidc-x"),
+            "--idp only goes with --sso",
+            "oidc-x",
+        ),
+        (
+            format!("{login} --no-browser"),
+            "--no-browser only goes with --sso",
+            "",
+        ),
+        (
+            format!("{login} --sso-timeout 1min"),
+            "--sso-timeout only goes with --sso",
+            "1min",
+        ),
+        (
+            format!("{login} --sso --sso-timeout 0sec"),
+            "The time to wait for the browser is zero",
+            "0sec",
+        ),
+        (
+            format!("{login} --sso --idp ''"),
+            "The identity provider ID is empty",
+            "''",
+        ),
+        (
+            format!("{login} -p x --sso"),
+            "Two ways to log in given",
+            "--sso",
+        ),
+        (
+            format!("'pw' | {login} --login-token syl_abc"),
+            "Two ways to log in given",
+            "syl_abc",
+        ),
+        (
+            format!("{login} --sso --login-token syl_abc"),
+            "Two ways to log in given",
+            "--sso",
+        ),
+        (
+            format!("{login} --login-token ''"),
+            "That is not a login token",
+            "''",
+        ),
+        (
+            format!("{login} --login-token 'syl_a b'"),
+            "a login token has no spaces",
+            "'syl_a b'",
+        ),
+        (
+            "matrix login --sso".into(),
+            "Which homeserver?",
+            "matrix login",
+        ),
+        (
+            "matrix login --login-token syl_abc".into(),
+            "Which homeserver?",
+            "matrix login",
+        ),
+        (
+            format!("{{a: 1}} | {login}"),
+            "Expected a login token or a password",
+            "",
+        ),
+        (
             "matrix token import -H https://example.org".into(),
             "Which token?",
             "matrix token import",

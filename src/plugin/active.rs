@@ -79,6 +79,15 @@ impl Active {
                 Some(field) => {
                     TokenValue::from_value(field).ok_or_else(|| not_a_session(field, call.head))?
                 }
+                None if val
+                    .get("login_token")
+                    .and_then(TokenValue::from_value)
+                    .is_some() =>
+                {
+                    return Err(LabeledError::new("This is a login token, not a session")
+                        .with_label("the record of `matrix token login-token`", span)
+                        .with_help("log in with it first: `... | matrix login`"));
+                }
                 None => {
                     return Err(LabeledError::new("The record is not a session")
                         .with_label("it has no access_token", span)

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
+pub mod browser;
 pub mod proxy;
 
 use hmac::{Hmac, Mac};
@@ -99,6 +100,41 @@ static SYNAPSE_OPEN: OnceLock<Synapse> = OnceLock::new();
 pub fn synapse_with_registration_tokens() -> &'static Synapse {
     SYNAPSE_OPEN
         .get_or_init(|| start_synapse("synapse-open", &[("SYNAPSE_OPEN_REGISTRATION", "true")]))
+}
+
+static SYNAPSE_SSO: OnceLock<Synapse> = OnceLock::new();
+
+/// A Synapse with single sign-on through an OpenID provider on loopback (oidc-provider-mock,
+/// which signs in whoever types a user name; the IdP ID is `oidc-mock`), that sends login
+/// tokens straight to `http://127.0.0.1:` addresses and hands out login tokens to sessions.
+/// Password login works too. Both start on first use.
+pub fn synapse_with_sso() -> &'static Synapse {
+    SYNAPSE_SSO.get_or_init(|| {
+        let dir = scratch("oidc-provider");
+        let output = Command::new(root().join("scripts/oidc-provider"))
+            .arg("start")
+            .arg(&dir)
+            .arg("--watch")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/oidc-provider");
+        assert!(
+            output.status.success(),
+            "could not start the OpenID provider (run scripts/deps first; log in {}/oidc-provider.log)",
+            dir.display()
+        );
+        let issuer = String::from_utf8(output.stdout).expect("a URL").trim().to_owned();
+        start_synapse(
+            "synapse-sso",
+            &[
+                ("SYNAPSE_OIDC_ISSUER", &issuer),
+                ("SYNAPSE_SSO_CLIENT_WHITELIST", "http://127.0.0.1:"),
+                ("SYNAPSE_LOGIN_TOKENS", "true"),
+            ],
+        )
+    })
 }
 
 /// A Synapse whose listener speaks https with this certificate and key (PEM files).
@@ -262,6 +298,35 @@ impl Synapse {
         answer["access_token"].as_str().expect("a token").to_owned()
     }
 
+    /// A login token for the user of `token` (`POST /login/get_token`, confirmed with the
+    /// password), straight from Synapse.
+    pub fn login_token(&self, token: &str, user_id: &str, password: &str) -> String {
+        let url = format!("{}/_matrix/client/v1/login/get_token", self.url);
+        let ask = |body: JsonValue| -> (u16, JsonValue) {
+            let mut response = self
+                .agent
+                .post(&url)
+                .header("Authorization", format!("Bearer {token}"))
+                .send_json(body)
+                .expect("POST to Synapse");
+            let status = response.status().as_u16();
+            (status, response.body_mut().read_json().expect("JSON"))
+        };
+        let (status, challenge) = ask(json!({}));
+        assert_eq!(status, 401, "{challenge}");
+        let (status, answer) = ask(json!({"auth": {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user_id},
+            "password": password,
+            "session": challenge["session"],
+        }}));
+        assert_eq!(status, 200, "{answer}");
+        answer["login_token"]
+            .as_str()
+            .expect("a login token")
+            .to_owned()
+    }
+
     /// `GET /account/whoami` with a plaintext token, straight to Synapse.
     pub fn whoami(&self, token: &str) -> JsonValue {
         self.get_json(
@@ -321,6 +386,107 @@ pub fn nu_with(script: &str, setup: impl FnOnce(&mut Command)) -> NuRun {
     command.arg("-c").arg(script);
     setup(&mut command);
     finish(command.output().expect("run nu"))
+}
+
+/// A nu run in the background, for commands that wait for something the test then does
+/// (a browser sign-in). Its standard error can be read line by line while it runs.
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: String,
+    stdout: thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// Starts `script` like [`nu_with`] does.
+    pub fn start(script: &str, setup: impl FnOnce(&mut Command)) -> Self {
+        let mut command = nu_command();
+        command
+            .arg("-c")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        setup(&mut command);
+        let mut child = command.spawn().expect("start nu");
+        let mut out = child.stdout.take().expect("stdout");
+        let stdout = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            text
+        });
+        let err = child.stderr.take().expect("stderr");
+        let (sender, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr: String::new(),
+            stdout,
+        }
+    }
+
+    /// The first line of standard error, from here on, that contains `needle`; fails after
+    /// `within`, showing what was printed.
+    pub fn line_with(&mut self, needle: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr.push_str(&line);
+                    self.stderr.push('\n');
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "nu printed no line with {needle:?} within {within:?}; stderr so far:\n{}",
+                    self.stderr
+                ),
+            }
+        }
+    }
+
+    /// The process ID of nu.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for nu to end (at most `within`) and returns what it printed.
+    pub fn finish(mut self, within: Duration) -> NuRun {
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for nu") {
+                break status;
+            }
+            if started.elapsed() > within {
+                let _ = self.child.kill();
+                panic!(
+                    "nu did not end within {within:?}; stderr so far:\n{}",
+                    self.stderr
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = self.stderr;
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+        NuRun {
+            stdout: self.stdout.join().expect("stdout reader"),
+            stderr,
+            success: status.success(),
+        }
+    }
 }
 
 /// The real nu with this plugin loaded (no config files, no registry), no colours, nothing on

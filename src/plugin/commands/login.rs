@@ -355,12 +355,16 @@ impl Way {
             Some(_) => None,
             None => piped_password(input)?,
         };
-        // One way only: name the second one given.
-        let ways = [
-            piped
+        // One way only: name the second one given. (A password given twice is for
+        // `password_from` to say.)
+        let password_given = password_flag
+            .as_ref()
+            .map(|flag| ("--password", flag.span))
+            .or(piped
                 .as_ref()
-                .map(|(_, span)| ("a password on the pipeline", *span)),
-            password_flag.as_ref().map(|flag| ("--password", flag.span)),
+                .map(|(_, span)| ("a password on the pipeline", *span)));
+        let ways = [
+            password_given,
             piped_token
                 .as_ref()
                 .map(|(_, _, span)| ("a login token on the pipeline", *span)),
@@ -370,7 +374,7 @@ impl Way {
         let mut given = ways.into_iter().flatten();
         if let (Some((first, _)), Some((second, span))) = (given.next(), given.next()) {
             return Err(LabeledError::new("Two ways to log in given")
-                .with_label(format!("{second}, and also {first}"), span)
+                .with_label(format!("{second}, but also {first}"), span)
                 .with_help(
                     "log in one way: a password (piped, --password or asked), --sso, or a login \
                      token (--login-token, or piped from `matrix token login-token`)",
@@ -426,7 +430,7 @@ fn piped_login_token(value: &Value) -> Result<(AccessToken, String, Span), Label
             Ok((token.token().clone(), token.homeserver().to_owned(), span))
         }
         _ => Err(LabeledError::new("Expected a login token or a password")
-            .with_label("not a login token", span)
+            .with_label(format!("{}, not a login token", value.get_type()), span)
             .with_help(
                 "pipe the password as a string, or the record of `matrix token login-token`; a \
                  session is already logged in",
