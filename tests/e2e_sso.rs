@@ -11,6 +11,10 @@ use serde_json::Value as JsonValue;
 use support::browser::Browser;
 use support::{Running, synapse_with_sso, unique_user};
 
+/// The Rust example, compiled into this test so that it is always current.
+#[path = "../examples/sso.rs"]
+mod sso_example;
+
 const SIGN_IN_WITHIN: Duration = Duration::from_secs(30);
 
 /// The single sign-on URL in a line the command printed.
@@ -41,12 +45,20 @@ fn sso_login_returns_a_working_session_for_the_mapped_user() {
     let sub = unique_user("carol");
     let script = format!(
         "let s = (matrix login --sso --no-browser --idp oidc-mock -H {} --device-id SSO1 \
-         --device-name 'sso test'); \
-         {{login: ($s | reject access_token), shown: ($s.access_token | into string), \
-          me: ($s | matrix whoami)}} | to json",
+         --device-name 'sso test' --refresh --save sso1); \
+         {{login: ($s | reject access_token refresh_token), shown: ($s.access_token | into string), \
+          refreshable: ($s.refresh_token? != null), saved: (matrix session list | get name), \
+          me: (matrix whoami)}} | to json",
         synapse.url
     );
-    let (nu, url) = start_sso(&script);
+    let config = support::scratch("sso-config");
+    let mut nu = Running::start(&script, |command| {
+        command
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("XDG_CONFIG_HOME", &config);
+    });
+    let url = sso_url(&nu.line_with("/login/sso/redirect", SIGN_IN_WITHIN));
     assert!(
         url.starts_with(&format!(
             "{}/_matrix/client/v3/login/sso/redirect/oidc-mock?redirectUrl=http%3A%2F%2F127.0.0.1%3A",
@@ -75,6 +87,8 @@ fn sso_login_returns_a_working_session_for_the_mapped_user() {
     assert_eq!(out["login"]["homeserver"], synapse.url.as_str());
     assert_eq!(out["me"]["user_id"], user_id.as_str());
     assert_eq!(out["me"]["device_id"], "SSO1");
+    assert_eq!(out["refreshable"], true);
+    assert_eq!(out["saved"], serde_json::json!(["sso1"]));
     assert!(
         out["shown"].as_str().unwrap().starts_with("syt_…"),
         "{}",
@@ -440,4 +454,24 @@ fn a_server_without_login_tokens_says_how_to_turn_them_on() {
         "{text}"
     );
     assert!(text.contains("login_via_existing_session"), "{text}");
+}
+
+#[test]
+fn the_rust_example_signs_in_through_the_browser() {
+    let synapse = synapse_with_sso();
+    let sub = unique_user("kim");
+    let (sender, urls) = std::sync::mpsc::channel::<String>();
+    let browser = std::thread::spawn(move || {
+        let url = urls.recv().expect("the example shows a URL");
+        Browser::new().sign_in(&url, &sub).status
+    });
+    let session = sso_example::sign_in(&synapse.url, Some("oidc-mock"), |url| {
+        sender.send(url.to_owned()).expect("the browser waits");
+    })
+    .expect("the example signs in");
+    assert_eq!(browser.join().expect("the browser"), 200);
+    assert!(session.user_id.starts_with("@kim"), "{session:?}");
+    let me = synapse.whoami(session.access_token.reveal());
+    assert_eq!(me["user_id"], session.user_id.as_str());
+    assert!(!format!("{session:?}").contains(session.access_token.reveal()));
 }
