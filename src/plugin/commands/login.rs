@@ -1,7 +1,8 @@
-use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
+use nu_plugin::{DynamicCompletionCall, EngineInterface, EvaluatedCall, PluginCommand};
+use nu_protocol::engine::ArgType;
 use nu_protocol::{
-    Category, Example, IntoPipelineData, LabeledError, PipelineData, Signature, Span, Spanned,
-    SyntaxShape, Type, Value,
+    Category, DynamicSuggestion, Example, IntoPipelineData, LabeledError, PipelineData, Signature,
+    Span, Spanned, SyntaxShape, Type, Value,
 };
 
 use super::Pipe;
@@ -16,6 +17,9 @@ use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::sso::{self, SsoOptions, flag_span};
 use crate::plugin::token::{TYPE_NAME, TokenKind, TokenValue, session_record};
 use crate::secret::AccessToken;
+
+/// How long a completion of `--idp` waits for the homeserver.
+const COMPLETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;
@@ -176,6 +180,60 @@ impl PluginCommand for Login {
                 result: None,
             },
         ]
+    }
+
+    /// Completes `--idp` with the identity providers of the homeserver the command line names
+    /// (`--homeserver`, else the user ID's server, else the configured one), asked with a short
+    /// time-out. Nothing is offered when that fails.
+    #[allow(deprecated)] // Nushell marks plugin completions experimental
+    fn get_dynamic_completion(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: DynamicCompletionCall,
+        arg_type: ArgType,
+        _experimental: nu_protocol::engine::ExperimentalMarker,
+    ) -> Option<Vec<DynamicSuggestion>> {
+        if !matches!(&arg_type, ArgType::Flag(name) if name == "idp") {
+            return None;
+        }
+        let literal =
+            |expr: Option<&nu_protocol::ast::Expression>| expr.and_then(|e| e.as_string());
+        let mut config = PluginConfig::read(engine).ok()?;
+        config.client.set_timeout(COMPLETION_TIMEOUT);
+        let interrupt = plugin.interrupt_of(engine);
+        let homeserver = match literal(call.call.get_flag_expr("homeserver")) {
+            Some(flag) => homeserver_url(&flag).ok()?,
+            None => match literal(call.call.positional_nth(0))
+                .and_then(|user| UserArg::parse(&user).ok())
+                .and_then(|user| user.server_name().map(str::to_owned))
+            {
+                Some(server) if config.homeserver.is_none() => {
+                    plugin
+                        .discovery(&config.client, interrupt.clone())
+                        .and_then(|discovery| discovery.discover(&server))
+                        .ok()?
+                        .homeserver
+                }
+                _ => config.homeserver.as_ref()?.item.clone(),
+            },
+        };
+        let flows = plugin
+            .client(&homeserver, &config.client, interrupt)
+            .and_then(|client| client.login_flows())
+            .ok()?;
+        let providers = flows
+            .into_iter()
+            .filter(|flow| flow.kind == "m.login.sso")
+            .flat_map(|flow| flow.identity_providers)
+            .map(|idp| DynamicSuggestion {
+                value: idp.id,
+                description: Some(idp.name).filter(|name| !name.is_empty()),
+                append_whitespace: true,
+                ..DynamicSuggestion::default()
+            })
+            .collect();
+        Some(providers)
     }
 
     fn run(
