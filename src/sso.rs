@@ -32,6 +32,7 @@
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
@@ -151,13 +152,25 @@ impl SsoListener {
     ) -> Result<AccessToken, Error> {
         let started = Instant::now();
         let mut rejected = 0;
+        // Each connection is read on a thread of its own: a browser may open connections it
+        // sends nothing on (preconnects), which must not hold up the one that matters.
+        let (sender, results) = mpsc::channel();
         loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => match self.answer(stream) {
+            while let Ok(result) = results.try_recv() {
+                match result {
                     Callback::Token(token) => return Ok(token),
                     Callback::Rejected => rejected += 1,
                     Callback::Ignored => {}
-                },
+                }
+            }
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let sender = sender.clone();
+                    let nonce = self.nonce.clone();
+                    std::thread::spawn(move || {
+                        let _ = sender.send(answer(stream, &nonce));
+                    });
+                }
                 Err(err) if err.kind() == ErrorKind::WouldBlock => {
                     if interrupted() {
                         return Err(Error::Interrupted {
@@ -177,72 +190,72 @@ impl SsoListener {
             }
         }
     }
+}
 
-    /// Reads one request and answers it.
-    fn answer(&self, mut stream: TcpStream) -> Callback {
-        let Some(target) = request_target(&mut stream) else {
+/// Reads one request and answers it.
+fn answer(mut stream: TcpStream, expected_nonce: &str) -> Callback {
+    let Some(target) = request_target(&mut stream) else {
+        respond(
+            &mut stream,
+            400,
+            "Bad request",
+            "This is not a request this page understands.",
+        );
+        return Callback::Ignored;
+    };
+    let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
+        respond(
+            &mut stream,
+            400,
+            "Bad request",
+            "This is not a request this page understands.",
+        );
+        return Callback::Ignored;
+    };
+    if url.path() != CALLBACK_PATH {
+        respond(&mut stream, 404, "Not found", "Nothing here.");
+        return Callback::Ignored;
+    }
+    let mut nonce = None;
+    let mut login_token = None;
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "nonce" => nonce = Some(value.into_owned()),
+            "loginToken" => login_token = Some(AccessToken::new(value.into_owned())),
+            _ => {}
+        }
+    }
+    let nonce_ok =
+        nonce.is_some_and(|nonce| bool::from(nonce.as_bytes().ct_eq(expected_nonce.as_bytes())));
+    if !nonce_ok {
+        respond(
+            &mut stream,
+            403,
+            "Not this sign-in",
+            "This link does not belong to the sign-in the terminal is waiting for, so it \
+             was refused. Start the sign-in again from the terminal.",
+        );
+        return Callback::Rejected;
+    }
+    match login_token.filter(|token| !token.reveal().is_empty()) {
+        Some(token) => {
+            respond(
+                &mut stream,
+                200,
+                "Signed in",
+                "The terminal has the login. You can close this tab.",
+            );
+            Callback::Token(token)
+        }
+        None => {
             respond(
                 &mut stream,
                 400,
-                "Bad request",
-                "This is not a request this page understands.",
+                "No login token",
+                "The homeserver sent the browser back without a login token. Look at the \
+                 terminal, and try again.",
             );
-            return Callback::Ignored;
-        };
-        let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
-            respond(
-                &mut stream,
-                400,
-                "Bad request",
-                "This is not a request this page understands.",
-            );
-            return Callback::Ignored;
-        };
-        if url.path() != CALLBACK_PATH {
-            respond(&mut stream, 404, "Not found", "Nothing here.");
-            return Callback::Ignored;
-        }
-        let mut nonce = None;
-        let mut login_token = None;
-        for (key, value) in url.query_pairs() {
-            match key.as_ref() {
-                "nonce" => nonce = Some(value.into_owned()),
-                "loginToken" => login_token = Some(AccessToken::new(value.into_owned())),
-                _ => {}
-            }
-        }
-        let nonce_ok =
-            nonce.is_some_and(|nonce| bool::from(nonce.as_bytes().ct_eq(self.nonce.as_bytes())));
-        if !nonce_ok {
-            respond(
-                &mut stream,
-                403,
-                "Not this sign-in",
-                "This link does not belong to the sign-in the terminal is waiting for, so it \
-                 was refused. Start the sign-in again from the terminal.",
-            );
-            return Callback::Rejected;
-        }
-        match login_token.filter(|token| !token.reveal().is_empty()) {
-            Some(token) => {
-                respond(
-                    &mut stream,
-                    200,
-                    "Signed in",
-                    "The terminal has the login. You can close this tab.",
-                );
-                Callback::Token(token)
-            }
-            None => {
-                respond(
-                    &mut stream,
-                    400,
-                    "No login token",
-                    "The homeserver sent the browser back without a login token. Look at the \
-                     terminal, and try again.",
-                );
-                Callback::Rejected
-            }
+            Callback::Rejected
         }
     }
 }
@@ -312,5 +325,98 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("redirectUrl", redirect_url);
         url.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends raw bytes to the listener and returns the answer's status line.
+    fn ask(port: u16, raw: &[u8]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.write_all(raw).expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn only_a_get_with_the_nonce_and_a_token_ends_the_wait() {
+        let listener = SsoListener::bind().expect("listen");
+        let port = listener.port();
+        let url = listener.redirect_url().to_owned();
+        assert!(url.starts_with(&format!("http://127.0.0.1:{port}/callback?nonce=")));
+        let nonce = url.split("nonce=").nth(1).unwrap().to_owned();
+        assert_eq!(nonce.len(), 32);
+        let browser = std::thread::spawn(move || {
+            // A preconnect that sends nothing must not hold up the others.
+            let _idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            [
+                ask(
+                    port,
+                    format!("POST /callback?nonce={nonce}&loginToken=t HTTP/1.1\r\n\r\n")
+                        .as_bytes(),
+                ),
+                ask(port, &[b'x'; 20_000]),
+                ask(
+                    port,
+                    b"GET /callback?nonce=wrong&loginToken=t HTTP/1.1\r\n\r\n",
+                ),
+                ask(
+                    port,
+                    format!("GET /callback?nonce={nonce} HTTP/1.1\r\n\r\n").as_bytes(),
+                ),
+                ask(
+                    port,
+                    format!(
+                        "GET /callback?nonce={nonce}&loginToken=syl_ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+            ]
+        });
+        let started = Instant::now();
+        let token = listener
+            .wait(Duration::from_secs(20), &|| false)
+            .expect("a token");
+        assert_eq!(token.reveal(), "syl_ok");
+        assert!(
+            started.elapsed() < READ_TIMEOUT,
+            "held up by the idle connection"
+        );
+        let statuses = browser.join().expect("the browser");
+        assert_eq!(
+            statuses.map(|status| status.split(' ').nth(1).unwrap_or_default().to_owned()),
+            ["400", "400", "403", "400", "200"].map(str::to_owned)
+        );
+    }
+
+    #[test]
+    fn the_wait_ends_at_the_time_out_or_when_interrupted() {
+        let listener = SsoListener::bind().expect("listen");
+        let port = listener.port();
+        let browser = std::thread::spawn(move || {
+            ask(
+                port,
+                b"GET /callback?nonce=forged&loginToken=t HTTP/1.1\r\n\r\n",
+            )
+        });
+        // Give the forged request time to land before the wait ends.
+        std::thread::sleep(Duration::from_millis(100));
+        let err = listener
+            .wait(Duration::from_millis(500), &|| false)
+            .expect_err("nothing valid came");
+        browser.join().expect("the browser");
+        let text = err.to_string();
+        assert!(text.contains("did not come back within 0 s"), "{text}");
+        assert!(
+            text.contains("1 request(s) without the right nonce"),
+            "{text}"
+        );
+        let err = listener
+            .wait(Duration::from_secs(60), &|| true)
+            .expect_err("interrupted");
+        assert!(matches!(err, Error::Interrupted { .. }), "{err:?}");
     }
 }
