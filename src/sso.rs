@@ -194,16 +194,9 @@ impl SsoListener {
 
 /// Reads one request and answers it.
 fn answer(mut stream: TcpStream, expected_nonce: &str) -> Callback {
-    let Some(target) = request_target(&mut stream) else {
-        respond(
-            &mut stream,
-            400,
-            "Bad request",
-            "This is not a request this page understands.",
-        );
-        return Callback::Ignored;
-    };
-    let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
+    let url = request_target(&mut stream)
+        .and_then(|target| url::Url::parse(&format!("http://127.0.0.1{target}")).ok());
+    let Some(url) = url else {
         respond(
             &mut stream,
             400,

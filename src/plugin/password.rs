@@ -14,6 +14,17 @@ pub(crate) fn password_from(
     command: &str,
     user: &str,
 ) -> Result<Password, LabeledError> {
+    match given_password(piped, flag)? {
+        Some(password) => Ok(password),
+        None => prompt(engine, call, command, user),
+    }
+}
+
+/// The password piped in or given with `--password`, if any: not both, and not empty.
+pub(crate) fn given_password(
+    piped: Option<(String, Span)>,
+    flag: Option<Spanned<String>>,
+) -> Result<Option<Password>, LabeledError> {
     let (text, span) = match (piped, flag) {
         (Some(_), Some(flag)) => {
             return Err(LabeledError::new("The password was given twice")
@@ -22,7 +33,7 @@ pub(crate) fn password_from(
         }
         (Some(piped), None) => piped,
         (None, Some(flag)) => (flag.item, flag.span),
-        (None, None) => return prompt(engine, call, command, user),
+        (None, None) => return Ok(None),
     };
     let password = Password::new(text);
     if password.is_empty() {
@@ -30,7 +41,22 @@ pub(crate) fn password_from(
             .with_label("empty password", span)
             .with_help("give the account's password"));
     }
-    Ok(password)
+    Ok(Some(password))
+}
+
+/// For commands that take a session and may need the password: a string (or text stream) on
+/// the pipeline is the password, and the session then comes from `--session` or the default;
+/// anything else on the pipeline is the session. Returns the session input and the password.
+pub(crate) fn session_or_password(
+    input: PipelineData,
+    head: Span,
+) -> Result<(Value, Option<(String, Span)>), LabeledError> {
+    match input {
+        PipelineData::Value(Value::String { .. }, _) | PipelineData::ByteStream(..) => {
+            Ok((Value::nothing(head), piped_password(input)?))
+        }
+        other => Ok((other.into_value(head)?, None)),
+    }
 }
 
 /// A password piped in: a string, or a byte stream of text. Anything else is an error.

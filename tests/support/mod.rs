@@ -110,22 +110,7 @@ static SYNAPSE_SSO: OnceLock<Synapse> = OnceLock::new();
 /// Password login works too. Both start on first use.
 pub fn synapse_with_sso() -> &'static Synapse {
     SYNAPSE_SSO.get_or_init(|| {
-        let dir = scratch("oidc-provider");
-        let output = Command::new(root().join("scripts/oidc-provider"))
-            .arg("start")
-            .arg(&dir)
-            .arg("--watch")
-            .arg(std::process::id().to_string())
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/oidc-provider");
-        assert!(
-            output.status.success(),
-            "could not start the OpenID provider (run scripts/deps first; log in {}/oidc-provider.log)",
-            dir.display()
-        );
-        let issuer = String::from_utf8(output.stdout).expect("a URL").trim().to_owned();
+        let (issuer, _) = start_script("oidc-provider", "oidc-provider", &[]);
         start_synapse(
             "synapse-sso",
             &[
@@ -147,28 +132,35 @@ pub fn start_synapse_with_tls(cert: &Path, key: &Path) -> Synapse {
     )
 }
 
+/// Runs `scripts/<script> start <scratch folder> --watch <this test process>` with `env`, and
+/// returns what it printed (the server's URL) and the folder.
+fn start_script(script: &str, name: &str, env: &[(&str, &str)]) -> (String, PathBuf) {
+    let dir = scratch(name);
+    let output = Command::new(root().join("scripts").join(script))
+        .envs(env.iter().copied())
+        .arg("start")
+        .arg(&dir)
+        .arg("--watch")
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|err| panic!("run scripts/{script}: {err}"));
+    assert!(
+        output.status.success(),
+        "scripts/{script} could not start it (run scripts/deps first; its log is in {})",
+        dir.display()
+    );
+    let url = String::from_utf8(output.stdout)
+        .expect("a URL")
+        .trim()
+        .to_owned();
+    (url, dir)
+}
+
 fn start_synapse(name: &str, env: &[(&str, &str)]) -> Synapse {
     {
-        let dir = scratch(name);
-        let output = Command::new(root().join("scripts/synapse"))
-            .envs(env.iter().copied())
-            .arg("start")
-            .arg(&dir)
-            .arg("--watch")
-            .arg(std::process::id().to_string())
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/synapse");
-        assert!(
-            output.status.success(),
-            "could not start Synapse (run scripts/deps first; log in {}/homeserver.log)",
-            dir.display()
-        );
-        let url = String::from_utf8(output.stdout)
-            .expect("a URL")
-            .trim()
-            .to_owned();
+        let (url, dir) = start_script("synapse", name, env);
         let shared_secret = std::fs::read_to_string(dir.join("shared_secret"))
             .expect("Synapse's shared secret")
             .trim()

@@ -8,7 +8,7 @@ use super::Pipe;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
 use crate::plugin::errors;
-use crate::plugin::password::{password_from, piped_password};
+use crate::plugin::password::{password_from, session_or_password};
 use crate::plugin::session_store::forget;
 
 /// `matrix devices delete <id>...`: deletes devices, confirming with the password.
@@ -90,14 +90,11 @@ impl PluginCommand for DevicesDelete {
         // A string on the pipeline is the password, a list names devices; either way the
         // session comes from --session or the default. Anything else is the session.
         let (session_input, piped) = match input {
-            PipelineData::Value(Value::String { .. }, _) | PipelineData::ByteStream(..) => {
-                (Value::nothing(call.head), piped_password(input)?)
-            }
             PipelineData::Value(Value::List { .. }, _) | PipelineData::ListStream(..) => {
                 ids.extend(device_ids_of(input.into_value(call.head)?)?);
                 (Value::nothing(call.head), None)
             }
-            other => (other.into_value(call.head)?, None),
+            other => session_or_password(other, call.head)?,
         };
         if ids.is_empty() {
             return Err(LabeledError::new("Which devices?")

@@ -1,6 +1,6 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
-    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Spanned,
+    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature,
     SyntaxShape, Type, Value,
 };
 
@@ -8,7 +8,7 @@ use super::Pipe;
 use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
-use crate::plugin::password::{piped_password, prompt};
+use crate::plugin::password::{given_password, prompt, session_or_password};
 use crate::plugin::token::{TYPE_NAME, TokenValue, date_or_nothing};
 use crate::secret::Password;
 
@@ -88,32 +88,8 @@ impl PluginCommand for TokenLoginToken {
         call: &EvaluatedCall,
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        // A string on the pipeline is the password; anything else is the session.
-        let (session_input, piped) = match input {
-            PipelineData::Value(Value::String { .. }, _) | PipelineData::ByteStream(..) => {
-                (Value::nothing(call.head), piped_password(input)?)
-            }
-            other => (other.into_value(call.head)?, None),
-        };
-        let flag: Option<Spanned<String>> = call.get_flag("password")?;
-        if let (Some(_), Some(flag)) = (&piped, &flag) {
-            return Err(LabeledError::new("The password was given twice")
-                .with_label("a password also came from the pipeline", flag.span)
-                .with_help("give it one way: on the pipeline or with --password, not both"));
-        }
-        let given = piped
-            .or(flag.map(|flag| (flag.item, flag.span)))
-            .map(|(text, span)| {
-                let password = Password::new(text);
-                if password.is_empty() {
-                    Err(LabeledError::new("The password is empty")
-                        .with_label("empty password", span)
-                        .with_help("give the account's password"))
-                } else {
-                    Ok(password)
-                }
-            })
-            .transpose()?;
+        let (session_input, piped) = session_or_password(input, call.head)?;
+        let given = given_password(piped, call.get_flag("password")?)?;
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
         let user_id = active.session.user_id.clone();
