@@ -392,9 +392,7 @@ fn binary_records_and_foreign_custom_values_are_refused_clearly() {
 /// stdio) takes the terminal's foreground, reads the password with echo off, and logs in.
 #[test]
 fn the_hidden_prompt_reads_the_password_at_the_terminal() {
-    use std::io::{Read, Write};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let hs = synapse();
     let password = "pw-Tty-93c1d";
@@ -406,54 +404,14 @@ fn the_hidden_prompt_reads_the_password_at_the_terminal() {
         plugin = support::plugin_binary(),
         url = hs.url,
     );
-    let mut child = std::process::Command::new("script")
-        .arg("-qfec")
-        .arg(&command)
-        .arg(&typescript)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run util-linux `script` (a pseudo-terminal)");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.stdout.take().expect("stdout");
-    let sink = seen.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buffer = [0u8; 1024];
-        while let Ok(n) = stdout.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buffer[..n]);
-        }
-    });
-    let text =
-        |seen: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
-    let started = Instant::now();
-    while !text(&seen).contains(&format!("Password for {user_id}: ")) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no prompt: {}",
-            text(&seen)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("type");
-    while child.try_wait().expect("wait").is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "no end: {}",
-            text(&seen)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    drop(stdin);
-    reader.join().expect("reader");
-    let screen = text(&seen);
-    assert!(child.wait().expect("status").success(), "{screen}");
+    let terminal = support::pty::Terminal::start(&command, &typescript);
+    terminal.wait_for(
+        &format!("Password for {user_id}: "),
+        Duration::from_secs(20),
+    );
+    terminal.type_keys(format!("{password}\n").as_bytes());
+    let (success, screen) = terminal.finish(Duration::from_secs(40));
+    assert!(success, "{screen}");
     let after_prompt = screen.split("Password for").nth(1).unwrap_or_default();
     assert!(after_prompt.contains(&user_id), "{screen}");
     assert!(

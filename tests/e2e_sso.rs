@@ -480,9 +480,6 @@ fn the_rust_example_signs_in_through_the_browser() {
 /// completes the identity provider of the homeserver named on the command line.
 #[test]
 fn idp_completes_from_the_homeservers_identity_providers() {
-    use std::io::{Read, Write};
-    use std::sync::{Arc, Mutex};
-
     let synapse = synapse_with_sso();
     let typescript = support::scratch("pty-completion").join("typescript");
     let command = format!(
@@ -490,65 +487,14 @@ fn idp_completes_from_the_homeservers_identity_providers() {
         nu = support::nu_binary().display(),
         plugin = support::plugin_binary(),
     );
-    let mut child = std::process::Command::new("script")
-        .arg("-qfec")
-        .arg(&command)
-        .arg(&typescript)
-        .env("NO_COLOR", "1")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run util-linux `script` (a pseudo-terminal)");
-    let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin")));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.stdout.take().expect("stdout");
-    let (sink, terminal) = (seen.clone(), stdin.clone());
-    let reader = std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            let chunk = &buffer[..n];
-            // The line editor asks where the cursor is and waits: answer as a terminal would.
-            let asks = chunk.windows(4).filter(|w| w == b"\x1b[6n").count();
-            for _ in 0..asks {
-                let _ = terminal.lock().unwrap().write_all(b"\x1b[1;1R");
-            }
-            sink.lock().unwrap().extend_from_slice(chunk);
-        }
-    });
-    let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
-    let wait_for = |needle: &str, within: Duration| {
-        let started = Instant::now();
-        while !text().contains(needle) {
-            assert!(
-                started.elapsed() < within,
-                "no {needle:?} on the screen: {}",
-                text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let terminal = support::pty::Terminal::start(&command, &typescript);
+    terminal.wait_for("Startup Time", Duration::from_secs(20));
     let typing = format!("matrix login --sso -H {} --idp ", synapse.url);
-    wait_for("Startup Time", Duration::from_secs(20));
-    stdin.lock().unwrap().write_all(typing.as_bytes()).unwrap();
-    wait_for(&typing, Duration::from_secs(10));
-    stdin.lock().unwrap().write_all(b"\t").unwrap();
-    wait_for("--idp oidc-mock", Duration::from_secs(15));
+    terminal.type_keys(typing.as_bytes());
+    terminal.wait_for(&typing, Duration::from_secs(10));
+    terminal.type_keys(b"\t");
+    terminal.wait_for("--idp oidc-mock", Duration::from_secs(15));
     // Leave without running it: Ctrl-C clears the line, then exit.
-    stdin.lock().unwrap().write_all(b"\x03exit\r").unwrap();
-    let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.wait();
-    drop(stdin);
-    let _ = reader.join();
+    terminal.type_keys(b"\x03exit\r");
+    terminal.finish(Duration::from_secs(10));
 }

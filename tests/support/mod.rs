@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub mod browser;
 pub mod proxy;
+pub mod pty;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value as JsonValue, json};
