@@ -67,16 +67,21 @@ fn exchange(
     bytes: Option<Zeroizing<Vec<u8>>>,
 ) -> Result<Exchanged, ureq::Error> {
     let result = match (method, &bytes) {
-        (Method::Get, _) | (_, None) => {
-            let mut request = agent.get(url);
+        (Method::Get, _) | (Method::Delete, None) => {
+            let mut request = match method {
+                Method::Delete => agent.delete(url),
+                _ => agent.get(url),
+            };
             if let Some(bearer) = &bearer {
                 request = request.header("Authorization", bearer.as_str());
             }
             request.call()
         }
-        (Method::Post | Method::Put, Some(bytes)) => {
+        (Method::Post | Method::Put | Method::Delete, bytes) => {
+            let bytes = bytes.as_deref().map_or(&b"{}"[..], |bytes| &bytes[..]);
             let mut request = match method {
                 Method::Put => agent.put(url),
+                Method::Delete => agent.delete(url).force_send_body(),
                 _ => agent.post(url),
             }
             .header("Content-Type", "application/json");
@@ -617,20 +622,59 @@ impl Client {
         body: Option<JsonValue>,
         secrets: &[&str],
     ) -> Result<Answer, Error> {
-        let mut answer = self.send(method, path, token, body.clone(), secrets)?;
-        if answer.status == 429 {
-            // Rate-limited: wait and retry once, if the server asks for a short wait.
-            let wait = retry_hint(&answer).unwrap_or(NO_HINT_WAIT);
-            if !self.max_rate_limit_wait.is_zero() && wait <= self.max_rate_limit_wait {
-                self.pause(&answer.url, wait)?;
-                answer = self.send(method, path, token, body, secrets)?;
-            }
-        }
+        let url = self.endpoint(path);
+        let raw = self.transfer_with_retry(method, &url, token, body, secrets)?;
+        let answer = raw.parse(secrets)?;
         if (200..300).contains(&answer.status) {
             return Ok(answer);
         }
         let retry_after = answer.retry_after.clone();
         Err(matrix_error(answer, retry_after.as_deref()))
+    }
+
+    /// Sends one request to `url` and returns a 2xx answer as it came; other answers become
+    /// errors. A short rate limit is waited out once.
+    pub(crate) fn call_url(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&AccessToken>,
+        body: Option<JsonValue>,
+    ) -> Result<Raw, Error> {
+        let raw = self.transfer_with_retry(method, url, token, body, &[])?;
+        if (200..300).contains(&raw.status) {
+            return Ok(raw);
+        }
+        let answer = raw.parse(&[])?;
+        let retry_after = answer.retry_after.clone();
+        Err(matrix_error(answer, retry_after.as_deref()))
+    }
+
+    /// [`Client::transfer`], and once more after a short wait when rate-limited (429) and the
+    /// server asks for a wait no longer than `max_rate_limit_wait`.
+    fn transfer_with_retry(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&AccessToken>,
+        body: Option<JsonValue>,
+        secrets: &[&str],
+    ) -> Result<Raw, Error> {
+        let raw = self.transfer(method, url, token, body.clone(), secrets)?;
+        if raw.status != 429 {
+            return Ok(raw);
+        }
+        // The hint may be in the body (`retry_after_ms`); an unreadable body gives none.
+        let wait = match raw.parse(secrets) {
+            Ok(answer) => retry_hint(&answer),
+            Err(_) => retry_hint_from(raw.retry_after.as_deref(), &raw.empty_answer()),
+        }
+        .unwrap_or(NO_HINT_WAIT);
+        if self.max_rate_limit_wait.is_zero() || wait > self.max_rate_limit_wait {
+            return Ok(raw);
+        }
+        self.pause(url, wait)?;
+        self.transfer(method, url, token, body, secrets)
     }
 
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
@@ -660,14 +704,30 @@ impl Client {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
+        self.transfer(method, &url, token, body, secrets)?
+            .parse(secrets)
+    }
+
+    /// Sends one request to `url` and reads the answer's body, whatever its status. No answer
+    /// and a redirect are errors. `secrets` (and the token) are scrubbed from any excerpt of
+    /// the answer kept in an error.
+    fn transfer(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&AccessToken>,
+        body: Option<JsonValue>,
+        secrets: &[&str],
+    ) -> Result<Raw, Error> {
+        let url = url.to_owned();
         let mut scrub: Vec<&str> = secrets.to_vec();
         let bearer = token.map(|token| {
             scrub.push(token.reveal());
             Zeroizing::new(format!("Bearer {}", token.reveal()))
         });
-        let bytes = match method {
-            Method::Get => None,
-            Method::Post | Method::Put => Some(Zeroizing::new(
+        let bytes = match (method, body) {
+            (Method::Get, _) | (Method::Delete, None) => None,
+            (_, body) => Some(Zeroizing::new(
                 serde_json::to_vec(&body.unwrap_or_else(|| json!({})))
                     .expect("a serde_json::Value always serialises"),
             )),
@@ -718,7 +778,66 @@ impl Client {
             Err(err) => return Err(stopped(&err)),
         };
         self.connections.answered();
-        Answer::parse(url, status, content_type, retry_after, &body, &scrub)
+        Ok(Raw {
+            url,
+            status,
+            content_type,
+            retry_after,
+            body,
+            token_scrub: token.map(|token| Zeroizing::new(token.reveal().to_owned())),
+        })
+    }
+}
+
+/// An answer as it came, before it is read as JSON.
+pub(crate) struct Raw {
+    url: String,
+    status: u16,
+    content_type: Option<String>,
+    retry_after: Option<String>,
+    body: Zeroizing<Vec<u8>>,
+    /// The token the request carried, to keep out of excerpts.
+    token_scrub: Option<Zeroizing<String>>,
+}
+
+impl Raw {
+    /// The answer's JSON object (see [`Answer::parse`]); `secrets` and the token are scrubbed.
+    fn parse(&self, secrets: &[&str]) -> Result<Answer, Error> {
+        let mut scrub: Vec<&str> = secrets.to_vec();
+        if let Some(token) = &self.token_scrub {
+            scrub.push(token.as_str());
+        }
+        Answer::parse(
+            self.url.clone(),
+            self.status,
+            self.content_type.clone(),
+            self.retry_after.clone(),
+            &self.body,
+            &scrub,
+        )
+    }
+
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub(crate) fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The body, moved out (what is left behind is wiped).
+    pub(crate) fn into_body(mut self) -> Vec<u8> {
+        std::mem::take(&mut *self.body)
+    }
+
+    fn empty_answer(&self) -> Answer {
+        Answer {
+            url: self.url.clone(),
+            status: self.status,
+            content_type: self.content_type.clone(),
+            retry_after: self.retry_after.clone(),
+            object: Map::new(),
+        }
     }
 }
 
@@ -981,11 +1100,30 @@ impl LoginRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Method {
+/// An HTTP method of the client-server API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`
     Get,
+    /// `POST` (with a JSON body, `{}` when none is given)
     Post,
+    /// `PUT` (with a JSON body, `{}` when none is given)
     Put,
+    /// `DELETE` (with a JSON body only when one is given)
+    Delete,
+}
+
+impl Method {
+    /// Parses `get`, `POST`, ... (any case).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_uppercase().as_str() {
+            "GET" => Some(Self::Get),
+            "POST" => Some(Self::Post),
+            "PUT" => Some(Self::Put),
+            "DELETE" => Some(Self::Delete),
+            _ => None,
+        }
+    }
 }
 
 /// A parsed answer, with what an error about it needs to say.

@@ -20,7 +20,7 @@ pub struct InputError {
 }
 
 impl InputError {
-    fn new(problem: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn new(problem: impl Into<String>, hint: impl Into<String>) -> Self {
         Self {
             problem: problem.into(),
             hint: hint.into(),

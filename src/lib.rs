@@ -23,6 +23,7 @@ pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod ids;
+pub mod rooms;
 pub mod secret;
 pub mod session;
 pub mod sso;
@@ -31,7 +32,7 @@ pub mod store;
 #[cfg(feature = "plugin")]
 pub mod plugin;
 
-pub use client::{Client, ClientConfig, LoginFlow, LoginRequest, LoginToken};
+pub use client::{Client, ClientConfig, LoginFlow, LoginRequest, LoginToken, Method};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 pub use ids::{InputError, UserArg, UserId};

@@ -286,6 +286,57 @@ fn bad_input_gets_a_clear_error_pointing_at_the_argument() {
             "",
         ),
         (
+            "matrix send ops hi".into(),
+            "'ops' is not a room ID or alias",
+            "ops",
+        ),
+        (
+            "matrix send '#ops:example.org'".into(),
+            "What should be sent?",
+            "matrix send",
+        ),
+        (
+            "'a' | matrix send '#ops:example.org' b".into(),
+            "The message was given twice",
+            "b",
+        ),
+        (
+            "matrix send '#ops:example.org' '  '".into(),
+            "The message is empty",
+            "'  '",
+        ),
+        (
+            "matrix join 'ops room'".into(),
+            "is not a room ID or alias",
+            "'ops room'",
+        ),
+        (
+            "matrix messages '#ops:example.org' --limit 0".into(),
+            "The limit must be at least 1",
+            "0",
+        ),
+        (
+            "matrix api account/whoami --method FETCH".into(),
+            "Unknown method 'FETCH'",
+            "FETCH",
+        ),
+        (
+            "matrix api createRoom --data '{nope'".into(),
+            "--data is not JSON",
+            "'{nope'",
+        ),
+        (
+            "matrix api account/whoami --method GET --data {a: 1}".into(),
+            "A GET request has no body",
+            "{a: 1}",
+        ),
+        ("matrix api x --data {t: (1..3)}".into(), "Cannot send", ""),
+        (
+            "matrix api x --query {a: [1]}".into(),
+            "A query parameter must be text or a number",
+            "[1]",
+        ),
+        (
             "matrix token import -H https://example.org".into(),
             "Which token?",
             "matrix token import",

@@ -5,6 +5,7 @@ mod active;
 pub mod commands;
 mod config;
 mod errors;
+mod json;
 mod password;
 mod session_store;
 mod sso;
@@ -147,6 +148,11 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Discover),
             Box::new(commands::Flows),
             Box::new(commands::Register),
+            Box::new(commands::Api),
+            Box::new(commands::Rooms),
+            Box::new(commands::Join),
+            Box::new(commands::Send),
+            Box::new(commands::Messages),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminLoginAs),
         ]

@@ -1,6 +1,7 @@
 //! The commands, one per file (the `devices`, `session` and `token` families share one).
 
 mod admin;
+mod api;
 mod devices;
 mod devices_delete;
 mod discover;
@@ -11,11 +12,13 @@ mod login_token;
 mod logout;
 mod refresh;
 mod register;
+mod rooms;
 mod session;
 mod token;
 mod whoami;
 
 pub use admin::AdminLoginAs;
+pub use api::Api;
 pub use devices::{Devices, DevicesRename};
 pub use devices_delete::DevicesDelete;
 pub use discover::Discover;
@@ -26,6 +29,7 @@ pub use login_token::TokenLoginToken;
 pub use logout::Logout;
 pub use refresh::Refresh;
 pub use register::Register;
+pub use rooms::{Join, Messages, Rooms, Send};
 pub use session::{SessionGet, SessionList, SessionRemove, SessionSave, SessionUse};
 pub use token::{TokenImport, TokenReveal};
 pub use whoami::Whoami;

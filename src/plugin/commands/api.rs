@@ -1,0 +1,199 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
+
+use super::with_session;
+use crate::client::Method;
+use crate::error::Error;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::json;
+
+/// `matrix api`: any endpoint, with the session's token.
+pub struct Api;
+
+impl SimplePluginCommand for Api {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix api"
+    }
+
+    fn description(&self) -> &str {
+        "Call any endpoint of the homeserver with the session's token; the JSON answer comes back as data."
+    }
+
+    fn extra_description(&self) -> &str {
+        "The path is relative to /_matrix/client/v3/ (`account/whoami`), or absolute when it \
+         starts with / (`/_synapse/admin/v2/users/@bot:example.org`). Write room IDs and aliases \
+         as they are: each segment of the path is percent-encoded here (a `%` is sent as %25). \
+         The method is GET, or POST when --data is given. Errors are the same as everywhere \
+         else, and a short rate limit is waited out once. The token never shows."
+    }
+
+    fn signature(&self) -> Signature {
+        with_session(Signature::build(self.name()), Type::Any)
+            .required(
+                "path",
+                SyntaxShape::String,
+                "The endpoint: account/whoami, rooms/!id:example.org/state, /_synapse/admin/...",
+            )
+            .named(
+                "method",
+                SyntaxShape::String,
+                "GET, POST, PUT or DELETE (default: GET, or POST with --data).",
+                Some('X'),
+            )
+            .named(
+                "data",
+                SyntaxShape::Any,
+                "The request body: a record (sent as JSON) or a JSON string.",
+                Some('d'),
+            )
+            .named(
+                "query",
+                SyntaxShape::record(),
+                "Query parameters, e.g. {limit: 10}.",
+                Some('q'),
+            )
+            .switch(
+                "raw",
+                "Return the body as text instead of parsing it as JSON.",
+                None,
+            )
+            .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["http", "request", "endpoint", "admin api", "curl"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "matrix api account/whoami",
+                description: "Who the default session is",
+                result: None,
+            },
+            Example {
+                example: "matrix api createRoom --data {name: 'Ops', room_alias_name: 'ops'} | get room_id",
+                description: "Create a room (POST, since there is data)",
+                result: None,
+            },
+            Example {
+                example: "matrix api '/_synapse/admin/v2/users' --query {limit: 5} --session admin | get users",
+                description: "A Synapse admin endpoint, with an admin's saved session",
+                result: None,
+            },
+            Example {
+                example: "matrix api 'directory/room/#ops:example.org' | get room_id",
+                description: "Resolve a room alias (the # is encoded for you)",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let path: Spanned<String> = call.req(0)?;
+        let method_flag: Option<Spanned<String>> = call.get_flag("method")?;
+        let data: Option<Value> = call.get_flag("data")?;
+        let query: Option<Value> = call.get_flag("query")?;
+        let raw = call.has_flag("raw")?;
+
+        let body = data.as_ref().map(body_of).transpose()?;
+        let method = match &method_flag {
+            Some(flag) => Method::parse(&flag.item).ok_or_else(|| {
+                LabeledError::new(format!("Unknown method '{}'", flag.item))
+                    .with_label("not an HTTP method here", flag.span)
+                    .with_help("use GET, POST, PUT or DELETE")
+            })?,
+            None if body.is_some() => Method::Post,
+            None => Method::Get,
+        };
+        if method == Method::Get
+            && let Some(data) = &data
+        {
+            return Err(LabeledError::new("A GET request has no body")
+                .with_label("--data with GET", data.span())
+                .with_help("drop --data, or give --method POST or PUT"));
+        }
+        let query = match &query {
+            Some(Value::Record { val, .. }) => val
+                .iter()
+                .map(|(key, value)| query_text(value).map(|text| (key.clone(), text)))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        };
+
+        let mut active = Active::resolve(plugin, engine, call, input)?;
+        let blame = active.blame();
+        let answer = active
+            .run(plugin, |client, token| {
+                client.request(token, method, &path.item, &query, body.clone())
+            })
+            .map_err(|err| match err {
+                Failure::Request(Error::Input(err)) => crate::plugin::errors::input(err, path.span),
+                Failure::Request(Error::Matrix(err)) if err.errcode == "M_UNRECOGNIZED" => {
+                    LabeledError::new("The homeserver does not know this endpoint")
+                        .with_label(format!("{} {}", err.status, err.errcode), path.span)
+                        .with_help(format!(
+                            "check the path and the method; paths without a leading / are \
+                             under /_matrix/client/v3/. The server said: {err}"
+                        ))
+                        .with_code("matrix::M_UNRECOGNIZED")
+                }
+                Failure::Request(Error::Matrix(err)) if err.status == 404 => {
+                    LabeledError::new("Not found")
+                        .with_label(format!("{} {}", err.status, err.errcode), path.span)
+                        .with_help(format!("the server said: {err}"))
+                        .with_code(format!("matrix::{}", err.errcode))
+                }
+                other => failure(other, &blame),
+            })?;
+        let span = call.head;
+        if raw {
+            return Ok(match String::from_utf8(answer.body) {
+                Ok(text) => Value::string(text, span),
+                Err(bytes) => Value::binary(bytes.into_bytes(), span),
+            });
+        }
+        let parsed = answer.json().map_err(|_| {
+            LabeledError::new("The answer is not JSON")
+                .with_label("not JSON", path.span)
+                .with_help("add --raw to get the body as text")
+        })?;
+        Ok(json::to_value(parsed, span))
+    }
+}
+
+/// The request body from `--data`: a record or list as JSON, or a string that holds JSON.
+fn body_of(data: &Value) -> Result<serde_json::Value, LabeledError> {
+    match data {
+        Value::String { val, .. } => serde_json::from_str(val).map_err(|err| {
+            LabeledError::new("--data is not JSON")
+                .with_label(format!("not JSON: {err}"), data.span())
+                .with_help("give a record (`--data {name: 'Ops'}`) or a JSON string")
+        }),
+        other => json::from_value(other),
+    }
+}
+
+/// A query parameter's text: strings, numbers and booleans.
+fn query_text(value: &Value) -> Result<String, LabeledError> {
+    match value {
+        Value::String { val, .. } => Ok(val.clone()),
+        Value::Int { val, .. } => Ok(val.to_string()),
+        Value::Float { val, .. } => Ok(val.to_string()),
+        Value::Bool { val, .. } => Ok(val.to_string()),
+        other => Err(
+            LabeledError::new("A query parameter must be text or a number")
+                .with_label(format!("this is {}", other.get_type()), other.span())
+                .with_help("e.g. --query {limit: 10, dir: b}"),
+        ),
+    }
+}

@@ -1,0 +1,480 @@
+//! Using a session: any endpoint ([`Client::request`]), and the chores bots do most: list and
+//! join rooms, send a message, read recent messages. End-to-end encryption is not supported:
+//! sending to an encrypted room is refused ([`Error::Input`]) rather than sent in the clear.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value as JsonValue, json};
+
+use crate::client::{Client, Method};
+use crate::error::{Error, TransportKind, UnexpectedResponse};
+use crate::ids::InputError;
+use crate::secret::AccessToken;
+
+/// The answer of [`Client::request`]: a 2xx status and the body as it came.
+#[derive(Debug, Clone)]
+pub struct ApiAnswer {
+    /// The URL asked.
+    pub url: String,
+    /// The HTTP status (2xx).
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl ApiAnswer {
+    /// The body as JSON (`null` for an empty body).
+    pub fn json(&self) -> Result<JsonValue, Error> {
+        if self.body.is_empty() {
+            return Ok(JsonValue::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|_| self.unexpected("the body is not JSON"))
+    }
+
+    /// A string field of the JSON object in the body.
+    fn field(&self, field: &str) -> Result<String, Error> {
+        self.json()?[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| self.unexpected(format!("the answer has no `{field}`")))
+    }
+
+    fn unexpected(&self, problem: impl Into<String>) -> Error {
+        Error::UnexpectedResponse(UnexpectedResponse {
+            url: self.url.clone(),
+            status: self.status,
+            content_type: self.content_type.clone(),
+            problem: problem.into(),
+            excerpt: String::new(),
+        })
+    }
+}
+
+/// A joined room, from one filtered `/sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// `!abc:example.org`
+    pub room_id: String,
+    /// The `m.room.name`, if set.
+    pub name: Option<String>,
+    /// The `m.room.canonical_alias`, if set.
+    pub canonical_alias: Option<String>,
+    /// Joined members, when the server says.
+    pub members: Option<u64>,
+    /// True when the room has `m.room.encryption`.
+    pub encrypted: bool,
+}
+
+/// A message event of a room, from [`Client::messages`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// `$event:example.org`
+    pub event_id: String,
+    /// Who sent it.
+    pub sender: String,
+    /// When the sender's server received it.
+    pub time: SystemTime,
+    /// `m.room.message`, or `m.room.encrypted` (then there is no body).
+    pub kind: String,
+    /// `m.text`, `m.notice`, `m.image`, ... (for `m.room.message`).
+    pub msgtype: Option<String>,
+    /// The plain-text body.
+    pub body: Option<String>,
+}
+
+/// One page of [`Client::messages`]: the messages, newest first, and where the next (older)
+/// page starts, if there is one.
+#[derive(Debug, Clone)]
+pub struct MessagesPage {
+    /// The messages, newest first.
+    pub messages: Vec<Message>,
+    /// The token for the next, older, page.
+    pub next: Option<String>,
+}
+
+/// A message to send: plain text, optionally with HTML and as a notice (what bots send).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The plain-text body.
+    pub body: String,
+    /// An HTML rendering (`org.matrix.custom.html`).
+    pub html: Option<String>,
+    /// `m.notice` instead of `m.text`.
+    pub notice: bool,
+}
+
+impl OutgoingMessage {
+    /// A plain-text message.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            html: None,
+            notice: false,
+        }
+    }
+
+    /// A message written in Markdown: the body stays the Markdown text (what clients without
+    /// HTML show), and the HTML rendering goes along. Raw HTML in the text is shown as text,
+    /// not passed on.
+    pub fn markdown(text: impl Into<String>) -> Self {
+        use pulldown_cmark::{Event, Options, Parser, html};
+        let body = text.into();
+        let parser = Parser::new_ext(
+            &body,
+            Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
+        )
+        .map(|event| match event {
+            Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+            other => other,
+        });
+        let mut rendered = String::new();
+        html::push_html(&mut rendered, parser);
+        Self {
+            html: Some(rendered.trim_end().to_owned()),
+            body,
+            notice: false,
+        }
+    }
+
+    /// The same message as a notice (`m.notice`: what bots send, no notification loops).
+    pub fn as_notice(mut self, notice: bool) -> Self {
+        self.notice = notice;
+        self
+    }
+
+    /// The event content.
+    pub fn content(&self) -> JsonValue {
+        let mut content = json!({
+            "msgtype": if self.notice { "m.notice" } else { "m.text" },
+            "body": self.body,
+        });
+        if let Some(html) = &self.html {
+            content["format"] = json!("org.matrix.custom.html");
+            content["formatted_body"] = json!(html);
+        }
+        content
+    }
+}
+
+/// A fresh transaction ID for [`Client::send_message`]: 128 random bits, hex.
+pub fn new_transaction_id() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness, the clock still makes IDs that do not repeat in practice.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        bytes = nanos.to_le_bytes();
+    }
+    hex::encode(bytes)
+}
+
+/// The largest page [`Client::messages`] asks for.
+pub const MAX_PAGE: u32 = 100;
+
+impl Client {
+    /// An authenticated request to any endpoint of the homeserver. `path` is relative to
+    /// `/_matrix/client/v3/` (`account/whoami`) or absolute (`/_synapse/admin/v2/users/…`);
+    /// its segments are percent-encoded here, so write them as they are (`rooms/!id:server`,
+    /// `directory/room/#alias:server`). A 2xx answer comes back as it is; other answers
+    /// become errors, and a short rate limit is waited out once, as for every call.
+    pub fn request(
+        &self,
+        token: &AccessToken,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<JsonValue>,
+    ) -> Result<ApiAnswer, Error> {
+        let url = self.api_url(path, query)?;
+        let answer = self.call_url(method, &url, Some(token), body)?;
+        Ok(ApiAnswer {
+            url,
+            status: answer.status(),
+            content_type: answer.content_type().map(str::to_owned),
+            body: answer.into_body(),
+        })
+    }
+
+    /// The URL of an API path (see [`Client::request`]).
+    fn api_url(&self, path: &str, query: &[(String, String)]) -> Result<String, Error> {
+        let trimmed = path.trim();
+        if trimmed.is_empty() || trimmed == "/" {
+            return Err(Error::Input(InputError::new(
+                "the path is empty",
+                "give an endpoint, e.g. account/whoami or /_synapse/admin/v1/server_version",
+            )));
+        }
+        if trimmed.contains("://") {
+            return Err(Error::Input(InputError::new(
+                "the path is a whole URL",
+                "give only the path: the request goes to the session's homeserver, e.g. \
+                 account/whoami",
+            )));
+        }
+        let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
+        let mut url = url::Url::parse(&self.endpoint(&[])).expect("endpoints are URLs");
+        if trimmed.starts_with('/') {
+            url.set_path("");
+        }
+        {
+            let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url.into())
+    }
+
+    /// The rooms the user has joined, with name, alias, member count and encryption, from one
+    /// `/sync` filtered down to those (no messages, no members).
+    pub fn rooms(&self, token: &AccessToken) -> Result<Vec<Room>, Error> {
+        let filter = json!({
+            "room": {
+                "timeline": {"limit": 0},
+                "state": {
+                    "types": ["m.room.name", "m.room.canonical_alias", "m.room.encryption"],
+                    "lazy_load_members": true,
+                },
+                "ephemeral": {"types": []},
+                "account_data": {"types": []},
+            },
+            "presence": {"types": []},
+            "account_data": {"types": []},
+        });
+        let query = [
+            ("filter".to_owned(), filter.to_string()),
+            ("timeout".to_owned(), "0".to_owned()),
+        ];
+        let answer = self
+            .request(token, Method::Get, "sync", &query, None)?
+            .json()?;
+        let mut rooms: Vec<Room> = answer["rooms"]["join"]
+            .as_object()
+            .map(|joined| {
+                joined
+                    .iter()
+                    .map(|(room_id, room)| room_of(room_id, room))
+                    .collect()
+            })
+            .unwrap_or_default();
+        rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
+        Ok(rooms)
+    }
+
+    /// `POST /join/{roomIdOrAlias}`: joins a room by ID or alias; returns its room ID.
+    pub fn join(&self, token: &AccessToken, room: &str) -> Result<String, Error> {
+        check_room(room)?;
+        self.request(token, Method::Post, &format!("join/{room}"), &[], None)?
+            .field("room_id")
+    }
+
+    /// The room ID of a room ID or alias (`GET /directory/room/{alias}` for an alias).
+    pub fn resolve_room(&self, token: &AccessToken, room: &str) -> Result<String, Error> {
+        check_room(room)?;
+        if room.starts_with('!') {
+            return Ok(room.to_owned());
+        }
+        self.request(
+            token,
+            Method::Get,
+            &format!("directory/room/{room}"),
+            &[],
+            None,
+        )?
+        .field("room_id")
+    }
+
+    /// True when the room is end-to-end encrypted (it has an `m.room.encryption` state event).
+    pub fn is_encrypted(&self, token: &AccessToken, room_id: &str) -> Result<bool, Error> {
+        let path = format!("rooms/{}/state/m.room.encryption/", room_id);
+        match self.request(token, Method::Get, &path, &[], None) {
+            Ok(_) => Ok(true),
+            Err(Error::Matrix(err)) if err.errcode == "M_NOT_FOUND" => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `PUT /rooms/{roomId}/send/m.room.message/{txnId}`: sends a message and returns its event
+    /// ID. The same `transaction_id` (from [`new_transaction_id`]) sends at most once: the
+    /// server answers a repeat with the first event's ID. So when the answer is lost (a reset
+    /// connection, a time-out), the request is repeated once with it.
+    pub fn send_message(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        message: &OutgoingMessage,
+        transaction_id: &str,
+    ) -> Result<String, Error> {
+        check_room(room_id)?;
+        if transaction_id.is_empty() || transaction_id.contains('/') {
+            return Err(Error::Input(InputError::new(
+                "the transaction ID is empty or contains '/'",
+                "use any short text that is new for each message, e.g. a counter or a UUID",
+            )));
+        }
+        let path = format!("rooms/{}/send/m.room.message/{}", room_id, transaction_id);
+        let send = || self.request(token, Method::Put, &path, &[], Some(message.content()));
+        let answer = match send() {
+            Err(Error::Transport(err))
+                if matches!(err.kind, TransportKind::Timeout | TransportKind::Other) =>
+            {
+                send()?
+            }
+            other => other?,
+        };
+        answer.field("event_id")
+    }
+
+    /// `GET /rooms/{roomId}/messages`: one page of messages, newest first, at most `limit`
+    /// (up to [`MAX_PAGE`]), from `from` (the `next` of the page before) or from the newest.
+    pub fn messages(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<MessagesPage, Error> {
+        check_room(room_id)?;
+        let filter = json!({"types": ["m.room.message", "m.room.encrypted"]});
+        let mut query = vec![
+            ("dir".to_owned(), "b".to_owned()),
+            ("limit".to_owned(), limit.clamp(1, MAX_PAGE).to_string()),
+            ("filter".to_owned(), filter.to_string()),
+        ];
+        if let Some(from) = from {
+            query.push(("from".to_owned(), from.to_owned()));
+        }
+        let path = format!("rooms/{}/messages", room_id);
+        let answer = self
+            .request(token, Method::Get, &path, &query, None)?
+            .json()?;
+        let messages: Vec<Message> = answer["chunk"]
+            .as_array()
+            .map(|events| events.iter().filter_map(message_of).collect())
+            .unwrap_or_default();
+        let next = answer["end"]
+            .as_str()
+            .filter(|_| !answer["chunk"].as_array().is_none_or(Vec::is_empty))
+            .map(str::to_owned);
+        Ok(MessagesPage { messages, next })
+    }
+}
+
+/// Checks that `room` looks like a room ID (`!…`) or alias (`#…`), before anything is sent.
+pub fn check_room(room: &str) -> Result<(), Error> {
+    let ok = (room.starts_with('!') || room.starts_with('#'))
+        && room.len() > 1
+        && room.len() <= 255
+        && !room.contains('/')
+        && !room.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Input(InputError::new(
+            format!("'{room}' is not a room ID or alias"),
+            "give a room ID (!abc:example.org) or an alias (#ops:example.org)",
+        )))
+    }
+}
+
+fn room_of(room_id: &str, room: &JsonValue) -> Room {
+    let state = room["state"]["events"].as_array();
+    let content_of = |kind: &str| {
+        state.and_then(|events| {
+            events
+                .iter()
+                .find(|event| event["type"] == kind && event["state_key"] == "")
+                .map(|event| &event["content"])
+        })
+    };
+    let text = |kind: &str, field: &str| {
+        content_of(kind)
+            .and_then(|content| content[field].as_str())
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    Room {
+        room_id: room_id.to_owned(),
+        name: text("m.room.name", "name"),
+        canonical_alias: text("m.room.canonical_alias", "alias"),
+        members: room["summary"]["m.joined_member_count"].as_u64(),
+        encrypted: content_of("m.room.encryption").is_some(),
+    }
+}
+
+fn message_of(event: &JsonValue) -> Option<Message> {
+    let kind = event["type"].as_str()?.to_owned();
+    let content = &event["content"];
+    Some(Message {
+        event_id: event["event_id"].as_str()?.to_owned(),
+        sender: event["sender"].as_str()?.to_owned(),
+        time: UNIX_EPOCH + Duration::from_millis(event["origin_server_ts"].as_u64().unwrap_or(0)),
+        msgtype: content["msgtype"].as_str().map(str::to_owned),
+        body: content["body"].as_str().map(str::to_owned),
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_renders_to_html_and_keeps_the_text_as_body() {
+        let message =
+            OutgoingMessage::markdown("**backup** done <script>x</script>").as_notice(true);
+        let content = message.content();
+        assert_eq!(content["msgtype"], "m.notice");
+        assert_eq!(content["body"], "**backup** done <script>x</script>");
+        assert_eq!(content["format"], "org.matrix.custom.html");
+        let html = content["formatted_body"].as_str().unwrap();
+        assert!(html.contains("<strong>backup</strong>"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        let plain = OutgoingMessage::text("hi").content();
+        assert_eq!(plain, json!({"msgtype": "m.text", "body": "hi"}));
+    }
+
+    #[test]
+    fn transaction_ids_are_fresh() {
+        let (a, b) = (new_transaction_id(), new_transaction_id());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn api_paths_are_encoded_per_segment() {
+        let client = Client::new("http://127.0.0.1:8008").unwrap();
+        let url = client
+            .api_url("directory/room/#ops:example.org", &[])
+            .unwrap();
+        assert_eq!(
+            url,
+            "http://127.0.0.1:8008/_matrix/client/v3/directory/room/%23ops:example.org"
+        );
+        let url = client
+            .api_url(
+                "/_synapse/admin/v2/users/@bot:example.org",
+                &[("a b".into(), "c&d".into())],
+            )
+            .unwrap();
+        assert_eq!(
+            url,
+            "http://127.0.0.1:8008/_synapse/admin/v2/users/@bot:example.org?a+b=c%26d"
+        );
+        let url = client
+            .api_url("rooms/!r:x/send/m.room.message/t?1", &[])
+            .unwrap();
+        assert!(
+            url.ends_with("/rooms/!r:x/send/m.room.message/t%3F1"),
+            "{url}"
+        );
+        assert!(client.api_url("", &[]).is_err());
+        assert!(client.api_url("https://evil.example/x", &[]).is_err());
+    }
+}
