@@ -88,7 +88,7 @@ fn exchange(
             if let Some(bearer) = &bearer {
                 request = request.header("Authorization", bearer.as_str());
             }
-            request.send(&bytes[..])
+            request.send(bytes)
         }
     };
     let mut response = result?;
