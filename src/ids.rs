@@ -20,7 +20,8 @@ pub struct InputError {
 }
 
 impl InputError {
-    pub(crate) fn new(problem: impl Into<String>, hint: impl Into<String>) -> Self {
+    /// A refusal: what is wrong, and what to write instead.
+    pub fn new(problem: impl Into<String>, hint: impl Into<String>) -> Self {
         Self {
             problem: problem.into(),
             hint: hint.into(),

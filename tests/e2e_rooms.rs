@@ -4,6 +4,10 @@
 mod support;
 
 use serde_json::Value as JsonValue;
+
+/// The Rust example, compiled into this test so that it is always current.
+#[path = "../examples/notify.rs"]
+mod notify_example;
 use support::{NuRun, scratch, synapse, unique_user};
 
 fn json(text: &str) -> JsonValue {
@@ -229,4 +233,29 @@ fn an_encrypted_room_is_refused_and_unknown_rooms_are_named() {
     assert!(!run.success);
     let text = run.stderr_folded();
     assert!(text.contains("No room #nowhere-at-all:localhost"), "{text}");
+}
+
+#[test]
+fn the_rust_example_notifies_a_room() {
+    let hs = synapse();
+    let (as_user, user_id) = user_with_session("notify");
+    let alias_name = unique_user("alerts");
+    let run = as_user(&format!(
+        "matrix api createRoom --data {{room_alias_name: '{alias_name}'}} | get room_id"
+    ));
+    assert!(run.success, "{}", run.stderr);
+    let token = hs.login(&user_id, "pw-notify-42");
+    let token = nu_plugin_matrix::AccessToken::new(token);
+    let alias = format!("#{alias_name}:localhost");
+    let event_id = notify_example::notify(&hs.url, &token, &alias, "**done**").expect("sent");
+    assert!(event_id.starts_with('$'), "{event_id}");
+    let run = as_user(&format!(
+        "matrix messages '{alias}' --limit 1 | get 0 | select msgtype body | to json"
+    ));
+    assert!(run.success, "{}", run.stderr);
+    let message = json(&run.stdout);
+    assert_eq!(message["msgtype"], "m.notice");
+    assert_eq!(message["body"], "**done**");
+    let err = notify_example::notify(&hs.url, &token, "not-a-room", "x").expect_err("refused");
+    assert!(err.to_string().contains("not a room ID or alias"), "{err}");
 }
