@@ -15,9 +15,10 @@ pub struct Group {
 /// `matrix`.
 pub const MATRIX: Group = Group {
     name: "matrix",
-    description: "Matrix chat: log in to a homeserver and keep access tokens masked until you reveal them.",
+    description: "Matrix chat: log in to a homeserver, keep access tokens masked until you reveal them, and use them.",
     extra_description: "Run `matrix login --help` to start. Tokens display masked everywhere; \
-        `matrix token reveal` is the one way to the plaintext.\n\n\
+        `matrix token reveal` is the one way to the plaintext. With a session: `matrix api` \
+        calls any endpoint, `matrix send` and `matrix messages` talk in rooms.\n\n\
         Subcommands marked (plugin) come from nu_plugin_matrix. The others (matrix add, \
         matrix multiply, ...) are Nushell's own linear-algebra commands, which share the name \
         and keep working as before.",
