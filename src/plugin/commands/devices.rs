@@ -3,7 +3,7 @@ use nu_protocol::{
     Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
 };
 
-use super::with_session;
+use super::{table_of, with_session};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
 use crate::plugin::token::{date_or_nothing, text_or_nothing};
@@ -25,18 +25,13 @@ impl SimplePluginCommand for Devices {
     fn signature(&self) -> Signature {
         with_session(
             Signature::build(self.name()),
-            Type::Table(
-                [
-                    ("device_id", Type::String),
-                    ("display_name", Type::String),
-                    ("last_seen_ip", Type::String),
-                    ("last_seen", Type::Date),
-                    ("current", Type::Bool),
-                ]
-                .into_iter()
-                .map(|(name, ty)| (name.to_owned(), ty))
-                .collect(),
-            ),
+            table_of(&[
+                ("device_id", Type::String),
+                ("display_name", Type::String),
+                ("last_seen_ip", Type::String),
+                ("last_seen", Type::Date),
+                ("current", Type::Bool),
+            ]),
         )
         .category(Category::Network)
     }

@@ -79,6 +79,16 @@ fn with_timeout(signature: Signature) -> Signature {
     )
 }
 
+/// A table type with these columns.
+fn table_of(columns: &[(&str, Type)]) -> Type {
+    Type::Table(
+        columns
+            .iter()
+            .map(|(name, ty)| ((*name).to_owned(), ty.clone()))
+            .collect(),
+    )
+}
+
 /// `x.pipe(f)` is `f(x)`: keeps a builder chain readable.
 trait Pipe: Sized {
     fn pipe(self, f: impl FnOnce(Self) -> Self) -> Self {

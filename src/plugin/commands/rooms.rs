@@ -6,7 +6,7 @@ use nu_protocol::{
     ShellError, Signature, Span, Spanned, SyntaxShape, Type, Value,
 };
 
-use super::{Pipe, with_session};
+use super::{Pipe, table_of, with_session};
 use crate::client::Client;
 use crate::error::Error;
 use crate::plugin::MatrixPlugin;
@@ -37,18 +37,13 @@ impl SimplePluginCommand for Rooms {
     fn signature(&self) -> Signature {
         with_session(
             Signature::build("matrix rooms"),
-            Type::Table(
-                [
-                    ("room_id", Type::String),
-                    ("alias", Type::String),
-                    ("name", Type::String),
-                    ("members", Type::Int),
-                    ("encrypted", Type::Bool),
-                ]
-                .into_iter()
-                .map(|(name, ty)| (name.to_owned(), ty))
-                .collect(),
-            ),
+            table_of(&[
+                ("room_id", Type::String),
+                ("alias", Type::String),
+                ("name", Type::String),
+                ("members", Type::Int),
+                ("encrypted", Type::Bool),
+            ]),
         )
         .category(Category::Network)
     }
@@ -123,11 +118,7 @@ impl SimplePluginCommand for Join {
 
     fn signature(&self) -> Signature {
         with_session(Signature::build("matrix join"), Type::record())
-            .required(
-                "room",
-                SyntaxShape::String,
-                "The room: an alias (#ops:example.org) or a room ID (!abc:example.org).",
-            )
+            .pipe(with_room)
             .category(Category::Network)
     }
 
@@ -146,8 +137,7 @@ impl SimplePluginCommand for Join {
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
-        let room: Spanned<String> = call.req(0)?;
-        check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+        let room = room_arg(call)?;
         let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         let room_id = active
@@ -189,11 +179,7 @@ impl PluginCommand for Send {
                 (Type::record(), Type::record()),
                 (Type::Custom(TYPE_NAME.into()), Type::record()),
             ])
-            .required(
-                "room",
-                SyntaxShape::String,
-                "The room: an alias (#ops:example.org) or a room ID (!abc:example.org).",
-            )
+            .pipe(with_room)
             .optional("message", SyntaxShape::String, "The message text.")
             .named(
                 "session",
@@ -247,8 +233,7 @@ impl PluginCommand for Send {
         call: &EvaluatedCall,
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let room: Spanned<String> = call.req(0)?;
-        check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+        let room = room_arg(call)?;
         let argument: Option<Spanned<String>> = call.opt(1)?;
         let txn_id: Option<Spanned<String>> = call.get_flag("txn-id")?;
         // A string on the pipeline is the message; anything else is the session.
@@ -356,24 +341,15 @@ impl PluginCommand for Messages {
     fn signature(&self) -> Signature {
         with_session(
             Signature::build(self.name()),
-            Type::Table(
-                [
-                    ("time", Type::Date),
-                    ("sender", Type::String),
-                    ("msgtype", Type::String),
-                    ("body", Type::String),
-                    ("event_id", Type::String),
-                ]
-                .into_iter()
-                .map(|(name, ty)| (name.to_owned(), ty))
-                .collect(),
-            ),
+            table_of(&[
+                ("time", Type::Date),
+                ("sender", Type::String),
+                ("msgtype", Type::String),
+                ("body", Type::String),
+                ("event_id", Type::String),
+            ]),
         )
-        .required(
-            "room",
-            SyntaxShape::String,
-            "The room: an alias (#ops:example.org) or a room ID (!abc:example.org).",
-        )
+        .pipe(with_room)
         .named(
             "limit",
             SyntaxShape::Int,
@@ -409,8 +385,7 @@ impl PluginCommand for Messages {
         call: &EvaluatedCall,
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let room: Spanned<String> = call.req(0)?;
-        check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+        let room = room_arg(call)?;
         let limit: Option<Spanned<i64>> = call.get_flag("limit")?;
         let limit = match limit {
             Some(limit) if limit.item < 1 => {
@@ -519,6 +494,22 @@ impl Iterator for Pages {
         record.push("event_id", Value::string(message.event_id, span));
         Some(Value::record(record, span))
     }
+}
+
+/// Adds the `room` argument.
+fn with_room(signature: Signature) -> Signature {
+    signature.required(
+        "room",
+        SyntaxShape::String,
+        "The room: an alias (#ops:example.org) or a room ID (!abc:example.org).",
+    )
+}
+
+/// The `room` argument, checked before anything is sent.
+fn room_arg(call: &EvaluatedCall) -> Result<Spanned<String>, LabeledError> {
+    let room: Spanned<String> = call.req(0)?;
+    check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+    Ok(room)
 }
 
 /// Errors about a room: unknown alias, not a member, not a room ID, else the usual.
