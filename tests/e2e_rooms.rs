@@ -3,6 +3,10 @@
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::Value as JsonValue;
 
 /// The Rust example, compiled into this test so that it is always current.
@@ -258,4 +262,114 @@ fn the_rust_example_notifies_a_room() {
     assert_eq!(message["body"], "**done**");
     let err = notify_example::notify(&hs.url, &token, "not-a-room", "x").expect_err("refused");
     assert!(err.to_string().contains("not a room ID or alias"), "{err}");
+}
+
+/// A relay to Synapse that loses the answer to the first message send: it passes the request
+/// on, then closes the connection instead of answering. Counts the sends it saw.
+fn relay_losing_first_send_answer(upstream: &str) -> (String, std::sync::Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sends = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = sends.clone();
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (upstream, counter) = (upstream.clone(), counter.clone());
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut server = TcpStream::connect(&upstream).expect("Synapse");
+                while let Some(request) = read_message(&mut client) {
+                    let is_send = request.starts_with(b"PUT ")
+                        && String::from_utf8_lossy(&request).contains("/send/m.room.message/");
+                    server.write_all(&request).expect("to Synapse");
+                    let Some(answer) = read_message(&mut server) else {
+                        break;
+                    };
+                    if is_send && counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                        break; // the answer is lost
+                    }
+                    if client.write_all(&answer).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (url, sends)
+}
+
+/// One HTTP/1.1 message as it came (head, and a Content-Length or chunked body), or `None` at
+/// the end of the stream.
+fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut message = read_line_until(stream, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&message).to_ascii_lowercase();
+    if head.contains("transfer-encoding: chunked") {
+        loop {
+            let size_line = read_line_until(stream, b"\r\n")?;
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&size_line)
+                    .trim()
+                    .split(';')
+                    .next()?,
+                16,
+            )
+            .ok()?;
+            message.extend(size_line);
+            let mut chunk = vec![0u8; size + 2];
+            stream.read_exact(&mut chunk).ok()?;
+            message.extend(chunk);
+            if size == 0 {
+                return Some(message);
+            }
+        }
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    message.extend(body);
+    Some(message)
+}
+
+/// Bytes up to and including `end`.
+fn read_line_until(stream: &mut TcpStream, end: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(end) {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        bytes.push(byte[0]);
+    }
+    Some(bytes)
+}
+
+#[test]
+fn a_send_whose_answer_is_lost_is_repeated_once_and_posted_once() {
+    let hs = synapse();
+    let password = "pw-lossy-42";
+    let user_id = hs.register(&unique_user("lossy"), password);
+    let upstream = hs.url.trim_start_matches("http://").to_owned();
+    let (relay, sends) = relay_losing_first_send_answer(&upstream);
+    let run = support::nu_pw(
+        &format!(
+            // The login answer names Synapse itself (well_known), so the session is made
+            // for the relay with token import.
+            "let s = ($env.PW | matrix login {user_id} -H {} | matrix token reveal | get access_token \
+               | matrix token import -H {relay}); \
+             let room = ($s | matrix api createRoom --data {{}} | get room_id); \
+             let sent = ($s | matrix send $room 'exactly once'); \
+             {{event: $sent.event_id, bodies: ($s | matrix messages $room | get body)}} | to json",
+            hs.url
+        ),
+        password,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let out = json(&run.stdout);
+    assert!(out["event"].as_str().unwrap().starts_with('$'), "{out}");
+    assert_eq!(out["bodies"], serde_json::json!(["exactly once"]));
+    assert_eq!(sends.load(Ordering::SeqCst), 2, "the send was not repeated");
 }
