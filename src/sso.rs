@@ -194,65 +194,42 @@ impl SsoListener {
 
 /// Reads one request and answers it.
 fn answer(mut stream: TcpStream, expected_nonce: &str) -> Callback {
-    let url = request_target(&mut stream)
-        .and_then(|target| url::Url::parse(&format!("http://127.0.0.1{target}")).ok());
-    let Some(url) = url else {
-        respond(
-            &mut stream,
+    let request =
+        read_head(&mut stream).map_or(Request::Bad, |head| parse_request(&head, expected_nonce));
+    let (status, title, text, callback) = match request {
+        Request::Bad => (
             400,
             "Bad request",
             "This is not a request this page understands.",
-        );
-        return Callback::Ignored;
-    };
-    if url.path() != CALLBACK_PATH {
-        respond(&mut stream, 404, "Not found", "Nothing here.");
-        return Callback::Ignored;
-    }
-    let mut nonce = None;
-    let mut login_token = None;
-    for (key, value) in url.query_pairs() {
-        match key.as_ref() {
-            "nonce" => nonce = Some(value.into_owned()),
-            "loginToken" => login_token = Some(AccessToken::new(value.into_owned())),
-            _ => {}
-        }
-    }
-    let nonce_ok =
-        nonce.is_some_and(|nonce| bool::from(nonce.as_bytes().ct_eq(expected_nonce.as_bytes())));
-    if !nonce_ok {
-        respond(
-            &mut stream,
+            Callback::Ignored,
+        ),
+        Request::OtherPath => (404, "Not found", "Nothing here.", Callback::Ignored),
+        Request::WrongNonce => (
             403,
             "Not this sign-in",
-            "This link does not belong to the sign-in the terminal is waiting for, so it \
-             was refused. Start the sign-in again from the terminal.",
-        );
-        return Callback::Rejected;
-    }
-    match login_token.filter(|token| !token.reveal().is_empty()) {
-        Some(token) => {
-            respond(
-                &mut stream,
-                200,
-                "Signed in",
-                "The terminal has the login. You can close this tab.",
-            );
-            Callback::Token(token)
-        }
-        None => {
-            respond(
-                &mut stream,
-                400,
-                "No login token",
-                "The homeserver sent the browser back without a login token. Look at the \
-                 terminal, and try again.",
-            );
-            Callback::Rejected
-        }
-    }
+            "This link does not belong to the sign-in the terminal is waiting for, so it was \
+             refused. Start the sign-in again from the terminal.",
+            Callback::Rejected,
+        ),
+        Request::NoToken => (
+            400,
+            "No login token",
+            "The homeserver sent the browser back without a login token. Look at the \
+             terminal, and try again.",
+            Callback::Rejected,
+        ),
+        Request::Token(token) => (
+            200,
+            "Signed in",
+            "The terminal has the login. You can close this tab.",
+            Callback::Token(token),
+        ),
+    };
+    respond(&mut stream, status, title, text);
+    callback
 }
 
+/// What a request meant for the wait.
 enum Callback {
     Token(AccessToken),
     /// The right path, but not the right nonce or no token.
@@ -261,8 +238,22 @@ enum Callback {
     Ignored,
 }
 
-/// The target of a `GET` request, e.g. `/callback?nonce=…`, or `None` for anything else.
-fn request_target(stream: &mut TcpStream) -> Option<String> {
+/// What one request to the listener is.
+enum Request {
+    /// Not a `GET` of a path, or unreadable.
+    Bad,
+    /// Another path (a favicon).
+    OtherPath,
+    /// The callback, without this sign-in's nonce.
+    WrongNonce,
+    /// The callback with the nonce but no login token.
+    NoToken,
+    /// The callback with the nonce and a login token.
+    Token(AccessToken),
+}
+
+/// Reads a request head (up to [`MAX_HEAD_BYTES`], within [`READ_TIMEOUT`]).
+fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
     let mut head = Vec::new();
@@ -277,11 +268,54 @@ fn request_target(stream: &mut TcpStream) -> Option<String> {
         }
         head.extend_from_slice(&chunk[..read]);
     }
-    let line = head.split(|byte| *byte == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?.trim_end();
-    let mut parts = line.split(' ');
-    let (method, target) = (parts.next()?, parts.next()?);
-    (method == "GET" && target.starts_with('/')).then(|| target.to_owned())
+    Some(head)
+}
+
+/// Reads a request head: only `GET /callback?nonce=<expected>&loginToken=…` brings a token.
+fn parse_request(head: &[u8], expected_nonce: &str) -> Request {
+    let target = head
+        .split(|byte| *byte == b'\n')
+        .next()
+        .and_then(|line| std::str::from_utf8(line).ok())
+        .and_then(|line| {
+            let mut parts = line.trim_end().split(' ');
+            let (method, target) = (parts.next()?, parts.next()?);
+            (method == "GET" && target.starts_with('/')).then_some(target)
+        });
+    let Some(url) =
+        target.and_then(|target| url::Url::parse(&format!("http://127.0.0.1{target}")).ok())
+    else {
+        return Request::Bad;
+    };
+    if url.path() != CALLBACK_PATH {
+        return Request::OtherPath;
+    }
+    let mut nonce = None;
+    let mut login_token = None;
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "nonce" => nonce = Some(value.into_owned()),
+            "loginToken" => login_token = Some(AccessToken::new(value.into_owned())),
+            _ => {}
+        }
+    }
+    let nonce_ok =
+        nonce.is_some_and(|nonce| bool::from(nonce.as_bytes().ct_eq(expected_nonce.as_bytes())));
+    match login_token.filter(|token| !token.reveal().is_empty()) {
+        _ if !nonce_ok => Request::WrongNonce,
+        Some(token) => Request::Token(token),
+        None => Request::NoToken,
+    }
+}
+
+/// Entry point for the fuzz target of the single sign-on listener: the login token a request
+/// head would be accepted with. Not part of the stable API.
+#[doc(hidden)]
+pub fn fuzz_callback(head: &[u8], expected_nonce: &str) -> Option<String> {
+    match parse_request(head, expected_nonce) {
+        Request::Token(token) => Some(token.reveal().to_owned()),
+        _ => None,
+    }
 }
 
 /// A small HTML page, not cached, that sends no referrer on.
