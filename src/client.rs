@@ -22,6 +22,10 @@ use crate::session::{Device, Refreshed, Session, WhoAmI};
 /// keeps a misbehaving server from filling memory.
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
+/// The largest answer body [`Client::request`] reads, in bytes: any endpoint may be asked there
+/// (an unfiltered `/sync`, a long admin listing).
+pub const MAX_API_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Time-outs and other settings of a [`Client`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientConfig {
@@ -57,7 +61,7 @@ struct Exchanged {
     body: Result<Zeroizing<Vec<u8>>, ureq::Error>,
 }
 
-/// Sends one request and reads its answer (up to [`MAX_BODY_BYTES`]). Owns everything it
+/// Sends one request and reads its answer (up to `limit` bytes). Owns everything it
 /// needs, so that it can run on a thread of its own.
 fn exchange(
     agent: &ureq::Agent,
@@ -65,6 +69,7 @@ fn exchange(
     url: &str,
     bearer: Option<Zeroizing<String>>,
     bytes: Option<Zeroizing<Vec<u8>>>,
+    limit: u64,
 ) -> Result<Exchanged, ureq::Error> {
     let result = match (method, &bytes) {
         (Method::Get, _) | (Method::Delete, None) => {
@@ -109,7 +114,7 @@ fn exchange(
         response
             .body_mut()
             .with_config()
-            .limit(MAX_BODY_BYTES)
+            .limit(limit)
             .read_to_vec()
             .map(Zeroizing::new)
     };
@@ -623,7 +628,7 @@ impl Client {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
-        let raw = self.transfer_with_retry(method, &url, token, body, secrets)?;
+        let raw = self.transfer_with_retry(method, &url, token, body, secrets, MAX_BODY_BYTES)?;
         let answer = raw.parse(secrets)?;
         if (200..300).contains(&answer.status) {
             return Ok(answer);
@@ -641,7 +646,7 @@ impl Client {
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
     ) -> Result<Raw, Error> {
-        let raw = self.transfer_with_retry(method, url, token, body, &[])?;
+        let raw = self.transfer_with_retry(method, url, token, body, &[], MAX_API_BODY_BYTES)?;
         if (200..300).contains(&raw.status) {
             return Ok(raw);
         }
@@ -659,8 +664,9 @@ impl Client {
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
         secrets: &[&str],
+        limit: u64,
     ) -> Result<Raw, Error> {
-        let raw = self.transfer(method, url, token, body.clone(), secrets)?;
+        let raw = self.transfer(method, url, token, body.clone(), secrets, limit)?;
         if raw.status != 429 {
             return Ok(raw);
         }
@@ -674,7 +680,7 @@ impl Client {
             return Ok(raw);
         }
         self.pause(url, wait)?;
-        self.transfer(method, url, token, body, secrets)
+        self.transfer(method, url, token, body, secrets, limit)
     }
 
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
@@ -704,7 +710,7 @@ impl Client {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
-        self.transfer(method, &url, token, body, secrets)?
+        self.transfer(method, &url, token, body, secrets, MAX_BODY_BYTES)?
             .parse(secrets)
     }
 
@@ -718,6 +724,7 @@ impl Client {
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
         secrets: &[&str],
+        limit: u64,
     ) -> Result<Raw, Error> {
         let url = url.to_owned();
         let mut scrub: Vec<&str> = secrets.to_vec();
@@ -734,7 +741,7 @@ impl Client {
         };
         let (agent, warm) = self.connections.agent()?;
         let target = url.clone();
-        let send = move || exchange(&agent, method, &target, bearer, bytes);
+        let send = move || exchange(&agent, method, &target, bearer, bytes, limit);
         let exchanged = if warm || self.interrupt.is_none() {
             if self.interrupted() {
                 return Err(Error::Interrupted { url });
@@ -771,7 +778,7 @@ impl Client {
                     url,
                     status,
                     content_type,
-                    problem: format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
+                    problem: format!("the answer is larger than {limit} bytes"),
                     excerpt: String::new(),
                 }));
             }
