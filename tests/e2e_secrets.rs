@@ -44,6 +44,12 @@ fn no_output_path_shows_the_password_or_a_token() {
         print (matrix session get canary)
         print ($s | matrix refresh)
         print (matrix whoami)
+        print ($s | matrix api account/whoami)
+        print ($s | matrix api account/whoami --raw)
+        print (try {{ $s | matrix api no/such/endpoint }} catch {{|e| $e.msg }})
+        print (try {{ $s | matrix api account/whoami --data {{t: $s.access_token}} --method POST }} catch {{|e| $e.msg }})
+        print ($s | matrix rooms)
+        print (try {{ 'hi' | matrix send '#nowhere:localhost' }} catch {{|e| $e.msg }})
         let plain = ($s.access_token | matrix token reveal)
         print ($plain | matrix token import -H {url})
         print (try {{ $plain | matrix whoami }} catch {{|e| $e.msg }})
@@ -75,6 +81,9 @@ fn no_output_path_shows_the_password_or_a_token() {
         "Wrong password",                // devices delete
         "revoked",                       // logout
         "Expected a Matrix token value", // reveal of a plain string
+        "does not know this endpoint",   // matrix api, a 404
+        "cannot go into a request body", // matrix api, a token value in --data
+        "No room #nowhere:localhost",    // matrix send
     ] {
         assert!(
             run.stdout.contains(step),

@@ -403,7 +403,7 @@ fn bad_input_gets_a_clear_error_pointing_at_the_argument() {
             "",
         ),
     ];
-    assert!(cases.len() >= 30);
+    assert!(cases.len() >= 60);
     for (source, expected, pointed_at) in &cases {
         let (text, pointed) = failure(source);
         assert!(
