@@ -398,11 +398,7 @@ impl Client {
     fn pause(&self, url: &str, wait: Duration) -> Result<(), Error> {
         let deadline = std::time::Instant::now() + wait;
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            if self
-                .interrupt
-                .as_ref()
-                .is_some_and(|interrupted| interrupted())
-            {
+            if self.interrupted() {
                 return Err(Error::Interrupted {
                     url: url.to_owned(),
                 });
@@ -628,13 +624,10 @@ impl Client {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
-        let raw = self.transfer_with_retry(method, &url, token, body, secrets, MAX_BODY_BYTES)?;
-        let answer = raw.parse(secrets)?;
-        if (200..300).contains(&answer.status) {
-            return Ok(answer);
-        }
-        let retry_after = answer.retry_after.clone();
-        Err(matrix_error(answer, retry_after.as_deref()))
+        let scrub = scrub_list(secrets, token);
+        self.transfer_with_retry(method, &url, token, body, &scrub, MAX_BODY_BYTES)?
+            .success(&scrub)?
+            .parse(&scrub)
     }
 
     /// Sends one request to `url` and returns a 2xx answer as it came; other answers become
@@ -646,32 +639,29 @@ impl Client {
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
     ) -> Result<Raw, Error> {
-        let raw = self.transfer_with_retry(method, url, token, body, &[], MAX_API_BODY_BYTES)?;
-        if (200..300).contains(&raw.status) {
-            return Ok(raw);
-        }
-        let answer = raw.parse(&[])?;
-        let retry_after = answer.retry_after.clone();
-        Err(matrix_error(answer, retry_after.as_deref()))
+        let scrub = scrub_list(&[], token);
+        self.transfer_with_retry(method, url, token, body, &scrub, MAX_API_BODY_BYTES)?
+            .success(&scrub)
     }
 
     /// [`Client::transfer`], and once more after a short wait when rate-limited (429) and the
-    /// server asks for a wait no longer than `max_rate_limit_wait`.
+    /// server asks for a wait no longer than `max_rate_limit_wait`. `scrub` is kept out of any
+    /// excerpt of the answer.
     fn transfer_with_retry(
         &self,
         method: Method,
         url: &str,
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
-        secrets: &[&str],
+        scrub: &[&str],
         limit: u64,
     ) -> Result<Raw, Error> {
-        let raw = self.transfer(method, url, token, body.clone(), secrets, limit)?;
+        let raw = self.transfer(method, url, token, body.clone(), limit)?;
         if raw.status != 429 {
             return Ok(raw);
         }
         // The hint may be in the body (`retry_after_ms`); an unreadable body gives none.
-        let wait = match raw.parse(secrets) {
+        let wait = match raw.parse(scrub) {
             Ok(answer) => retry_hint(&answer),
             Err(_) => retry_hint_from(raw.retry_after.as_deref(), &raw.empty_answer()),
         }
@@ -680,7 +670,7 @@ impl Client {
             return Ok(raw);
         }
         self.pause(url, wait)?;
-        self.transfer(method, url, token, body, secrets, limit)
+        self.transfer(method, url, token, body, limit)
     }
 
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
@@ -710,28 +700,22 @@ impl Client {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
-        self.transfer(method, &url, token, body, secrets, MAX_BODY_BYTES)?
-            .parse(secrets)
+        self.transfer(method, &url, token, body, MAX_BODY_BYTES)?
+            .parse(&scrub_list(secrets, token))
     }
 
-    /// Sends one request to `url` and reads the answer's body, whatever its status. No answer
-    /// and a redirect are errors. `secrets` (and the token) are scrubbed from any excerpt of
-    /// the answer kept in an error.
+    /// Sends one request to `url` and reads the answer's body (at most `limit` bytes),
+    /// whatever its status. No answer and a redirect are errors.
     fn transfer(
         &self,
         method: Method,
         url: &str,
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
-        secrets: &[&str],
         limit: u64,
     ) -> Result<Raw, Error> {
         let url = url.to_owned();
-        let mut scrub: Vec<&str> = secrets.to_vec();
-        let bearer = token.map(|token| {
-            scrub.push(token.reveal());
-            Zeroizing::new(format!("Bearer {}", token.reveal()))
-        });
+        let bearer = token.map(|token| Zeroizing::new(format!("Bearer {}", token.reveal())));
         let bytes = match (method, body) {
             (Method::Get, _) | (Method::Delete, None) => None,
             (_, body) => Some(Zeroizing::new(
@@ -791,9 +775,15 @@ impl Client {
             content_type,
             retry_after,
             body,
-            token_scrub: token.map(|token| Zeroizing::new(token.reveal().to_owned())),
         })
     }
+}
+
+/// What to keep out of excerpts of an answer: the request's secrets and its token.
+fn scrub_list<'a>(secrets: &[&'a str], token: Option<&'a AccessToken>) -> Vec<&'a str> {
+    let mut scrub = secrets.to_vec();
+    scrub.extend(token.map(AccessToken::reveal));
+    scrub
 }
 
 /// An answer as it came, before it is read as JSON.
@@ -803,25 +793,29 @@ pub(crate) struct Raw {
     content_type: Option<String>,
     retry_after: Option<String>,
     body: Zeroizing<Vec<u8>>,
-    /// The token the request carried, to keep out of excerpts.
-    token_scrub: Option<Zeroizing<String>>,
 }
 
 impl Raw {
-    /// The answer's JSON object (see [`Answer::parse`]); `secrets` and the token are scrubbed.
-    fn parse(&self, secrets: &[&str]) -> Result<Answer, Error> {
-        let mut scrub: Vec<&str> = secrets.to_vec();
-        if let Some(token) = &self.token_scrub {
-            scrub.push(token.as_str());
-        }
+    /// The answer's JSON object (see [`Answer::parse`]); `scrub` is kept out of excerpts.
+    fn parse(&self, scrub: &[&str]) -> Result<Answer, Error> {
         Answer::parse(
             self.url.clone(),
             self.status,
             self.content_type.clone(),
             self.retry_after.clone(),
             &self.body,
-            &scrub,
+            scrub,
         )
+    }
+
+    /// The answer itself when it is a 2xx; otherwise the error it describes.
+    fn success(self, scrub: &[&str]) -> Result<Self, Error> {
+        if (200..300).contains(&self.status) {
+            return Ok(self);
+        }
+        let answer = self.parse(scrub)?;
+        let retry_after = answer.retry_after.clone();
+        Err(matrix_error(answer, retry_after.as_deref()))
     }
 
     pub(crate) fn status(&self) -> u16 {
