@@ -676,16 +676,26 @@ impl Client {
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
     /// Paths that start with `_synapse` or `_matrix` are taken as they are.
     pub(crate) fn endpoint(&self, segments: &[&str]) -> String {
-        let mut url = url::Url::parse(&self.homeserver).expect("checked when the client was made");
         let absolute = matches!(segments.first(), Some(&"_synapse" | &"_matrix"));
+        self.url_of(!absolute, segments.iter().copied()).into()
+    }
+
+    /// The homeserver's base URL (its own path kept) with `segments` appended, each
+    /// percent-encoded, under `/_matrix/client/v3` when `client_v3`.
+    pub(crate) fn url_of<'a>(
+        &self,
+        client_v3: bool,
+        segments: impl IntoIterator<Item = &'a str>,
+    ) -> url::Url {
+        let mut url = url::Url::parse(&self.homeserver).expect("checked when the client was made");
         let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
         path.pop_if_empty();
-        if !absolute {
+        if client_v3 {
             path.extend(["_matrix", "client", "v3"]);
         }
         path.extend(segments);
         drop(path);
-        url.into()
+        url
     }
 
     /// Sends one request and returns the JSON object of any answer that has one, whatever its

@@ -215,16 +215,8 @@ impl Client {
                  account/whoami",
             )));
         }
-        let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
-        let mut url = url::Url::parse(&self.endpoint(&[])).expect("endpoints are URLs");
-        if trimmed.starts_with('/') {
-            url.set_path("");
-        }
-        {
-            let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
-            path.pop_if_empty();
-            path.extend(segments);
-        }
+        let absolute = trimmed.starts_with('/');
+        let mut url = self.url_of(!absolute, trimmed.trim_start_matches('/').split('/'));
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -475,6 +467,14 @@ mod tests {
             "{url}"
         );
         assert!(client.api_url("", &[]).is_err());
+        // A homeserver under a path keeps it, for absolute paths too (as every call does).
+        let prefixed = Client::new("http://127.0.0.1:8008/matrix").unwrap();
+        assert_eq!(
+            prefixed
+                .api_url("/_synapse/admin/v1/server_version", &[])
+                .unwrap(),
+            "http://127.0.0.1:8008/matrix/_synapse/admin/v1/server_version"
+        );
         assert!(client.api_url("https://evil.example/x", &[]).is_err());
     }
 }

@@ -346,9 +346,7 @@ impl Client {
     /// `/_matrix/client/v3/login/sso/redirect[/<idp>]?redirectUrl=…`. With `idp` (an ID from
     /// [`Client::login_flows`]), the browser goes straight to that identity provider.
     pub fn sso_url(&self, idp: Option<&str>, redirect_url: &str) -> String {
-        let mut segments = vec!["login", "sso", "redirect"];
-        segments.extend(idp);
-        let mut url = url::Url::parse(&self.endpoint(&segments)).expect("endpoints are URLs");
+        let mut url = self.url_of(true, ["login", "sso", "redirect"].into_iter().chain(idp));
         url.query_pairs_mut()
             .append_pair("redirectUrl", redirect_url);
         url.into()
