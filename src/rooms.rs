@@ -9,7 +9,7 @@ use serde_json::{Value as JsonValue, json};
 use crate::client::{Client, Method};
 use crate::error::{Error, TransportKind, UnexpectedResponse};
 use crate::ids::InputError;
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, random_hex};
 
 /// The answer of [`Client::request`]: a 2xx status and the body as it came.
 #[derive(Debug, Clone)]
@@ -160,16 +160,14 @@ impl OutgoingMessage {
 
 /// A fresh transaction ID for [`Client::send_message`]: 128 random bits, hex.
 pub fn new_transaction_id() -> String {
-    let mut bytes = [0u8; 16];
     // Without randomness, the clock still makes IDs that do not repeat in practice.
-    if getrandom::fill(&mut bytes).is_err() {
+    random_hex::<16>().unwrap_or_else(|_| {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        bytes = nanos.to_le_bytes();
-    }
-    hex::encode(bytes)
+        hex::encode(nanos.to_le_bytes())
+    })
 }
 
 /// The largest page [`Client::messages`] asks for.

@@ -66,6 +66,13 @@ impl fmt::Debug for AccessToken {
     }
 }
 
+/// `N` random bytes from the system, as hex: nonces and transaction IDs.
+pub(crate) fn random_hex<const N: usize>() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
 /// Tokens shorter than this show no tail at all when masked.
 const MIN_LEN_FOR_TAIL: usize = 20;
 /// How many trailing characters a masked token keeps.

@@ -39,7 +39,7 @@ use subtle::ConstantTimeEq;
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, random_hex};
 
 /// The path the browser is sent back to.
 const CALLBACK_PATH: &str = "/callback";
@@ -113,13 +113,11 @@ impl SsoListener {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(listen_error)?;
         listener.set_nonblocking(true).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|err| {
+        let nonce = random_hex::<16>().map_err(|err| {
             Error::Sso(SsoError::Listen {
                 detail: format!("no randomness for the nonce: {err}"),
             })
         })?;
-        let nonce = hex::encode(bytes);
         let redirect_url = format!("http://127.0.0.1:{port}{CALLBACK_PATH}?nonce={nonce}");
         Ok(Self {
             listener,
