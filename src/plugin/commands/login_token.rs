@@ -4,12 +4,12 @@ use nu_protocol::{
     SyntaxShape, Type, Value,
 };
 
-use super::Pipe;
+use super::with_session;
 use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::password::{given_password, prompt, session_or_password};
-use crate::plugin::token::{TYPE_NAME, TokenValue, date_or_nothing};
+use crate::plugin::token::{TokenValue, date_or_nothing};
 use crate::secret::Password;
 
 /// `matrix token login-token`: a single-use login token from an existing session.
@@ -38,20 +38,7 @@ impl PluginCommand for TokenLoginToken {
     }
 
     fn signature(&self) -> Signature {
-        let output = Type::record();
-        Signature::build(self.name())
-            .input_output_types(vec![
-                (Type::Nothing, output.clone()),
-                (Type::String, output.clone()),
-                (Type::record(), output.clone()),
-                (Type::Custom(TYPE_NAME.into()), output),
-            ])
-            .named(
-                "session",
-                SyntaxShape::String,
-                "Use this saved session (default: the pipeline's, else the saved default).",
-                None,
-            )
+        with_session(Signature::build(self.name()), Type::record())
             .named(
                 "password",
                 SyntaxShape::String,
@@ -59,7 +46,6 @@ impl PluginCommand for TokenLoginToken {
                 Some('p'),
             )
             .category(Category::Network)
-            .pipe(super::with_timeout)
     }
 
     fn search_terms(&self) -> Vec<&str> {

@@ -46,8 +46,9 @@ fn with_session(signature: Signature, output: Type) -> Signature {
             (Type::Nothing, output.clone()),
             (Type::record(), output.clone()),
             (Type::Custom(TYPE_NAME.into()), output.clone()),
-            // Not a session, but accepted so that the error says what to do, without quoting
-            // the string (Nushell's own type error would print it, token and all).
+            // Not a session: commands that read text from the pipeline (a password, a message)
+            // take it; the others say what to do without quoting the string (Nushell's own
+            // type error would print it, token and all).
             (Type::String, output),
         ])
         .named(

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::token::{TYPE_NAME, date_value, text_or_nothing};
+use crate::plugin::token::{date_value, text_or_nothing};
 use crate::rooms::{MAX_PAGE, Message, OutgoingMessage, check_room, new_transaction_id};
 use crate::secret::AccessToken;
 
@@ -172,21 +172,9 @@ impl PluginCommand for Send {
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .input_output_types(vec![
-                (Type::Nothing, Type::record()),
-                (Type::String, Type::record()),
-                (Type::record(), Type::record()),
-                (Type::Custom(TYPE_NAME.into()), Type::record()),
-            ])
+        with_session(Signature::build(self.name()), Type::record())
             .pipe(with_room)
             .optional("message", SyntaxShape::String, "The message text.")
-            .named(
-                "session",
-                SyntaxShape::String,
-                "Use this saved session (default: the pipeline's, else the saved default).",
-                None,
-            )
             .switch(
                 "notice",
                 "Send as a notice (m.notice), as bots do: clients show it quieter.",
@@ -204,7 +192,6 @@ impl PluginCommand for Send {
                 None,
             )
             .category(Category::Network)
-            .pipe(super::with_timeout)
     }
 
     fn search_terms(&self) -> Vec<&str> {
