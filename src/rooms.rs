@@ -344,13 +344,12 @@ impl Client {
         let answer = self
             .request(token, Method::Get, &path, &query, None)?
             .json()?;
-        let messages: Vec<Message> = answer["chunk"]
-            .as_array()
-            .map(|events| events.iter().filter_map(message_of).collect())
-            .unwrap_or_default();
+        let chunk = answer["chunk"].as_array().map_or(&[][..], Vec::as_slice);
+        let messages: Vec<Message> = chunk.iter().filter_map(message_of).collect();
+        // An empty page is the end, whatever `end` says.
         let next = answer["end"]
             .as_str()
-            .filter(|_| !answer["chunk"].as_array().is_none_or(Vec::is_empty))
+            .filter(|_| !chunk.is_empty())
             .map(str::to_owned);
         Ok(MessagesPage { messages, next })
     }
