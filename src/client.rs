@@ -1078,11 +1078,6 @@ impl LoginRequest {
         Self::with(Credential::Token(token))
     }
 
-    /// True for a login with a login token.
-    pub fn is_token(&self) -> bool {
-        matches!(self.credential, Credential::Token(_))
-    }
-
     fn with(credential: Credential) -> Self {
         Self {
             credential,

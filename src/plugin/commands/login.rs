@@ -306,6 +306,7 @@ impl PluginCommand for Login {
             .client(&base_url, &config.client, interrupt.clone())
             .map_err(|err| errors::request(err, &blame))?;
 
+        let token_login = !matches!(way, Way::Password { .. });
         let mut request = match way {
             Way::Password { piped, flag } => {
                 let user = user.as_ref().expect("checked above");
@@ -324,7 +325,6 @@ impl PluginCommand for Login {
             }
             Way::Token { token, .. } => LoginRequest::token(token),
         };
-        let token_login = request.is_token();
         request = request.refresh_token(refresh);
         if let Some(id) = device_id {
             request = request.device_id(id);
