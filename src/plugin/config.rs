@@ -153,7 +153,7 @@ impl PluginConfig {
 }
 
 /// A positive duration value.
-fn duration(value: &Value) -> Option<Duration> {
+pub(crate) fn duration(value: &Value) -> Option<Duration> {
     match value {
         Value::Duration { val, .. } => u64::try_from(*val)
             .ok()

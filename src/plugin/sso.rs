@@ -10,6 +10,7 @@ use nu_protocol::{LabeledError, Span, Spanned};
 
 use crate::client::{Client, Interrupt, LoginFlow};
 use crate::error::Error;
+use crate::plugin::config::duration;
 use crate::plugin::errors::{self, Blame};
 use crate::secret::AccessToken;
 use crate::sso::SsoListener;
@@ -31,23 +32,11 @@ impl SsoOptions {
         let sso = call.has_flag("sso")?;
         let idp: Option<Spanned<String>> = call.get_flag("idp")?;
         let no_browser = call.has_flag("no-browser")?;
-        let wait: Option<Spanned<Duration>> = call
-            .get_flag::<nu_protocol::Value>("sso-timeout")?
-            .map(|value| {
-                let span = value.span();
-                value
-                    .as_duration()
-                    .map(|nanos| Spanned {
-                        item: Duration::from_nanos(nanos.max(0).unsigned_abs()),
-                        span,
-                    })
-                    .map_err(LabeledError::from)
-            })
-            .transpose()?;
+        let wait = call.get_flag_value("sso-timeout");
         if !sso {
             let stray = match (&idp, &wait) {
                 (Some(idp), _) => Some(("--idp", idp.span)),
-                (None, Some(wait)) => Some(("--sso-timeout", wait.span)),
+                (None, Some(wait)) => Some(("--sso-timeout", wait.span())),
                 (None, None) if no_browser => Some(("--no-browser", flag_span(call, "no-browser"))),
                 (None, None) => None,
             };
@@ -68,14 +57,11 @@ impl SsoOptions {
                 .with_help("`matrix flows` lists the identity providers and their IDs"));
         }
         let wait = match wait {
-            Some(wait) if wait.item.is_zero() => {
-                return Err(
-                    LabeledError::new("The time to wait for the browser is zero")
-                        .with_label("no time to sign in", wait.span)
-                        .with_help("give the browser some minutes, e.g. --sso-timeout 5min"),
-                );
-            }
-            Some(wait) => wait.item,
+            Some(value) => duration(&value).ok_or_else(|| {
+                LabeledError::new("The time to wait for the browser is zero")
+                    .with_label("no time to sign in", value.span())
+                    .with_help("give the browser some minutes, e.g. --sso-timeout 5min")
+            })?,
             None => DEFAULT_WAIT,
         };
         Ok(Some(Self {
