@@ -212,8 +212,9 @@ fn tell(url: &str, opened: &Opened, wait: Duration, port: u16, homeserver: &str)
     let mut stderr = std::io::stderr().lock();
     let how = match opened {
         Opened::Yes => "Your browser should open this page; if it does not, open it yourself:",
-        Opened::NotAsked => "Open this page in a browser on this machine and sign in:",
-        Opened::No(_) => "Open this page in a browser on this machine and sign in:",
+        Opened::NotAsked | Opened::No(_) => {
+            "Open this page in a browser on this machine and sign in:"
+        }
     };
     let _ = writeln!(stderr, "Single sign-on at {homeserver}");
     if let Opened::No(why) = opened {
