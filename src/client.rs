@@ -579,7 +579,7 @@ impl Client {
             Some(challenge) => challenge,
             None => return Err(matrix_error(first, None)),
         };
-        let Some(password) = password.filter(|_| challenge.offers(PASSWORD_STAGE)) else {
+        let Some(password) = password.filter(|_| password_completes(&challenge.flows)) else {
             return Err(Error::AuthRequired {
                 flows: challenge.flows,
             });
@@ -1004,13 +1004,15 @@ impl UiaChallenge {
             .collect();
         Some(Self { session, flows })
     }
+}
 
-    /// True when some flow is this one stage alone.
-    fn offers(&self, stage: &str) -> bool {
-        self.flows
-            .iter()
-            .any(|flow| flow.len() == 1 && flow[0] == stage)
-    }
+/// True when a password alone completes one of these user-interactive auth flows: the only
+/// case [`Client::delete_devices`] and [`Client::login_token`] can answer (others end in
+/// [`Error::AuthRequired`]).
+pub fn password_completes(flows: &[Vec<String>]) -> bool {
+    flows
+        .iter()
+        .any(|flow| flow.len() == 1 && flow[0] == PASSWORD_STAGE)
 }
 
 fn expiry_from_now(ms: u64) -> SystemTime {

@@ -3,7 +3,7 @@
 
 use nu_protocol::{LabeledError, Span};
 
-use crate::client::LoginFlow;
+use crate::client::{LoginFlow, password_completes};
 use crate::discovery::{DiscoveryError, Outcome};
 use crate::error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 use crate::ids::InputError;
@@ -154,7 +154,7 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
             let offered: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
             LabeledError::new("The homeserver asks to confirm this with your password")
                 .with_label("needs authentication", blame.head)
-                .with_help(if offered.iter().any(|flow| flow == "m.login.password") {
+                .with_help(if password_completes(&flows) {
                     "give the password: pipe it in, use --password (input -s), or run the \
                      command in a terminal to be asked"
                         .to_owned()

@@ -5,6 +5,7 @@ use nu_protocol::{
 };
 
 use super::with_session;
+use crate::client::password_completes;
 use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
@@ -87,10 +88,7 @@ impl PluginCommand for TokenLoginToken {
         let answer = match ask(&mut active, given.as_ref()) {
             // The server wants the password and none was given: ask for it, then try again.
             Err(Failure::Request(Error::AuthRequired { flows }))
-                if given.is_none()
-                    && flows
-                        .iter()
-                        .any(|flow| flow.iter().any(|stage| stage == "m.login.password")) =>
+                if given.is_none() && password_completes(&flows) =>
             {
                 let password = prompt(engine, call, "matrix token login-token", &user_id)?;
                 ask(&mut active, Some(&password))
