@@ -233,31 +233,12 @@ fn redirects_never_carry_the_password_or_token_anywhere() {
 /// Runs `script` in the real nu, sends it SIGINT (Ctrl-C) after `delay`, and returns its
 /// standard error once it has ended; fails if it does not end within 10 s of the signal.
 fn interrupted_after(script: &str, delay: Duration) -> String {
-    let mut child = support::nu_command()
-        .arg("-c")
-        .arg(script)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start nu");
+    let nu = support::Running::start(script, |_| {});
     std::thread::sleep(delay);
-    let sent = std::process::Command::new("kill")
-        .arg("-INT")
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(sent.success());
-    let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "Ctrl-C did not stop: {script}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().expect("output");
-    assert!(!output.status.success());
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    nu.interrupt();
+    let run = nu.finish(Duration::from_secs(10));
+    assert!(!run.success, "{script}");
+    run.stderr
 }
 
 #[test]

@@ -179,12 +179,7 @@ fn ctrl_c_stops_the_wait_for_the_browser() {
     let synapse = synapse_with_sso();
     let script = format!("matrix login --sso --no-browser -H {}", synapse.url);
     let (nu, _url) = start_sso(&script);
-    let sent = std::process::Command::new("kill")
-        .arg("-INT")
-        .arg(nu.pid().to_string())
-        .status()
-        .expect("run kill");
-    assert!(sent.success());
+    nu.interrupt();
     let run = nu.finish(Duration::from_secs(10));
     assert!(!run.success);
     assert!(run.stderr.contains("Interrupted"), "{}", run.stderr);

@@ -448,9 +448,14 @@ impl Running {
         }
     }
 
-    /// The process ID of nu.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Sends nu SIGINT, as Ctrl-C at a terminal does.
+    pub fn interrupt(&self) {
+        let sent = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
     }
 
     /// Waits for nu to end (at most `within`) and returns what it printed.
