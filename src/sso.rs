@@ -278,7 +278,12 @@ fn parse_request(head: &[u8], expected_nonce: &str) -> Request {
         .and_then(|line| {
             let mut parts = line.trim_end().split(' ');
             let (method, target) = (parts.next()?, parts.next()?);
-            (method == "GET" && target.starts_with('/')).then_some(target)
+            // A request target is visible ASCII; the URL parser would silently drop tabs and
+            // line breaks inside it (`n\ronce=` read as `nonce=`).
+            (method == "GET"
+                && target.starts_with('/')
+                && target.bytes().all(|byte| byte.is_ascii_graphic()))
+            .then_some(target)
         });
     let Some(url) =
         target.and_then(|target| url::Url::parse(&format!("http://127.0.0.1{target}")).ok())
@@ -384,6 +389,11 @@ mod tests {
                 ask(port, &[b'x'; 20_000]),
                 ask(
                     port,
+                    format!("GET /callback?n\tonce={nonce}&loginToken=t HTTP/1.1\r\n\r\n")
+                        .as_bytes(),
+                ),
+                ask(
+                    port,
                     b"GET /callback?nonce=wrong&loginToken=t HTTP/1.1\r\n\r\n",
                 ),
                 ask(
@@ -411,7 +421,7 @@ mod tests {
         let statuses = browser.join().expect("the browser");
         assert_eq!(
             statuses.map(|status| status.split(' ').nth(1).unwrap_or_default().to_owned()),
-            ["400", "400", "403", "400", "200"].map(str::to_owned)
+            ["400", "400", "400", "403", "400", "200"].map(str::to_owned)
         );
     }
 
