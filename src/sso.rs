@@ -295,8 +295,14 @@ fn parse_request(head: &[u8], expected_nonce: &str) -> Request {
     }
     let mut nonce = None;
     let mut login_token = None;
-    for (key, value) in url.query_pairs() {
-        match key.as_ref() {
+    // The names are matched as written (`%6Eonce` is not `nonce`): the homeserver appends
+    // `loginToken` to the address this listener made, so both appear literally.
+    for pair in url.query().unwrap_or_default().split('&') {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        let Some((_, value)) = url::form_urlencoded::parse(pair.as_bytes()).next() else {
+            continue;
+        };
+        match name {
             "nonce" => nonce = Some(value.into_owned()),
             "loginToken" => login_token = Some(AccessToken::new(value.into_owned())),
             _ => {}
@@ -394,6 +400,11 @@ mod tests {
                 ),
                 ask(
                     port,
+                    format!("GET /callback?%6Eonce={nonce}&loginToken=t HTTP/1.1\r\n\r\n")
+                        .as_bytes(),
+                ),
+                ask(
+                    port,
                     b"GET /callback?nonce=wrong&loginToken=t HTTP/1.1\r\n\r\n",
                 ),
                 ask(
@@ -421,7 +432,7 @@ mod tests {
         let statuses = browser.join().expect("the browser");
         assert_eq!(
             statuses.map(|status| status.split(' ').nth(1).unwrap_or_default().to_owned()),
-            ["400", "400", "400", "403", "400", "200"].map(str::to_owned)
+            ["400", "400", "400", "403", "403", "400", "200"].map(str::to_owned)
         );
     }
 
