@@ -14,8 +14,8 @@ use yaml_rust2::YamlLoader;
 use zeroize::Zeroizing;
 
 use crate::client::{Client, Fields, Method, UiaChallenge, matrix_error, session_from};
-use crate::error::Error;
-use crate::ids::{InputError, UserId};
+use crate::error::{Error, InputError};
+use crate::ids::UserId;
 use crate::secret::{AccessToken, Password};
 use crate::session::Session;
 
@@ -36,7 +36,7 @@ pub struct Registration {
 pub fn generate_password() -> Result<Password, Error> {
     let mut bytes = Zeroizing::new([0u8; 24]);
     getrandom::fill(bytes.as_mut()).map_err(|err| {
-        Error::Input(crate::ids::InputError {
+        Error::Input(InputError {
             problem: format!("the system gave no random bytes ({err})"),
             hint: "give a password with --password".into(),
         })

@@ -11,9 +11,8 @@ use serde_json::{Map, Value as JsonValue, json};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use zeroize::Zeroizing;
 
-use crate::error::{
-    Error, MatrixError, TransportError, TransportKind, UnexpectedResponse, excerpt,
-};
+use crate::answer::excerpt;
+use crate::error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
 use crate::ids::{InputError, UserArg, UserId, homeserver_url, http_allowed};
 use crate::secret::{AccessToken, Password};
 use crate::session::{Device, Refreshed, Session, WhoAmI};

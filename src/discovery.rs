@@ -18,11 +18,14 @@ use std::fmt;
 
 use serde_json::Value as JsonValue;
 
+use crate::answer::excerpt;
 use crate::client::{
     ClientConfig, Interrupt, MAX_BODY_BYTES, agent, run_interruptibly, transport_kind,
 };
-use crate::error::{Error, TransportKind, excerpt};
-use crate::ids::{UserId, check_server_name, homeserver_url, http_allowed};
+use crate::error::{Error, TransportKind};
+
+pub use crate::error::{DiscoveryError, Outcome};
+use crate::ids::{InputError, UserId, check_server_name, homeserver_url, http_allowed};
 
 /// How many redirects of the well-known request are followed.
 const MAX_REDIRECTS: usize = 5;
@@ -59,38 +62,6 @@ pub struct Discovered {
     pub versions: Vec<String>,
     /// Where the homeserver was found.
     pub source: Source,
-}
-
-/// The spec's two failure outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// FAIL_PROMPT: nothing usable was found; ask the user for the homeserver.
-    FailPrompt,
-    /// FAIL_ERROR: the server delegates, but to something broken; do not go on.
-    FailError,
-}
-
-/// Why discovery failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiscoveryError {
-    /// Which failure the spec calls it.
-    pub outcome: Outcome,
-    /// The server name discovery started from.
-    pub server_name: String,
-    /// The URL whose answer failed.
-    pub url: String,
-    /// What was wrong.
-    pub problem: String,
-}
-
-impl fmt::Display for DiscoveryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "discovery of {} failed at {}: {}",
-            self.server_name, self.url, self.problem
-        )
-    }
 }
 
 /// Runs server discovery.
@@ -149,7 +120,7 @@ impl Discovery {
     pub fn with_loopback_origin(mut self, origin: &str) -> Result<Self, Error> {
         let origin = homeserver_url(origin)?;
         if !http_allowed(&origin, false) || !origin.starts_with("http://") {
-            return Err(Error::Input(crate::ids::InputError {
+            return Err(Error::Input(InputError {
                 problem: format!("'{origin}' is not a loopback http origin"),
                 hint: "the discovery origin may only be replaced for test servers on 127.0.0.1"
                     .into(),
@@ -179,6 +150,7 @@ impl Discovery {
                 server_name: server_name.clone(),
                 url: url.to_owned(),
                 problem,
+                transport: None,
             })
         };
         let fetched = self

@@ -5,11 +5,13 @@
 //!
 //! No error holds a password or token: response excerpts are cut short and scrubbed of the
 //! secrets of the request they answer, and JSON answers are described, never quoted.
+//!
+//! This is the crate's bottom layer: every error type of the library lives here, and this module
+//! uses nothing else of the crate. The modules that raise them re-export them where a user
+//! would look (`ids::InputError`, `discovery::DiscoveryError`, `sso::SsoError`).
 
 use std::fmt;
 use std::time::Duration;
-
-use crate::ids::InputError;
 
 /// Anything that can go wrong talking to a homeserver.
 #[derive(Debug)]
@@ -40,7 +42,7 @@ pub enum Error {
         url: String,
     },
     /// Server discovery found no usable homeserver.
-    Discovery(crate::discovery::DiscoveryError),
+    Discovery(DiscoveryError),
     /// The server wants user-interactive authentication that was not given: no password, or
     /// no flow that a password alone completes.
     AuthRequired {
@@ -48,7 +50,7 @@ pub enum Error {
         flows: Vec<Vec<String>>,
     },
     /// A single sign-on did not bring a login token back.
-    Sso(crate::sso::SsoError),
+    Sso(SsoError),
 }
 
 impl fmt::Display for Error {
@@ -191,38 +193,110 @@ impl fmt::Display for UnexpectedResponse {
     }
 }
 
-/// The longest excerpt of a body kept in an error, in characters.
-const EXCERPT_CHARS: usize = 120;
-
-/// A short, printable excerpt of a non-JSON body: the `<title>` of an HTML page, or the start of
-/// the text with white space folded. Every occurrence of each secret is replaced by
-/// `<redacted>` before cutting, so not even a part of one survives.
-pub(crate) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut text = html_title(&text).unwrap_or(&text).to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "<redacted>");
-    }
-    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out: String = folded
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(EXCERPT_CHARS)
-        .collect();
-    if folded.chars().count() > EXCERPT_CHARS {
-        out.push('…');
-    }
-    out
+/// Why a user ID, user name, homeserver URL or other input was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// What is wrong, in a sentence fragment: "the user ID has no server name".
+    pub problem: String,
+    /// What to write instead.
+    pub hint: String,
 }
 
-fn html_title(text: &str) -> Option<&str> {
-    let lower = text.to_ascii_lowercase();
-    let open = lower.find("<title")?;
-    let start = open + lower[open..].find('>')? + 1;
-    let end = start + lower[start..].find("</title")?;
-    let title = text[start..end].trim();
-    (!title.is_empty()).then_some(title)
+impl InputError {
+    /// A refusal: what is wrong, and what to write instead.
+    pub fn new(problem: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            problem: problem.into(),
+            hint: hint.into(),
+        }
+    }
 }
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.problem, self.hint)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// The spec's two failure outcomes of server discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// FAIL_PROMPT: nothing usable was found; ask the user for the homeserver.
+    FailPrompt,
+    /// FAIL_ERROR: the server delegates, but to something broken; do not go on.
+    FailError,
+}
+
+/// Why server discovery failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryError {
+    /// Which failure the spec calls it.
+    pub outcome: Outcome,
+    /// The server name discovery started from.
+    pub server_name: String,
+    /// The URL whose answer failed.
+    pub url: String,
+    /// What was wrong.
+    pub problem: String,
+    /// When the URL got no HTTP answer at all: what kind of failure that was.
+    pub transport: Option<TransportKind>,
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "discovery of {} failed at {}: {}",
+            self.server_name, self.url, self.problem
+        )
+    }
+}
+
+/// Why a single sign-on did not bring a login token back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SsoError {
+    /// No listener could be opened on 127.0.0.1.
+    Listen {
+        /// What the system said.
+        detail: String,
+    },
+    /// The browser did not come back in time.
+    TimedOut {
+        /// How long was waited.
+        waited: Duration,
+        /// Requests that came without the right nonce (not from this sign-in).
+        rejected: usize,
+    },
+}
+
+impl fmt::Display for SsoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Listen { detail } => {
+                write!(f, "could not listen on 127.0.0.1 for the sign-in: {detail}")
+            }
+            Self::TimedOut { waited, rejected } => {
+                write!(
+                    f,
+                    "the browser sign-in did not come back within {} s",
+                    waited.as_secs()
+                )?;
+                if *rejected > 0 {
+                    write!(
+                        f,
+                        " ({rejected} request(s) without the right nonce refused)"
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SsoError {}
 
 #[cfg(test)]
 mod tests {
@@ -241,32 +315,5 @@ mod tests {
             err.to_string(),
             "[403 / M_FORBIDDEN] Invalid username or password"
         );
-    }
-
-    #[test]
-    fn excerpt_prefers_the_html_title() {
-        let page =
-            b"<html><head><TITLE>502 Bad Gateway</TITLE></head><body><h1>nginx</h1></body></html>";
-        assert_eq!(excerpt(page, &[]), "502 Bad Gateway");
-    }
-
-    #[test]
-    fn excerpt_is_short_folded_and_scrubbed() {
-        let body = format!("oops\n\n  the password was hunter2 {}", "x".repeat(500));
-        let out = excerpt(body.as_bytes(), &["hunter2"]);
-        assert!(
-            out.starts_with("oops the password was <redacted> x"),
-            "{out}"
-        );
-        assert!(!out.contains("hunter2"));
-        assert_eq!(out.chars().count(), EXCERPT_CHARS + 1);
-    }
-
-    #[test]
-    fn a_secret_cut_by_the_excerpt_limit_is_still_scrubbed() {
-        let secret = "syt_secretsecretsecret";
-        let body = format!("{}{secret}", "a".repeat(EXCERPT_CHARS - 5));
-        let out = excerpt(body.as_bytes(), &[secret]);
-        assert!(!out.contains("syt_s"), "{out}");
     }
 }

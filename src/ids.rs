@@ -7,35 +7,10 @@ use std::fmt;
 
 use url::Url;
 
+pub use crate::error::InputError;
+
 /// The longest user ID the spec allows, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 255;
-
-/// Why a user ID, user name or homeserver URL was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError {
-    /// What is wrong, in a sentence fragment: "the user ID has no server name".
-    pub problem: String,
-    /// What to write instead.
-    pub hint: String,
-}
-
-impl InputError {
-    /// A refusal: what is wrong, and what to write instead.
-    pub fn new(problem: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self {
-            problem: problem.into(),
-            hint: hint.into(),
-        }
-    }
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.problem, self.hint)
-    }
-}
-
-impl std::error::Error for InputError {}
 
 /// A full Matrix user ID, `@localpart:server.name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

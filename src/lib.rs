@@ -19,6 +19,7 @@
 //! ```
 
 pub mod admin;
+mod answer;
 pub mod client;
 pub mod discovery;
 pub mod error;
@@ -34,8 +35,10 @@ pub mod plugin;
 
 pub use client::{Client, ClientConfig, LoginFlow, LoginRequest, LoginToken, Method};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
-pub use error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
-pub use ids::{InputError, UserArg, UserId};
+pub use error::{
+    Error, InputError, MatrixError, SsoError, TransportError, TransportKind, UnexpectedResponse,
+};
+pub use ids::{UserArg, UserId};
 pub use secret::{AccessToken, Password};
 pub use session::{Device, Refreshed, Session, WhoAmI};
 pub use store::{SavedSessions, SessionStore, StoreError};

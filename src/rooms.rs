@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value as JsonValue, json};
 
 use crate::client::{Client, Method};
-use crate::error::{Error, TransportKind, UnexpectedResponse};
-use crate::ids::InputError;
+use crate::error::{Error, InputError, TransportKind, UnexpectedResponse};
 use crate::secret::{AccessToken, random_hex};
 
 /// The answer of [`Client::request`]: a 2xx status and the body as it came.

@@ -29,7 +29,6 @@
 //! [`Client::sso_url`]: crate::Client::sso_url
 //! [`LoginRequest::token`]: crate::LoginRequest::token
 
-use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -39,6 +38,8 @@ use subtle::ConstantTimeEq;
 
 use crate::client::Client;
 use crate::error::Error;
+
+pub use crate::error::SsoError;
 use crate::secret::{AccessToken, random_hex};
 
 /// The path the browser is sent back to.
@@ -49,50 +50,6 @@ const MAX_HEAD_BYTES: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the wait looks at the interrupt check and the clock.
 const POLL: Duration = Duration::from_millis(50);
-
-/// Why a single sign-on did not bring a login token back.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SsoError {
-    /// No listener could be opened on 127.0.0.1.
-    Listen {
-        /// What the system said.
-        detail: String,
-    },
-    /// The browser did not come back in time.
-    TimedOut {
-        /// How long was waited.
-        waited: Duration,
-        /// Requests that came without the right nonce (not from this sign-in).
-        rejected: usize,
-    },
-}
-
-impl fmt::Display for SsoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Listen { detail } => {
-                write!(f, "could not listen on 127.0.0.1 for the sign-in: {detail}")
-            }
-            Self::TimedOut { waited, rejected } => {
-                write!(
-                    f,
-                    "the browser sign-in did not come back within {} s",
-                    waited.as_secs()
-                )?;
-                if *rejected > 0 {
-                    write!(
-                        f,
-                        " ({rejected} request(s) without the right nonce refused)"
-                    )?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl std::error::Error for SsoError {}
 
 /// A listener on `127.0.0.1` waiting for the browser to come back from a single sign-on.
 #[derive(Debug)]

@@ -4,9 +4,10 @@
 use nu_protocol::{LabeledError, Span};
 
 use crate::client::{LoginFlow, password_completes};
-use crate::discovery::{DiscoveryError, Outcome};
-use crate::error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
-use crate::ids::InputError;
+use crate::error::{
+    DiscoveryError, Error, InputError, MatrixError, Outcome, TransportError, TransportKind,
+    UnexpectedResponse,
+};
 use crate::store::StoreError;
 
 /// Where an error can point.

@@ -117,7 +117,7 @@ pub(crate) fn sign_in(
         }
     );
     token.map_err(|err| match err {
-        Error::Sso(crate::sso::SsoError::TimedOut { .. }) => LabeledError::new(format!(
+        Error::Sso(crate::error::SsoError::TimedOut { .. }) => LabeledError::new(format!(
             "The browser did not come back within {}",
             human(options.wait)
         ))
