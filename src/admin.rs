@@ -13,7 +13,8 @@ use sha1::Sha1;
 use yaml_rust2::YamlLoader;
 use zeroize::Zeroizing;
 
-use crate::client::{Client, Fields, Method, UiaChallenge, matrix_error, session_from};
+use crate::answer::{Fields, UiaChallenge, matrix_error};
+use crate::client::{Client, Method, session_from};
 use crate::error::{Error, InputError};
 use crate::ids::UserId;
 use crate::secret::{AccessToken, Password};

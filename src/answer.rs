@@ -1,4 +1,279 @@
-//! Reading answers: what a homeserver said, and how to quote it safely in an error.
+//! Reading answers: what came back from one exchange ([`Raw`]), its JSON object ([`Answer`]) and
+//! typed access to its fields ([`Fields`]), Matrix error bodies and their retry hints, and the
+//! user-interactive-auth challenge. Pure code: nothing here sends a request, so all of it can be
+//! fuzzed (see [`crate::fuzzing`]).
+//!
+//! Nothing read here ends up in an error verbatim: fields are named, never quoted, and a non-JSON
+//! body is shown only as a short excerpt scrubbed of the request's secrets.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value as JsonValue};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, MatrixError, UnexpectedResponse};
+use crate::secret::AccessToken;
+
+/// An answer as it came, before it is read as JSON.
+pub(crate) struct Raw {
+    pub(crate) url: String,
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) body: Zeroizing<Vec<u8>>,
+}
+
+impl Raw {
+    /// The answer's JSON object (see [`Answer::parse`]); `scrub` is kept out of excerpts.
+    pub(crate) fn parse(&self, scrub: &[&str]) -> Result<Answer, Error> {
+        Answer::parse(
+            self.url.clone(),
+            self.status,
+            self.content_type.clone(),
+            self.retry_after.clone(),
+            &self.body,
+            scrub,
+        )
+    }
+
+    /// The answer itself when it is a 2xx; otherwise the error it describes.
+    pub(crate) fn success(self, scrub: &[&str]) -> Result<Self, Error> {
+        if (200..300).contains(&self.status) {
+            return Ok(self);
+        }
+        let answer = self.parse(scrub)?;
+        let retry_after = answer.retry_after.clone();
+        Err(matrix_error(answer, retry_after.as_deref()))
+    }
+
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub(crate) fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The body, moved out (what is left behind is wiped).
+    pub(crate) fn into_body(mut self) -> Vec<u8> {
+        std::mem::take(&mut *self.body)
+    }
+
+    pub(crate) fn empty_answer(&self) -> Answer {
+        Answer {
+            url: self.url.clone(),
+            status: self.status,
+            content_type: self.content_type.clone(),
+            retry_after: self.retry_after.clone(),
+            object: Map::new(),
+        }
+    }
+}
+
+/// What to keep out of excerpts of an answer: the request's secrets and its token.
+pub(crate) fn scrub_list<'a>(secrets: &[&'a str], token: Option<&'a AccessToken>) -> Vec<&'a str> {
+    let mut scrub = secrets.to_vec();
+    scrub.extend(token.map(AccessToken::reveal));
+    scrub
+}
+
+/// A parsed answer, with what an error about it needs to say.
+pub(crate) struct Answer {
+    pub(crate) url: String,
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) object: Map<String, JsonValue>,
+}
+
+impl Answer {
+    /// An answer from its parts: its JSON object, or why there is none. `scrub` names the
+    /// secrets to keep out of any excerpt of the body.
+    pub(crate) fn parse(
+        url: String,
+        status: u16,
+        content_type: Option<String>,
+        retry_after: Option<String>,
+        body: &[u8],
+        scrub: &[&str],
+    ) -> Result<Self, Error> {
+        let answer = Answer {
+            url,
+            status,
+            content_type,
+            retry_after,
+            object: Map::new(),
+        };
+        match serde_json::from_slice::<JsonValue>(body) {
+            Ok(JsonValue::Object(object)) => Ok(Answer { object, ..answer }),
+            Ok(_) => Err(answer.unexpected("the body is JSON but not an object")),
+            Err(_) => {
+                let problem = if body.is_empty() {
+                    "the body is empty"
+                } else {
+                    "the body is not JSON"
+                };
+                Err(Error::UnexpectedResponse(UnexpectedResponse {
+                    excerpt: excerpt(body, scrub),
+                    ..answer.unexpected_response(problem)
+                }))
+            }
+        }
+    }
+
+    /// The same answer with an empty object, to describe a part of it.
+    pub(crate) fn without_object(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            status: self.status,
+            content_type: self.content_type.clone(),
+            retry_after: None,
+            object: Map::new(),
+        }
+    }
+
+    fn unexpected_response(&self, problem: impl Into<String>) -> UnexpectedResponse {
+        UnexpectedResponse {
+            url: self.url.clone(),
+            status: self.status,
+            content_type: self.content_type.clone(),
+            problem: problem.into(),
+            excerpt: String::new(),
+        }
+    }
+
+    pub(crate) fn unexpected(&self, problem: impl Into<String>) -> Error {
+        Error::UnexpectedResponse(self.unexpected_response(problem))
+    }
+}
+
+/// Typed access to the fields of an answer. Errors name the field and never quote its value.
+pub(crate) struct Fields<'a>(&'a Answer);
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(answer: &'a Answer) -> Self {
+        Self(answer)
+    }
+
+    pub(crate) fn optional_string(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.0.object.get(name) {
+            None | Some(JsonValue::Null) => Ok(None),
+            Some(JsonValue::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(self
+                .0
+                .unexpected(format!("the field `{name}` is not a string"))),
+        }
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Result<String, Error> {
+        self.optional_string(name)?
+            .ok_or_else(|| self.0.unexpected(format!("the field `{name}` is missing")))
+    }
+
+    pub(crate) fn optional_u64(&self, name: &str) -> Result<Option<u64>, Error> {
+        match self.0.object.get(name) {
+            None | Some(JsonValue::Null) => Ok(None),
+            Some(value) => value.as_u64().map(Some).ok_or_else(|| {
+                self.0
+                    .unexpected(format!("the field `{name}` is not a whole number"))
+            }),
+        }
+    }
+
+    /// A duration in milliseconds from now (`expires_in_ms`), as the time it ends.
+    pub(crate) fn optional_expiry(&self, name: &str) -> Result<Option<SystemTime>, Error> {
+        Ok(self
+            .optional_u64(name)?
+            .map(|ms| SystemTime::now() + Duration::from_millis(ms)))
+    }
+
+    pub(crate) fn optional_bool(&self, name: &str) -> Result<Option<bool>, Error> {
+        match self.0.object.get(name) {
+            None | Some(JsonValue::Null) => Ok(None),
+            Some(JsonValue::Bool(value)) => Ok(Some(*value)),
+            Some(_) => Err(self
+                .0
+                .unexpected(format!("the field `{name}` is not a boolean"))),
+        }
+    }
+}
+
+/// A non-2xx JSON answer: a Matrix error when it has an `errcode`, otherwise unexpected.
+pub(crate) fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
+    let Some(errcode) = answer.object.get("errcode").and_then(JsonValue::as_str) else {
+        return answer.unexpected("an error answer without an `errcode`");
+    };
+    let message = answer
+        .object
+        .get("error")
+        .and_then(JsonValue::as_str)
+        .unwrap_or_default();
+    let retry_after = retry_hint_from(retry_after_header, &answer);
+    let soft_logout = answer
+        .object
+        .get("soft_logout")
+        .and_then(JsonValue::as_bool)
+        .unwrap_or(false);
+    Error::Matrix(MatrixError {
+        status: answer.status,
+        errcode: errcode.chars().take(64).collect(),
+        message: message.chars().take(500).collect(),
+        retry_after,
+        soft_logout,
+    })
+}
+
+/// How long a 429 answer asks to wait: the `Retry-After` header (seconds) wins over the body's
+/// `retry_after_ms`, deprecated since spec v1.10.
+pub(crate) fn retry_hint_from(header: Option<&str>, answer: &Answer) -> Option<Duration> {
+    header
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .or_else(|| {
+            answer
+                .object
+                .get("retry_after_ms")
+                .and_then(JsonValue::as_u64)
+                .map(Duration::from_millis)
+        })
+}
+
+pub(crate) fn retry_hint(answer: &Answer) -> Option<Duration> {
+    retry_hint_from(answer.retry_after.as_deref(), answer)
+}
+
+/// A user-interactive authentication challenge: a 401 with `flows` and `session`.
+pub(crate) struct UiaChallenge {
+    pub(crate) session: String,
+    pub(crate) flows: Vec<Vec<String>>,
+}
+
+impl UiaChallenge {
+    pub(crate) fn from_answer(answer: &Answer) -> Option<Self> {
+        if answer.status != 401 {
+            return None;
+        }
+        let session = answer.object.get("session")?.as_str()?.to_owned();
+        let flows = answer
+            .object
+            .get("flows")?
+            .as_array()?
+            .iter()
+            .map(|flow| {
+                flow.get("stages")
+                    .and_then(JsonValue::as_array)
+                    .map(|stages| {
+                        stages
+                            .iter()
+                            .filter_map(|stage| stage.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        Some(Self { session, flows })
+    }
+}
 
 /// The longest excerpt of a body kept in an error, in characters.
 const EXCERPT_CHARS: usize = 120;
@@ -35,7 +310,74 @@ fn html_title(text: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn answer(status: u16, body: JsonValue) -> Answer {
+        Answer {
+            url: "https://hs.example/_matrix/client/v3/login".into(),
+            status,
+            content_type: Some("application/json".into()),
+            retry_after: None,
+            object: body.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn matrix(err: Error) -> MatrixError {
+        match err {
+            Error::Matrix(err) => err,
+            other => panic!("not a Matrix error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_retry_after_header_wins_over_the_body() {
+        let body =
+            json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many", "retry_after_ms": 1500});
+        let err = matrix(matrix_error(answer(429, body.clone()), Some("7")));
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+        let err = matrix(matrix_error(answer(429, body), None));
+        assert_eq!(err.retry_after, Some(Duration::from_millis(1500)));
+        let err = matrix(matrix_error(
+            answer(429, json!({"errcode": "M_LIMIT_EXCEEDED"})),
+            None,
+        ));
+        assert_eq!(err.retry_after, None);
+    }
+
+    #[test]
+    fn soft_logout_is_read() {
+        let body = json!({"errcode": "M_UNKNOWN_TOKEN", "error": "expired", "soft_logout": true});
+        let err = matrix(matrix_error(answer(401, body), None));
+        assert!(err.soft_logout);
+        assert_eq!(err.to_string(), "[401 / M_UNKNOWN_TOKEN] expired");
+    }
+
+    #[test]
+    fn an_error_without_errcode_is_unexpected() {
+        match matrix_error(answer(500, json!({"message": "boom"})), None) {
+            Error::UnexpectedResponse(err) => assert!(err.problem.contains("errcode")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fields_are_named_never_quoted() {
+        let answer = answer(
+            200,
+            json!({"user_id": 5, "access_token": "syt_secret_value_1234"}),
+        );
+        let fields = Fields::new(&answer);
+        let err = fields
+            .string("user_id")
+            .expect_err("not a string")
+            .to_string();
+        assert!(err.contains("the field `user_id` is not a string"), "{err}");
+        let err = fields.string("device_id").expect_err("missing").to_string();
+        assert!(err.contains("the field `device_id` is missing"), "{err}");
+        assert!(!err.contains("syt_secret"));
+    }
 
     #[test]
     fn excerpt_prefers_the_html_title() {

@@ -7,12 +7,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value as JsonValue, json};
+use serde_json::{Value as JsonValue, json};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use zeroize::Zeroizing;
 
-use crate::answer::excerpt;
-use crate::error::{Error, MatrixError, TransportError, TransportKind, UnexpectedResponse};
+use crate::answer::{
+    Answer, Fields, Raw, UiaChallenge, matrix_error, retry_hint, retry_hint_from, scrub_list,
+};
+use crate::error::{Error, TransportError, TransportKind, UnexpectedResponse};
 use crate::ids::{InputError, UserArg, UserId, homeserver_url, http_allowed};
 use crate::secret::{AccessToken, Password};
 use crate::session::{Device, Refreshed, Session, WhoAmI};
@@ -466,7 +468,7 @@ impl Client {
             refresh_token: fields
                 .optional_string("refresh_token")?
                 .map(AccessToken::new),
-            expires_at: fields.optional_u64("expires_in_ms")?.map(expiry_from_now),
+            expires_at: fields.optional_expiry("expires_in_ms")?,
         })
     }
 
@@ -551,7 +553,7 @@ impl Client {
         let answer = self.with_password_auth(&path, token, json!({}), user_id, password)?;
         let fields = Fields::new(&answer);
         let login_token = AccessToken::new(fields.string("login_token")?);
-        let expires_at = fields.optional_u64("expires_in_ms")?.map(expiry_from_now);
+        let expires_at = fields.optional_expiry("expires_in_ms")?;
         Ok(LoginToken {
             token: login_token,
             expires_at,
@@ -788,69 +790,6 @@ impl Client {
     }
 }
 
-/// What to keep out of excerpts of an answer: the request's secrets and its token.
-fn scrub_list<'a>(secrets: &[&'a str], token: Option<&'a AccessToken>) -> Vec<&'a str> {
-    let mut scrub = secrets.to_vec();
-    scrub.extend(token.map(AccessToken::reveal));
-    scrub
-}
-
-/// An answer as it came, before it is read as JSON.
-pub(crate) struct Raw {
-    url: String,
-    status: u16,
-    content_type: Option<String>,
-    retry_after: Option<String>,
-    body: Zeroizing<Vec<u8>>,
-}
-
-impl Raw {
-    /// The answer's JSON object (see [`Answer::parse`]); `scrub` is kept out of excerpts.
-    fn parse(&self, scrub: &[&str]) -> Result<Answer, Error> {
-        Answer::parse(
-            self.url.clone(),
-            self.status,
-            self.content_type.clone(),
-            self.retry_after.clone(),
-            &self.body,
-            scrub,
-        )
-    }
-
-    /// The answer itself when it is a 2xx; otherwise the error it describes.
-    fn success(self, scrub: &[&str]) -> Result<Self, Error> {
-        if (200..300).contains(&self.status) {
-            return Ok(self);
-        }
-        let answer = self.parse(scrub)?;
-        let retry_after = answer.retry_after.clone();
-        Err(matrix_error(answer, retry_after.as_deref()))
-    }
-
-    pub(crate) fn status(&self) -> u16 {
-        self.status
-    }
-
-    pub(crate) fn content_type(&self) -> Option<&str> {
-        self.content_type.as_deref()
-    }
-
-    /// The body, moved out (what is left behind is wiped).
-    pub(crate) fn into_body(mut self) -> Vec<u8> {
-        std::mem::take(&mut *self.body)
-    }
-
-    fn empty_answer(&self) -> Answer {
-        Answer {
-            url: self.url.clone(),
-            status: self.status,
-            content_type: self.content_type.clone(),
-            retry_after: self.retry_after.clone(),
-            object: Map::new(),
-        }
-    }
-}
-
 /// The session a successful login answer describes. `homeserver` is the base URL asked;
 /// the answer's `well_known` may name another.
 pub(crate) fn session_from(
@@ -873,7 +812,7 @@ pub(crate) fn session_from(
         .optional_string("home_server")?
         .unwrap_or_else(|| parsed.server_name().to_owned());
     let refresh_token = fields.optional_string("refresh_token")?;
-    let expires_at = fields.optional_u64("expires_in_ms")?.map(expiry_from_now);
+    let expires_at = fields.optional_expiry("expires_in_ms")?;
     // The server may say where clients should talk to it from now on (`well_known`).
     let homeserver = answer
         .object
@@ -896,7 +835,7 @@ pub(crate) fn session_from(
 }
 
 /// The login types of a `GET /login` answer.
-fn flows_from(answer: &Answer) -> Result<Vec<LoginFlow>, Error> {
+pub(crate) fn flows_from(answer: &Answer) -> Result<Vec<LoginFlow>, Error> {
     let Some(JsonValue::Array(flows)) = answer.object.get("flows") else {
         return Err(answer.unexpected("the field `flows` is missing or not a list"));
     };
@@ -933,7 +872,7 @@ fn flows_from(answer: &Answer) -> Result<Vec<LoginFlow>, Error> {
 }
 
 /// The devices of a `GET /devices` answer.
-fn devices_from(answer: &Answer) -> Result<Vec<Device>, Error> {
+pub(crate) fn devices_from(answer: &Answer) -> Result<Vec<Device>, Error> {
     let Some(JsonValue::Array(list)) = answer.object.get("devices") else {
         return Err(answer.unexpected("the field `devices` is missing or not a list"));
     };
@@ -960,7 +899,7 @@ fn devices_from(answer: &Answer) -> Result<Vec<Device>, Error> {
 }
 
 /// What a `GET /account/whoami` answer says.
-fn whoami_from(answer: &Answer) -> Result<WhoAmI, Error> {
+pub(crate) fn whoami_from(answer: &Answer) -> Result<WhoAmI, Error> {
     let fields = Fields::new(answer);
     Ok(WhoAmI {
         user_id: fields.string("user_id")?,
@@ -972,39 +911,6 @@ fn whoami_from(answer: &Answer) -> Result<WhoAmI, Error> {
 /// The stage type of a password in user-interactive authentication.
 const PASSWORD_STAGE: &str = "m.login.password";
 
-/// A user-interactive authentication challenge: a 401 with `flows` and `session`.
-pub(crate) struct UiaChallenge {
-    pub(crate) session: String,
-    pub(crate) flows: Vec<Vec<String>>,
-}
-
-impl UiaChallenge {
-    pub(crate) fn from_answer(answer: &Answer) -> Option<Self> {
-        if answer.status != 401 {
-            return None;
-        }
-        let session = answer.object.get("session")?.as_str()?.to_owned();
-        let flows = answer
-            .object
-            .get("flows")?
-            .as_array()?
-            .iter()
-            .map(|flow| {
-                flow.get("stages")
-                    .and_then(JsonValue::as_array)
-                    .map(|stages| {
-                        stages
-                            .iter()
-                            .filter_map(|stage| stage.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
-        Some(Self { session, flows })
-    }
-}
-
 /// True when a password alone completes one of these user-interactive auth flows: the only
 /// case [`Client::delete_devices`] and [`Client::login_token`] can answer (others end in
 /// [`Error::AuthRequired`]).
@@ -1012,10 +918,6 @@ pub fn password_completes(flows: &[Vec<String>]) -> bool {
     flows
         .iter()
         .any(|flow| flow.len() == 1 && flow[0] == PASSWORD_STAGE)
-}
-
-fn expiry_from_now(ms: u64) -> SystemTime {
-    SystemTime::now() + Duration::from_millis(ms)
 }
 
 /// A single-use login token from [`Client::login_token`].
@@ -1133,164 +1035,6 @@ impl Method {
     }
 }
 
-/// A parsed answer, with what an error about it needs to say.
-pub(crate) struct Answer {
-    url: String,
-    pub(crate) status: u16,
-    content_type: Option<String>,
-    retry_after: Option<String>,
-    pub(crate) object: Map<String, JsonValue>,
-}
-
-impl Answer {
-    /// An answer from its parts: its JSON object, or why there is none. `scrub` names the
-    /// secrets to keep out of any excerpt of the body.
-    fn parse(
-        url: String,
-        status: u16,
-        content_type: Option<String>,
-        retry_after: Option<String>,
-        body: &[u8],
-        scrub: &[&str],
-    ) -> Result<Self, Error> {
-        let answer = Answer {
-            url,
-            status,
-            content_type,
-            retry_after,
-            object: Map::new(),
-        };
-        match serde_json::from_slice::<JsonValue>(body) {
-            Ok(JsonValue::Object(object)) => Ok(Answer { object, ..answer }),
-            Ok(_) => Err(answer.unexpected("the body is JSON but not an object")),
-            Err(_) => {
-                let problem = if body.is_empty() {
-                    "the body is empty"
-                } else {
-                    "the body is not JSON"
-                };
-                Err(Error::UnexpectedResponse(UnexpectedResponse {
-                    excerpt: excerpt(body, scrub),
-                    ..answer.unexpected_response(problem)
-                }))
-            }
-        }
-    }
-
-    /// The same answer with an empty object, to describe a part of it.
-    fn without_object(&self) -> Self {
-        Self {
-            url: self.url.clone(),
-            status: self.status,
-            content_type: self.content_type.clone(),
-            retry_after: None,
-            object: Map::new(),
-        }
-    }
-
-    fn unexpected_response(&self, problem: impl Into<String>) -> UnexpectedResponse {
-        UnexpectedResponse {
-            url: self.url.clone(),
-            status: self.status,
-            content_type: self.content_type.clone(),
-            problem: problem.into(),
-            excerpt: String::new(),
-        }
-    }
-
-    pub(crate) fn unexpected(&self, problem: impl Into<String>) -> Error {
-        Error::UnexpectedResponse(self.unexpected_response(problem))
-    }
-}
-
-/// Typed access to the fields of an answer. Errors name the field and never quote its value.
-pub(crate) struct Fields<'a>(&'a Answer);
-
-impl<'a> Fields<'a> {
-    pub(crate) fn new(answer: &'a Answer) -> Self {
-        Self(answer)
-    }
-
-    fn optional_string(&self, name: &str) -> Result<Option<String>, Error> {
-        match self.0.object.get(name) {
-            None | Some(JsonValue::Null) => Ok(None),
-            Some(JsonValue::String(text)) => Ok(Some(text.clone())),
-            Some(_) => Err(self
-                .0
-                .unexpected(format!("the field `{name}` is not a string"))),
-        }
-    }
-
-    pub(crate) fn string(&self, name: &str) -> Result<String, Error> {
-        self.optional_string(name)?
-            .ok_or_else(|| self.0.unexpected(format!("the field `{name}` is missing")))
-    }
-
-    fn optional_u64(&self, name: &str) -> Result<Option<u64>, Error> {
-        match self.0.object.get(name) {
-            None | Some(JsonValue::Null) => Ok(None),
-            Some(value) => value.as_u64().map(Some).ok_or_else(|| {
-                self.0
-                    .unexpected(format!("the field `{name}` is not a whole number"))
-            }),
-        }
-    }
-
-    fn optional_bool(&self, name: &str) -> Result<Option<bool>, Error> {
-        match self.0.object.get(name) {
-            None | Some(JsonValue::Null) => Ok(None),
-            Some(JsonValue::Bool(value)) => Ok(Some(*value)),
-            Some(_) => Err(self
-                .0
-                .unexpected(format!("the field `{name}` is not a boolean"))),
-        }
-    }
-}
-
-/// A non-2xx JSON answer: a Matrix error when it has an `errcode`, otherwise unexpected.
-pub(crate) fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> Error {
-    let Some(errcode) = answer.object.get("errcode").and_then(JsonValue::as_str) else {
-        return answer.unexpected("an error answer without an `errcode`");
-    };
-    let message = answer
-        .object
-        .get("error")
-        .and_then(JsonValue::as_str)
-        .unwrap_or_default();
-    let retry_after = retry_hint_from(retry_after_header, &answer);
-    let soft_logout = answer
-        .object
-        .get("soft_logout")
-        .and_then(JsonValue::as_bool)
-        .unwrap_or(false);
-    Error::Matrix(MatrixError {
-        status: answer.status,
-        errcode: errcode.chars().take(64).collect(),
-        message: message.chars().take(500).collect(),
-        retry_after,
-        soft_logout,
-    })
-}
-
-/// How long a 429 answer asks to wait: the `Retry-After` header (seconds) wins over the body's
-/// `retry_after_ms`, deprecated since spec v1.10.
-fn retry_hint_from(header: Option<&str>, answer: &Answer) -> Option<Duration> {
-    header
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .or_else(|| {
-            answer
-                .object
-                .get("retry_after_ms")
-                .and_then(JsonValue::as_u64)
-                .map(Duration::from_millis)
-        })
-}
-
-fn retry_hint(answer: &Answer) -> Option<Duration> {
-    retry_hint_from(answer.retry_after.as_deref(), answer)
-}
-
 fn transport_error(url: &str, err: &ureq::Error) -> Error {
     Error::Transport(TransportError {
         url: url.to_owned(),
@@ -1324,131 +1068,9 @@ pub(crate) fn transport_kind(err: &ureq::Error) -> TransportKind {
     }
 }
 
-/// Entry points for the fuzz targets in `fuzz/`: each parses an answer as if it came from a
-/// homeserver. Not part of the stable API.
-#[doc(hidden)]
-pub mod fuzzing {
-    use super::*;
-
-    fn answer(status: u16, body: &[u8]) -> Result<Answer, Error> {
-        let url = "https://hs.example/_matrix/client/v3/x".to_owned();
-        let answer = Answer::parse(url, status, None, None, body, &["secret"])?;
-        if (200..300).contains(&answer.status) {
-            Ok(answer)
-        } else {
-            let retry_after = answer.retry_after.clone();
-            Err(matrix_error(answer, retry_after.as_deref()))
-        }
-    }
-
-    /// A login answer.
-    pub fn login(status: u16, body: &[u8]) -> Result<Session, Error> {
-        session_from(&answer(status, body)?, "https://hs.example", false)
-    }
-
-    /// A whoami answer.
-    pub fn whoami(status: u16, body: &[u8]) -> Result<WhoAmI, Error> {
-        whoami_from(&answer(status, body)?)
-    }
-
-    /// A devices answer.
-    pub fn devices(status: u16, body: &[u8]) -> Result<Vec<Device>, Error> {
-        devices_from(&answer(status, body)?)
-    }
-
-    /// A login-flows answer.
-    pub fn flows(status: u16, body: &[u8]) -> Result<Vec<LoginFlow>, Error> {
-        flows_from(&answer(status, body)?)
-    }
-
-    /// An error answer, with a `Retry-After` header.
-    pub fn error(status: u16, retry_after: Option<&str>, body: &[u8]) -> Error {
-        let url = "https://hs.example/_matrix/client/v3/x".to_owned();
-        match Answer::parse(url, status, None, retry_after.map(str::to_owned), body, &[]) {
-            Ok(answer) => {
-                let retry_after = answer.retry_after.clone();
-                matrix_error(answer, retry_after.as_deref())
-            }
-            Err(err) => err,
-        }
-    }
-
-    /// A user-interactive authentication challenge.
-    pub fn challenge(status: u16, body: &[u8]) -> Option<Vec<Vec<String>>> {
-        let url = "https://hs.example/_matrix/client/v3/x".to_owned();
-        let answer = Answer::parse(url, status, None, None, body, &[]).ok()?;
-        UiaChallenge::from_answer(&answer).map(|challenge| challenge.flows)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn answer(status: u16, body: JsonValue) -> Answer {
-        Answer {
-            url: "https://hs.example/_matrix/client/v3/login".into(),
-            status,
-            content_type: Some("application/json".into()),
-            retry_after: None,
-            object: body.as_object().cloned().unwrap_or_default(),
-        }
-    }
-
-    fn matrix(err: Error) -> MatrixError {
-        match err {
-            Error::Matrix(err) => err,
-            other => panic!("not a Matrix error: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_retry_after_header_wins_over_the_body() {
-        let body =
-            json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many", "retry_after_ms": 1500});
-        let err = matrix(matrix_error(answer(429, body.clone()), Some("7")));
-        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
-        let err = matrix(matrix_error(answer(429, body), None));
-        assert_eq!(err.retry_after, Some(Duration::from_millis(1500)));
-        let err = matrix(matrix_error(
-            answer(429, json!({"errcode": "M_LIMIT_EXCEEDED"})),
-            None,
-        ));
-        assert_eq!(err.retry_after, None);
-    }
-
-    #[test]
-    fn soft_logout_is_read() {
-        let body = json!({"errcode": "M_UNKNOWN_TOKEN", "error": "expired", "soft_logout": true});
-        let err = matrix(matrix_error(answer(401, body), None));
-        assert!(err.soft_logout);
-        assert_eq!(err.to_string(), "[401 / M_UNKNOWN_TOKEN] expired");
-    }
-
-    #[test]
-    fn an_error_without_errcode_is_unexpected() {
-        match matrix_error(answer(500, json!({"message": "boom"})), None) {
-            Error::UnexpectedResponse(err) => assert!(err.problem.contains("errcode")),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn fields_are_named_never_quoted() {
-        let answer = answer(
-            200,
-            json!({"user_id": 5, "access_token": "syt_secret_value_1234"}),
-        );
-        let fields = Fields::new(&answer);
-        let err = fields
-            .string("user_id")
-            .expect_err("not a string")
-            .to_string();
-        assert!(err.contains("the field `user_id` is not a string"), "{err}");
-        let err = fields.string("device_id").expect_err("missing").to_string();
-        assert!(err.contains("the field `device_id` is missing"), "{err}");
-        assert!(!err.contains("syt_secret"));
-    }
 
     #[test]
     fn the_homeserver_is_normalised_and_checked() {

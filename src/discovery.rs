@@ -300,7 +300,7 @@ fn fetch_with(agent: &ureq::Agent, url: &str) -> Result<Fetched, String> {
 
 /// The homeserver and identity server a well-known document names, or which failure it is
 /// (before the homeserver is checked with `/versions`).
-fn read_well_known(
+pub(crate) fn read_well_known(
     body: &[u8],
     allow_http: bool,
 ) -> Result<(String, Option<String>), (Outcome, String)> {
@@ -349,12 +349,6 @@ fn read_well_known(
         }
     };
     Ok((homeserver, identity_server))
-}
-
-/// Entry point for the fuzz target of well-known documents. Not part of the stable API.
-#[doc(hidden)]
-pub fn fuzz_well_known(body: &[u8]) -> Result<(String, Option<String>), String> {
-    read_well_known(body, false).map_err(|(_, problem)| problem)
 }
 
 fn describe(err: &ureq::Error) -> String {

@@ -23,6 +23,8 @@ mod answer;
 pub mod client;
 pub mod discovery;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod rooms;
 pub mod secret;

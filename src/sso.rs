@@ -194,7 +194,7 @@ enum Callback {
 }
 
 /// What one request to the listener is.
-enum Request {
+pub(crate) enum Request {
     /// Not a `GET` of a path, or unreadable.
     Bad,
     /// Another path (a favicon).
@@ -227,7 +227,7 @@ fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 /// Reads a request head: only `GET /callback?nonce=<expected>&loginToken=…` brings a token.
-fn parse_request(head: &[u8], expected_nonce: &str) -> Request {
+pub(crate) fn parse_request(head: &[u8], expected_nonce: &str) -> Request {
     let target = head
         .split(|byte| *byte == b'\n')
         .next()
@@ -271,16 +271,6 @@ fn parse_request(head: &[u8], expected_nonce: &str) -> Request {
         _ if !nonce_ok => Request::WrongNonce,
         Some(token) => Request::Token(token),
         None => Request::NoToken,
-    }
-}
-
-/// Entry point for the fuzz target of the single sign-on listener: the login token a request
-/// head would be accepted with. Not part of the stable API.
-#[doc(hidden)]
-pub fn fuzz_callback(head: &[u8], expected_nonce: &str) -> Option<String> {
-    match parse_request(head, expected_nonce) {
-        Request::Token(token) => Some(token.reveal().to_owned()),
-        _ => None,
     }
 }
 

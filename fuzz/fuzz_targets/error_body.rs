@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nu_plugin_matrix::client::fuzzing;
+use nu_plugin_matrix::fuzzing;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte chooses a Retry-After header value from the next few bytes.

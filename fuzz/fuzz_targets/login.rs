@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nu_plugin_matrix::client::fuzzing;
+use nu_plugin_matrix::fuzzing;
 
 fuzz_target!(|data: &[u8]| {
     // The first two bytes choose the HTTP status; the rest is the body.

@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nu_plugin_matrix::discovery::fuzz_well_known;
+use nu_plugin_matrix::fuzzing;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((homeserver, _)) = fuzz_well_known(data) {
+    if let Ok((homeserver, _)) = fuzzing::well_known(data) {
         assert!(!homeserver.ends_with('/'));
         assert!(homeserver.starts_with("https://") || homeserver.starts_with("http://"));
         assert!(nu_plugin_matrix::ids::http_allowed(&homeserver, false));
