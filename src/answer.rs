@@ -20,10 +20,25 @@ pub(crate) struct Raw {
     pub(crate) status: u16,
     pub(crate) content_type: Option<String>,
     pub(crate) retry_after: Option<String>,
+    /// A redirect's `Location`.
+    pub(crate) location: Option<String>,
     pub(crate) body: Zeroizing<Vec<u8>>,
 }
 
 impl Raw {
+    /// The answer itself, unless it is a redirect: redirects are not followed, so that a
+    /// password or token is never sent anywhere but the URL the user gave.
+    pub(crate) fn not_redirected(self) -> Result<Self, Error> {
+        if !(300..400).contains(&self.status) {
+            return Ok(self);
+        }
+        Err(Error::Redirect {
+            url: self.url,
+            status: self.status,
+            location: self.location,
+        })
+    }
+
     /// The answer's JSON object (see [`Answer::parse`]); `scrub` is kept out of excerpts.
     pub(crate) fn parse(&self, scrub: &[&str]) -> Result<Answer, Error> {
         Answer::parse(

@@ -1,224 +1,25 @@
-//! The HTTP client for one homeserver.
+//! The client of one homeserver: its base URL, how a path becomes a URL, and how a call's
+//! answer becomes a value or an [`Error`]. The network itself is the transport's (`http.rs`);
+//! the endpoints are grouped by the spec's sections in the modules beside this one.
 //!
-//! One [`Client`] holds one connection pool (a `ureq::Agent`), so consecutive calls reuse the
-//! same keep-alive connection. Every request has finite time-outs, sends JSON with
-//! `Content-Type: application/json`, uses the spec's v3 paths and carries a token only in the
+//! Every call sends JSON with `Content-Type: application/json` (POST and PUT send `{}` when
+//! they have nothing to say), uses the spec's v3 paths and carries a token only in the
 //! `Authorization: Bearer` header. Redirects are never followed: see [`Error::Redirect`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value as JsonValue, json};
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
-use zeroize::Zeroizing;
 
-use crate::answer::{
-    Answer, Fields, Raw, UiaChallenge, matrix_error, retry_hint, retry_hint_from, scrub_list,
-};
-use crate::error::{Error, TransportError, TransportKind, UnexpectedResponse};
-use crate::ids::{InputError, UserArg, UserId, homeserver_url, http_allowed};
+use crate::answer::{Answer, Fields, Raw, UiaChallenge, matrix_error, scrub_list};
+use crate::error::{Error, InputError};
+use crate::http::{Body, Request, Transport};
+use crate::ids::{UserArg, UserId, homeserver_url, http_allowed};
 use crate::secret::{AccessToken, Password};
 use crate::session::{Device, Refreshed, Session, WhoAmI};
 
-/// The largest answer body read, in bytes. Matrix answers to these calls are tiny; this bound
-/// keeps a misbehaving server from filling memory.
-pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
-
-/// The largest answer body [`Client::request`] reads, in bytes: any endpoint may be asked there
-/// (an unfiltered `/sync`, a long admin listing).
-pub const MAX_API_BODY_BYTES: u64 = 64 * 1024 * 1024;
-
-/// Time-outs and other settings of a [`Client`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientConfig {
-    /// How long to wait for a connection, TLS included. Default 10 s.
-    pub connect_timeout: Duration,
-    /// How long to wait for the answer (headers and body) after the request went out.
-    /// Default 30 s.
-    pub timeout: Duration,
-    /// Accept plain-http homeservers on any host. Default: only on this machine (loopback).
-    pub allow_http: bool,
-    /// A PEM file of CA certificates to trust instead of the system's roots (for homeservers
-    /// with certificates from a private CA). Default: the system's roots.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// When rate-limited (429), wait and retry once if the server asks for at most this long
-    /// (or gives no hint: then [`NO_HINT_WAIT`]). Default 10 s; zero never retries.
-    pub max_rate_limit_wait: Duration,
-}
-
-impl ClientConfig {
-    /// Sets the answer time-out; the connect time-out becomes no longer than it.
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
-        self.connect_timeout = self.connect_timeout.min(timeout);
-    }
-}
-
-/// What came back from one HTTP exchange, before it is interpreted.
-struct Exchanged {
-    status: u16,
-    content_type: Option<String>,
-    retry_after: Option<String>,
-    location: Option<String>,
-    body: Result<Zeroizing<Vec<u8>>, ureq::Error>,
-}
-
-/// Sends one request and reads its answer (up to `limit` bytes). Owns everything it
-/// needs, so that it can run on a thread of its own.
-fn exchange(
-    agent: &ureq::Agent,
-    method: Method,
-    url: &str,
-    bearer: Option<Zeroizing<String>>,
-    bytes: Option<Zeroizing<Vec<u8>>>,
-    limit: u64,
-) -> Result<Exchanged, ureq::Error> {
-    let result = match (method, &bytes) {
-        (Method::Get, _) | (Method::Delete, None) => {
-            let mut request = match method {
-                Method::Delete => agent.delete(url),
-                _ => agent.get(url),
-            };
-            if let Some(bearer) = &bearer {
-                request = request.header("Authorization", bearer.as_str());
-            }
-            request.call()
-        }
-        (Method::Post | Method::Put | Method::Delete, bytes) => {
-            let bytes = bytes.as_deref().map_or(&b"{}"[..], |bytes| &bytes[..]);
-            let mut request = match method {
-                Method::Put => agent.put(url),
-                Method::Delete => agent.delete(url).force_send_body(),
-                _ => agent.post(url),
-            }
-            .header("Content-Type", "application/json");
-            if let Some(bearer) = &bearer {
-                request = request.header("Authorization", bearer.as_str());
-            }
-            request.send(bytes)
-        }
-    };
-    let mut response = result?;
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-    };
-    let status = response.status().as_u16();
-    let content_type = header("content-type");
-    let retry_after = header("retry-after");
-    let location = header("location");
-    let body = if (300..400).contains(&status) {
-        Ok(Zeroizing::new(Vec::new()))
-    } else {
-        response
-            .body_mut()
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map(Zeroizing::new)
-    };
-    Ok(Exchanged {
-        status,
-        content_type,
-        retry_after,
-        location,
-        body,
-    })
-}
-
-/// Runs `work`, on a thread of its own when there is an interrupt check to poll meanwhile.
-pub(crate) fn run_interruptibly<T: Send + 'static>(
-    interrupt: Option<&Interrupt>,
-    url: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Error> {
-    let Some(interrupted) = interrupt else {
-        return Ok(work());
-    };
-    let (done, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(work());
-    });
-    loop {
-        match result.recv_timeout(POLL) {
-            Ok(value) => return Ok(value),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !interrupted() => {}
-            // Interrupted, or the worker died: either way, no answer is coming.
-            Err(_) => {
-                return Err(Error::Interrupted {
-                    url: url.to_owned(),
-                });
-            }
-        }
-    }
-}
-
-/// An HTTP agent with these settings: finite time-outs, no redirects followed, status codes as
-/// answers (not errors), and the system's trusted roots or the CAs of `ca_file`.
-pub(crate) fn agent(config: &ClientConfig) -> Result<ureq::Agent, Error> {
-    let roots = match &config.ca_file {
-        None => RootCerts::PlatformVerifier,
-        Some(path) => RootCerts::new_with_certs(&load_certificates(path)?),
-    };
-    Ok(ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .max_redirects_will_error(false)
-        .timeout_connect(Some(config.connect_timeout))
-        .timeout_recv_response(Some(config.timeout))
-        .timeout_recv_body(Some(config.timeout))
-        .timeout_send_body(Some(config.timeout))
-        .tls_config(TlsConfig::builder().root_certs(roots).build())
-        .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent())
-}
-
-/// The certificates of a PEM file.
-fn load_certificates(path: &std::path::Path) -> Result<Vec<Certificate<'static>>, Error> {
-    let refuse = |problem: String| {
-        Error::Input(InputError {
-            problem,
-            hint: "ca_file must name a PEM file with the CA certificate(s) to trust".into(),
-        })
-    };
-    let pem = std::fs::read(path).map_err(|err| {
-        refuse(format!(
-            "the CA file {} cannot be read: {err}",
-            path.display()
-        ))
-    })?;
-    let certificates: Vec<Certificate<'static>> = parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(PemItem::Certificate(certificate)) => Some(certificate),
-            _ => None,
-        })
-        .collect();
-    if certificates.is_empty() {
-        return Err(refuse(format!(
-            "the CA file {} holds no PEM certificate",
-            path.display()
-        )));
-    }
-    Ok(certificates)
-}
-
-/// How long to wait before the one retry of a 429 that says nothing of how long to wait (MAS).
-pub const NO_HINT_WAIT: Duration = Duration::from_secs(1);
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(30),
-            allow_http: false,
-            ca_file: None,
-            max_rate_limit_wait: Duration::from_secs(10),
-        }
-    }
-}
+pub use crate::http::{
+    ClientConfig, Interrupt, MAX_API_BODY_BYTES, MAX_BODY_BYTES, Method, NO_HINT_WAIT,
+};
 
 /// A client for one homeserver base URL.
 ///
@@ -238,90 +39,21 @@ impl Default for ClientConfig {
 pub struct Client {
     homeserver: String,
     /// Shared by the clones, so that [`Client::interrupt`] reaches their requests.
-    connections: std::sync::Arc<Connections>,
+    transport: Transport,
     allow_http: bool,
-    max_rate_limit_wait: Duration,
-    interrupt: Option<Interrupt>,
 }
-
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Self {
             homeserver,
-            connections: _,
+            transport,
             allow_http,
-            max_rate_limit_wait,
-            interrupt,
         } = self;
         f.debug_struct("Client")
             .field("homeserver", homeserver)
             .field("allow_http", allow_http)
-            .field("max_rate_limit_wait", max_rate_limit_wait)
-            .field("interruptible", &interrupt.is_some())
+            .field("interruptible", &transport.interruptible())
             .finish()
-    }
-}
-
-/// A check that says whether the user asked to stop (Ctrl-C).
-pub type Interrupt = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
-
-/// How often an interrupt check is polled.
-const POLL: Duration = Duration::from_millis(50);
-
-/// How long after an answer a kept-alive connection is taken to be there still (ureq keeps an
-/// idle one for 15 s). Within it, a request goes out on the calling thread.
-const WARM_FOR: Duration = Duration::from_secs(10);
-
-/// A client's connection pool (a `ureq::Agent`), replaced when interrupted.
-struct Connections {
-    config: ClientConfig,
-    state: std::sync::Mutex<Pool>,
-}
-
-struct Pool {
-    /// `None` after [`Client::interrupt`] shut it down; made again on the next request.
-    agent: Option<ureq::Agent>,
-    /// Until when the last answer suggests a kept-alive connection is at hand.
-    warm_until: Option<std::time::Instant>,
-}
-
-impl Connections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The agent to send with, and whether it likely holds an open connection.
-    fn agent(&self) -> Result<(ureq::Agent, bool), Error> {
-        let mut pool = self.lock();
-        let warm = pool
-            .warm_until
-            .is_some_and(|until| std::time::Instant::now() < until);
-        let agent = match &pool.agent {
-            Some(agent) => agent.clone(),
-            None => {
-                let fresh = agent(&self.config)?;
-                pool.agent = Some(fresh.clone());
-                fresh
-            }
-        };
-        Ok((agent, warm))
-    }
-
-    fn answered(&self) {
-        self.lock().warm_until = Some(std::time::Instant::now() + WARM_FOR);
-    }
-
-    fn shut_down(&self) {
-        let agent = {
-            let mut pool = self.lock();
-            pool.warm_until = None;
-            pool.agent.take()
-        };
-        if let Some(agent) = agent {
-            agent.shutdown();
-        }
     }
 }
 
@@ -344,19 +76,10 @@ impl Client {
                     .into(),
             }));
         }
-        let agent = agent(config)?;
         Ok(Self {
             homeserver,
-            connections: std::sync::Arc::new(Connections {
-                config: config.clone(),
-                state: std::sync::Mutex::new(Pool {
-                    agent: Some(agent),
-                    warm_until: None,
-                }),
-            }),
+            transport: Transport::new(config)?,
             allow_http: config.allow_http,
-            max_rate_limit_wait: config.max_rate_limit_wait,
-            interrupt: None,
         })
     }
 
@@ -376,7 +99,7 @@ impl Client {
     /// the interrupt first (a Ctrl-C handler) stops it with [`Client::interrupt`].
     pub fn with_interrupt(&self, interrupted: Interrupt) -> Self {
         Self {
-            interrupt: Some(interrupted),
+            transport: self.transport.with_interrupt(interrupted),
             ..self.clone()
         }
     }
@@ -386,27 +109,7 @@ impl Client {
     /// kept-alive connections are closed; the next request opens a new one. Safe to call from
     /// any thread, e.g. a Ctrl-C handler.
     pub fn interrupt(&self) {
-        self.connections.shut_down();
-    }
-
-    fn interrupted(&self) -> bool {
-        self.interrupt
-            .as_ref()
-            .is_some_and(|interrupted| interrupted())
-    }
-
-    /// Sleeps, giving up early when interrupted.
-    fn pause(&self, url: &str, wait: Duration) -> Result<(), Error> {
-        let deadline = std::time::Instant::now() + wait;
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            if self.interrupted() {
-                return Err(Error::Interrupted {
-                    url: url.to_owned(),
-                });
-            }
-            std::thread::sleep(left.min(POLL));
-        }
-        Ok(())
+        self.transport.interrupt();
     }
 
     /// `POST /_matrix/client/v3/login`: logs in and returns the new session. A login token
@@ -615,7 +318,8 @@ impl Client {
     }
 
     /// Sends one request to `/_matrix/client/v3/<path>` and returns the JSON object of a 2xx
-    /// answer; other answers become errors.
+    /// answer; other answers become errors. `secrets` are scrubbed from any excerpt of the
+    /// answer kept in an error.
     pub(crate) fn call(
         &self,
         method: Method,
@@ -626,13 +330,13 @@ impl Client {
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
         let scrub = scrub_list(secrets, token);
-        self.transfer_with_retry(method, &url, token, body, &scrub, MAX_BODY_BYTES)?
+        self.transfer(method, &url, token, body, MAX_BODY_BYTES)?
             .success(&scrub)?
             .parse(&scrub)
     }
 
     /// Sends one request to `url` and returns a 2xx answer as it came; other answers become
-    /// errors. A short rate limit is waited out once.
+    /// errors.
     pub(crate) fn call_url(
         &self,
         method: Method,
@@ -641,37 +345,8 @@ impl Client {
         body: Option<JsonValue>,
     ) -> Result<Raw, Error> {
         let scrub = scrub_list(&[], token);
-        self.transfer_with_retry(method, url, token, body, &scrub, MAX_API_BODY_BYTES)?
+        self.transfer(method, url, token, body, MAX_API_BODY_BYTES)?
             .success(&scrub)
-    }
-
-    /// [`Client::transfer`], and once more after a short wait when rate-limited (429) and the
-    /// server asks for a wait no longer than `max_rate_limit_wait`. `scrub` is kept out of any
-    /// excerpt of the answer.
-    fn transfer_with_retry(
-        &self,
-        method: Method,
-        url: &str,
-        token: Option<&AccessToken>,
-        body: Option<JsonValue>,
-        scrub: &[&str],
-        limit: u64,
-    ) -> Result<Raw, Error> {
-        let raw = self.transfer(method, url, token, body.clone(), limit)?;
-        if raw.status != 429 {
-            return Ok(raw);
-        }
-        // The hint may be in the body (`retry_after_ms`); an unreadable body gives none.
-        let wait = match raw.parse(scrub) {
-            Ok(answer) => retry_hint(&answer),
-            Err(_) => retry_hint_from(raw.retry_after.as_deref(), &raw.empty_answer()),
-        }
-        .unwrap_or(NO_HINT_WAIT);
-        if self.max_rate_limit_wait.is_zero() || wait > self.max_rate_limit_wait {
-            return Ok(raw);
-        }
-        self.pause(url, wait)?;
-        self.transfer(method, url, token, body, limit)
     }
 
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
@@ -715,8 +390,9 @@ impl Client {
             .parse(&scrub_list(secrets, token))
     }
 
-    /// Sends one request to `url` and reads the answer's body (at most `limit` bytes),
-    /// whatever its status. No answer and a redirect are errors.
+    /// Sends one request to `url` through the transport (a short rate limit waited out once)
+    /// and reads the answer's body (at most `limit` bytes), whatever its status. No answer and
+    /// a redirect are errors. POST and PUT without a body send `{}`.
     fn transfer(
         &self,
         method: Method,
@@ -725,68 +401,18 @@ impl Client {
         body: Option<JsonValue>,
         limit: u64,
     ) -> Result<Raw, Error> {
-        let url = url.to_owned();
-        let bearer = token.map(|token| Zeroizing::new(format!("Bearer {}", token.reveal())));
-        let bytes = match (method, body) {
-            (Method::Get, _) | (Method::Delete, None) => None,
-            (_, body) => Some(Zeroizing::new(
-                serde_json::to_vec(&body.unwrap_or_else(|| json!({})))
-                    .expect("a serde_json::Value always serialises"),
-            )),
+        let body = match (method, body) {
+            (Method::Get | Method::Delete, None) => None,
+            (_, body) => Some(Body::json(&body.unwrap_or_else(|| json!({})))),
         };
-        let (agent, warm) = self.connections.agent()?;
-        let target = url.clone();
-        let send = move || exchange(&agent, method, &target, bearer, bytes, limit);
-        let exchanged = if warm || self.interrupt.is_none() {
-            if self.interrupted() {
-                return Err(Error::Interrupted { url });
-            }
-            send()
-        } else {
-            run_interruptibly(self.interrupt.as_ref(), &url, send)?
-        };
-        let stopped = |err: &ureq::Error| {
-            if self.interrupted() {
-                Error::Interrupted { url: url.clone() }
-            } else {
-                transport_error(&url, err)
-            }
-        };
-        let Exchanged {
-            status,
-            content_type,
-            retry_after,
-            location,
-            body,
-        } = exchanged.map_err(|err| stopped(&err))?;
-        if (300..400).contains(&status) {
-            return Err(Error::Redirect {
-                url,
-                status,
-                location,
-            });
-        }
-        let body = match body {
-            Ok(body) => body,
-            Err(ureq::Error::BodyExceedsLimit(_)) => {
-                return Err(Error::UnexpectedResponse(UnexpectedResponse {
-                    url,
-                    status,
-                    content_type,
-                    problem: format!("the answer is larger than {limit} bytes"),
-                    excerpt: String::new(),
-                }));
-            }
-            Err(err) => return Err(stopped(&err)),
-        };
-        self.connections.answered();
-        Ok(Raw {
+        let request = Request {
+            method,
             url,
-            status,
-            content_type,
-            retry_after,
+            bearer: token,
             body,
-        })
+            limit,
+        };
+        self.transport.send(&request)?.not_redirected()
     }
 }
 
@@ -1006,65 +632,6 @@ impl LoginRequest {
     pub fn device_name(mut self, name: impl Into<String>) -> Self {
         self.device_name = Some(name.into());
         self
-    }
-}
-
-/// An HTTP method of the client-server API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// `GET`
-    Get,
-    /// `POST` (with a JSON body, `{}` when none is given)
-    Post,
-    /// `PUT` (with a JSON body, `{}` when none is given)
-    Put,
-    /// `DELETE` (with a JSON body only when one is given)
-    Delete,
-}
-
-impl Method {
-    /// Parses `get`, `POST`, ... (any case).
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_uppercase().as_str() {
-            "GET" => Some(Self::Get),
-            "POST" => Some(Self::Post),
-            "PUT" => Some(Self::Put),
-            "DELETE" => Some(Self::Delete),
-            _ => None,
-        }
-    }
-}
-
-fn transport_error(url: &str, err: &ureq::Error) -> Error {
-    Error::Transport(TransportError {
-        url: url.to_owned(),
-        kind: transport_kind(err),
-        detail: err.to_string(),
-    })
-}
-
-/// What kind of failure kept a request from getting an answer.
-pub(crate) fn transport_kind(err: &ureq::Error) -> TransportKind {
-    match err {
-        ureq::Error::Timeout(_) => TransportKind::Timeout,
-        ureq::Error::HostNotFound => TransportKind::HostNotFound,
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            TransportKind::ConnectionRefused
-        }
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => TransportKind::Timeout,
-        // The system resolver's failure comes as an I/O error.
-        ureq::Error::Io(io) if io.to_string().contains("lookup address") => {
-            TransportKind::HostNotFound
-        }
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
-        // rustls reports handshake failures through the I/O layer.
-        ureq::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::InvalidData
-                && io.to_string().to_ascii_lowercase().contains("certificate") =>
-        {
-            TransportKind::Tls
-        }
-        _ => TransportKind::Other,
     }
 }
 

@@ -18,11 +18,10 @@ use std::fmt;
 
 use serde_json::Value as JsonValue;
 
+use crate::answer::Raw;
 use crate::answer::excerpt;
-use crate::client::{
-    ClientConfig, Interrupt, MAX_BODY_BYTES, agent, run_interruptibly, transport_kind,
-};
 use crate::error::{Error, TransportKind};
+use crate::http::{ClientConfig, Interrupt, MAX_BODY_BYTES, Method, Request, Transport};
 
 pub use crate::error::{DiscoveryError, Outcome};
 use crate::ids::{InputError, UserId, check_server_name, homeserver_url, http_allowed};
@@ -67,10 +66,9 @@ pub struct Discovered {
 /// Runs server discovery.
 #[derive(Clone)]
 pub struct Discovery {
-    agent: ureq::Agent,
+    transport: Transport,
     origin: Option<String>,
     allow_http: bool,
-    interrupt: Option<Interrupt>,
 }
 
 impl fmt::Debug for Discovery {
@@ -82,12 +80,45 @@ impl fmt::Debug for Discovery {
     }
 }
 
-/// One fetched answer.
-struct Fetched {
-    url: String,
-    status: u16,
-    location: Option<String>,
-    body: Vec<u8>,
+/// Why a step of discovery ended without an answer to read.
+enum Miss {
+    /// A failure to report as the spec's outcome: what was wrong and, when the request got no
+    /// HTTP answer at all, what kind of failure that was.
+    Problem(String, Option<TransportKind>),
+    /// Interrupted, or unusable settings: passed on as it is.
+    Abort(Box<Error>),
+}
+
+impl Miss {
+    fn problem(text: impl Into<String>) -> Self {
+        Self::Problem(text.into(), None)
+    }
+
+    /// The same miss, its problem put in a sentence.
+    fn context(self, sentence: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Problem(text, kind) => Self::Problem(sentence(text), kind),
+            abort => abort,
+        }
+    }
+}
+
+impl From<Error> for Miss {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Transport(err) => {
+                let text = match err.kind {
+                    TransportKind::Timeout => "no answer in time".to_owned(),
+                    TransportKind::HostNotFound => "host not found".to_owned(),
+                    TransportKind::ConnectionRefused => "connection refused".to_owned(),
+                    _ => err.detail,
+                };
+                Self::Problem(text, Some(err.kind))
+            }
+            Error::UnexpectedResponse(err) => Self::problem(err.problem),
+            other => Self::Abort(Box::new(other)),
+        }
+    }
 }
 
 impl Discovery {
@@ -95,16 +126,15 @@ impl Discovery {
     /// addresses unless [`Discovery::allow_http`] says otherwise.
     pub fn new(config: &ClientConfig) -> Result<Self, Error> {
         Ok(Self {
-            agent: agent(config)?,
+            transport: Transport::new(config)?,
             origin: None,
             allow_http: false,
-            interrupt: None,
         })
     }
 
     /// Give up as soon as `interrupted` says so: see [`crate::Client::with_interrupt`].
     pub fn with_interrupt(mut self, interrupted: Interrupt) -> Self {
-        self.interrupt = Some(interrupted);
+        self.transport = self.transport.with_interrupt(interrupted);
         self
     }
 
@@ -144,32 +174,32 @@ impl Discovery {
             .clone()
             .unwrap_or_else(|| format!("https://{hostname}"));
         let well_known = format!("{origin}/.well-known/matrix/client");
-        let fail = |outcome: Outcome, url: &str, problem: String| {
-            Error::Discovery(DiscoveryError {
+        let fail = |outcome: Outcome, url: &str, miss: Miss| match miss {
+            Miss::Abort(err) => *err,
+            Miss::Problem(problem, transport) => Error::Discovery(DiscoveryError {
                 outcome,
                 server_name: server_name.clone(),
                 url: url.to_owned(),
                 problem,
-                transport: None,
-            })
+                transport,
+            }),
         };
         let fetched = self
             .fetch_following(&well_known)
-            .map_err(|(url, problem)| fail(Outcome::FailPrompt, &url, problem))?;
+            .map_err(|(url, miss)| fail(Outcome::FailPrompt, &url, miss))?;
         if fetched.status == 404 {
             // No delegation: the server name itself may be the homeserver.
             let base = self
                 .origin
                 .clone()
                 .unwrap_or_else(|| format!("https://{server_name}"));
-            let versions = self.versions(&base).map_err(|problem| {
-                fail(
-                    Outcome::FailPrompt,
-                    &fetched.url,
+            let versions = self.versions(&base).map_err(|miss| {
+                let miss = miss.context(|problem| {
                     format!(
                         "there is no delegation (404), and {base} is not a homeserver either ({problem})"
-                    ),
-                )
+                    )
+                });
+                fail(Outcome::FailPrompt, &fetched.url, miss)
             })?;
             return Ok(Discovered {
                 server_name: server_name.clone(),
@@ -179,23 +209,25 @@ impl Discovery {
                 source: Source::ServerName,
             });
         }
-        let prompt = |problem: String| fail(Outcome::FailPrompt, &fetched.url, problem);
         if fetched.status != 200 {
             let mut problem = format!("it answered HTTP {}", fetched.status);
             let text = excerpt(&fetched.body, &[]);
             if !text.is_empty() {
                 problem.push_str(&format!(" (\"{text}\")"));
             }
-            return Err(prompt(problem));
+            return Err(fail(
+                Outcome::FailPrompt,
+                &fetched.url,
+                Miss::problem(problem),
+            ));
         }
         let (homeserver, identity_server) = read_well_known(&fetched.body, self.allow_http)
-            .map_err(|(outcome, problem)| fail(outcome, &fetched.url, problem))?;
-        let versions = self.versions(&homeserver).map_err(|problem| {
-            fail(
-                Outcome::FailError,
-                &fetched.url,
-                format!("its m.homeserver.base_url {homeserver} is not a homeserver ({problem})"),
-            )
+            .map_err(|(outcome, problem)| fail(outcome, &fetched.url, Miss::problem(problem)))?;
+        let versions = self.versions(&homeserver).map_err(|miss| {
+            let miss = miss.context(|problem| {
+                format!("its m.homeserver.base_url {homeserver} is not a homeserver ({problem})")
+            });
+            fail(Outcome::FailError, &fetched.url, miss)
         })?;
         Ok(Discovered {
             server_name,
@@ -207,13 +239,16 @@ impl Discovery {
     }
 
     /// `GET <base>/_matrix/client/versions`: the spec versions, or why this is no homeserver.
-    pub fn versions(&self, base: &str) -> Result<Vec<String>, String> {
+    fn versions(&self, base: &str) -> Result<Vec<String>, Miss> {
         let url = format!("{base}/_matrix/client/versions");
         let fetched = self
             .fetch(&url)
-            .map_err(|problem| format!("{url}: {problem}"))?;
+            .map_err(|miss| miss.context(|problem| format!("{url}: {problem}")))?;
         if fetched.status != 200 {
-            return Err(format!("{url} answered HTTP {}", fetched.status));
+            return Err(Miss::problem(format!(
+                "{url} answered HTTP {}",
+                fetched.status
+            )));
         }
         let versions = serde_json::from_slice::<JsonValue>(&fetched.body)
             .ok()
@@ -227,75 +262,64 @@ impl Discovery {
             });
         match versions {
             Some(versions) if !versions.is_empty() => Ok(versions),
-            _ => Err(format!("{url} did not list any spec versions")),
+            _ => Err(Miss::problem(format!(
+                "{url} did not list any spec versions"
+            ))),
         }
     }
 
     /// GETs a URL, following redirects: never in a loop, never from https to http.
-    fn fetch_following(&self, start: &str) -> Result<Fetched, (String, String)> {
+    fn fetch_following(&self, start: &str) -> Result<Raw, (String, Miss)> {
         let mut seen = vec![start.to_owned()];
         let mut url = start.to_owned();
         loop {
-            let fetched = self.fetch(&url).map_err(|problem| (url.clone(), problem))?;
+            let fetched = self.fetch(&url).map_err(|miss| (url.clone(), miss))?;
             if !(300..400).contains(&fetched.status) {
                 return Ok(fetched);
             }
+            let refuse = |url: &str, problem: String| (url.to_owned(), Miss::problem(problem));
             let location = fetched.location.clone().ok_or_else(|| {
-                (
-                    url.clone(),
+                refuse(
+                    &url,
                     format!("a redirect (HTTP {}) without a Location", fetched.status),
                 )
             })?;
             let next = url::Url::parse(&url)
                 .and_then(|base| base.join(&location))
-                .map_err(|_| (url.clone(), "a redirect to an invalid URL".to_owned()))?;
+                .map_err(|_| refuse(&url, "a redirect to an invalid URL".to_owned()))?;
             if url.starts_with("https:") && next.scheme() == "http" {
-                return Err((url, format!("a redirect from https down to http ({next})")));
+                return Err(refuse(
+                    &url,
+                    format!("a redirect from https down to http ({next})"),
+                ));
             }
             let next = next.to_string();
             if seen.contains(&next) {
                 seen.push(next);
-                return Err((url, format!("a redirect loop: {}", seen.join(" -> "))));
+                return Err(refuse(
+                    &url,
+                    format!("a redirect loop: {}", seen.join(" -> ")),
+                ));
             }
             if seen.len() > MAX_REDIRECTS {
-                return Err((url, format!("more than {MAX_REDIRECTS} redirects")));
+                return Err(refuse(&url, format!("more than {MAX_REDIRECTS} redirects")));
             }
             seen.push(next.clone());
             url = next;
         }
     }
 
-    fn fetch(&self, url: &str) -> Result<Fetched, String> {
-        let agent = self.agent.clone();
-        let target = url.to_owned();
-        run_interruptibly(self.interrupt.as_ref(), url, move || {
-            fetch_with(&agent, &target)
-        })
-        .map_err(|err| err.to_string())?
+    /// One GET through the transport: its status, `Location` and body (bounded).
+    fn fetch(&self, url: &str) -> Result<Raw, Miss> {
+        let request = Request {
+            method: Method::Get,
+            url,
+            bearer: None,
+            body: None,
+            limit: MAX_BODY_BYTES,
+        };
+        Ok(self.transport.send(&request)?)
     }
-}
-
-/// One GET, its status, `Location` and body (bounded).
-fn fetch_with(agent: &ureq::Agent, url: &str) -> Result<Fetched, String> {
-    let mut response = agent.get(url).call().map_err(|err| describe(&err))?;
-    let status = response.status().as_u16();
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY_BYTES)
-        .read_to_vec()
-        .map_err(|err| describe(&err))?;
-    Ok(Fetched {
-        url: url.to_owned(),
-        status,
-        location,
-        body,
-    })
 }
 
 /// The homeserver and identity server a well-known document names, or which failure it is
@@ -349,18 +373,6 @@ pub(crate) fn read_well_known(
         }
     };
     Ok((homeserver, identity_server))
-}
-
-fn describe(err: &ureq::Error) -> String {
-    match transport_kind(err) {
-        TransportKind::Timeout => "no answer in time".into(),
-        TransportKind::HostNotFound => "host not found".into(),
-        TransportKind::ConnectionRefused => "connection refused".into(),
-        _ if matches!(err, ureq::Error::BodyExceedsLimit(_)) => {
-            format!("the answer is larger than {MAX_BODY_BYTES} bytes")
-        }
-        _ => err.to_string(),
-    }
 }
 
 /// The hostname of a server name: without a port, IPv6 literals kept in brackets.

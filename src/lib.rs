@@ -25,6 +25,7 @@ pub mod discovery;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod http;
 pub mod ids;
 pub mod rooms;
 pub mod secret;
