@@ -260,7 +260,10 @@ pub(crate) fn retry_hint(answer: &Answer) -> Option<Duration> {
 /// A user-interactive authentication challenge: a 401 with `flows` and `session`.
 pub(crate) struct UiaChallenge {
     pub(crate) session: String,
+    /// The flows the server offers, each a list of stage types.
     pub(crate) flows: Vec<Vec<String>>,
+    /// The stages of this session already completed.
+    pub(crate) completed: Vec<String>,
 }
 
 impl UiaChallenge {
@@ -274,20 +277,27 @@ impl UiaChallenge {
             .get("flows")?
             .as_array()?
             .iter()
-            .map(|flow| {
-                flow.get("stages")
-                    .and_then(JsonValue::as_array)
-                    .map(|stages| {
-                        stages
-                            .iter()
-                            .filter_map(|stage| stage.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
+            .map(|flow| strings(flow.get("stages")))
             .collect();
-        Some(Self { session, flows })
+        let completed = strings(answer.object.get("completed"));
+        Some(Self {
+            session,
+            flows,
+            completed,
+        })
     }
+}
+
+/// The strings of a JSON list (nothing for anything else).
+fn strings(list: Option<&JsonValue>) -> Vec<String> {
+    list.and_then(JsonValue::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The longest excerpt of a body kept in an error, in characters.

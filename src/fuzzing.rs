@@ -2,8 +2,9 @@
 //! a homeserver, a well-known document or a browser. Not part of the stable API.
 
 use crate::answer::{Answer, UiaChallenge, matrix_error};
-use crate::client::{LoginFlow, devices_from, flows_from, session_from, whoami_from};
+use crate::devices::devices_from;
 use crate::error::Error;
+use crate::login::{LoginFlow, flows_from, session_from, whoami_from};
 use crate::session::{Device, Session, WhoAmI};
 
 fn answer(status: u16, body: &[u8]) -> Result<Answer, Error> {

@@ -18,30 +18,36 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// The layers, bottom up; each module uses only those above it in this list (ARCHITECTURE.md).
 pub mod admin;
 mod answer;
 pub mod client;
+pub mod devices;
 pub mod discovery;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
 pub mod ids;
+pub mod login;
+pub mod register;
 pub mod rooms;
 pub mod secret;
 pub mod session;
 pub mod sso;
 pub mod store;
+pub mod uia;
 
 #[cfg(feature = "plugin")]
 pub mod plugin;
 
-pub use client::{Client, ClientConfig, LoginFlow, LoginRequest, LoginToken, Method};
+pub use client::{Client, ClientConfig, Method};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{
     Error, InputError, MatrixError, SsoError, TransportError, TransportKind, UnexpectedResponse,
 };
 pub use ids::{UserArg, UserId};
+pub use login::{IdentityProvider, LoginFlow, LoginRequest, LoginToken};
 pub use secret::{AccessToken, Password};
 pub use session::{Device, Refreshed, Session, WhoAmI};
 pub use store::{SavedSessions, SessionStore, StoreError};

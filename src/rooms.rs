@@ -187,6 +187,33 @@ impl Client {
         body: Option<JsonValue>,
     ) -> Result<ApiAnswer, Error> {
         let url = self.api_url(path, query)?;
+        self.request_url(token, method, url, body)
+    }
+
+    /// [`Client::request`] to `/_matrix/client/v3/<segments>`, each segment percent-encoded
+    /// as it is (a `/` in a room alias stays inside its segment).
+    fn request_at(
+        &self,
+        token: &AccessToken,
+        method: Method,
+        segments: &[&str],
+        query: &[(String, String)],
+        body: Option<JsonValue>,
+    ) -> Result<ApiAnswer, Error> {
+        let mut url = self.url_of(true, segments.iter().copied());
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.request_url(token, method, url.into(), body)
+    }
+
+    fn request_url(
+        &self,
+        token: &AccessToken,
+        method: Method,
+        url: String,
+        body: Option<JsonValue>,
+    ) -> Result<ApiAnswer, Error> {
         let answer = self.call_url(method, &url, Some(token), body)?;
         Ok(ApiAnswer {
             url,
@@ -241,7 +268,7 @@ impl Client {
             ("timeout".to_owned(), "0".to_owned()),
         ];
         let answer = self
-            .request(token, Method::Get, "sync", &query, None)?
+            .request_at(token, Method::Get, &["sync"], &query, None)?
             .json()?;
         let mut rooms: Vec<Room> = answer["rooms"]["join"]
             .as_object()
@@ -259,7 +286,7 @@ impl Client {
     /// `POST /join/{roomIdOrAlias}`: joins a room by ID or alias; returns its room ID.
     pub fn join(&self, token: &AccessToken, room: &str) -> Result<String, Error> {
         check_room(room)?;
-        self.request(token, Method::Post, &format!("join/{room}"), &[], None)?
+        self.request_at(token, Method::Post, &["join", room], &[], None)?
             .field("room_id")
     }
 
@@ -269,20 +296,14 @@ impl Client {
         if room.starts_with('!') {
             return Ok(room.to_owned());
         }
-        self.request(
-            token,
-            Method::Get,
-            &format!("directory/room/{room}"),
-            &[],
-            None,
-        )?
-        .field("room_id")
+        self.request_at(token, Method::Get, &["directory", "room", room], &[], None)?
+            .field("room_id")
     }
 
     /// True when the room is end-to-end encrypted (it has an `m.room.encryption` state event).
     pub fn is_encrypted(&self, token: &AccessToken, room_id: &str) -> Result<bool, Error> {
-        let path = format!("rooms/{}/state/m.room.encryption/", room_id);
-        match self.request(token, Method::Get, &path, &[], None) {
+        let path = ["rooms", room_id, "state", "m.room.encryption", ""];
+        match self.request_at(token, Method::Get, &path, &[], None) {
             Ok(_) => Ok(true),
             Err(Error::Matrix(err)) if err.errcode == "M_NOT_FOUND" => Ok(false),
             Err(err) => Err(err),
@@ -301,14 +322,14 @@ impl Client {
         transaction_id: &str,
     ) -> Result<String, Error> {
         check_room(room_id)?;
-        if transaction_id.is_empty() || transaction_id.contains('/') {
+        if transaction_id.is_empty() {
             return Err(Error::Input(InputError::new(
-                "the transaction ID is empty or contains '/'",
+                "the transaction ID is empty",
                 "use any short text that is new for each message, e.g. a counter or a UUID",
             )));
         }
-        let path = format!("rooms/{}/send/m.room.message/{}", room_id, transaction_id);
-        let send = || self.request(token, Method::Put, &path, &[], Some(message.content()));
+        let path = ["rooms", room_id, "send", "m.room.message", transaction_id];
+        let send = || self.request_at(token, Method::Put, &path, &[], Some(message.content()));
         let answer = match send() {
             Err(Error::Transport(err))
                 if matches!(err.kind, TransportKind::Timeout | TransportKind::Other) =>
@@ -339,9 +360,14 @@ impl Client {
         if let Some(from) = from {
             query.push(("from".to_owned(), from.to_owned()));
         }
-        let path = format!("rooms/{}/messages", room_id);
         let answer = self
-            .request(token, Method::Get, &path, &query, None)?
+            .request_at(
+                token,
+                Method::Get,
+                &["rooms", room_id, "messages"],
+                &query,
+                None,
+            )?
             .json()?;
         let chunk = answer["chunk"].as_array().map_or(&[][..], Vec::as_slice);
         let messages: Vec<Message> = chunk.iter().filter_map(message_of).collect();
@@ -359,7 +385,6 @@ pub fn check_room(room: &str) -> Result<(), Error> {
     let ok = (room.starts_with('!') || room.starts_with('#'))
         && room.len() > 1
         && room.len() <= 255
-        && !room.contains('/')
         && !room.chars().any(char::is_whitespace);
     if ok {
         Ok(())
@@ -433,6 +458,17 @@ mod tests {
         let (a, b) = (new_transaction_id(), new_transaction_id());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_room_alias_with_a_slash_stays_one_segment() {
+        assert!(check_room("#ops/team:example.org").is_ok());
+        let client = Client::new("http://127.0.0.1:8008").unwrap();
+        let url = client.url_of(true, ["directory", "room", "#ops/team:example.org"]);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8008/_matrix/client/v3/directory/room/%23ops%2Fteam:example.org"
+        );
     }
 
     #[test]

@@ -3,12 +3,13 @@
 
 use nu_protocol::{LabeledError, Span};
 
-use crate::client::{LoginFlow, password_completes};
 use crate::error::{
     DiscoveryError, Error, InputError, MatrixError, Outcome, TransportError, TransportKind,
     UnexpectedResponse,
 };
+use crate::login::LoginFlow;
 use crate::store::StoreError;
+use crate::uia::password_completes;
 
 /// Where an error can point.
 pub(crate) struct Blame {

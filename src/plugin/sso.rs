@@ -8,8 +8,9 @@ use std::time::Duration;
 use nu_plugin::EvaluatedCall;
 use nu_protocol::{LabeledError, Span, Spanned};
 
-use crate::client::{Client, Interrupt, LoginFlow};
+use crate::client::{Client, Interrupt};
 use crate::error::Error;
+use crate::login::LoginFlow;
 use crate::plugin::config::duration;
 use crate::plugin::errors::{self, Blame};
 use crate::secret::AccessToken;

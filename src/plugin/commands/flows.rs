@@ -4,8 +4,8 @@ use nu_protocol::{
 };
 
 use super::Pipe;
-use crate::client::LoginFlow;
 use crate::ids::homeserver_url;
+use crate::login::LoginFlow;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};

@@ -6,9 +6,9 @@ use nu_protocol::{
 };
 
 use super::Pipe;
-use crate::client::LoginRequest;
 use crate::error::Error;
 use crate::ids::{UserArg, homeserver_url};
+use crate::login::LoginRequest;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};

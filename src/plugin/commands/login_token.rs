@@ -5,13 +5,13 @@ use nu_protocol::{
 };
 
 use super::with_session;
-use crate::client::password_completes;
 use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::password::{given_password, prompt, session_or_password};
 use crate::plugin::token::{TokenValue, date_or_nothing};
 use crate::secret::Password;
+use crate::uia::password_completes;
 
 /// `matrix token login-token`: a single-use login token from an existing session.
 pub struct TokenLoginToken;

@@ -7,9 +7,6 @@ use nu_protocol::{
 
 use super::Pipe;
 use super::login::resolve_homeserver;
-use crate::admin::{
-    OpenRegistration, Registration, generate_password, shared_secret_from_synapse_config,
-};
 use crate::error::Error;
 use crate::ids::UserArg;
 use crate::plugin::MatrixPlugin;
@@ -17,6 +14,9 @@ use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TokenValue, session_record};
+use crate::register::{
+    OpenRegistration, Registration, generate_password, shared_secret_from_synapse_config,
+};
 use crate::secret::Password;
 
 /// `matrix register`: create a user with Synapse's shared registration secret.
