@@ -18,9 +18,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// The layers, bottom up; each module uses only those above it in this list (ARCHITECTURE.md).
+// The layers, bottom up, and what each module owns: ARCHITECTURE.md.
 pub mod admin;
 mod answer;
+pub mod api;
 pub mod client;
 pub mod devices;
 pub mod discovery;

@@ -10,16 +10,21 @@
 //! optional bearer token, a JSON or form-encoded body, a read limit) and gives the answer as it
 //! came ([`Raw`]), whatever its status.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+mod pool;
+mod wire;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as JsonValue;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use zeroize::Zeroizing;
 
 use crate::answer::{Raw, retry_hint, retry_hint_from};
-use crate::error::{Error, InputError, TransportError, TransportKind, UnexpectedResponse};
+use crate::error::{Error, UnexpectedResponse};
 use crate::secret::AccessToken;
+
+use pool::Connections;
+use wire::{Exchanged, Work, transport_error};
 
 /// The largest answer body read, in bytes. Matrix answers to these calls are tiny; this bound
 /// keeps a misbehaving server from filling memory.
@@ -34,10 +39,6 @@ pub const NO_HINT_WAIT: Duration = Duration::from_secs(1);
 
 /// How often an interrupt check is polled.
 pub(crate) const POLL: Duration = Duration::from_millis(50);
-
-/// How long after an answer a kept-alive connection is taken to be there still (ureq keeps an
-/// idle one for 15 s). Within it, a request goes out on the calling thread.
-const WARM_FOR: Duration = Duration::from_secs(10);
 
 /// A check that says whether the user asked to stop (Ctrl-C).
 pub type Interrupt = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -168,15 +169,8 @@ pub(crate) struct Transport {
 impl Transport {
     /// A transport with these settings; fails only on an unreadable `ca_file`.
     pub(crate) fn new(config: &ClientConfig) -> Result<Self, Error> {
-        let agent = agent(config)?;
         Ok(Self {
-            connections: Arc::new(Connections {
-                config: config.clone(),
-                state: Mutex::new(Pool {
-                    agent: Some(agent),
-                    warm_until: None,
-                }),
-            }),
+            connections: Arc::new(Connections::new(config)?),
             interrupt: None,
         })
     }
@@ -210,7 +204,7 @@ impl Transport {
     /// `max_rate_limit_wait`, waits and sends it once more.
     pub(crate) fn send(&self, request: &Request<'_>) -> Result<Raw, Error> {
         let raw = self.exchange(request)?;
-        let max_wait = self.connections.config.max_rate_limit_wait;
+        let max_wait = self.connections.config().max_rate_limit_wait;
         if raw.status != 429 || max_wait.is_zero() {
             return Ok(raw);
         }
@@ -331,229 +325,6 @@ pub(crate) fn run_interruptibly<T: Send + 'static>(
     }
 }
 
-/// Everything one exchange needs, owned, so that it can run on a thread of its own.
-struct Work {
-    agent: ureq::Agent,
-    method: Method,
-    url: String,
-    bearer: Option<Zeroizing<String>>,
-    body: Option<Body>,
-    limit: u64,
-}
-
-/// What came back from one HTTP exchange, before it is interpreted.
-struct Exchanged {
-    status: u16,
-    content_type: Option<String>,
-    retry_after: Option<String>,
-    location: Option<String>,
-    body: Result<Zeroizing<Vec<u8>>, ureq::Error>,
-}
-
-impl Work {
-    /// Sends the request and reads its answer (up to `limit` bytes; nothing of a redirect's).
-    fn run(self) -> Result<Exchanged, ureq::Error> {
-        let Self {
-            agent,
-            method,
-            url,
-            bearer,
-            body,
-            limit,
-        } = self;
-        let result = match (method, body) {
-            (Method::Get | Method::Delete, None) => {
-                let mut request = match method {
-                    Method::Delete => agent.delete(&url),
-                    _ => agent.get(&url),
-                };
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer.as_str());
-                }
-                request.call()
-            }
-            (method, body) => {
-                let mut request = match method {
-                    Method::Put => agent.put(&url),
-                    Method::Post => agent.post(&url),
-                    Method::Delete => agent.delete(&url).force_send_body(),
-                    Method::Get => agent.get(&url).force_send_body(),
-                };
-                if let Some(body) = &body {
-                    request = request.header("Content-Type", body.content_type());
-                }
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer.as_str());
-                }
-                match &body {
-                    Some(body) => request.send(body.bytes()),
-                    None => request.send_empty(),
-                }
-            }
-        };
-        let mut response = result?;
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-        };
-        let status = response.status().as_u16();
-        let content_type = header("content-type");
-        let retry_after = header("retry-after");
-        let location = header("location");
-        let body = if (300..400).contains(&status) {
-            Ok(Zeroizing::new(Vec::new()))
-        } else {
-            response
-                .body_mut()
-                .with_config()
-                .limit(limit)
-                .read_to_vec()
-                .map(Zeroizing::new)
-        };
-        Ok(Exchanged {
-            status,
-            content_type,
-            retry_after,
-            location,
-            body,
-        })
-    }
-}
-
-/// A client's connection pool (a `ureq::Agent`), replaced when interrupted.
-struct Connections {
-    config: ClientConfig,
-    state: Mutex<Pool>,
-}
-
-struct Pool {
-    /// `None` after [`Transport::interrupt`] shut it down; made again on the next request.
-    agent: Option<ureq::Agent>,
-    /// Until when the last answer suggests a kept-alive connection is at hand.
-    warm_until: Option<Instant>,
-}
-
-impl Connections {
-    fn lock(&self) -> MutexGuard<'_, Pool> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The agent to send with, and whether it likely holds an open connection.
-    fn agent(&self) -> Result<(ureq::Agent, bool), Error> {
-        let mut pool = self.lock();
-        let warm = pool.warm_until.is_some_and(|until| Instant::now() < until);
-        let agent = match &pool.agent {
-            Some(agent) => agent.clone(),
-            None => {
-                let fresh = agent(&self.config)?;
-                pool.agent = Some(fresh.clone());
-                fresh
-            }
-        };
-        Ok((agent, warm))
-    }
-
-    fn answered(&self) {
-        self.lock().warm_until = Some(Instant::now() + WARM_FOR);
-    }
-
-    fn shut_down(&self) {
-        let agent = {
-            let mut pool = self.lock();
-            pool.warm_until = None;
-            pool.agent.take()
-        };
-        if let Some(agent) = agent {
-            agent.shutdown();
-        }
-    }
-}
-
-/// An HTTP agent with these settings: finite time-outs, no redirects followed, status codes as
-/// answers (not errors), and the system's trusted roots or the CAs of `ca_file`.
-fn agent(config: &ClientConfig) -> Result<ureq::Agent, Error> {
-    let roots = match &config.ca_file {
-        None => RootCerts::PlatformVerifier,
-        Some(path) => RootCerts::new_with_certs(&load_certificates(path)?),
-    };
-    Ok(ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .max_redirects_will_error(false)
-        .timeout_connect(Some(config.connect_timeout))
-        .timeout_recv_response(Some(config.timeout))
-        .timeout_recv_body(Some(config.timeout))
-        .timeout_send_body(Some(config.timeout))
-        .tls_config(TlsConfig::builder().root_certs(roots).build())
-        .user_agent(concat!("nu_plugin_matrix/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent())
-}
-
-/// The certificates of a PEM file.
-fn load_certificates(path: &std::path::Path) -> Result<Vec<Certificate<'static>>, Error> {
-    let refuse = |problem: String| {
-        Error::Input(InputError::new(
-            problem,
-            "ca_file must name a PEM file with the CA certificate(s) to trust",
-        ))
-    };
-    let pem = std::fs::read(path).map_err(|err| {
-        refuse(format!(
-            "the CA file {} cannot be read: {err}",
-            path.display()
-        ))
-    })?;
-    let certificates: Vec<Certificate<'static>> = parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(PemItem::Certificate(certificate)) => Some(certificate),
-            _ => None,
-        })
-        .collect();
-    if certificates.is_empty() {
-        return Err(refuse(format!(
-            "the CA file {} holds no PEM certificate",
-            path.display()
-        )));
-    }
-    Ok(certificates)
-}
-
-fn transport_error(url: &str, err: &ureq::Error) -> Error {
-    Error::Transport(TransportError {
-        url: url.to_owned(),
-        kind: transport_kind(err),
-        detail: err.to_string(),
-    })
-}
-
-/// What kind of failure kept a request from getting an answer.
-fn transport_kind(err: &ureq::Error) -> TransportKind {
-    match err {
-        ureq::Error::Timeout(_) => TransportKind::Timeout,
-        ureq::Error::HostNotFound => TransportKind::HostNotFound,
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
-        ureq::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => TransportKind::ConnectionRefused,
-            std::io::ErrorKind::TimedOut => TransportKind::Timeout,
-            // rustls reports a failed handshake through the I/O layer, the rustls error inside.
-            _ if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
-            {
-                TransportKind::Tls
-            }
-            // The system resolver's failure has no kind of its own; its message is std's.
-            _ if io.to_string().contains("lookup address") => TransportKind::HostNotFound,
-            _ => TransportKind::Other,
-        },
-        _ => TransportKind::Other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,17 +337,5 @@ mod tests {
         let json = Body::json(&serde_json::json!({"a": 1}));
         assert_eq!(json.content_type(), "application/json");
         assert_eq!(json.bytes(), br#"{"a":1}"#);
-    }
-
-    #[test]
-    fn a_rustls_error_inside_an_io_error_is_tls() {
-        let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, inner);
-        assert_eq!(transport_kind(&ureq::Error::Io(io)), TransportKind::Tls);
-        let plain = std::io::Error::new(std::io::ErrorKind::InvalidData, "certificate mumble");
-        assert_eq!(
-            transport_kind(&ureq::Error::Io(plain)),
-            TransportKind::Other
-        );
     }
 }
