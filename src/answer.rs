@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value as JsonValue};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, MatrixError, UnexpectedResponse};
+use crate::error::{Error, ErrorCode, MatrixError, UnexpectedResponse};
 use crate::secret::AccessToken;
 
 /// An answer as it came, before it is read as JSON.
@@ -231,7 +231,7 @@ pub(crate) fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> 
         .unwrap_or(false);
     Error::Matrix(MatrixError {
         status: answer.status,
-        errcode: errcode.chars().take(64).collect(),
+        errcode: ErrorCode::from(errcode.chars().take(64).collect::<String>().as_str()),
         message: message.chars().take(500).collect(),
         retry_after,
         soft_logout,

@@ -139,8 +139,8 @@ impl fmt::Display for TransportError {
 pub struct MatrixError {
     /// The HTTP status.
     pub status: u16,
-    /// The `errcode`, e.g. `M_FORBIDDEN`.
-    pub errcode: String,
+    /// The `errcode`, e.g. [`ErrorCode::Forbidden`] for `M_FORBIDDEN`.
+    pub errcode: ErrorCode,
     /// The server's `error` text (may be empty).
     pub message: String,
     /// How long to wait before retrying, from `Retry-After` or `retry_after_ms`.
@@ -156,6 +156,94 @@ impl fmt::Display for MatrixError {
             write!(f, " {}", self.message)?;
         }
         Ok(())
+    }
+}
+
+/// The `errcode` of a Matrix error: the codes this crate acts on, and any other as the server
+/// wrote it ([`ErrorCode::Other`]). Displays as the server wrote it, e.g. `M_FORBIDDEN`.
+///
+/// Spec: <https://spec.matrix.org/v1.16/client-server-api/#standard-error-response>
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `M_FORBIDDEN`: not allowed (a wrong password, a used login token, no permission).
+    Forbidden,
+    /// `M_UNKNOWN_TOKEN`: the access token is not (or no longer) valid.
+    UnknownToken,
+    /// `M_MISSING_TOKEN`: no access token was given.
+    MissingToken,
+    /// `M_NOT_FOUND`: no such thing (room, alias, user, state event).
+    NotFound,
+    /// `M_LIMIT_EXCEEDED`: rate-limited.
+    LimitExceeded,
+    /// `M_UNRECOGNIZED`: the server does not know this endpoint or login type.
+    Unrecognized,
+    /// `M_UNKNOWN`: an error the server gave no code of its own.
+    Unknown,
+    /// `M_USER_IN_USE`: the user name is taken.
+    UserInUse,
+    /// `M_INVALID_USERNAME`: the user name is not allowed.
+    InvalidUsername,
+    /// `M_EXCLUSIVE`: the user name is reserved for an application service.
+    Exclusive,
+    /// `M_USER_DEACTIVATED`: the account was deactivated.
+    UserDeactivated,
+    /// `M_USER_LOCKED`: the account is locked by a server admin.
+    UserLocked,
+    /// `M_USER_SUSPENDED`: the account is suspended.
+    UserSuspended,
+    /// Any other code, as the server wrote it.
+    Other(String),
+}
+
+impl ErrorCode {
+    /// The code as the server writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Forbidden => "M_FORBIDDEN",
+            Self::UnknownToken => "M_UNKNOWN_TOKEN",
+            Self::MissingToken => "M_MISSING_TOKEN",
+            Self::NotFound => "M_NOT_FOUND",
+            Self::LimitExceeded => "M_LIMIT_EXCEEDED",
+            Self::Unrecognized => "M_UNRECOGNIZED",
+            Self::Unknown => "M_UNKNOWN",
+            Self::UserInUse => "M_USER_IN_USE",
+            Self::InvalidUsername => "M_INVALID_USERNAME",
+            Self::Exclusive => "M_EXCLUSIVE",
+            Self::UserDeactivated => "M_USER_DEACTIVATED",
+            Self::UserLocked => "M_USER_LOCKED",
+            Self::UserSuspended => "M_USER_SUSPENDED",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(code: &str) -> Self {
+        [
+            Self::Forbidden,
+            Self::UnknownToken,
+            Self::MissingToken,
+            Self::NotFound,
+            Self::LimitExceeded,
+            Self::Unrecognized,
+            Self::Unknown,
+            Self::UserInUse,
+            Self::InvalidUsername,
+            Self::Exclusive,
+            Self::UserDeactivated,
+            Self::UserLocked,
+            Self::UserSuspended,
+        ]
+        .into_iter()
+        .find(|known| known.as_str() == code)
+        .unwrap_or_else(|| Self::Other(code.to_owned()))
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -306,7 +394,7 @@ mod tests {
     fn matrix_error_displays_status_and_errcode() {
         let err = MatrixError {
             status: 403,
-            errcode: "M_FORBIDDEN".into(),
+            errcode: ErrorCode::Forbidden,
             message: "Invalid username or password".into(),
             retry_after: None,
             soft_logout: false,
@@ -315,5 +403,24 @@ mod tests {
             err.to_string(),
             "[403 / M_FORBIDDEN] Invalid username or password"
         );
+    }
+
+    #[test]
+    fn error_codes_read_and_write_as_the_server_does() {
+        assert_eq!(ErrorCode::from("M_UNKNOWN_TOKEN"), ErrorCode::UnknownToken);
+        assert_eq!(ErrorCode::UnknownToken.to_string(), "M_UNKNOWN_TOKEN");
+        let other = ErrorCode::from("ORG_EXAMPLE_CUSTOM");
+        assert_eq!(other, ErrorCode::Other("ORG_EXAMPLE_CUSTOM".into()));
+        assert_eq!(other.as_str(), "ORG_EXAMPLE_CUSTOM");
+        for known in [
+            "M_FORBIDDEN",
+            "M_LIMIT_EXCEEDED",
+            "M_USER_SUSPENDED",
+            "M_UNKNOWN",
+        ] {
+            let code = ErrorCode::from(known);
+            assert!(!matches!(code, ErrorCode::Other(_)), "{known}");
+            assert_eq!(code.as_str(), known);
+        }
     }
 }

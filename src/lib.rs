@@ -45,7 +45,8 @@ pub mod plugin;
 pub use client::{Client, ClientConfig, Method};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{
-    Error, InputError, MatrixError, SsoError, TransportError, TransportKind, UnexpectedResponse,
+    Error, ErrorCode, InputError, MatrixError, SsoError, TransportError, TransportKind,
+    UnexpectedResponse,
 };
 pub use ids::{UserArg, UserId};
 pub use login::{IdentityProvider, LoginFlow, LoginRequest, LoginToken};

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value as JsonValue, json};
 
 use crate::client::{Client, Method};
-use crate::error::{Error, InputError, TransportKind};
+use crate::error::{Error, ErrorCode, InputError, TransportKind};
 use crate::secret::{AccessToken, random_hex};
 
 /// A joined room, from one filtered `/sync`.
@@ -190,7 +190,7 @@ impl Client {
         let path = ["rooms", room_id, "state", "m.room.encryption", ""];
         match self.request_at(token, Method::Get, &path, &[], None) {
             Ok(_) => Ok(true),
-            Err(Error::Matrix(err)) if err.errcode == "M_NOT_FOUND" => Ok(false),
+            Err(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => Ok(false),
             Err(err) => Err(err),
         }
     }

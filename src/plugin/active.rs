@@ -7,7 +7,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned, Value};
 
 use crate::client::{Client, ClientConfig, Interrupt};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
@@ -189,7 +189,7 @@ impl Active {
         }
         match op(&client, &self.session.access_token) {
             Err(Error::Matrix(err))
-                if refreshable && err.soft_logout && err.errcode == "M_UNKNOWN_TOKEN" =>
+                if refreshable && err.soft_logout && err.errcode == ErrorCode::UnknownToken =>
             {
                 self.refresh(plugin)?;
                 Ok(op(&client, &self.session.access_token)?)

@@ -4,8 +4,8 @@
 use nu_protocol::{LabeledError, Span};
 
 use crate::error::{
-    DiscoveryError, Error, InputError, MatrixError, Outcome, TransportError, TransportKind,
-    UnexpectedResponse,
+    DiscoveryError, Error, ErrorCode, InputError, MatrixError, Outcome, TransportError,
+    TransportKind, UnexpectedResponse,
 };
 use crate::login::LoginFlow;
 use crate::store::StoreError;
@@ -106,7 +106,7 @@ pub(crate) fn no_password_login(
                 })
                 .with_code("matrix::no_password_login")
         }
-        Err(Error::Matrix(err)) if err.errcode == "M_UNRECOGNIZED" => LabeledError::new(
+        Err(Error::Matrix(err)) if err.errcode == ErrorCode::Unrecognized => LabeledError::new(
             "This homeserver only offers OAuth 2.0 logins (such as matrix-authentication-service)",
         )
         .with_label("no /_matrix/client/v3/login here", blame.homeserver)
@@ -206,7 +206,7 @@ fn discovery(err: &DiscoveryError, blame: &Blame) -> LabeledError {
 /// Errors of a request made with a session's token.
 pub(crate) fn token(err: Error, blame: &Blame) -> LabeledError {
     match err {
-        Error::Matrix(err) if err.errcode == "M_UNKNOWN_TOKEN" && err.soft_logout => {
+        Error::Matrix(err) if err.errcode == ErrorCode::UnknownToken && err.soft_logout => {
             LabeledError::new(format!("The token of {} has expired", blame.user_text))
                 .with_label("expired token", blame.user)
                 .with_help(format!(
@@ -216,7 +216,7 @@ pub(crate) fn token(err: Error, blame: &Blame) -> LabeledError {
                 ))
                 .with_code("matrix::M_UNKNOWN_TOKEN")
         }
-        Error::Matrix(err) if err.errcode == "M_UNKNOWN_TOKEN" => LabeledError::new(format!(
+        Error::Matrix(err) if err.errcode == ErrorCode::UnknownToken => LabeledError::new(format!(
             "The token of {} is no longer valid",
             blame.user_text
         ))
@@ -235,7 +235,7 @@ pub(crate) fn token(err: Error, blame: &Blame) -> LabeledError {
 /// Any other Matrix error: its errcode and message, and the wait if rate-limited.
 fn matrix(err: &MatrixError, blame: &Blame) -> LabeledError {
     let help = match err.retry_after {
-        Some(wait) if err.errcode == "M_LIMIT_EXCEEDED" => {
+        Some(wait) if err.errcode == ErrorCode::LimitExceeded => {
             format!(
                 "rate-limited: wait {} s and try again",
                 wait.as_secs().max(1)
@@ -346,28 +346,28 @@ fn not_matrix(err: &UnexpectedResponse, blame: &Blame) -> LabeledError {
 fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
     let user = &blame.user_text;
     let said = format!("the server said: {err}");
-    let (message, label, help) = match err.errcode.as_str() {
-        "M_FORBIDDEN" => (
+    let (message, label, help) = match &err.errcode {
+        ErrorCode::Forbidden => (
             format!("Login refused for {user}"),
             "wrong password or unknown user".to_owned(),
             format!("check the user name and the password; {said}"),
         ),
-        "M_USER_DEACTIVATED" => (
+        ErrorCode::UserDeactivated => (
             format!("The account {user} is deactivated"),
             "deactivated account".to_owned(),
             format!("a server admin can reactivate it; {said}"),
         ),
-        "M_USER_LOCKED" => (
+        ErrorCode::UserLocked => (
             format!("The account {user} is locked"),
             "locked account".to_owned(),
             format!("a server admin must unlock it; {said}"),
         ),
-        "M_USER_SUSPENDED" => (
+        ErrorCode::UserSuspended => (
             format!("The account {user} is suspended"),
             "suspended account".to_owned(),
             format!("a server admin can lift the suspension; {said}"),
         ),
-        "M_LIMIT_EXCEEDED" => (
+        ErrorCode::LimitExceeded => (
             format!("Too many login attempts for {user}"),
             "rate-limited".to_owned(),
             match err.retry_after {
@@ -375,7 +375,7 @@ fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
                 None => format!("wait a while and try again; {said}"),
             },
         ),
-        "M_UNRECOGNIZED" => (
+        ErrorCode::Unrecognized => (
             "This homeserver offers no password login".to_owned(),
             "no /_matrix/client/v3/login here".to_owned(),
             format!(
@@ -385,11 +385,11 @@ fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
         ),
         _ => (
             format!("The homeserver refused the login of {user}"),
-            err.errcode.clone(),
+            err.errcode.to_string(),
             said,
         ),
     };
-    let span = if err.errcode == "M_UNRECOGNIZED" {
+    let span = if err.errcode == ErrorCode::Unrecognized {
         blame.homeserver
     } else {
         blame.user

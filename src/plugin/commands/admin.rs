@@ -2,7 +2,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Value};
 
 use super::with_session;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
@@ -100,7 +100,7 @@ impl SimplePluginCommand for AdminLoginAs {
                              `register_new_matrix_user --admin`); the server said: {err}"
                         ))
                 }
-                Failure::Request(Error::Matrix(err)) if err.errcode == "M_NOT_FOUND" => {
+                Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => {
                     LabeledError::new(format!("No user {} on this homeserver", user.item))
                         .with_label("unknown user", user.span)
                         .with_help(format!("the server said: {err}"))

@@ -3,7 +3,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxSha
 
 use super::with_session;
 use crate::client::Method;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::json;
@@ -138,7 +138,7 @@ impl SimplePluginCommand for Api {
             })
             .map_err(|err| match err {
                 Failure::Request(Error::Input(err)) => crate::plugin::errors::input(err, path.span),
-                Failure::Request(Error::Matrix(err)) if err.errcode == "M_UNRECOGNIZED" => {
+                Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::Unrecognized => {
                     LabeledError::new("The homeserver does not know this endpoint")
                         .with_label(format!("{} {}", err.status, err.errcode), path.span)
                         .with_help(format!(

@@ -4,6 +4,7 @@ use nu_protocol::{
 };
 
 use super::{table_of, with_session};
+use crate::error::ErrorCode;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
 use crate::plugin::token::{date_or_nothing, text_or_nothing};
@@ -132,7 +133,7 @@ impl SimplePluginCommand for DevicesRename {
             })
             .map_err(|err| match err {
                 crate::plugin::active::Failure::Request(crate::Error::Matrix(err))
-                    if err.errcode == "M_NOT_FOUND" =>
+                    if err.errcode == ErrorCode::NotFound =>
                 {
                     LabeledError::new(format!("No device {} for {}", device.item, blame.user_text))
                         .with_label("unknown device", device.span)

@@ -5,6 +5,7 @@ use nu_protocol::{
 };
 
 use super::Pipe;
+use crate::error::ErrorCode;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
 use crate::plugin::errors;
@@ -123,7 +124,7 @@ impl PluginCommand for DevicesDelete {
             })
             .map_err(|err| match err {
                 crate::plugin::active::Failure::Request(crate::Error::Matrix(err))
-                    if err.errcode == "M_FORBIDDEN" =>
+                    if err.errcode == ErrorCode::Forbidden =>
                 {
                     LabeledError::new("Wrong password: no device was deleted")
                         .with_label("the password did not confirm this", call.head)

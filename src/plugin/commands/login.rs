@@ -6,7 +6,7 @@ use nu_protocol::{
 };
 
 use super::Pipe;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ids::{UserArg, homeserver_url};
 use crate::login::LoginRequest;
 use crate::plugin::MatrixPlugin;
@@ -337,12 +337,12 @@ impl PluginCommand for Login {
             // The login type may be unknown here: find out what the server offers instead.
             Err(Error::Matrix(err))
                 if !token_login
-                    && (err.errcode == "M_UNRECOGNIZED"
-                        || (err.status == 400 && err.errcode == "M_UNKNOWN")) =>
+                    && (err.errcode == ErrorCode::Unrecognized
+                        || (err.status == 400 && err.errcode == ErrorCode::Unknown)) =>
             {
                 return Err(errors::no_password_login(client.login_flows(), err, &blame));
             }
-            Err(Error::Matrix(err)) if token_login && err.errcode == "M_FORBIDDEN" => {
+            Err(Error::Matrix(err)) if token_login && err.errcode == ErrorCode::Forbidden => {
                 return Err(LabeledError::new("The login token was refused")
                     .with_label("used, expired or unknown login token", call.head)
                     .with_help(format!(

@@ -5,7 +5,7 @@ use nu_protocol::{
 };
 
 use super::with_session;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::password::{given_password, prompt, session_or_password};
@@ -96,7 +96,7 @@ impl PluginCommand for TokenLoginToken {
             other => other,
         };
         let login_token = answer.map_err(|err| match err {
-            Failure::Request(Error::Matrix(err)) if err.errcode == "M_UNRECOGNIZED" => {
+            Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::Unrecognized => {
                 LabeledError::new("This homeserver does not hand out login tokens")
                     .with_label("login/get_token is not offered", call.head)
                     .with_help(
@@ -106,7 +106,7 @@ impl PluginCommand for TokenLoginToken {
                     )
                     .with_code("matrix::M_UNRECOGNIZED")
             }
-            Failure::Request(Error::Matrix(err)) if err.errcode == "M_FORBIDDEN" => {
+            Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::Forbidden => {
                 LabeledError::new("Wrong password: no login token was made")
                     .with_label("the password did not confirm this", call.head)
                     .with_help(format!("the server said: {err}"))

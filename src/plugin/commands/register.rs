@@ -7,7 +7,7 @@ use nu_protocol::{
 
 use super::Pipe;
 use super::login::resolve_homeserver;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ids::UserArg;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
@@ -293,15 +293,15 @@ fn refused(err: Error, blame: &Blame, secret_span: Span) -> LabeledError {
         return errors::request(err, blame);
     };
     let said = format!("the server said: {matrix}");
-    match (matrix.status, matrix.errcode.as_str()) {
-        (_, "M_USER_IN_USE") => {
+    match (matrix.status, &matrix.errcode) {
+        (_, ErrorCode::UserInUse) => {
             LabeledError::new(format!("The user name {} is taken", blame.user_text))
                 .with_label("already registered", blame.user)
                 .with_help(format!("pick another name, or log in as this user; {said}"))
         }
-        (_, "M_INVALID_USERNAME") | (_, "M_EXCLUSIVE") => {
+        (_, ErrorCode::InvalidUsername | ErrorCode::Exclusive) => {
             LabeledError::new("The homeserver refuses this user name")
-                .with_label(matrix.errcode.clone(), blame.user)
+                .with_label(matrix.errcode.to_string(), blame.user)
                 .with_help(said)
         }
         (403, _) => LabeledError::new("The shared secret is wrong")

@@ -8,7 +8,7 @@ use nu_protocol::{
 
 use super::{Pipe, table_of, with_session};
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::errors::{self, Blame};
@@ -503,7 +503,7 @@ fn room_arg(call: &EvaluatedCall) -> Result<Spanned<String>, LabeledError> {
 fn room_failure(err: Failure, room: &Spanned<String>, blame: &Blame) -> LabeledError {
     match err {
         Failure::Request(Error::Input(err)) => errors::input(err, room.span),
-        Failure::Request(Error::Matrix(err)) if err.errcode == "M_NOT_FOUND" => {
+        Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => {
             LabeledError::new(format!("No room {}", room.item))
                 .with_label("unknown room or alias", room.span)
                 .with_help(format!(
@@ -512,7 +512,7 @@ fn room_failure(err: Failure, room: &Spanned<String>, blame: &Blame) -> LabeledE
                 ))
                 .with_code("matrix::M_NOT_FOUND")
         }
-        Failure::Request(Error::Matrix(err)) if err.errcode == "M_FORBIDDEN" => {
+        Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::Forbidden => {
             LabeledError::new(format!("Not allowed in {}", room.item))
                 .with_label("not a member, or not allowed", room.span)
                 .with_help(format!(
