@@ -21,10 +21,9 @@ impl Client {
     pub fn admin_login_as(
         &self,
         admin_token: &AccessToken,
-        user_id: &str,
+        user_id: &UserId,
         valid_for: Option<Duration>,
     ) -> Result<Session, Error> {
-        let parsed = UserId::parse(user_id)?;
         let expires_at = valid_for.map(|d| SystemTime::now() + d);
         let body = match expires_at {
             Some(at) => {
@@ -36,12 +35,19 @@ impl Client {
             }
             None => json!({}),
         };
-        let path = ["_synapse", "admin", "v1", "users", user_id, "login"];
+        let path = [
+            "_synapse",
+            "admin",
+            "v1",
+            "users",
+            user_id.as_str(),
+            "login",
+        ];
         let answer = self.call(Method::Post, &path, Some(admin_token), Some(body), &[])?;
         Ok(Session {
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             device_id: String::new(),
-            home_server: parsed.server_name().to_owned(),
+            home_server: user_id.server_name().to_owned(),
             homeserver: self.homeserver().to_owned(),
             access_token: AccessToken::new(Fields::new(&answer).string("access_token")?),
             refresh_token: None,

@@ -12,6 +12,7 @@ use serde_json::{Map, Value as JsonValue};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorCode, MatrixError, UnexpectedResponse};
+use crate::ids::UserId;
 use crate::secret::AccessToken;
 
 /// An answer as it came, before it is read as JSON.
@@ -178,6 +179,16 @@ impl<'a> Fields<'a> {
                 .0
                 .unexpected(format!("the field `{name}` is not a string"))),
         }
+    }
+
+    /// A field that holds a user ID, parsed.
+    pub(crate) fn user_id(&self, name: &str) -> Result<UserId, Error> {
+        UserId::parse(&self.string(name)?).map_err(|err| {
+            self.0.unexpected(format!(
+                "the field `{name}` is not a user ID ({})",
+                err.problem
+            ))
+        })
     }
 
     pub(crate) fn string(&self, name: &str) -> Result<String, Error> {

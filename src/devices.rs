@@ -9,6 +9,7 @@ use serde_json::{Value as JsonValue, json};
 use crate::answer::{Answer, Fields};
 use crate::client::{Client, Method};
 use crate::error::Error;
+use crate::ids::UserId;
 use crate::secret::{AccessToken, Password};
 use crate::session::Device;
 use crate::uia::Stages;
@@ -54,7 +55,7 @@ impl Client {
         &self,
         token: &AccessToken,
         device_ids: &[String],
-        user_id: &str,
+        user_id: &UserId,
         password: Option<&Password>,
     ) -> Result<(), Error> {
         let body = json!({"devices": device_ids});

@@ -12,17 +12,19 @@ pub use crate::error::InputError;
 /// The longest user ID the spec allows, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 255;
 
-/// A full Matrix user ID, `@localpart:server.name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A full Matrix user ID, `@localpart:server.name`, checked once when parsed. Serialises as
+/// its text; deserialising parses it again. `Debug` shows it as the quoted text.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct UserId {
     full: String,
     colon: usize,
 }
 
 impl UserId {
-    /// Parses `@localpart:server_name`. The localpart is checked loosely (no white space, no
-    /// control characters, no colon) because servers still hold historical IDs outside the
-    /// spec's current character set; the server name is checked as the spec defines it.
+    /// Parses `@localpart:server_name`. The localpart is checked against the spec's historical
+    /// grammar (printable ASCII but `:`), because servers still hold IDs from before today's
+    /// stricter one (`a-z 0-9 . _ = - / +`); non-ASCII is refused by both. The server name is
+    /// checked as the spec defines it, and the whole ID is at most 255 bytes.
     pub fn parse(text: &str) -> Result<Self, InputError> {
         const HINT: &str = "write a user ID like @bot:example.org";
         let Some(rest) = text.strip_prefix('@') else {
@@ -73,6 +75,31 @@ impl fmt::Display for UserId {
     }
 }
 
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.full, f)
+    }
+}
+
+impl PartialEq<str> for UserId {
+    fn eq(&self, other: &str) -> bool {
+        self.full == other
+    }
+}
+
+impl serde::Serialize for UserId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.full)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UserId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(|err| serde::de::Error::custom(err.problem))
+    }
+}
+
 /// Who logs in: a full user ID, or a bare user name (localpart) that the homeserver completes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserArg {
@@ -93,6 +120,12 @@ impl UserArg {
             return Err(InputError::new(
                 format!("'{text}' looks like a user ID without the leading @"),
                 format!("write @{text}, or only the user name before the colon"),
+            ));
+        }
+        if let Some((name, server)) = text.split_once('@') {
+            return Err(InputError::new(
+                format!("'{text}' looks like an e-mail address, not a Matrix user"),
+                format!("a Matrix user ID is written @{name}:{server}"),
             ));
         }
         check_localpart(text)?;
@@ -120,17 +153,17 @@ impl UserArg {
     /// users in.
     ///
     /// ```
-    /// use nu_plugin_matrix::UserArg;
-    /// assert!(UserArg::parse("Bot")?.is("@bot:example.org"));
-    /// assert!(UserArg::parse("@bot:example.org")?.is("@bot:example.org"));
-    /// assert!(!UserArg::parse("@bot:example.org")?.is("@alice:example.org"));
+    /// use nu_plugin_matrix::{UserArg, UserId};
+    /// let bot = UserId::parse("@bot:example.org")?;
+    /// assert!(UserArg::parse("Bot")?.is(&bot));
+    /// assert!(UserArg::parse("@bot:example.org")?.is(&bot));
+    /// assert!(!UserArg::parse("@alice:example.org")?.is(&bot));
     /// # Ok::<(), nu_plugin_matrix::InputError>(())
     /// ```
-    pub fn is(&self, user_id: &str) -> bool {
+    pub fn is(&self, user_id: &UserId) -> bool {
         match self {
-            Self::Full(id) => id.as_str().eq_ignore_ascii_case(user_id),
-            Self::Localpart(name) => UserId::parse(user_id)
-                .is_ok_and(|answered| answered.localpart().eq_ignore_ascii_case(name)),
+            Self::Full(id) => id.as_str().eq_ignore_ascii_case(user_id.as_str()),
+            Self::Localpart(name) => user_id.localpart().eq_ignore_ascii_case(name),
         }
     }
 }
@@ -142,16 +175,17 @@ fn check_localpart(localpart: &str) -> Result<(), InputError> {
             "write a user ID like @bot:example.org",
         ));
     }
+    // The historical grammar: U+0021 to U+0039 and U+003B to U+007E.
     if let Some(bad) = localpart
         .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || *c == ':' || *c == '@')
+        .find(|c| !c.is_ascii_graphic() || *c == ':')
     {
         return Err(InputError::new(
             format!(
                 "the user name '{localpart}' contains {}",
                 describe_char(bad)
             ),
-            "user names are made of letters, digits and . _ = - / +",
+            "user names are made of ASCII letters, digits and . _ = - / +",
         ));
     }
     if localpart.len() > MAX_USER_ID_BYTES {
@@ -168,6 +202,8 @@ fn describe_char(c: char) -> String {
         "a space".into()
     } else if c.is_whitespace() || c.is_control() {
         format!("the character U+{:04X}", u32::from(c))
+    } else if !c.is_ascii() {
+        format!("'{c}', which is not ASCII")
     } else {
         format!("'{c}'")
     }
@@ -325,6 +361,53 @@ mod tests {
                 .problem
                 .contains("bytes")
         );
+    }
+
+    /// The spec's grammar (appendices, "User Identifiers"), current and historical.
+    #[test]
+    fn user_ids_follow_the_spec_grammar() {
+        for valid in [
+            "@alice:example.org",
+            "@a.b_c=d-e/f+g:example.org",
+            "@0123456789:example.org",
+            // Historical: upper case and other printable ASCII, still found on old servers.
+            "@Alice!#$%&'*:example.org",
+            "@bot@home:example.org",
+            "@x:1.2.3.4:8448",
+        ] {
+            let id = UserId::parse(valid).unwrap_or_else(|err| panic!("{valid}: {err}"));
+            assert_eq!(id, *valid);
+        }
+        for (invalid, needle) in [
+            ("@é:example.org", "not ASCII"),
+            ("@ü:example.org", "not ASCII"),
+            ("@a\u{7f}:example.org", "U+007F"),
+            ("@a\"b c:example.org", "a space"),
+            ("@bot:exa_mple.org", "not a valid server name"),
+            ("@bot:example.org:", "invalid port"),
+        ] {
+            let err = UserId::parse(invalid).expect_err(invalid);
+            assert!(err.problem.contains(needle), "{invalid}: {err}");
+        }
+        let longest = format!("@{}:example.org", "a".repeat(MAX_USER_ID_BYTES - 13));
+        assert_eq!(longest.len(), MAX_USER_ID_BYTES);
+        assert!(UserId::parse(&longest).is_ok());
+        assert!(UserId::parse(&format!("@a{}", &longest[1..])).is_err());
+    }
+
+    #[test]
+    fn user_ids_round_trip_through_serde() {
+        let id = UserId::parse("@bot:example.org").expect("valid");
+        let json = serde_json::to_string(&id).expect("serialises");
+        assert_eq!(json, "\"@bot:example.org\"");
+        assert_eq!(serde_json::from_str::<UserId>(&json).expect("parses"), id);
+        assert!(serde_json::from_str::<UserId>("\"bot\"").is_err());
+    }
+
+    #[test]
+    fn an_email_address_is_not_a_user_name() {
+        let err = UserArg::parse("bot@example.org").expect_err("e-mail");
+        assert!(err.hint.contains("@bot:example.org"), "{err}");
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl Client {
     pub fn login_token(
         &self,
         token: &AccessToken,
-        user_id: &str,
+        user_id: &UserId,
         password: Option<&Password>,
     ) -> Result<LoginToken, Error> {
         let path = ["_matrix", "client", "v1", "login", "get_token"];
@@ -227,18 +227,12 @@ pub(crate) fn session_from(
 ) -> Result<Session, Error> {
     let fields = Fields::new(answer);
     let token = fields.string("access_token")?;
-    let user_id = fields.string("user_id")?;
+    let user_id = fields.user_id("user_id")?;
     let device_id = fields.string("device_id")?;
-    let parsed = UserId::parse(&user_id).map_err(|err| {
-        answer.unexpected(format!(
-            "the field `user_id` is not a user ID ({})",
-            err.problem
-        ))
-    })?;
     // `home_server` is deprecated and MAS leaves it out: the user ID says the same.
     let home_server = fields
         .optional_string("home_server")?
-        .unwrap_or_else(|| parsed.server_name().to_owned());
+        .unwrap_or_else(|| user_id.server_name().to_owned());
     let refresh_token = fields.optional_string("refresh_token")?;
     let expires_at = fields.optional_expiry("expires_in_ms")?;
     // The server may say where clients should talk to it from now on (`well_known`).
@@ -303,7 +297,7 @@ pub(crate) fn flows_from(answer: &Answer) -> Result<Vec<LoginFlow>, Error> {
 pub(crate) fn whoami_from(answer: &Answer) -> Result<WhoAmI, Error> {
     let fields = Fields::new(answer);
     Ok(WhoAmI {
-        user_id: fields.string("user_id")?,
+        user_id: fields.user_id("user_id")?,
         device_id: fields.optional_string("device_id")?,
         is_guest: fields.optional_bool("is_guest")?.unwrap_or(false),
     })

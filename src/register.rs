@@ -14,7 +14,6 @@ use zeroize::Zeroizing;
 use crate::answer::Fields;
 use crate::client::{Client, Method};
 use crate::error::{Error, InputError};
-use crate::ids::UserId;
 use crate::login::session_from;
 use crate::secret::{AccessToken, Password};
 use crate::session::Session;
@@ -194,15 +193,9 @@ impl Client {
             &[registration.password.expose(), secret.expose()],
         )?;
         let fields = Fields::new(&answer);
-        let user_id = fields.string("user_id")?;
-        let parsed = UserId::parse(&user_id).map_err(|err| {
-            answer.unexpected(format!(
-                "the field `user_id` is not a user ID ({})",
-                err.problem
-            ))
-        })?;
+        let user_id = fields.user_id("user_id")?;
         Ok(Session {
-            home_server: parsed.server_name().to_owned(),
+            home_server: user_id.server_name().to_owned(),
             device_id: fields.string("device_id")?,
             access_token: AccessToken::new(fields.string("access_token")?),
             user_id,

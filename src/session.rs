@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use crate::ids::UserId;
 use crate::secret::AccessToken;
 
 /// A logged-in session: who, on which device, at which homeserver, with which token.
@@ -10,7 +11,7 @@ use crate::secret::AccessToken;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// The full user ID, `@bot:example.org`.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The device this session's token belongs to.
     pub device_id: String,
     /// The server name (the part of the user ID after the colon).
@@ -53,7 +54,7 @@ pub struct Device {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhoAmI {
     /// The user the token belongs to.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The device, absent for application-service tokens.
     pub device_id: Option<String>,
     /// Whether the user is a guest.

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::ids::UserId;
 use crate::secret::AccessToken;
 use crate::session::Session;
 
@@ -243,7 +244,7 @@ struct StoredFile {
 
 #[derive(Serialize, Deserialize)]
 struct StoredSession {
-    user_id: String,
+    user_id: UserId,
     device_id: String,
     home_server: String,
     homeserver: String,
@@ -306,7 +307,7 @@ mod tests {
 
     fn session(token: &str) -> Session {
         Session {
-            user_id: "@bot:example.org".into(),
+            user_id: UserId::parse("@bot:example.org").expect("valid"),
             device_id: "DEV".into(),
             home_server: "example.org".into(),
             homeserver: "https://matrix.example.org".into(),

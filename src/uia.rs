@@ -15,6 +15,7 @@ use serde_json::{Value as JsonValue, json};
 use crate::answer::{Answer, UiaChallenge, matrix_error};
 use crate::client::{Client, Method};
 use crate::error::Error;
+use crate::ids::UserId;
 use crate::secret::{AccessToken, Password};
 
 /// The stage type of a password.
@@ -37,7 +38,7 @@ pub fn password_completes(flows: &[Vec<String>]) -> bool {
 pub(crate) enum Stages<'a> {
     /// `m.login.password` for this user, when a password was given.
     Password {
-        user_id: &'a str,
+        user_id: &'a UserId,
         password: Option<&'a Password>,
     },
     /// `m.login.dummy`, and `m.login.registration_token` when a token was given.
@@ -46,7 +47,7 @@ pub(crate) enum Stages<'a> {
 
 impl<'a> Stages<'a> {
     /// The password stage of `user_id`.
-    pub(crate) fn password(user_id: &'a str, password: Option<&'a Password>) -> Self {
+    pub(crate) fn password(user_id: &'a UserId, password: Option<&'a Password>) -> Self {
         Self::Password { user_id, password }
     }
 
@@ -67,7 +68,7 @@ impl<'a> Stages<'a> {
                 user_id,
                 password: Some(password),
             } => {
-                auth["identifier"] = json!({"type": "m.id.user", "user": user_id});
+                auth["identifier"] = json!({"type": "m.id.user", "user": user_id.as_str()});
                 auth["password"] = json!(password.expose());
             }
             Self::Registration { token: Some(token) } if stage == TOKEN_STAGE => {

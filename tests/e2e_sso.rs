@@ -465,7 +465,7 @@ fn the_rust_example_signs_in_through_the_browser() {
     })
     .expect("the example signs in");
     assert_eq!(browser.join().expect("the browser"), 200);
-    assert!(session.user_id.starts_with("@kim"), "{session:?}");
+    assert!(session.user_id.as_str().starts_with("@kim"), "{session:?}");
     let me = synapse.whoami(session.access_token.reveal());
     assert_eq!(me["user_id"], session.user_id.as_str());
     assert!(!format!("{session:?}").contains(session.access_token.reveal()));

@@ -167,7 +167,7 @@ impl Active {
 
     /// Where errors about this session point.
     pub fn blame(&self) -> Blame {
-        Blame::session(self.head, self.span, &self.session.user_id)
+        Blame::session(self.head, self.span, self.session.user_id.as_str())
     }
 
     /// Runs `op` with the session's token. An expired token with a refresh token at hand is

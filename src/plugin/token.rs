@@ -8,6 +8,7 @@ use nu_protocol::ast::{Comparison, Operator};
 use nu_protocol::{CustomValue, Record, ShellError, Span, Type, Value};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::ids::UserId;
 use crate::secret::AccessToken;
 use crate::session::Session;
 
@@ -41,7 +42,7 @@ pub struct TokenValue {
     #[serde(serialize_with = "reveal_token", deserialize_with = "wrap_token")]
     token: AccessToken,
     homeserver: String,
-    user_id: String,
+    user_id: UserId,
     device_id: Option<String>,
     #[serde(default)]
     kind: TokenKind,
@@ -110,11 +111,7 @@ impl TokenValue {
         Session {
             user_id: self.user_id.clone(),
             device_id: self.device_id.clone().unwrap_or_default(),
-            home_server: self
-                .user_id
-                .split_once(':')
-                .map(|(_, server)| server.to_owned())
-                .unwrap_or_default(),
+            home_server: self.user_id.server_name().to_owned(),
             homeserver: self.homeserver.clone(),
             access_token: self.token.clone(),
             refresh_token: self.refresh_token.clone(),
@@ -166,7 +163,7 @@ fn millis_since_epoch(at: SystemTime) -> u64 {
 pub fn session_record(session: &Session, saved_as: Option<&str>, span: Span) -> Value {
     let access = TokenValue::from_session(session, saved_as);
     let mut record = Record::new();
-    record.push("user_id", Value::string(&session.user_id, span));
+    record.push("user_id", Value::string(session.user_id.as_str(), span));
     record.push("device_id", Value::string(&session.device_id, span));
     record.push("home_server", Value::string(&session.home_server, span));
     record.push("homeserver", Value::string(&session.homeserver, span));

@@ -63,7 +63,7 @@ impl SimplePluginCommand for AdminLoginAs {
         input: &Value,
     ) -> Result<Value, LabeledError> {
         let user: Spanned<String> = call.req(0)?;
-        UserId::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
+        let user_id = UserId::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
         let valid_for = match call.get_flag_value("valid-for") {
             None => None,
             Some(Value::Duration {
@@ -89,7 +89,7 @@ impl SimplePluginCommand for AdminLoginAs {
         let admin = active.session.user_id.clone();
         let session = active
             .run(plugin, |client, token| {
-                client.admin_login_as(token, &user.item, valid_for)
+                client.admin_login_as(token, &user_id, valid_for)
             })
             .map_err(|err| match err {
                 Failure::Request(Error::Matrix(err)) if err.status == 403 => {

@@ -114,7 +114,7 @@ impl PluginCommand for DevicesDelete {
             engine,
             call,
             "matrix devices delete",
-            &active.session.user_id,
+            active.session.user_id.as_str(),
         )?;
         let device_ids = ids;
         let user_id = active.session.user_id.clone();

@@ -90,7 +90,7 @@ impl PluginCommand for TokenLoginToken {
             Err(Failure::Request(Error::AuthRequired { flows }))
                 if given.is_none() && password_completes(&flows) =>
             {
-                let password = prompt(engine, call, "matrix token login-token", &user_id)?;
+                let password = prompt(engine, call, "matrix token login-token", user_id.as_str())?;
                 ask(&mut active, Some(&password))
             }
             other => other,
@@ -116,7 +116,7 @@ impl PluginCommand for TokenLoginToken {
         let span = call.head;
         let session = &active.session;
         let mut record = Record::new();
-        record.push("user_id", Value::string(&session.user_id, span));
+        record.push("user_id", Value::string(session.user_id.as_str(), span));
         record.push("homeserver", Value::string(&session.homeserver, span));
         record.push(
             "login_token",

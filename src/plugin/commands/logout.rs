@@ -91,7 +91,7 @@ impl SimplePluginCommand for Logout {
             )
         };
         let mut record = Record::new();
-        record.push("user_id", Value::string(&session.user_id, span));
+        record.push("user_id", Value::string(session.user_id.as_str(), span));
         record.push(
             "device_id",
             if all {

@@ -57,7 +57,7 @@ impl SimplePluginCommand for Whoami {
             .map_err(|err| failure(err, &blame))?;
         let span = call.head;
         let mut record = Record::new();
-        record.push("user_id", Value::string(me.user_id, span));
+        record.push("user_id", Value::string(me.user_id.as_str(), span));
         record.push("device_id", text_or_nothing(me.device_id, span));
         record.push("is_guest", Value::bool(me.is_guest, span));
         record.push(
