@@ -2,7 +2,7 @@
 //! an OAuth 2.0 server (MAS) is in charge of accounts; there, `mas-cli manage
 //! issue-compatibility-token` does the same.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::ids::UserId;
 use crate::secret::AccessToken;
 use crate::session::Session;
+use crate::unix_ms;
 
 impl Client {
     /// Synapse's admin API `POST /_synapse/admin/v1/users/<user_id>/login`: a token for another
@@ -26,13 +27,7 @@ impl Client {
     ) -> Result<Session, Error> {
         let expires_at = valid_for.map(|d| SystemTime::now() + d);
         let body = match expires_at {
-            Some(at) => {
-                let ms = at
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis();
-                json!({"valid_until_ms": u64::try_from(ms).unwrap_or(u64::MAX)})
-            }
+            Some(at) => json!({"valid_until_ms": unix_ms::from_time(at)}),
             None => json!({}),
         };
         let path = [

@@ -2,8 +2,6 @@
 //!
 //! Spec: <https://spec.matrix.org/v1.16/client-server-api/#device-management>
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use serde_json::{Value as JsonValue, json};
 
 use crate::answer::{Answer, Fields};
@@ -13,6 +11,7 @@ use crate::ids::UserId;
 use crate::secret::{AccessToken, Password};
 use crate::session::Device;
 use crate::uia::Stages;
+use crate::unix_ms;
 
 impl Client {
     /// `GET /_matrix/client/v3/devices`: the user's devices.
@@ -89,9 +88,7 @@ pub(crate) fn devices_from(answer: &Answer) -> Result<Vec<Device>, Error> {
             device_id: fields.string("device_id")?,
             display_name: fields.optional_string("display_name")?,
             last_seen_ip: fields.optional_string("last_seen_ip")?,
-            last_seen: fields
-                .optional_u64("last_seen_ts")?
-                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+            last_seen: fields.optional_u64("last_seen_ts")?.map(unix_ms::to_time),
         });
     }
     Ok(devices)

@@ -38,6 +38,7 @@ pub mod session;
 pub mod sso;
 pub mod store;
 pub mod uia;
+mod unix_ms;
 
 #[cfg(feature = "plugin")]
 pub mod plugin;

@@ -2,13 +2,14 @@
 //! join rooms, send a message, read recent messages. End-to-end encryption is not supported:
 //! sending to an encrypted room is refused ([`Error::Input`]) rather than sent in the clear.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value as JsonValue, json};
 
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode, InputError, TransportKind};
 use crate::secret::{AccessToken, random_hex};
+use crate::unix_ms;
 
 /// A joined room, from one filtered `/sync`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,7 +313,7 @@ fn message_of(event: &JsonValue) -> Option<Message> {
     Some(Message {
         event_id: event["event_id"].as_str()?.to_owned(),
         sender: event["sender"].as_str()?.to_owned(),
-        time: UNIX_EPOCH + Duration::from_millis(event["origin_server_ts"].as_u64().unwrap_or(0)),
+        time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
         msgtype: content["msgtype"].as_str().map(str::to_owned),
         body: content["body"].as_str().map(str::to_owned),
         kind,

@@ -12,7 +12,7 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 use crate::ids::UserId;
 use crate::secret::AccessToken;
 use crate::session::Session;
+use crate::unix_ms;
 
 /// The version of the file format this code writes.
 const FORMAT_VERSION: u32 = 1;
@@ -267,13 +268,7 @@ impl StoredSession {
                 .refresh_token
                 .as_ref()
                 .map(|token| Zeroizing::new(token.reveal().to_owned())),
-            expires_at_ms: session.expires_at.map(|at| {
-                at.duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis()
-                    .try_into()
-                    .unwrap_or(u64::MAX)
-            }),
+            expires_at_ms: session.expires_at.map(unix_ms::from_time),
         }
     }
 
@@ -287,9 +282,7 @@ impl StoredSession {
             refresh_token: self
                 .refresh_token
                 .map(|token| AccessToken::new(token.to_string())),
-            expires_at: self
-                .expires_at_ms
-                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+            expires_at: self.expires_at_ms.map(unix_ms::to_time),
         }
     }
 }
@@ -313,7 +306,7 @@ mod tests {
             homeserver: "https://matrix.example.org".into(),
             access_token: AccessToken::new(token.into()),
             refresh_token: Some(AccessToken::new("syr_refresh".into())),
-            expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_800_000_000_000)),
+            expires_at: Some(unix_ms::to_time(1_800_000_000_000)),
         }
     }
 

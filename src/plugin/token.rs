@@ -2,7 +2,7 @@
 //! one back to the commands of this plugin.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use nu_protocol::ast::{Comparison, Operator};
 use nu_protocol::{CustomValue, Record, ShellError, Span, Type, Value};
@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::ids::UserId;
 use crate::secret::AccessToken;
 use crate::session::Session;
+use crate::unix_ms;
 
 /// The Nushell type name of a token value.
 pub const TYPE_NAME: &str = "matrix_token";
@@ -68,7 +69,7 @@ impl TokenValue {
             device_id: Some(session.device_id.clone()).filter(|id| !id.is_empty()),
             kind: TokenKind::Access,
             refresh_token: session.refresh_token.clone(),
-            expires_at_ms: session.expires_at.map(millis_since_epoch),
+            expires_at_ms: session.expires_at.map(unix_ms::from_time),
             saved_as: saved_as.map(str::to_owned),
         }
     }
@@ -95,7 +96,7 @@ impl TokenValue {
             device_id: None,
             kind: TokenKind::LoginToken,
             refresh_token: None,
-            expires_at_ms: expires_at.map(millis_since_epoch),
+            expires_at_ms: expires_at.map(unix_ms::from_time),
             saved_as: None,
             ..Self::from_session(session, None)
         }
@@ -115,9 +116,7 @@ impl TokenValue {
             homeserver: self.homeserver.clone(),
             access_token: self.token.clone(),
             refresh_token: self.refresh_token.clone(),
-            expires_at: self
-                .expires_at_ms
-                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+            expires_at: self.expires_at_ms.map(unix_ms::to_time),
         }
     }
 
@@ -148,14 +147,6 @@ impl TokenValue {
             _ => None,
         }
     }
-}
-
-fn millis_since_epoch(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
-        .try_into()
-        .unwrap_or(u64::MAX)
 }
 
 /// A session as the record commands return: the access token (and refresh token, if any) as
