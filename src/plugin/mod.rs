@@ -5,8 +5,10 @@ mod active;
 pub mod commands;
 mod config;
 mod errors;
+mod homeserver;
 mod json;
 mod password;
+mod room_arg;
 mod session_store;
 mod sso;
 mod token;
@@ -151,7 +153,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Api),
             Box::new(commands::Rooms),
             Box::new(commands::Join),
-            Box::new(commands::Send),
+            Box::new(commands::SendMessage),
             Box::new(commands::Messages),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminLoginAs),

@@ -1,12 +1,13 @@
-//! Saving sessions from commands.
+//! The session store as commands use it: saving, forgetting, loading, and the errors about
+//! saved sessions.
 
 use nu_plugin::EvaluatedCall;
-use nu_protocol::{LabeledError, Spanned};
+use nu_protocol::{LabeledError, Span, Spanned};
 
 use crate::plugin::MatrixPlugin;
 use crate::plugin::errors;
 use crate::session::Session;
-use crate::store::StoreError;
+use crate::store::{SavedSessions, SessionStore, StoreError};
 
 /// The longest session name, in characters.
 const MAX_NAME_CHARS: usize = 100;
@@ -112,4 +113,28 @@ pub(crate) fn save_if_asked(
     save_session(plugin, &name.item, session, false)
         .map_err(|err| errors::store(err, name.span))?;
     Ok(Some(name.item))
+}
+
+/// The session store at its usual place, or an error pointing at `span`.
+pub(crate) fn store_of(plugin: &MatrixPlugin, span: Span) -> Result<SessionStore, LabeledError> {
+    plugin.store().map_err(|err| errors::store(err, span))
+}
+
+/// The saved sessions, or an error pointing at `span`.
+pub(crate) fn load(plugin: &MatrixPlugin, span: Span) -> Result<SavedSessions, LabeledError> {
+    store_of(plugin, span)?
+        .load()
+        .map_err(|err| errors::store(err, span))
+}
+
+/// No saved session has this name: say which ones there are.
+pub(crate) fn unknown(name: &Spanned<String>, saved: &SavedSessions) -> LabeledError {
+    let names: Vec<&str> = saved.sessions.keys().map(String::as_str).collect();
+    LabeledError::new(format!("No saved session named '{}'", name.item))
+        .with_label("unknown session", name.span)
+        .with_help(if names.is_empty() {
+            "no session is saved yet".to_owned()
+        } else {
+            format!("saved sessions: {}", names.join(", "))
+        })
 }

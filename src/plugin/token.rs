@@ -289,3 +289,20 @@ impl CustomValue for TokenValue {
         Ok(Value::bool(same == equal, op))
     }
 }
+
+/// The record type `matrix login` returns (with --refresh it also has `refresh_token` and
+/// `expires_at`).
+pub(crate) fn session_type() -> Type {
+    Type::Record(
+        [
+            ("user_id", Type::String),
+            ("device_id", Type::String),
+            ("home_server", Type::String),
+            ("homeserver", Type::String),
+            ("access_token", Type::Custom(TYPE_NAME.into())),
+        ]
+        .into_iter()
+        .map(|(name, ty)| (name.to_owned(), ty))
+        .collect(),
+    )
+}

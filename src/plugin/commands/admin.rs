@@ -6,9 +6,8 @@ use crate::error::{Error, ErrorCode};
 use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
-use crate::plugin::commands::login::session_type;
 use crate::plugin::errors;
-use crate::plugin::token::session_record;
+use crate::plugin::token::{session_record, session_type};
 
 /// `matrix admin login-as <user>`: a token for another user, from an admin session.
 pub struct AdminLoginAs;

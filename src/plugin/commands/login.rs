@@ -12,10 +12,11 @@ use crate::login::LoginRequest;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::password::{password_from, piped_password};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::sso::{self, SsoOptions, flag_span};
-use crate::plugin::token::{TYPE_NAME, TokenKind, TokenValue, session_record};
+use crate::plugin::token::{TYPE_NAME, TokenKind, TokenValue, session_record, session_type};
 use crate::secret::AccessToken;
 
 /// How long a completion of `--idp` waits for the homeserver.
@@ -276,15 +277,15 @@ impl PluginCommand for Login {
                     .with_label("the piped login token has its homeserver", flag.span)
                     .with_help("drop --homeserver: a login token only works where it was made"));
             }
-            _ => resolve_homeserver(
+            _ => resolve_homeserver(&HomeserverLookup {
                 plugin,
                 engine,
                 call,
-                &config,
-                homeserver.as_ref(),
-                user_arg.as_ref().zip(user.as_ref()),
-                "matrix login",
-            )?,
+                config: &config,
+                flag: homeserver.as_ref(),
+                user: user_arg.as_ref().zip(user.as_ref()),
+                command: self.name(),
+            })?,
         };
         let device_id = device_id
             .map(|id| checked_device_text(id, "device ID"))
@@ -495,72 +496,6 @@ fn piped_login_token(value: &Value) -> Result<(AccessToken, String, Span), Label
             )
             .with_code("matrix::not_a_login_token")),
     }
-}
-
-/// Where to send a user's request: `--homeserver`, else the configured default, else the
-/// homeserver that discovery finds from the user ID's server name. Returns the base URL, the
-/// span to blame for it, and whether discovery found it.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn resolve_homeserver(
-    plugin: &MatrixPlugin,
-    engine: &EngineInterface,
-    call: &EvaluatedCall,
-    config: &PluginConfig,
-    flag: Option<&Spanned<String>>,
-    user: Option<(&UserArg, &Spanned<String>)>,
-    command: &str,
-) -> Result<(String, Span, bool), LabeledError> {
-    let user_span = user.map_or(call.head, |(_, user)| user.span);
-    match (flag, &config.homeserver) {
-        (Some(flag), _) => Ok((
-            homeserver_url(&flag.item).map_err(|err| errors::input(err, flag.span))?,
-            flag.span,
-            false,
-        )),
-        (None, Some(default)) => Ok((default.item.clone(), user_span, false)),
-        (None, None) => match user {
-            Some((user_arg, user)) => match user_arg.server_name() {
-                Some(server) => {
-                    let blame = Blame::session(call.head, user.span, &user.item);
-                    let found = plugin
-                        .discovery(&config.client, plugin.interrupt_of(engine))
-                        .and_then(|discovery| discovery.discover(server))
-                        .map_err(|err| errors::request(err, &blame))?;
-                    Ok((found.homeserver, user.span, true))
-                }
-                None => Err(LabeledError::new("Which homeserver?")
-                    .with_label("a user name without a server", user.span)
-                    .with_help(format!(
-                        "give the full user ID (@{}:example.org) or the homeserver: \
-                         `{command} {} --homeserver https://matrix.example.org`",
-                        user.item, user.item
-                    ))),
-            },
-            None => Err(LabeledError::new("Which homeserver?")
-                .with_label("no user ID and no --homeserver", call.head)
-                .with_help(format!(
-                    "name a user ID (`{command} @me:example.org ...`), whose server is looked \
-                     up, or the homeserver: `{command} --homeserver https://matrix.example.org ...`"
-                ))),
-        },
-    }
-}
-
-/// The record type `matrix login` returns (with --refresh it also has `refresh_token` and
-/// `expires_at`).
-pub(crate) fn session_type() -> Type {
-    Type::Record(
-        [
-            ("user_id", Type::String),
-            ("device_id", Type::String),
-            ("home_server", Type::String),
-            ("homeserver", Type::String),
-            ("access_token", Type::Custom(TYPE_NAME.into())),
-        ]
-        .into_iter()
-        .map(|(name, ty)| (name.to_owned(), ty))
-        .collect(),
-    )
 }
 
 fn checked_device_text(text: Spanned<String>, what: &str) -> Result<String, LabeledError> {

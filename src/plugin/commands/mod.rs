@@ -1,37 +1,57 @@
-//! The commands, one per file (the `devices`, `session` and `token` families share one).
+//! The commands, one per file, each a unit struct named after its command (the bare group
+//! commands `matrix`, `matrix token`, ... share `group.rs`). Helpers that several commands use
+//! live beside this folder, in modules named for what they do.
 
 mod admin;
 mod api;
 mod devices;
 mod devices_delete;
+mod devices_rename;
 mod discover;
 mod flows;
 mod group;
+mod join;
 mod login;
 mod login_token;
 mod logout;
+mod messages;
 mod refresh;
 mod register;
 mod rooms;
-mod session;
-mod token;
+mod send;
+mod session_get;
+mod session_list;
+mod session_remove;
+mod session_save;
+mod session_use;
+mod token_import;
+mod token_reveal;
 mod whoami;
 
 pub use admin::AdminLoginAs;
 pub use api::Api;
-pub use devices::{Devices, DevicesRename};
+pub use devices::Devices;
 pub use devices_delete::DevicesDelete;
+pub use devices_rename::DevicesRename;
 pub use discover::Discover;
 pub use flows::Flows;
 pub use group::{ADMIN, Group, MATRIX, SESSION, TOKEN};
+pub use join::Join;
 pub use login::Login;
 pub use login_token::TokenLoginToken;
 pub use logout::Logout;
+pub use messages::Messages;
 pub use refresh::Refresh;
 pub use register::Register;
-pub use rooms::{Join, Messages, Rooms, Send};
-pub use session::{SessionGet, SessionList, SessionRemove, SessionSave, SessionUse};
-pub use token::{TokenImport, TokenReveal};
+pub use rooms::Rooms;
+pub use send::SendMessage;
+pub use session_get::SessionGet;
+pub use session_list::SessionList;
+pub use session_remove::SessionRemove;
+pub use session_save::SessionSave;
+pub use session_use::SessionUse;
+pub use token_import::TokenImport;
+pub use token_reveal::TokenReveal;
 pub use whoami::Whoami;
 
 use nu_protocol::{Signature, SyntaxShape, Type};

@@ -4,8 +4,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, Value};
 use super::with_session;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
-use crate::plugin::commands::login::session_type;
-use crate::plugin::token::session_record;
+use crate::plugin::token::{session_record, session_type};
 
 /// `matrix refresh`: exchange the refresh token for new tokens.
 pub struct Refresh;

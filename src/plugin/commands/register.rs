@@ -6,12 +6,12 @@ use nu_protocol::{
 };
 
 use super::Pipe;
-use super::login::resolve_homeserver;
 use crate::error::{Error, ErrorCode};
 use crate::ids::UserArg;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TokenValue, session_record};
 use crate::register::{
@@ -141,15 +141,15 @@ impl SimplePluginCommand for Register {
         };
         let save = save_flag(plugin, call)?;
         let config = PluginConfig::for_call(engine, call)?;
-        let (base_url, homeserver_span, discovered) = resolve_homeserver(
+        let (base_url, homeserver_span, discovered) = resolve_homeserver(&HomeserverLookup {
             plugin,
             engine,
             call,
-            &config,
-            homeserver.as_ref(),
-            Some((&user_arg, &user)),
-            "matrix register",
-        )?;
+            config: &config,
+            flag: homeserver.as_ref(),
+            user: Some((&user_arg, &user)),
+            command: self.name(),
+        })?;
         let blame = Blame {
             head: call.head,
             homeserver: homeserver_span,

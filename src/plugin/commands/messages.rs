@@ -1,0 +1,195 @@
+use std::collections::VecDeque;
+
+use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
+use nu_protocol::{
+    Category, Example, LabeledError, ListStream, PipelineData, Record, ShellError, Signature, Span,
+    Spanned, SyntaxShape, Type, Value,
+};
+
+use super::{Pipe, table_of, with_session};
+use crate::client::Client;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, Failure};
+use crate::plugin::errors::{self, Blame};
+use crate::plugin::room_arg::{room_arg, room_failure, with_room};
+use crate::plugin::token::{date_value, text_or_nothing};
+use crate::rooms::{MAX_PAGE, Message};
+use crate::secret::AccessToken;
+
+/// `matrix messages`: recent messages of a room.
+pub struct Messages;
+
+impl PluginCommand for Messages {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix messages"
+    }
+
+    fn description(&self) -> &str {
+        "Recent messages of a room, newest first: time, sender, type, body."
+    }
+
+    fn extra_description(&self) -> &str {
+        "The rows stream in pages of up to 100, so `first 5` or a large --limit cost only what \
+         is read. Encrypted messages show with msgtype m.room.encrypted and no body (this \
+         plugin does not decrypt)."
+    }
+
+    fn signature(&self) -> Signature {
+        with_session(
+            Signature::build(self.name()),
+            table_of(&[
+                ("time", Type::Date),
+                ("sender", Type::String),
+                ("msgtype", Type::String),
+                ("body", Type::String),
+                ("event_id", Type::String),
+            ]),
+        )
+        .pipe(with_room)
+        .named(
+            "limit",
+            SyntaxShape::Int,
+            "How many messages at most (default: 20).",
+            Some('l'),
+        )
+        .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["history", "read", "timeline", "log"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "matrix messages '#ops:example.org' --limit 5",
+                description: "The last five messages of #ops",
+                result: None,
+            },
+            Example {
+                example: "matrix messages '#ops:example.org' --limit 1000 | where sender == '@bot:example.org' | length",
+                description: "How many of the last 1000 messages the bot sent",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: PipelineData,
+    ) -> Result<PipelineData, LabeledError> {
+        let room = room_arg(call)?;
+        let limit: Option<Spanned<i64>> = call.get_flag("limit")?;
+        let limit = match limit {
+            Some(limit) if limit.item < 1 => {
+                return Err(LabeledError::new("The limit must be at least 1")
+                    .with_label("not a positive number", limit.span)
+                    .with_help("e.g. --limit 20"));
+            }
+            Some(limit) => usize::try_from(limit.item).unwrap_or(usize::MAX),
+            None => 20,
+        };
+        let input = input.into_value(call.head)?;
+        let mut active = Active::resolve(plugin, engine, call, &input)?;
+        let blame = active.blame();
+        let room_id = active
+            .run(plugin, |client, token| {
+                client.resolve_room(token, &room.item)
+            })
+            .map_err(|err| room_failure(err, &room, &blame))?;
+        let first = active
+            .run(plugin, |client, token| {
+                client.messages(token, &room_id, None, page_size(limit))
+            })
+            .map_err(|err| room_failure(err, &room, &blame))?;
+        let client = plugin
+            .client(
+                &active.session.homeserver,
+                &active.config,
+                active.interrupt.clone(),
+            )
+            .map_err(|err| errors::request(err, &blame))?;
+        let pages = Pages {
+            client,
+            token: active.session.access_token.clone(),
+            room_id,
+            room,
+            blame,
+            buffered: first.messages.into(),
+            next: first.next,
+            left: limit,
+            span: call.head,
+        };
+        Ok(PipelineData::list_stream(
+            ListStream::new(pages, call.head, engine.signals().clone()),
+            None,
+        ))
+    }
+}
+
+fn page_size(left: usize) -> u32 {
+    u32::try_from(left).unwrap_or(MAX_PAGE).min(MAX_PAGE)
+}
+
+/// The messages of a room, page by page, as rows.
+struct Pages {
+    client: Client,
+    token: AccessToken,
+    room_id: String,
+    room: Spanned<String>,
+    blame: Blame,
+    buffered: VecDeque<Message>,
+    next: Option<String>,
+    left: usize,
+    span: Span,
+}
+
+impl Iterator for Pages {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        if self.left == 0 {
+            return None;
+        }
+        if self.buffered.is_empty() {
+            let from = self.next.take()?;
+            match self.client.messages(
+                &self.token,
+                &self.room_id,
+                Some(&from),
+                page_size(self.left),
+            ) {
+                Ok(page) => {
+                    self.buffered = page.messages.into();
+                    self.next = page.next;
+                }
+                Err(err) => {
+                    self.left = 0;
+                    let err = room_failure(Failure::Request(err), &self.room, &self.blame);
+                    return Some(Value::error(
+                        ShellError::LabeledError(Box::new(err)),
+                        self.span,
+                    ));
+                }
+            }
+        }
+        let message = self.buffered.pop_front()?;
+        self.left -= 1;
+        let span = self.span;
+        let mut record = Record::new();
+        record.push("time", date_value(message.time, span));
+        record.push("sender", Value::string(message.sender, span));
+        record.push(
+            "msgtype",
+            text_or_nothing(message.msgtype.or(Some(message.kind)), span),
+        );
+        record.push("body", text_or_nothing(message.body, span));
+        record.push("event_id", Value::string(message.event_id, span));
+        Some(Value::record(record, span))
+    }
+}

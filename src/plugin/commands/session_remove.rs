@@ -1,0 +1,55 @@
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
+
+use crate::plugin::MatrixPlugin;
+use crate::plugin::session_store::{store_of, unknown};
+
+/// `matrix session remove <name>`.
+pub struct SessionRemove;
+
+impl SimplePluginCommand for SessionRemove {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix session remove"
+    }
+
+    fn description(&self) -> &str {
+        "Forget a saved session. Its token stays valid: `matrix logout` revokes it."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_type(Type::Nothing, Type::Nothing)
+            .required("name", SyntaxShape::String, "The saved session.")
+            .category(Category::Network)
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: "matrix session remove old-bot",
+            description: "Forget the saved session 'old-bot' (the token is not revoked)",
+            result: None,
+        }]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        _engine: &EngineInterface,
+        call: &EvaluatedCall,
+        _input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let name: Spanned<String> = call.req(0)?;
+        store_of(plugin, call.head)?.update(|saved| {
+            if saved.sessions.remove(&name.item).is_none() {
+                return Err(unknown(&name, saved));
+            }
+            if saved.default.as_ref() == Some(&name.item) {
+                saved.default = None;
+            }
+            Ok(())
+        })?;
+        Ok(Value::nothing(call.head))
+    }
+}
