@@ -102,7 +102,11 @@ pub enum TransportKind {
     ConnectionRefused,
     /// The host name does not resolve.
     HostNotFound,
-    /// The TLS handshake failed: an untrusted or mismatched certificate, or no TLS at all.
+    /// The server's certificate is not signed by an authority trusted here.
+    CertificateUntrusted,
+    /// The server's certificate names another host.
+    CertificateForAnotherHost,
+    /// The TLS handshake failed otherwise: a broken certificate, or no TLS at all.
     Tls,
     /// No answer within the time-out.
     Timeout,
@@ -126,6 +130,10 @@ impl fmt::Display for TransportError {
         let what = match self.kind {
             TransportKind::ConnectionRefused => "connection refused",
             TransportKind::HostNotFound => "host not found",
+            TransportKind::CertificateUntrusted => "TLS failed: certificate not trusted",
+            TransportKind::CertificateForAnotherHost => {
+                "TLS failed: the certificate names another host"
+            }
             TransportKind::Tls => "TLS failed",
             TransportKind::Timeout => "no answer in time",
             TransportKind::Other => "the connection failed",

@@ -110,22 +110,35 @@ fn transport_kind(err: &ureq::Error) -> TransportKind {
     match err {
         ureq::Error::Timeout(_) => TransportKind::Timeout,
         ureq::Error::HostNotFound => TransportKind::HostNotFound,
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
+        ureq::Error::Rustls(err) => tls_kind(err),
+        ureq::Error::Tls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => TransportKind::ConnectionRefused,
             std::io::ErrorKind::TimedOut => TransportKind::Timeout,
             // rustls reports a failed handshake through the I/O layer, the rustls error inside.
-            _ if io
+            _ if let Some(tls) = io
                 .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>()) =>
             {
-                TransportKind::Tls
+                tls_kind(tls)
             }
             // The system resolver's failure has no kind of its own; its message is std's.
             _ if io.to_string().contains("lookup address") => TransportKind::HostNotFound,
             _ => TransportKind::Other,
         },
         _ => TransportKind::Other,
+    }
+}
+
+/// What a failed TLS handshake says of the server's certificate.
+fn tls_kind(err: &rustls::Error) -> TransportKind {
+    use rustls::CertificateError::{NotValidForName, NotValidForNameContext, UnknownIssuer};
+    match err {
+        rustls::Error::InvalidCertificate(UnknownIssuer) => TransportKind::CertificateUntrusted,
+        rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. }) => {
+            TransportKind::CertificateForAnotherHost
+        }
+        _ => TransportKind::Tls,
     }
 }
 
@@ -137,6 +150,17 @@ mod tests {
     fn a_rustls_error_inside_an_io_error_is_tls() {
         let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, inner);
+        assert_eq!(
+            transport_kind(&ureq::Error::Io(io)),
+            TransportKind::CertificateUntrusted
+        );
+        let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, inner);
+        assert_eq!(
+            transport_kind(&ureq::Error::Io(io)),
+            TransportKind::CertificateForAnotherHost
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
         assert_eq!(transport_kind(&ureq::Error::Io(io)), TransportKind::Tls);
         let plain = std::io::Error::new(std::io::ErrorKind::InvalidData, "certificate mumble");
         assert_eq!(

@@ -267,23 +267,19 @@ fn transport(err: &TransportError, blame: &Blame) -> LabeledError {
             "host not found".to_owned(),
             "the host name does not resolve: check its spelling".to_owned(),
         ),
-        TransportKind::Tls if detail_says(&err.detail, &["unknownissuer", "unknown issuer"]) => (
+        TransportKind::CertificateUntrusted => (
             "certificate not trusted".to_owned(),
             "the server's certificate is not signed by a trusted authority. If the homeserver \
              uses a private CA, trust it with $env.config.plugins.matrix.ca_file = <its PEM \
              file>; never turn checking off"
                 .to_owned(),
         ),
-        TransportKind::Tls
-            if detail_says(&err.detail, &["notvalidforname", "not valid for name"]) =>
-        {
-            (
-                "certificate for another host name".to_owned(),
-                "the server's certificate does not name this host: check the URL (the certificate \
+        TransportKind::CertificateForAnotherHost => (
+            "certificate for another host name".to_owned(),
+            "the server's certificate does not name this host: check the URL (the certificate \
              may name matrix.example.org rather than an IP address)"
-                    .to_owned(),
-            )
-        }
+                .to_owned(),
+        ),
         TransportKind::Tls => (
             "TLS failed".to_owned(),
             format!(
@@ -400,12 +396,6 @@ fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
         .with_code(format!("matrix::{}", err.errcode))
 }
 
-/// Whether a TLS error's detail mentions any of these (lowercase) phrases.
-fn detail_says(detail: &str, phrases: &[&str]) -> bool {
-    let detail = detail.to_ascii_lowercase();
-    phrases.iter().any(|phrase| detail.contains(phrase))
-}
-
 fn with_guess_hint(help: String, blame: &Blame) -> String {
     if blame.homeserver_guessed {
         format!(
@@ -439,3 +429,6 @@ impl From<StoreError> for LabeledError {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;
