@@ -5,6 +5,7 @@ mod active;
 pub mod commands;
 mod config;
 mod errors;
+mod examples;
 mod homeserver;
 mod json;
 mod password;
@@ -23,7 +24,7 @@ pub use token::{TYPE_NAME as TOKEN_TYPE_NAME, TokenValue};
 
 use crate::client::{Client, ClientConfig, Interrupt};
 use crate::discovery::Discovery;
-use crate::error::Error;
+use crate::error::{Error, InputError};
 use crate::session::Session;
 use crate::store::{SessionStore, StoreError};
 
@@ -40,6 +41,8 @@ pub struct MatrixPlugin {
     /// Sessions renewed by a refresh in this process, by the refresh token they replaced, so
     /// that an unsaved session refreshed by one call is not refreshed again by the next.
     renewed: Mutex<HashMap<String, Session>>,
+    /// In example mode ([`MatrixPlugin::for_examples`]): its own store, and no network.
+    example_store: Option<SessionStore>,
 }
 
 impl MatrixPlugin {
@@ -62,6 +65,7 @@ impl MatrixPlugin {
     }
 
     fn pooled_client(&self, homeserver: &str, config: &ClientConfig) -> Result<Client, Error> {
+        self.online()?;
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (homeserver.to_owned(), config.clone());
         if let Some(client) = clients.get(&key) {
@@ -80,6 +84,7 @@ impl MatrixPlugin {
         config: &ClientConfig,
         interrupt: Interrupt,
     ) -> Result<Discovery, Error> {
+        self.online()?;
         let discovery = Discovery::new(config)?
             .allow_http(config.allow_http)
             .with_interrupt(interrupt);
@@ -91,9 +96,23 @@ impl MatrixPlugin {
 }
 
 impl MatrixPlugin {
-    /// The session store at its usual place.
+    /// The session store at its usual place (in example mode, the example store).
     pub(crate) fn store(&self) -> Result<SessionStore, StoreError> {
-        SessionStore::default_location()
+        match &self.example_store {
+            Some(store) => Ok(store.clone()),
+            None => SessionStore::default_location(),
+        }
+    }
+
+    /// Refuses requests to homeservers in example mode.
+    fn online(&self) -> Result<(), Error> {
+        match self.example_store {
+            Some(_) => Err(Error::Input(InputError::new(
+                "example mode sends no request to a homeserver",
+                "run the example in a real Nushell with a real homeserver",
+            ))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -10,6 +10,8 @@ pub struct Group {
     description: &'static str,
     extra_description: &'static str,
     search_terms: &'static [&'static str],
+    /// The example: the group's help, checked to list one of its commands.
+    example: &'static str,
 }
 
 /// `matrix`.
@@ -23,6 +25,7 @@ pub const MATRIX: Group = Group {
         matrix multiply, ...) are Nushell's own linear-algebra commands, which share the name \
         and keep working as before.",
     search_terms: &["chat", "synapse", "homeserver", "access token"],
+    example: "(matrix) =~ 'matrix login'",
 };
 
 /// `matrix token`.
@@ -31,6 +34,7 @@ pub const TOKEN: Group = Group {
     description: "Commands for Matrix token values.",
     extra_description: "",
     search_terms: &[],
+    example: "(matrix token) =~ 'matrix token reveal'",
 };
 
 /// `matrix session`.
@@ -42,6 +46,7 @@ pub const SESSION: Group = Group {
         by default), created with mode 0600. It holds the tokens in plain text: guard it like a \
         password file.",
     search_terms: &[],
+    example: "(matrix session) =~ 'matrix session list'",
 };
 
 /// `matrix admin`.
@@ -50,6 +55,7 @@ pub const ADMIN: Group = Group {
     description: "Server-admin commands (Synapse admin API).",
     extra_description: "",
     search_terms: &[],
+    example: "(matrix admin) =~ 'matrix admin login-as'",
 };
 
 impl SimplePluginCommand for Group {
@@ -79,9 +85,9 @@ impl SimplePluginCommand for Group {
 
     fn examples(&self) -> Vec<Example<'_>> {
         vec![Example {
-            example: self.name,
-            description: "List the commands of this group",
-            result: None,
+            example: self.example,
+            description: "The help of this group lists its commands",
+            result: Some(Value::test_bool(true)),
         }]
     }
 

@@ -2,6 +2,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
 use crate::plugin::MatrixPlugin;
+use crate::plugin::examples::BOT_TOKEN;
 use crate::plugin::session_store::{load, unknown};
 use crate::plugin::token::{session_record, session_type};
 
@@ -28,9 +29,9 @@ impl SimplePluginCommand for SessionGet {
 
     fn examples(&self) -> Vec<Example<'_>> {
         vec![Example {
-            example: "matrix session get bot | matrix token reveal | get access_token",
+            example: "(matrix session get bot | matrix token reveal).access_token",
             description: "The real token of the saved session 'bot'",
-            result: None,
+            result: Some(Value::test_string(BOT_TOKEN)),
         }]
     }
 

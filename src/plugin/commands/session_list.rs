@@ -26,11 +26,21 @@ impl SimplePluginCommand for SessionList {
     }
 
     fn examples(&self) -> Vec<Example<'_>> {
-        vec![Example {
-            example: "matrix session list",
-            description: "The saved sessions; `default` marks the one commands use when given none",
-            result: None,
-        }]
+        vec![
+            Example {
+                example: "matrix session list",
+                description: "The saved sessions; `default` marks the one commands use when given none",
+                result: None,
+            },
+            Example {
+                example: "(matrix session list).user_id",
+                description: "Who the saved sessions belong to",
+                result: Some(Value::test_list(vec![
+                    Value::test_string("@bot:example.org"),
+                    Value::test_string("@oldbot:example.org"),
+                ])),
+            },
+        ]
     }
 
     fn run(

@@ -27,9 +27,9 @@ impl SimplePluginCommand for SessionRemove {
 
     fn examples(&self) -> Vec<Example<'_>> {
         vec![Example {
-            example: "matrix session remove old-bot",
+            example: "matrix session remove old-bot; (matrix session list).name",
             description: "Forget the saved session 'old-bot' (the token is not revoked)",
-            result: None,
+            result: Some(Value::test_list(vec![Value::test_string("bot")])),
         }]
     }
 

@@ -27,9 +27,9 @@ impl SimplePluginCommand for SessionUse {
 
     fn examples(&self) -> Vec<Example<'_>> {
         vec![Example {
-            example: "matrix session use bot",
-            description: "Make 'bot' the default session",
-            result: None,
+            example: "matrix session use bot; (matrix session get).user_id",
+            description: "Make 'bot' the default session: commands given no session use it",
+            result: Some(Value::test_string("@bot:example.org")),
         }]
     }
 

@@ -2,6 +2,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Value};
 
 use crate::plugin::MatrixPlugin;
+use crate::plugin::examples::BOT_TOKEN;
 use crate::plugin::token::{TYPE_NAME, TokenValue};
 
 /// `matrix token reveal`: the plaintext of a token value.
@@ -43,6 +44,11 @@ impl SimplePluginCommand for TokenReveal {
 
     fn examples(&self) -> Vec<Example<'_>> {
         vec![
+            Example {
+                example: "(matrix session get bot).access_token | matrix token reveal",
+                description: "The token of the saved session 'bot' as plain text",
+                result: Some(Value::test_string(BOT_TOKEN)),
+            },
             Example {
                 example: "let session = (input -s | matrix login @bot:example.org); $session.access_token | matrix token reveal",
                 description: "The token of a session as plain text",
