@@ -5,19 +5,24 @@
 use std::io::Write;
 use std::time::Duration;
 
-use nu_plugin::EvaluatedCall;
-use nu_protocol::{LabeledError, Span, Spanned};
+use nu_plugin::{DynamicCompletionCall, EngineInterface, EvaluatedCall};
+use nu_protocol::{DynamicSuggestion, LabeledError, Span, Spanned};
 
 use crate::client::{Client, Interrupt};
 use crate::error::Error;
+use crate::ids::{UserArg, homeserver_url};
 use crate::login::LoginFlow;
-use crate::plugin::config::duration;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::config::{PluginConfig, duration};
 use crate::plugin::errors::{self, Blame};
 use crate::secret::AccessToken;
 use crate::sso::SsoListener;
 
 /// How long the browser has by default.
 pub(crate) const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// How long a completion of `--idp` waits for the homeserver.
+const COMPLETION_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What `--sso` and its flags asked for.
 pub(crate) struct SsoOptions {
@@ -239,4 +244,51 @@ fn human(wait: Duration) -> String {
     } else {
         format!("{secs}sec")
     }
+}
+
+/// The identity providers to offer as completions of `matrix login --idp`: those of the
+/// homeserver the command line names (`--homeserver`, else the user ID's server, else the
+/// configured one), asked with a short time-out. `None` when that fails.
+#[allow(deprecated)] // Nushell marks the plugin completion API experimental
+pub(crate) fn identity_providers(
+    plugin: &MatrixPlugin,
+    engine: &EngineInterface,
+    call: &DynamicCompletionCall,
+) -> Option<Vec<DynamicSuggestion>> {
+    let literal = |expr: Option<&nu_protocol::ast::Expression>| expr.and_then(|e| e.as_string());
+    let mut config = PluginConfig::read(engine).ok()?;
+    config.client.set_timeout(COMPLETION_TIMEOUT);
+    let interrupt = plugin.interrupt_of(engine);
+    let homeserver = match literal(call.call.get_flag_expr("homeserver")) {
+        Some(flag) => homeserver_url(&flag).ok()?,
+        None => match literal(call.call.positional_nth(0))
+            .and_then(|user| UserArg::parse(&user).ok())
+            .and_then(|user| user.server_name().map(str::to_owned))
+        {
+            Some(server) if config.homeserver.is_none() => {
+                plugin
+                    .discovery(&config.client, interrupt.clone())
+                    .and_then(|discovery| discovery.discover(&server))
+                    .ok()?
+                    .homeserver
+            }
+            _ => config.homeserver.as_ref()?.item.clone(),
+        },
+    };
+    let flows = plugin
+        .client(&homeserver, &config.client, interrupt)
+        .and_then(|client| client.login_flows())
+        .ok()?;
+    let providers = flows
+        .into_iter()
+        .filter(|flow| flow.kind == "m.login.sso")
+        .flat_map(|flow| flow.identity_providers)
+        .map(|idp| DynamicSuggestion {
+            value: idp.id,
+            description: Some(idp.name).filter(|name| !name.is_empty()),
+            append_whitespace: true,
+            ..DynamicSuggestion::default()
+        })
+        .collect();
+    Some(providers)
 }

@@ -7,7 +7,7 @@ use nu_protocol::{
 
 use super::Pipe;
 use crate::error::{Error, ErrorCode};
-use crate::ids::{UserArg, homeserver_url};
+use crate::ids::UserArg;
 use crate::login::LoginRequest;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
@@ -18,9 +18,6 @@ use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::sso::{self, SsoOptions, flag_span};
 use crate::plugin::token::{TYPE_NAME, TokenKind, TokenValue, session_record, session_type};
 use crate::secret::AccessToken;
-
-/// How long a completion of `--idp` waits for the homeserver.
-const COMPLETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;
@@ -198,43 +195,7 @@ impl PluginCommand for Login {
         if !matches!(&arg_type, ArgType::Flag(name) if name == "idp") {
             return None;
         }
-        let literal =
-            |expr: Option<&nu_protocol::ast::Expression>| expr.and_then(|e| e.as_string());
-        let mut config = PluginConfig::read(engine).ok()?;
-        config.client.set_timeout(COMPLETION_TIMEOUT);
-        let interrupt = plugin.interrupt_of(engine);
-        let homeserver = match literal(call.call.get_flag_expr("homeserver")) {
-            Some(flag) => homeserver_url(&flag).ok()?,
-            None => match literal(call.call.positional_nth(0))
-                .and_then(|user| UserArg::parse(&user).ok())
-                .and_then(|user| user.server_name().map(str::to_owned))
-            {
-                Some(server) if config.homeserver.is_none() => {
-                    plugin
-                        .discovery(&config.client, interrupt.clone())
-                        .and_then(|discovery| discovery.discover(&server))
-                        .ok()?
-                        .homeserver
-                }
-                _ => config.homeserver.as_ref()?.item.clone(),
-            },
-        };
-        let flows = plugin
-            .client(&homeserver, &config.client, interrupt)
-            .and_then(|client| client.login_flows())
-            .ok()?;
-        let providers = flows
-            .into_iter()
-            .filter(|flow| flow.kind == "m.login.sso")
-            .flat_map(|flow| flow.identity_providers)
-            .map(|idp| DynamicSuggestion {
-                value: idp.id,
-                description: Some(idp.name).filter(|name| !name.is_empty()),
-                append_whitespace: true,
-                ..DynamicSuggestion::default()
-            })
-            .collect();
-        Some(providers)
+        sso::identity_providers(plugin, engine, &call)
     }
 
     fn run(
