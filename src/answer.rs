@@ -1,7 +1,7 @@
 //! Reading answers: what came back from one exchange ([`Raw`]), its JSON object ([`Answer`]) and
 //! typed access to its fields ([`Fields`]), Matrix error bodies and their retry hints, and the
 //! user-interactive-auth challenge. Pure code: nothing here sends a request, so all of it can be
-//! fuzzed (see [`crate::fuzzing`]).
+//! fuzzed (the `fuzzing` module holds the entry points).
 //!
 //! Nothing read here ends up in an error verbatim: fields are named, never quoted, and a non-JSON
 //! body is shown only as a short excerpt scrubbed of the request's secrets.

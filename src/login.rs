@@ -155,7 +155,7 @@ impl LoginRequest {
     }
 
     /// A login with a single-use login token (`m.login.token`): the `loginToken` a single
-    /// sign-on hands back (see [`crate::sso`]), or one that [`Client::login_token`] asked for.
+    /// sign-on hands back (see the `sso` module), or one that [`Client::login_token`] asked for.
     /// The token says who logs in.
     pub fn token(token: AccessToken) -> Self {
         Self::with(Credential::Token(token))
