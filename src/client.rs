@@ -1,5 +1,5 @@
 //! The client of one homeserver: its base URL, how a path becomes a URL, and how a call's
-//! answer becomes a value or an [`Error`]. The network itself is the transport's (`http.rs`);
+//! answer becomes a value or an [`Error`]. The network itself is the transport's (`http/`);
 //! the endpoints are grouped by the spec's sections in the modules beside this one.
 //!
 //! Every call sends JSON with `Content-Type: application/json` (POST and PUT send `{}` when
@@ -39,6 +39,7 @@ pub struct Client {
     transport: Transport,
     allow_http: bool,
 }
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Self {

@@ -38,6 +38,7 @@ use subtle::ConstantTimeEq;
 
 use crate::client::Client;
 use crate::error::Error;
+use crate::http::POLL;
 
 pub use crate::error::SsoError;
 use crate::secret::{AccessToken, random_hex};
@@ -48,8 +49,6 @@ const CALLBACK_PATH: &str = "/callback";
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// How long one browser connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the wait looks at the interrupt check and the clock.
-const POLL: Duration = Duration::from_millis(50);
 
 /// A listener on `127.0.0.1` waiting for the browser to come back from a single sign-on.
 #[derive(Debug)]

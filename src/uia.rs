@@ -79,8 +79,8 @@ impl<'a> Stages<'a> {
         auth
     }
 
-    /// The secrets the answers carry, to keep out of error excerpts.
-    fn secrets(&self) -> Option<&str> {
+    /// The secret the answers carry, to keep out of error excerpts.
+    fn secret(&self) -> Option<&str> {
         match self {
             Self::Password { password, .. } => password.map(Password::expose),
             Self::Registration { token } => token.map(Password::expose),
@@ -100,7 +100,7 @@ impl Client {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let mut secrets = secrets.to_vec();
-        secrets.extend(stages.secrets());
+        secrets.extend(stages.secret());
         let mut answer = self.send(Method::Post, path, token, Some(body.clone()), &secrets)?;
         let mut flow: Option<Vec<String>> = None;
         let mut completed_before: Option<usize> = None;

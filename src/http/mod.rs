@@ -37,7 +37,7 @@ pub const MAX_API_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// How long to wait before the one retry of a 429 that says nothing of how long to wait (MAS).
 pub const NO_HINT_WAIT: Duration = Duration::from_secs(1);
 
-/// How often an interrupt check is polled.
+/// How often an interrupt check is polled (by the transport and the single sign-on wait).
 pub(crate) const POLL: Duration = Duration::from_millis(50);
 
 /// A check that says whether the user asked to stop (Ctrl-C).
@@ -299,7 +299,7 @@ impl Transport {
 }
 
 /// Runs `work`, on a thread of its own when there is an interrupt check to poll meanwhile.
-pub(crate) fn run_interruptibly<T: Send + 'static>(
+fn run_interruptibly<T: Send + 'static>(
     interrupt: Option<&Interrupt>,
     url: &str,
     work: impl FnOnce() -> T + Send + 'static,
