@@ -181,6 +181,24 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A list of strings; none when the field is missing.
+    pub(crate) fn strings(&self, name: &str) -> Result<Vec<String>, Error> {
+        match self.0.object.get(name) {
+            None | Some(JsonValue::Null) => Ok(Vec::new()),
+            Some(JsonValue::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    self.0
+                        .unexpected(format!("the field `{name}` is not a list of strings"))
+                }),
+            Some(_) => Err(self
+                .0
+                .unexpected(format!("the field `{name}` is not a list of strings"))),
+        }
+    }
+
     /// A field that holds a user ID, parsed.
     pub(crate) fn user_id(&self, name: &str) -> Result<UserId, Error> {
         UserId::parse(&self.string(name)?).map_err(|err| {

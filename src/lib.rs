@@ -31,6 +31,7 @@ pub mod fuzzing;
 mod http;
 pub mod ids;
 pub mod login;
+pub mod oauth;
 pub mod register;
 pub mod rooms;
 pub mod secret;
@@ -51,6 +52,7 @@ pub use error::{
 };
 pub use ids::{UserArg, UserId};
 pub use login::{IdentityProvider, LoginFlow, LoginRequest, LoginToken};
+pub use oauth::AuthMetadata;
 pub use secret::{AccessToken, Password};
 pub use session::{Device, Refreshed, Session, WhoAmI};
 pub use store::{SavedSessions, SessionStore, StoreError};

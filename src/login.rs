@@ -205,6 +205,9 @@ pub struct LoginFlow {
     pub kind: String,
     /// For `m.login.sso`: the identity providers to pick from.
     pub identity_providers: Vec<IdentityProvider>,
+    /// For `m.login.sso`: the server would rather clients log in with OAuth 2.0 (its
+    /// `oauth_aware_preferred`, set by servers whose accounts an OAuth 2.0 server runs).
+    pub oauth_aware_preferred: bool,
 }
 
 /// An SSO identity provider.
@@ -288,6 +291,10 @@ pub(crate) fn flows_from(answer: &Answer) -> Result<Vec<LoginFlow>, Error> {
                             .collect()
                     })
                     .unwrap_or_default(),
+                oauth_aware_preferred: flow
+                    .get("oauth_aware_preferred")
+                    .and_then(JsonValue::as_bool)
+                    .unwrap_or(false),
             })
         })
         .collect())

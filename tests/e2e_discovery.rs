@@ -238,6 +238,14 @@ fn flows_of_the_real_synapse_list_password_login() {
             .is_some_and(|t| t.iter().any(|t| t == "m.login.password")),
         "{types}"
     );
+    // A Synapse that runs its own accounts speaks no OAuth 2.0: no oauth2 row, and discovery
+    // says so too (`oauth2` is nothing).
+    assert!(
+        !types
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "oauth2")),
+        "{types}"
+    );
 }
 
 #[test]

@@ -294,3 +294,35 @@ fn answer_once_then_hang(mut stream: std::net::TcpStream) {
     // Hold the connection, silent, until the client goes away.
     while matches!(stream.read(&mut [0u8; 256]), Ok(n) if n > 0) {}
 }
+
+#[test]
+fn broken_oauth_metadata_is_named_not_ignored() {
+    // A server that answers auth_metadata without a token endpoint: `matrix flows` says what is
+    // missing, pointing at the server, instead of showing a half-usable OAuth row.
+    let metadata = r#"{"issuer": "http://127.0.0.1:1/", "authorization_endpoint": "http://127.0.0.1:1/a",
+        "registration_endpoint": "http://127.0.0.1:1/r", "revocation_endpoint": "http://127.0.0.1:1/v",
+        "response_types_supported": ["code"], "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"]}"#;
+    let server = FaultServer::routes(vec![
+        (
+            "/_matrix/client/v3/login",
+            support::http(
+                "200 OK",
+                "application/json",
+                r#"{"flows": [{"type": "m.login.sso"}]}"#,
+            ),
+        ),
+        (
+            "/_matrix/client/v1/auth_metadata",
+            support::http("200 OK", "application/json", metadata),
+        ),
+    ]);
+    let run = support::nu(&format!("matrix flows {}", server.url));
+    assert!(!run.success);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("the server metadata has no `token_endpoint`"),
+        "{text}"
+    );
+}

@@ -8,6 +8,7 @@ mod errors;
 mod examples;
 mod homeserver;
 mod json;
+mod oauth;
 mod password;
 mod room_arg;
 mod session_store;

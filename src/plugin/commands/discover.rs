@@ -7,6 +7,7 @@ use super::Pipe;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::oauth::oauth_record;
 use crate::plugin::token::text_or_nothing;
 
 /// `matrix discover`: the homeserver of a server name or user ID.
@@ -26,7 +27,10 @@ impl SimplePluginCommand for Discover {
     fn extra_description(&self) -> &str {
         "Follows the spec's client discovery: https://<host>/.well-known/matrix/client names \
          the homeserver (a 404 there means the server name itself is the homeserver), and the \
-         homeserver is checked with /_matrix/client/versions. `source` says which applied."
+         homeserver is checked with /_matrix/client/versions. `source` says which applied. \
+         `oauth2` says whether the homeserver's logins are run by an OAuth 2.0 server (such as \
+         matrix-authentication-service), with its issuer and account page \
+         (/_matrix/client/v1/auth_metadata)."
     }
 
     fn signature(&self) -> Signature {
@@ -77,7 +81,7 @@ impl SimplePluginCommand for Discover {
         let span = call.head;
         let mut record = Record::new();
         record.push("server_name", Value::string(found.server_name, span));
-        record.push("homeserver", Value::string(found.homeserver, span));
+        record.push("homeserver", Value::string(&found.homeserver, span));
         record.push(
             "identity_server",
             text_or_nothing(found.identity_server, span),
@@ -94,6 +98,15 @@ impl SimplePluginCommand for Discover {
             ),
         );
         record.push("source", Value::string(found.source.as_str(), span));
+        let oauth = plugin
+            .client(
+                &found.homeserver,
+                &config.client,
+                plugin.interrupt_of(engine),
+            )
+            .and_then(|client| client.auth_metadata())
+            .map_err(|err| errors::request(err, &blame))?;
+        record.push("oauth2", oauth_record(oauth.as_ref(), span));
         Ok(Value::record(record, span))
     }
 }

@@ -1,11 +1,12 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{
-    Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
+    Category, Example, LabeledError, Record, Signature, Span, Spanned, SyntaxShape, Type, Value,
 };
 
 use super::Pipe;
 use crate::ids::homeserver_url;
 use crate::login::LoginFlow;
+use crate::oauth::AuthMetadata;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
@@ -22,7 +23,14 @@ impl SimplePluginCommand for Flows {
     }
 
     fn description(&self) -> &str {
-        "List the ways a homeserver lets you log in (password, SSO and its identity providers, ...)."
+        "List the ways a homeserver lets you log in (password, SSO and its identity providers, OAuth 2.0, ...)."
+    }
+
+    fn extra_description(&self) -> &str {
+        "One row per login type of GET /_matrix/client/v3/login, and first, when the server's \
+         logins are run by an OAuth 2.0 server (such as matrix-authentication-service), a row \
+         of type oauth2 with its issuer and account page (/_matrix/client/v1/auth_metadata). \
+         oauth_aware_preferred: the server would rather clients log in with OAuth 2.0."
     }
 
     fn signature(&self) -> Signature {
@@ -83,11 +91,16 @@ impl SimplePluginCommand for Flows {
                 None => default_session_homeserver(plugin, call)?,
             },
         };
-        let flows = plugin
+        let client = plugin
             .client(&homeserver, &config.client, plugin.interrupt_of(engine))
-            .and_then(|client| client.login_flows())
             .map_err(|err| errors::request(err, &blame))?;
-        Ok(flows_table(&flows, call.head))
+        let flows = client
+            .login_flows()
+            .map_err(|err| errors::request(err, &blame))?;
+        let oauth = client
+            .auth_metadata()
+            .map_err(|err| errors::request(err, &blame))?;
+        Ok(flows_table(oauth.as_ref(), &flows, call.head))
     }
 }
 
@@ -109,27 +122,42 @@ fn default_session_homeserver(
     }
 }
 
-/// Flows as a table: `type`, and `identity_providers` (for SSO).
-pub(crate) fn flows_table(flows: &[LoginFlow], span: nu_protocol::Span) -> Value {
-    let rows = flows
-        .iter()
-        .map(|flow| {
-            let providers = flow
-                .identity_providers
-                .iter()
-                .map(|idp| {
-                    let mut provider = Record::new();
-                    provider.push("id", Value::string(&idp.id, span));
-                    provider.push("name", Value::string(&idp.name, span));
-                    provider.push("brand", text_or_nothing(idp.brand.as_deref(), span));
-                    Value::record(provider, span)
-                })
-                .collect();
-            let mut row = Record::new();
-            row.push("type", Value::string(&flow.kind, span));
-            row.push("identity_providers", Value::list(providers, span));
-            Value::record(row, span)
-        })
-        .collect();
-    Value::list(rows, span)
+/// Flows as a table: `type`, `identity_providers` and `oauth_aware_preferred` (for SSO), and
+/// first, when the server speaks OAuth 2.0, a row of type `oauth2` with its `issuer` and
+/// `account_page`.
+fn flows_table(oauth: Option<&AuthMetadata>, flows: &[LoginFlow], span: Span) -> Value {
+    let row = |kind: &str, providers: Vec<Value>, preferred: bool, oauth: Option<&AuthMetadata>| {
+        let mut row = Record::new();
+        row.push("type", Value::string(kind, span));
+        row.push("identity_providers", Value::list(providers, span));
+        row.push("oauth_aware_preferred", Value::bool(preferred, span));
+        row.push(
+            "issuer",
+            text_or_nothing(oauth.map(|metadata| metadata.issuer.as_str()), span),
+        );
+        row.push(
+            "account_page",
+            text_or_nothing(
+                oauth.and_then(|metadata| metadata.account_management_uri.as_deref()),
+                span,
+            ),
+        );
+        Value::record(row, span)
+    };
+    let oauth_row = oauth.map(|metadata| row("oauth2", Vec::new(), false, Some(metadata)));
+    let rows = oauth_row.into_iter().chain(flows.iter().map(|flow| {
+        let providers = flow
+            .identity_providers
+            .iter()
+            .map(|idp| {
+                let mut provider = Record::new();
+                provider.push("id", Value::string(&idp.id, span));
+                provider.push("name", Value::string(&idp.name, span));
+                provider.push("brand", text_or_nothing(idp.brand.as_deref(), span));
+                Value::record(provider, span)
+            })
+            .collect();
+        row(&flow.kind, providers, flow.oauth_aware_preferred, None)
+    }));
+    Value::list(rows.collect(), span)
 }

@@ -214,6 +214,7 @@ fn no_password_login_lists_what_the_server_offers() {
             name: "GitHub".into(),
             brand: None,
         }],
+        oauth_aware_preferred: false,
     }];
     let refusal = matrix_error(400, "M_UNKNOWN", None);
     let err = no_password_login(Ok(flows), refusal.clone(), &blame(false));
