@@ -17,6 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 pub mod browser;
+pub mod mas;
 pub mod proxy;
 pub mod pty;
 
@@ -135,7 +136,7 @@ pub fn start_synapse_with_tls(cert: &Path, key: &Path) -> Synapse {
 
 /// Runs `scripts/<script> start <scratch folder> --watch <this test process>` with `env`, and
 /// returns what it printed (the server's URL) and the folder.
-fn start_script(script: &str, name: &str, env: &[(&str, &str)]) -> (String, PathBuf) {
+pub fn start_script(script: &str, name: &str, env: &[(&str, &str)]) -> (String, PathBuf) {
     let dir = scratch(name);
     let output = Command::new(root().join("scripts").join(script))
         .envs(env.iter().copied())
