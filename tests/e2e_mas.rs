@@ -102,3 +102,52 @@ fn a_compatibility_token_from_mas_cli_is_imported_and_checked() {
     assert!(lines[1].starts_with("mct_…"), "{}", lines[1]);
     assert!(!run.all().contains(&token), "the token never shows");
 }
+
+#[test]
+fn what_the_client_api_of_an_oauth_server_does_not_offer_sends_to_the_account_page() {
+    let mas = mas();
+    let localpart = unique_user("pages");
+    let user_id = mas.register(&localpart, "pw-Pages-1");
+    let attempts = [
+        (
+            "matrix token login-token --password $env.PW",
+            "Making a login token is not offered here",
+            "mas-cli manage issue-compatibility-token".to_owned(),
+        ),
+        (
+            "matrix devices delete ABCDEFGHIJ --password $env.PW",
+            "Deleting devices is not offered here",
+            format!(
+                "{}account/?action=org.matrix.device_delete&device_id=ABCDEFGHIJ",
+                mas.issuer
+            ),
+        ),
+        (
+            "matrix logout --all",
+            "Signing out every session is not offered here",
+            format!("{}account/?action=org.matrix.devices_list", mas.issuer),
+        ),
+    ];
+    for (command, message, help) in attempts {
+        let run = nu_pw(
+            &format!(
+                "let s = ($env.PW | matrix login {user_id} -H {url}); $s | {command}",
+                url = mas.url
+            ),
+            "pw-Pages-1",
+        );
+        assert!(!run.success, "{command}");
+        let text = run.stderr_folded();
+        assert!(text.contains(message), "{command}: {text}");
+        assert!(
+            text.contains("accounts are run by an OAuth 2.0 server"),
+            "{command}: {text}"
+        );
+        // nu wraps the help, URLs too: compare without white space.
+        let squashed = |text: &str| text.split_whitespace().collect::<String>();
+        assert!(
+            squashed(&text).contains(&squashed(&help)),
+            "{command}: {text}"
+        );
+    }
+}

@@ -6,9 +6,11 @@ use nu_protocol::{
 
 use super::Pipe;
 use crate::error::ErrorCode;
+use crate::oauth::{ACTION_DEVICE_DELETE, ACTION_DEVICES_LIST};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
 use crate::plugin::errors;
+use crate::plugin::oauth::{Instead, oauth_instead};
 use crate::plugin::password::{password_from, session_or_password};
 use crate::plugin::session_store::forget;
 
@@ -130,7 +132,22 @@ impl PluginCommand for DevicesDelete {
                         .with_label("the password did not confirm this", call.head)
                         .with_help(format!("the server said: {err}"))
                 }
-                other => failure(other, &blame),
+                other => {
+                    // One device has a page of its own; several are deleted from the list.
+                    let (action, device_id) = match device_ids.as_slice() {
+                        [one] => (ACTION_DEVICE_DELETE, Some(one.as_str())),
+                        _ => (ACTION_DEVICES_LIST, None),
+                    };
+                    let instead = Instead {
+                        what: "Deleting devices",
+                        action: Some(action),
+                        otherwise: "delete them in a client that logs in with OAuth 2.0",
+                        device_id,
+                        span: call.head,
+                    };
+                    oauth_instead(plugin, &active, &other, instead)
+                        .unwrap_or_else(|| failure(other, &blame))
+                }
             })?;
         let session = &active.session;
         let removed = forget(plugin, |s| {

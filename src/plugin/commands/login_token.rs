@@ -8,6 +8,7 @@ use super::with_session;
 use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::oauth::{Instead, oauth_instead};
 use crate::plugin::password::{given_password, prompt, session_or_password};
 use crate::plugin::token::{TokenValue, date_or_nothing};
 use crate::secret::Password;
@@ -111,7 +112,20 @@ impl PluginCommand for TokenLoginToken {
                     .with_label("the password did not confirm this", call.head)
                     .with_help(format!("the server said: {err}"))
             }
-            other => failure(other, &blame),
+            other => {
+                let instead = Instead {
+                    what: "Making a login token",
+                    action: None,
+                    otherwise: "log in on the other machine itself: with the password (the \
+                        server's compatibility layer takes it), or with a token an admin \
+                        issues by `mas-cli manage issue-compatibility-token <user>`, wrapped \
+                        by `matrix token import`",
+                    device_id: None,
+                    span: call.head,
+                };
+                oauth_instead(plugin, &active, &other, instead)
+                    .unwrap_or_else(|| failure(other, &blame))
+            }
         })?;
         let span = call.head;
         let session = &active.session;

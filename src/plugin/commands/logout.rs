@@ -2,9 +2,11 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Value};
 
 use super::with_session;
+use crate::oauth::ACTION_DEVICES_LIST;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
 use crate::plugin::errors;
+use crate::plugin::oauth::{Instead, oauth_instead};
 use crate::plugin::session_store::forget;
 
 /// `matrix logout`: revoke a session's token (and its device), or every token of the user.
@@ -70,7 +72,18 @@ impl SimplePluginCommand for Logout {
         } else {
             active.run(plugin, |client, token| client.logout(token))
         }
-        .map_err(|err| failure(err, &blame))?;
+        .map_err(|err| {
+            let instead = Instead {
+                what: "Signing out every session",
+                action: Some(ACTION_DEVICES_LIST),
+                otherwise: "sign the sessions out in a client that logs in with OAuth 2.0",
+                device_id: None,
+                span: call.head,
+            };
+            all.then(|| oauth_instead(plugin, &active, &err, instead))
+                .flatten()
+                .unwrap_or_else(|| failure(err, &blame))
+        })?;
 
         let gone = &active.session;
         let removed = forget(plugin, |s| {
