@@ -149,6 +149,10 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
                 "nothing more is waited for; a request already sent to {} may still take effect",
                 base_of(&url)
             )),
+        Error::OAuth(err) => LabeledError::new("The OAuth 2.0 server refused the request")
+            .with_label(err.error.clone(), blame.head)
+            .with_help(format!("the server said: {err}"))
+            .with_code(format!("matrix::oauth::{}", err.error)),
         Error::Sso(err) => LabeledError::new("The single sign-on did not finish")
             .with_label(err.to_string(), blame.head)
             .with_help("try again; `matrix login --help` describes the flow"),
@@ -205,9 +209,15 @@ fn discovery(err: &DiscoveryError, blame: &Blame) -> LabeledError {
 
 /// Errors of a request made with a session's token.
 pub(crate) fn token(err: Error, blame: &Blame) -> LabeledError {
+    // A token given alone (`matrix token import`) belongs to nobody known yet.
+    let whose = if blame.user_text.is_empty() {
+        "The token".to_owned()
+    } else {
+        format!("The token of {}", blame.user_text)
+    };
     match err {
         Error::Matrix(err) if err.errcode == ErrorCode::UnknownToken && err.soft_logout => {
-            LabeledError::new(format!("The token of {} has expired", blame.user_text))
+            LabeledError::new(format!("{whose} has expired"))
                 .with_label("expired token", blame.user)
                 .with_help(format!(
                     "refresh it with `matrix refresh` if the session has a refresh token, or \
@@ -216,18 +226,21 @@ pub(crate) fn token(err: Error, blame: &Blame) -> LabeledError {
                 ))
                 .with_code("matrix::M_UNKNOWN_TOKEN")
         }
-        Error::Matrix(err) if err.errcode == ErrorCode::UnknownToken => LabeledError::new(format!(
-            "The token of {} is no longer valid",
-            blame.user_text
-        ))
-        .with_label("logged out or revoked", blame.user)
-        .with_help(format!(
-            "the token was logged out (by `matrix logout`, Element's session list or an \
-                     admin) or never existed here; log in again: `matrix login {}`; the server \
-                     said: {err}",
-            blame.user_text
-        ))
-        .with_code("matrix::M_UNKNOWN_TOKEN"),
+        Error::Matrix(err) if err.errcode == ErrorCode::UnknownToken => {
+            LabeledError::new(format!("{whose} is no longer valid"))
+                .with_label("logged out or revoked", blame.user)
+                .with_help(format!(
+                    "the token was logged out (by `matrix logout`, Element's session list or \
+                     an admin) or never existed here; log in again: `matrix login {}`; the \
+                     server said: {err}",
+                    if blame.user_text.is_empty() {
+                        "<user>"
+                    } else {
+                        &blame.user_text
+                    }
+                ))
+                .with_code("matrix::M_UNKNOWN_TOKEN")
+        }
         other => request(other, blame),
     }
 }

@@ -115,7 +115,7 @@ impl SimplePluginCommand for TokenImport {
         let base =
             homeserver_url(&homeserver.item).map_err(|err| errors::input(err, homeserver.span))?;
         let token = AccessToken::new(text);
-        let mut blame = Blame::session(call.head, span, "this token");
+        let mut blame = Blame::session(call.head, span, "");
         blame.homeserver = homeserver.span;
         let client = plugin
             .client(

@@ -247,3 +247,15 @@ fn refused_input_is_capitalised_and_labelled() {
     assert_eq!(label(&err), ("invalid argument", USER));
     assert_eq!(help(&err), "write @bot:example.org");
 }
+
+#[test]
+fn a_token_of_nobody_known_yet_is_just_the_token() {
+    let mut anonymous = blame(false);
+    anonymous.user_text = String::new();
+    let err = token(
+        Error::Matrix(matrix_error(401, "M_UNKNOWN_TOKEN", None)),
+        &anonymous,
+    );
+    assert_eq!(err.msg, "The token is no longer valid");
+    assert!(help(&err).contains("`matrix login <user>`"), "{err:?}");
+}
