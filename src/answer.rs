@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value as JsonValue};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, ErrorCode, MatrixError, UnexpectedResponse};
+use crate::error::{Error, ErrorCode, MatrixError, OAuthError, UnexpectedResponse};
 use crate::ids::UserId;
 use crate::secret::AccessToken;
 
@@ -181,6 +181,13 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A duration in seconds from now (`expires_in` of OAuth 2.0), as the time it ends.
+    pub(crate) fn optional_expiry_secs(&self, name: &str) -> Result<Option<SystemTime>, Error> {
+        Ok(self
+            .optional_u64(name)?
+            .map(|secs| SystemTime::now() + Duration::from_secs(secs)))
+    }
+
     /// A list of strings; none when the field is missing.
     pub(crate) fn strings(&self, name: &str) -> Result<Vec<String>, Error> {
         match self.0.object.get(name) {
@@ -264,6 +271,26 @@ pub(crate) fn matrix_error(answer: Answer, retry_after_header: Option<&str>) -> 
         message: message.chars().take(500).collect(),
         retry_after,
         soft_logout,
+    })
+}
+
+/// A non-2xx answer of an OAuth 2.0 endpoint: its `error` (and `error_description`), or
+/// unexpected when it has none.
+pub(crate) fn oauth_error(answer: Answer) -> Error {
+    let text = |name: &str| {
+        answer
+            .object
+            .get(name)
+            .and_then(JsonValue::as_str)
+            .map(|text| text.chars().take(500).collect::<String>())
+    };
+    let Some(error) = text("error") else {
+        return answer.unexpected("an OAuth 2.0 error answer without an `error`");
+    };
+    Error::OAuth(OAuthError {
+        status: answer.status,
+        error,
+        description: text("error_description"),
     })
 }
 

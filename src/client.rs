@@ -8,7 +8,7 @@
 
 use serde_json::{Value as JsonValue, json};
 
-use crate::answer::{Answer, Raw, scrub_list};
+use crate::answer::{Answer, Raw, oauth_error, scrub_list};
 use crate::error::{Error, InputError};
 use crate::http::{Body, Request, Transport};
 use crate::ids::{homeserver_url, http_allowed};
@@ -170,6 +170,35 @@ impl Client {
         path.extend(segments);
         drop(path);
         url
+    }
+
+    /// POSTs to an OAuth 2.0 endpoint (a whole URL: the registration, device authorization or
+    /// token endpoint; a form, or JSON for registration) and returns the JSON object of a 2xx
+    /// answer; an OAuth 2.0 error answer becomes [`Error::OAuth`]. `secrets` are scrubbed from
+    /// any excerpt of the answer kept in an error.
+    pub(crate) fn post_oauth(
+        &self,
+        url: &str,
+        body: Body,
+        secrets: &[&str],
+    ) -> Result<Answer, Error> {
+        let request = Request {
+            method: Method::Post,
+            url,
+            bearer: None,
+            body: Some(body),
+            limit: MAX_BODY_BYTES,
+        };
+        let answer = self
+            .transport
+            .send(&request)?
+            .not_redirected()?
+            .parse(secrets)?;
+        if (200..300).contains(&answer.status) {
+            Ok(answer)
+        } else {
+            Err(oauth_error(answer))
+        }
     }
 
     /// Sends one request and returns the JSON object of any answer that has one, whatever its

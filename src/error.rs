@@ -51,6 +51,9 @@ pub enum Error {
     },
     /// A single sign-on did not bring a login token back.
     Sso(SsoError),
+    /// The OAuth 2.0 server refused a request (RFC 6749 section 5.2: `error`,
+    /// `error_description`).
+    OAuth(OAuthError),
 }
 
 impl fmt::Display for Error {
@@ -73,6 +76,7 @@ impl fmt::Display for Error {
             Self::Input(err) => err.fmt(f),
             Self::Discovery(err) => err.fmt(f),
             Self::Sso(err) => err.fmt(f),
+            Self::OAuth(err) => err.fmt(f),
             Self::Interrupted { url } => write!(f, "interrupted while waiting for {url}"),
             Self::AuthRequired { flows } => {
                 let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
@@ -252,6 +256,27 @@ impl From<&str> for ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth 2.0 error answer, e.g. `[400 / invalid_grant] The refresh token was revoked`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `error` code: `invalid_grant`, `access_denied`, `expired_token`, `invalid_client`, ...
+    pub error: String,
+    /// The server's `error_description`, if any.
+    pub description: Option<String>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{} / {}]", self.status, self.error)?;
+        if let Some(description) = &self.description {
+            write!(f, " {description}")?;
+        }
+        Ok(())
     }
 }
 

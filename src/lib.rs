@@ -47,7 +47,7 @@ pub mod plugin;
 pub use client::{Client, ClientConfig, Method};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{
-    Error, ErrorCode, InputError, MatrixError, SsoError, TransportError, TransportKind,
+    Error, ErrorCode, InputError, MatrixError, OAuthError, SsoError, TransportError, TransportKind,
     UnexpectedResponse,
 };
 pub use ids::{UserArg, UserId};

@@ -151,3 +151,71 @@ fn what_the_client_api_of_an_oauth_server_does_not_offer_sends_to_the_account_pa
         );
     }
 }
+
+#[path = "../examples/oauth_device.rs"]
+mod oauth_device;
+
+/// Runs the library example's device-code sign-in while the test, as the user, approves (or
+/// refuses) it on MAS's pages.
+fn device_sign_in(
+    url: &str,
+    localpart: &str,
+    password: &str,
+    approve: bool,
+) -> Result<nu_plugin_matrix::Session, nu_plugin_matrix::Error> {
+    let (codes, shown) = std::sync::mpsc::channel();
+    let url = url.to_owned();
+    let signing_in = std::thread::spawn(move || {
+        oauth_device::sign_in(&url, |device| {
+            codes
+                .send((device.verification_uri.clone(), device.user_code.clone()))
+                .expect("the test waits for the code");
+        })
+    });
+    let (page, code) = shown.recv().expect("the example shows a code");
+    support::mas::approve_device(&page, &code, localpart, password, approve);
+    signing_in.join().expect("the example ends")
+}
+
+#[test]
+fn the_device_code_grant_signs_in_with_a_device_of_its_own() {
+    let mas = mas();
+    let localpart = unique_user("device");
+    let user_id = mas.register(&localpart, "pw-Device-1");
+    let session = device_sign_in(&mas.url, &localpart, "pw-Device-1", true).expect("signed in");
+    assert_eq!(session.user_id, *user_id.as_str());
+    assert_eq!(session.home_server, "localhost");
+    assert_eq!(session.device_id.len(), 12, "{session:?}");
+    assert!(session.access_token.reveal().starts_with("mat_"));
+    assert!(
+        session.refresh_token.is_some(),
+        "the refresh grant was registered"
+    );
+    assert!(session.expires_at.is_some(), "MAS access tokens expire");
+    // The token works in the real nu, on the homeserver behind the router.
+    let run = support::nu_with(
+        &format!(
+            "$env.TOKEN | matrix token import -H {} | matrix whoami | to json --raw",
+            mas.url
+        ),
+        |command| {
+            command.env("TOKEN", session.access_token.reveal());
+        },
+    );
+    assert!(run.success, "{}", run.stderr);
+    let me = json(&run.stdout);
+    assert_eq!(me["user_id"], user_id.as_str());
+    assert_eq!(me["device_id"], session.device_id.as_str());
+    assert!(!format!("{session:?}").contains(session.access_token.reveal()));
+}
+
+#[test]
+fn a_refused_device_code_is_access_denied() {
+    let mas = mas();
+    let localpart = unique_user("refuser");
+    mas.register(&localpart, "pw-Refuser-1");
+    match device_sign_in(&mas.url, &localpart, "pw-Refuser-1", false) {
+        Err(nu_plugin_matrix::Error::OAuth(err)) => assert_eq!(err.error, "access_denied"),
+        other => panic!("should be refused: {other:?}"),
+    }
+}

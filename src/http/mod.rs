@@ -113,7 +113,6 @@ pub(crate) enum Body {
     /// `application/json`
     Json(Zeroizing<Vec<u8>>),
     /// `application/x-www-form-urlencoded`: what OAuth 2.0 token endpoints take.
-    #[allow(dead_code)] // the OAuth 2.0 token requests are its first users
     Form(Zeroizing<Vec<u8>>),
 }
 
@@ -126,7 +125,6 @@ impl Body {
     }
 
     /// A form-encoded body of these name-value pairs.
-    #[allow(dead_code)] // the OAuth 2.0 token requests are its first users
     pub(crate) fn form<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut encoder = url::form_urlencoded::Serializer::new(String::new());
         encoder.extend_pairs(pairs);

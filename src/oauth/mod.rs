@@ -5,6 +5,13 @@
 //!
 //! Spec: <https://spec.matrix.org/v1.18/client-server-api/#server-metadata-discovery>
 
+mod grant;
+
+pub use grant::{
+    API_SCOPE, ClientMetadata, DeviceAuthorization, DevicePoll, MIN_DEVICE_ID_LEN, OAuthTokens,
+    device_scope, new_device_id,
+};
+
 use crate::answer::{Answer, Fields};
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode};

@@ -130,7 +130,7 @@ fn host_of(url: &str) -> String {
     )
 }
 
-fn absolute(base: &str, location: &str) -> String {
+pub fn absolute(base: &str, location: &str) -> String {
     url::Url::parse(base)
         .and_then(|base| base.join(location))
         .map(String::from)

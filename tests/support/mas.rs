@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::browser::{Browser, Page, absolute};
 use super::{root, start_script};
 
 /// The deployment: `url` is the homeserver URL clients use (the router's).
@@ -63,4 +64,72 @@ impl Mas {
         );
         String::from_utf8(output.stdout).expect("text")
     }
+}
+
+/// Plays the user on MAS's own pages for a device authorization: opens the verification page,
+/// types the user code, signs in with the password, and approves the device (or refuses it).
+pub fn approve_device(
+    verification_uri: &str,
+    user_code: &str,
+    username: &str,
+    password: &str,
+    approve: bool,
+) {
+    let mut browser = Browser::new();
+    let link = browser.get(verification_uri);
+    let entered = browser.post_form(
+        verification_uri,
+        &[("csrf", &csrf_of(&link.body)), ("code", user_code)],
+    );
+    let device_url = next_url(verification_uri, &entered);
+    // Not signed in yet: the device page sends the browser to the login form.
+    let to_login = browser.get(&device_url);
+    let login_url = next_url(&device_url, &to_login);
+    let form = browser.get(&login_url);
+    let signed_in = browser.post_form(
+        &login_url,
+        &[
+            ("csrf", &csrf_of(&form.body)),
+            ("username", username),
+            ("password", password),
+        ],
+    );
+    assert_eq!(
+        next_url(&login_url, &signed_in),
+        device_url,
+        "back to the device"
+    );
+    let consent = browser.get(&device_url);
+    let csrf = csrf_of(&consent.body);
+    let answer = if approve {
+        browser.post_form(
+            &device_url,
+            &[
+                ("csrf", &csrf),
+                ("confirm_device", "on"),
+                ("action", "consent"),
+            ],
+        )
+    } else {
+        browser.post_form(&device_url, &[("csrf", &csrf), ("action", "reject")])
+    };
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+/// Where a 3xx answer points, as a whole URL.
+fn next_url(from: &str, page: &Page) -> String {
+    assert!(
+        (300..400).contains(&page.status),
+        "expected a redirect from {from}, got {}: {}",
+        page.status,
+        page.body
+    );
+    absolute(from, page.location.as_deref().expect("a Location"))
+}
+
+/// The CSRF token of the first form on a page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a csrf field") + 19;
+    let end = start + html[start..].find('"').expect("its end");
+    html[start..end].to_owned()
 }

@@ -1,0 +1,89 @@
+//! OAuth 2.0 login with the device authorization grant, from the library: on a homeserver whose
+//! accounts an OAuth 2.0 server runs (matrix-authentication-service), prints an address and a
+//! code to enter there on any device (a phone will do), waits for the approval, and prints the
+//! session, its tokens masked.
+//!
+//! ```sh
+//! cargo run --example oauth_device -- https://matrix.example.org
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use nu_plugin_matrix::oauth::{
+    API_SCOPE, ClientMetadata, DEVICE_CODE_GRANT, DeviceAuthorization, device_scope, new_device_id,
+};
+use nu_plugin_matrix::{Client, Error, InputError, Session};
+
+#[allow(dead_code)] // the tests call `sign_in` directly
+fn main() -> ExitCode {
+    let Some(homeserver) = std::env::args().nth(1) else {
+        eprintln!("usage: oauth_device <homeserver URL>");
+        return ExitCode::FAILURE;
+    };
+    let signed_in = sign_in(&homeserver, |device| {
+        let page = device
+            .verification_uri_complete
+            .as_deref()
+            .unwrap_or(&device.verification_uri);
+        eprintln!(
+            "On any device, open {page}\nand enter the code {}\n",
+            device.user_code
+        );
+    });
+    match signed_in {
+        Ok(session) => {
+            println!("{session:#?}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Signs in with the device code: `show` gets what to tell the user.
+pub fn sign_in(
+    homeserver: &str,
+    show: impl FnOnce(&DeviceAuthorization),
+) -> Result<Session, Error> {
+    let client = Client::new(homeserver)?;
+    let Some(metadata) = client.auth_metadata()? else {
+        return Err(Error::Input(InputError::new(
+            format!("{homeserver} does not log in with OAuth 2.0"),
+            "use the password login (examples/login.rs)",
+        )));
+    };
+    let client_id = client.register_oauth_client(
+        &metadata,
+        &ClientMetadata {
+            client_name: "nu_plugin_matrix example".into(),
+            client_uri: "https://crates.io/crates/nu_plugin_matrix".into(),
+            redirect_uris: Vec::new(),
+            grant_types: vec![DEVICE_CODE_GRANT.into(), "refresh_token".into()],
+        },
+    )?;
+    let device_id = new_device_id()?;
+    let scope = format!("{API_SCOPE} {}", device_scope(&device_id));
+    let device = client.request_device_code(&metadata, &client_id, &scope)?;
+    show(&device);
+    // No Ctrl-C check here: the process ends on Ctrl-C anyway.
+    let tokens = client.wait_for_device_token(
+        &metadata,
+        &client_id,
+        &device,
+        Duration::from_secs(600),
+        &|| false,
+    )?;
+    let me = client.whoami(&tokens.access_token)?;
+    Ok(Session {
+        home_server: me.user_id.server_name().to_owned(),
+        user_id: me.user_id,
+        device_id: me.device_id.unwrap_or(device_id),
+        homeserver: client.homeserver().to_owned(),
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        expires_at: tokens.expires_at,
+    })
+}
