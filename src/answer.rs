@@ -444,6 +444,22 @@ mod tests {
     }
 
     #[test]
+    fn oauth_errors_keep_their_code_and_description() {
+        let body = json!({"error": "slow_down", "error_description": "Polling too fast"});
+        match oauth_error(answer(400, body)) {
+            Error::OAuth(err) => {
+                assert_eq!(err.error, "slow_down");
+                assert_eq!(err.to_string(), "[400 / slow_down] Polling too fast");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            oauth_error(answer(400, json!({"errcode": "M_UNKNOWN"}))),
+            Error::UnexpectedResponse(_)
+        ));
+    }
+
+    #[test]
     fn fields_are_named_never_quoted() {
         let answer = answer(
             200,

@@ -230,3 +230,28 @@ fn tokens_from(fields: &Fields<'_>) -> Result<OAuthTokens, Error> {
         scope: fields.optional_string("scope")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_ids_are_long_enough_for_mas_and_fresh() {
+        let (a, b) = (
+            new_device_id().expect("random"),
+            new_device_id().expect("random"),
+        );
+        assert_eq!(a.len(), 12);
+        assert!(a.len() >= MIN_DEVICE_ID_LEN);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_eq!(
+            device_scope("ABCDEFGHIJKL"),
+            "urn:matrix:client:device:ABCDEFGHIJKL"
+        );
+    }
+}
