@@ -1,7 +1,8 @@
 //! OAuth 2.0 login with the device authorization grant, from the library: on a homeserver whose
 //! accounts an OAuth 2.0 server runs (matrix-authentication-service), prints an address and a
 //! code to enter there on any device (a phone will do), waits for the approval, and prints the
-//! session, its tokens masked.
+//! session, its tokens masked, and what refreshing and revoking its tokens need (`OAuthClient`:
+//! `Client::refresh_oauth`, `Client::revoke_oauth`; MAS access tokens last five minutes).
 //!
 //! ```sh
 //! cargo run --example oauth_device -- https://matrix.example.org
@@ -11,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use nu_plugin_matrix::oauth::{
-    API_SCOPE, ClientMetadata, DEVICE_CODE_GRANT, DeviceAuthorization, device_scope, new_device_id,
+    API_SCOPE, ClientMetadata, DEVICE_CODE_GRANT, DeviceAuthorization, OAuthClient, device_scope,
+    new_device_id,
 };
 use nu_plugin_matrix::{Client, Error, InputError, Session};
 
@@ -32,8 +34,8 @@ fn main() -> ExitCode {
         );
     });
     match signed_in {
-        Ok(session) => {
-            println!("{session:#?}");
+        Ok((session, oauth)) => {
+            println!("{session:#?}\n{oauth:#?}");
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -43,11 +45,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Signs in with the device code: `show` gets what to tell the user.
+/// Signs in with the device code: `show` gets what to tell the user. Returns the session, and the
+/// client its tokens are refreshed and revoked with.
 pub fn sign_in(
     homeserver: &str,
     show: impl FnOnce(&DeviceAuthorization),
-) -> Result<Session, Error> {
+) -> Result<(Session, OAuthClient), Error> {
     let client = Client::new(homeserver)?;
     let Some(metadata) = client.auth_metadata()? else {
         return Err(Error::Input(InputError::new(
@@ -77,7 +80,7 @@ pub fn sign_in(
         &|| false,
     )?;
     let me = client.whoami(&tokens.access_token)?;
-    Ok(Session {
+    let session = Session {
         home_server: me.user_id.server_name().to_owned(),
         user_id: me.user_id,
         device_id: me.device_id.unwrap_or(device_id),
@@ -85,5 +88,6 @@ pub fn sign_in(
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
         expires_at: tokens.expires_at,
-    })
+    };
+    Ok((session, OAuthClient::new(&metadata, client_id)))
 }

@@ -189,11 +189,12 @@ impl Client {
             body: Some(body),
             limit: MAX_BODY_BYTES,
         };
-        let answer = self
-            .transport
-            .send(&request)?
-            .not_redirected()?
-            .parse(secrets)?;
+        let raw = self.transport.send(&request)?.not_redirected()?;
+        // A revocation endpoint may answer 200 with nothing (RFC 7009).
+        if (200..300).contains(&raw.status) && raw.body.is_empty() {
+            return Ok(raw.empty_answer());
+        }
+        let answer = raw.parse(secrets)?;
         if (200..300).contains(&answer.status) {
             Ok(answer)
         } else {

@@ -5,6 +5,8 @@
 
 mod support;
 
+use nu_plugin_matrix::Client;
+use nu_plugin_matrix::oauth::{OAuthClient, TokenKind};
 use support::mas::mas;
 use support::{nu, nu_pw, unique_user};
 
@@ -162,7 +164,7 @@ fn device_sign_in(
     localpart: &str,
     password: &str,
     approve: bool,
-) -> Result<nu_plugin_matrix::Session, nu_plugin_matrix::Error> {
+) -> Result<(nu_plugin_matrix::Session, OAuthClient), nu_plugin_matrix::Error> {
     let (codes, shown) = std::sync::mpsc::channel();
     let url = url.to_owned();
     let signing_in = std::thread::spawn(move || {
@@ -182,7 +184,9 @@ fn the_device_code_grant_signs_in_with_a_device_of_its_own() {
     let mas = mas();
     let localpart = unique_user("device");
     let user_id = mas.register(&localpart, "pw-Device-1");
-    let session = device_sign_in(&mas.url, &localpart, "pw-Device-1", true).expect("signed in");
+    let (session, oauth) =
+        device_sign_in(&mas.url, &localpart, "pw-Device-1", true).expect("signed in");
+    assert_eq!(oauth.issuer, mas.issuer);
     assert_eq!(session.user_id, *user_id.as_str());
     assert_eq!(session.home_server, "localhost");
     assert_eq!(session.device_id.len(), 12, "{session:?}");
@@ -207,6 +211,47 @@ fn the_device_code_grant_signs_in_with_a_device_of_its_own() {
     assert_eq!(me["user_id"], user_id.as_str());
     assert_eq!(me["device_id"], session.device_id.as_str());
     assert!(!format!("{session:?}").contains(session.access_token.reveal()));
+
+    // Refresh: a new access token that works; the old refresh token is spent (MAS rotates it).
+    let client = Client::new(&mas.url).expect("a client");
+    let old_refresh = session.refresh_token.clone().expect("a refresh token");
+    let refreshed = client
+        .refresh_oauth(&oauth, &old_refresh)
+        .expect("refreshed");
+    assert_ne!(refreshed.access_token, session.access_token);
+    let me = client
+        .whoami(&refreshed.access_token)
+        .expect("the new token works");
+    assert_eq!(me.device_id.as_deref(), Some(session.device_id.as_str()));
+    let new_refresh = refreshed.refresh_token.expect("rotated");
+    assert_ne!(new_refresh, old_refresh);
+    match client.refresh_oauth(&oauth, &old_refresh) {
+        Err(nu_plugin_matrix::Error::OAuth(err)) => assert_eq!(err.error, "invalid_grant"),
+        other => panic!("a spent refresh token must be refused: {other:?}"),
+    }
+
+    // Revocation. Synapse keeps a token it has seen valid for up to 2 minutes (its cache of
+    // MAS's answers), so the access token checked is a fresh one it has never seen.
+    let unseen = client
+        .refresh_oauth(&oauth, &new_refresh)
+        .expect("refreshed again");
+    client
+        .revoke_oauth(&oauth, &unseen.access_token, TokenKind::Access)
+        .expect("revoked");
+    match client.whoami(&unseen.access_token) {
+        Err(nu_plugin_matrix::Error::Matrix(err)) => {
+            assert_eq!(err.errcode, nu_plugin_matrix::ErrorCode::UnknownToken)
+        }
+        other => panic!("a revoked token must fail: {other:?}"),
+    }
+    let last_refresh = unseen.refresh_token.expect("rotated again");
+    client
+        .revoke_oauth(&oauth, &last_refresh, TokenKind::Refresh)
+        .expect("revoked");
+    match client.refresh_oauth(&oauth, &last_refresh) {
+        Err(nu_plugin_matrix::Error::OAuth(err)) => assert_eq!(err.error, "invalid_grant"),
+        other => panic!("a revoked refresh token must be refused: {other:?}"),
+    }
 }
 
 #[test]

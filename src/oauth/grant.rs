@@ -81,6 +81,41 @@ pub struct OAuthTokens {
     pub scope: Option<String>,
 }
 
+/// What refreshing and revoking the tokens of an OAuth 2.0 session need: the registered client
+/// and the server's endpoints. Keep it with the session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OAuthClient {
+    /// The server's issuer.
+    pub issuer: String,
+    /// This program's `client_id` there.
+    pub client_id: String,
+    /// Where refresh tokens become new tokens.
+    pub token_endpoint: String,
+    /// Where tokens are revoked.
+    pub revocation_endpoint: String,
+}
+
+impl OAuthClient {
+    /// The client `client_id` of the server `metadata` describes.
+    pub fn new(metadata: &AuthMetadata, client_id: impl Into<String>) -> Self {
+        Self {
+            issuer: metadata.issuer.clone(),
+            client_id: client_id.into(),
+            token_endpoint: metadata.token_endpoint.clone(),
+            revocation_endpoint: metadata.revocation_endpoint.clone(),
+        }
+    }
+}
+
+/// Which token a revocation names (RFC 7009 `token_type_hint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An access token.
+    Access,
+    /// A refresh token: revoking it ends the whole session on most servers.
+    Refresh,
+}
+
 /// One poll of the token endpoint during a device authorization grant.
 #[derive(Debug)]
 pub enum DevicePoll {
@@ -216,6 +251,46 @@ impl Client {
                 DevicePoll::SlowDown => interval += SLOW_DOWN,
             }
         }
+    }
+}
+
+impl Client {
+    /// Exchanges a refresh token at the token endpoint (`grant_type=refresh_token`). The server
+    /// usually rotates it: the answer's refresh token replaces the old one, which must not be
+    /// used again (MAS refuses it with `invalid_grant`).
+    pub fn refresh_oauth(
+        &self,
+        oauth: &OAuthClient,
+        refresh_token: &AccessToken,
+    ) -> Result<OAuthTokens, Error> {
+        let form = Body::form([
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.reveal()),
+            ("client_id", oauth.client_id.as_str()),
+        ]);
+        let answer = self.post_oauth(&oauth.token_endpoint, form, &[refresh_token.reveal()])?;
+        tokens_from(&Fields::new(&answer))
+    }
+
+    /// Revokes a token at the revocation endpoint (RFC 7009). A token the server no longer knows
+    /// counts as revoked.
+    pub fn revoke_oauth(
+        &self,
+        oauth: &OAuthClient,
+        token: &AccessToken,
+        kind: TokenKind,
+    ) -> Result<(), Error> {
+        let hint = match kind {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+        };
+        let form = Body::form([
+            ("token", token.reveal()),
+            ("token_type_hint", hint),
+            ("client_id", oauth.client_id.as_str()),
+        ]);
+        self.post_oauth(&oauth.revocation_endpoint, form, &[token.reveal()])
+            .map(drop)
     }
 }
 

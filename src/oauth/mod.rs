@@ -8,8 +8,8 @@
 mod grant;
 
 pub use grant::{
-    API_SCOPE, ClientMetadata, DeviceAuthorization, DevicePoll, MIN_DEVICE_ID_LEN, OAuthTokens,
-    device_scope, new_device_id,
+    API_SCOPE, ClientMetadata, DeviceAuthorization, DevicePoll, MIN_DEVICE_ID_LEN, OAuthClient,
+    OAuthTokens, TokenKind, device_scope, new_device_id,
 };
 
 use crate::answer::{Answer, Fields};
