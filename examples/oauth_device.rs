@@ -88,6 +88,8 @@ pub fn sign_in(
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
         expires_at: tokens.expires_at,
+        oauth: Some(OAuthClient::new(&metadata, client_id)),
     };
-    Ok((session, OAuthClient::new(&metadata, client_id)))
+    let oauth = session.oauth.clone().expect("just set");
+    Ok((session, oauth))
 }

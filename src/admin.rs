@@ -47,6 +47,7 @@ impl Client {
             access_token: AccessToken::new(Fields::new(&answer).string("access_token")?),
             refresh_token: None,
             expires_at,
+            oauth: None,
         })
     }
 }

@@ -256,6 +256,7 @@ pub(crate) fn session_from(
         access_token: AccessToken::new(token),
         refresh_token: refresh_token.map(AccessToken::new),
         expires_at,
+        oauth: None,
     })
 }
 

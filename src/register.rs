@@ -202,6 +202,7 @@ impl Client {
             homeserver: self.homeserver().to_owned(),
             refresh_token: None,
             expires_at: None,
+            oauth: None,
         })
     }
 }

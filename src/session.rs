@@ -24,6 +24,8 @@ pub struct Session {
     pub refresh_token: Option<AccessToken>,
     /// When the access token expires; `None` when it does not.
     pub expires_at: Option<SystemTime>,
+    /// For a session from an OAuth 2.0 login: what refreshing and revoking its tokens need.
+    pub oauth: Option<OAuthClient>,
 }
 
 /// The answer of `POST /refresh`.
@@ -59,4 +61,18 @@ pub struct WhoAmI {
     pub device_id: Option<String>,
     /// Whether the user is a guest.
     pub is_guest: bool,
+}
+
+/// What refreshing and revoking the tokens of an OAuth 2.0 session need: the registered client
+/// and the server's endpoints. Keep it with the session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OAuthClient {
+    /// The server's issuer.
+    pub issuer: String,
+    /// This program's `client_id` there.
+    pub client_id: String,
+    /// Where refresh tokens become new tokens.
+    pub token_endpoint: String,
+    /// Where tokens are revoked.
+    pub revocation_endpoint: String,
 }

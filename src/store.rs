@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::ids::UserId;
 use crate::secret::AccessToken;
-use crate::session::Session;
+use crate::session::{OAuthClient, Session};
 use crate::unix_ms;
 
 /// The version of the file format this code writes.
@@ -254,6 +254,9 @@ struct StoredSession {
     refresh_token: Option<Zeroizing<String>>,
     #[serde(default)]
     expires_at_ms: Option<u64>,
+    /// What refresh and revocation need, for sessions of an OAuth 2.0 login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oauth: Option<OAuthClient>,
 }
 
 impl StoredSession {
@@ -269,6 +272,7 @@ impl StoredSession {
                 .as_ref()
                 .map(|token| Zeroizing::new(token.reveal().to_owned())),
             expires_at_ms: session.expires_at.map(unix_ms::from_time),
+            oauth: session.oauth.clone(),
         }
     }
 
@@ -283,6 +287,7 @@ impl StoredSession {
                 .refresh_token
                 .map(|token| AccessToken::new(token.to_string())),
             expires_at: self.expires_at_ms.map(unix_ms::to_time),
+            oauth: self.oauth,
         }
     }
 }
@@ -307,6 +312,12 @@ mod tests {
             access_token: AccessToken::new(token.into()),
             refresh_token: Some(AccessToken::new("syr_refresh".into())),
             expires_at: Some(unix_ms::to_time(1_800_000_000_000)),
+            oauth: Some(OAuthClient {
+                issuer: "https://auth.example.org/".into(),
+                client_id: "01CLIENT".into(),
+                token_endpoint: "https://auth.example.org/oauth2/token".into(),
+                revocation_endpoint: "https://auth.example.org/oauth2/revoke".into(),
+            }),
         }
     }
 

@@ -264,3 +264,66 @@ fn a_refused_device_code_is_access_denied() {
         other => panic!("should be refused: {other:?}"),
     }
 }
+
+#[test]
+fn matrix_login_oauth_signs_in_with_the_device_code_refreshes_and_logs_out_by_revocation() {
+    let mas = mas();
+    let localpart = unique_user("nuoauth");
+    let user_id = mas.register(&localpart, "pw-Nuoauth-1");
+    let config = support::scratch(&format!("config-{localpart}"));
+    let script = format!(
+        r#"let s = (matrix login {user_id} -H {url} --oauth --no-browser --save oa)
+        print ($s | reject access_token refresh_token | to json --raw)
+        print ($s.access_token | into string)
+        print (matrix whoami --session oa | to json --raw)
+        let r = (matrix refresh --session oa | matrix token reveal)
+        print $r.access_token
+        matrix logout --session oa | ignore
+        print (matrix session list | length)"#,
+        url = mas.url
+    );
+    let mut nu = support::Running::start(&script, |command| {
+        command
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("XDG_CONFIG_HOME", &config);
+    });
+    let within = std::time::Duration::from_secs(30);
+    let page = nu.line_with("/link", within).trim().to_owned();
+    assert_eq!(page, format!("{}link", mas.issuer));
+    let code_line = nu.line_with("enter the code:", within);
+    let code = code_line
+        .rsplit(' ')
+        .next()
+        .expect("a code")
+        .trim()
+        .to_owned();
+    support::mas::approve_device(&page, &code, &localpart, "pw-Nuoauth-1", true);
+    let run = nu.finish(std::time::Duration::from_secs(60));
+    assert!(run.success, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let session = json(lines[0]);
+    assert_eq!(session["user_id"], user_id.as_str());
+    assert_eq!(session["homeserver"], mas.url.as_str());
+    let device_id = session["device_id"].as_str().expect("a device").to_owned();
+    assert_eq!(device_id.len(), 12, "a fresh device: {device_id}");
+    assert!(lines[1].starts_with("mat_…"), "masked: {}", lines[1]);
+    let me = json(lines[2]);
+    assert_eq!(me["user_id"], user_id.as_str());
+    assert_eq!(me["device_id"], device_id.as_str());
+    // The refresh went to MAS's token endpoint: a new token. Synapse has not seen it yet, so
+    // after the logout (revocation) it must fail at once.
+    let refreshed = lines[3].trim();
+    assert!(refreshed.starts_with("mat_"), "{refreshed}");
+    assert_eq!(lines[4].trim(), "0", "the logout forgot the saved session");
+    let status = ureq::get(&format!("{}/_matrix/client/v3/account/whoami", mas.url))
+        .header("Authorization", &format!("Bearer {refreshed}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("an answer")
+        .status();
+    assert_eq!(status, 401, "a revoked token fails");
+    assert!(!run.stderr.contains(refreshed), "tokens never reach stderr");
+}

@@ -14,6 +14,7 @@ use crate::client::Client;
 use crate::error::{Error, InputError};
 use crate::http::{Body, POLL};
 use crate::secret::{AccessToken, random_hex};
+use crate::session::OAuthClient;
 
 /// The scope of the whole client API.
 pub const API_SCOPE: &str = "urn:matrix:client:api:*";
@@ -79,20 +80,6 @@ pub struct OAuthTokens {
     pub expires_at: Option<SystemTime>,
     /// The scope granted.
     pub scope: Option<String>,
-}
-
-/// What refreshing and revoking the tokens of an OAuth 2.0 session need: the registered client
-/// and the server's endpoints. Keep it with the session.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OAuthClient {
-    /// The server's issuer.
-    pub issuer: String,
-    /// This program's `client_id` there.
-    pub client_id: String,
-    /// Where refresh tokens become new tokens.
-    pub token_endpoint: String,
-    /// Where tokens are revoked.
-    pub revocation_endpoint: String,
 }
 
 impl OAuthClient {

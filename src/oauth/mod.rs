@@ -7,9 +7,10 @@
 
 mod grant;
 
+pub use crate::session::OAuthClient;
 pub use grant::{
-    API_SCOPE, ClientMetadata, DeviceAuthorization, DevicePoll, MIN_DEVICE_ID_LEN, OAuthClient,
-    OAuthTokens, TokenKind, device_scope, new_device_id,
+    API_SCOPE, ClientMetadata, DeviceAuthorization, DevicePoll, MIN_DEVICE_ID_LEN, OAuthTokens,
+    TokenKind, device_scope, new_device_id,
 };
 
 use crate::answer::{Answer, Fields};

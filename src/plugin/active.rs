@@ -260,11 +260,22 @@ fn renew(client: &Client, session: &Session) -> Result<Session, Failure> {
         .refresh_token
         .as_ref()
         .ok_or(Failure::NoRefreshToken)?;
+    // An OAuth 2.0 session refreshes at its server's token endpoint; others at /refresh.
     let Refreshed {
         access_token,
         refresh_token: new_refresh,
         expires_at,
-    } = client.refresh(refresh_token)?;
+    } = match &session.oauth {
+        Some(oauth) => {
+            let tokens = client.refresh_oauth(oauth, refresh_token)?;
+            Refreshed {
+                access_token: tokens.access_token,
+                refresh_token: tokens.refresh_token,
+                expires_at: tokens.expires_at,
+            }
+        }
+        None => client.refresh(refresh_token)?,
+    };
     Ok(Session {
         access_token,
         refresh_token: new_refresh.or_else(|| session.refresh_token.clone()),

@@ -149,6 +149,15 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
                 "nothing more is waited for; a request already sent to {} may still take effect",
                 base_of(&url)
             )),
+        Error::OAuth(err) if err.error == "invalid_grant" => {
+            LabeledError::new("The OAuth 2.0 server no longer accepts this session's refresh token")
+                .with_label("refresh token refused", blame.user)
+                .with_help(format!(
+                    "it was used or revoked elsewhere, or the session ended: log in again \
+                     (`matrix login --oauth`); the server said: {err}"
+                ))
+                .with_code("matrix::oauth::invalid_grant")
+        }
         Error::OAuth(err) => LabeledError::new("The OAuth 2.0 server refused the request")
             .with_label(err.error.clone(), blame.head)
             .with_help(format!("the server said: {err}"))

@@ -23,6 +23,7 @@ fn example_sessions() -> Vec<(&'static str, Session)> {
         access_token: AccessToken::new(token.to_owned()),
         refresh_token: None,
         expires_at: None,
+        oauth: None,
     };
     vec![
         ("bot", session("@bot:example.org", "BOT1", BOT_TOKEN)),

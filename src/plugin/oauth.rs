@@ -2,11 +2,13 @@
 
 use nu_protocol::{LabeledError, Record, Span, Value};
 
+use crate::client::Client;
 use crate::error::{Error, ErrorCode};
-use crate::oauth::AuthMetadata;
+use crate::oauth::{AuthMetadata, TokenKind};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
 use crate::plugin::token::text_or_nothing;
+use crate::session::Session;
 
 /// What `matrix discover` says of a server's OAuth 2.0 login: its issuer, the account page, and
 /// whether it offers the device code; nothing when the server speaks only the legacy API.
@@ -90,4 +92,16 @@ pub(crate) fn oauth_instead(
         .with_help(help)
         .with_code("matrix::oauth_account_page"),
     )
+}
+
+/// Ends a session: an OAuth 2.0 one by revoking its refresh token, then its access token, at its
+/// server (RFC 7009); any other by `POST /logout`.
+pub(crate) fn end_session(client: &Client, session: &Session) -> Result<(), Error> {
+    let Some(oauth) = &session.oauth else {
+        return client.logout(&session.access_token);
+    };
+    if let Some(refresh_token) = &session.refresh_token {
+        client.revoke_oauth(oauth, refresh_token, TokenKind::Refresh)?;
+    }
+    client.revoke_oauth(oauth, &session.access_token, TokenKind::Access)
 }

@@ -43,7 +43,9 @@ impl SsoOptions {
             let stray = match (&idp, &wait) {
                 (Some(idp), _) => Some(("--idp", idp.span)),
                 (None, Some(wait)) => Some(("--sso-timeout", wait.span())),
-                (None, None) if no_browser => Some(("--no-browser", flag_span(call, "no-browser"))),
+                (None, None) if no_browser && !call.has_flag("oauth")? => {
+                    Some(("--no-browser", flag_span(call, "no-browser")))
+                }
                 (None, None) => None,
             };
             if let Some((name, span)) = stray {
@@ -189,7 +191,7 @@ fn check_offered(
     )
 }
 
-enum Opened {
+pub(crate) enum Opened {
     NotAsked,
     Yes,
     /// No browser could be opened, and why.
@@ -199,7 +201,7 @@ enum Opened {
 /// Opens the URL in the user's browser, detached, with its output closed (a browser that
 /// wrote to the plugin's stdout would break the connection to Nushell). Only where a browser
 /// can show up: on Linux and the BSDs, that needs a graphical session.
-fn open_browser(url: &str) -> Opened {
+pub(crate) fn open_browser(url: &str) -> Opened {
     let graphical = cfg!(any(target_os = "macos", windows))
         || ["DISPLAY", "WAYLAND_DISPLAY"]
             .iter()

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ids::UserId;
 use crate::secret::AccessToken;
-use crate::session::Session;
+use crate::session::{OAuthClient, Session};
 use crate::unix_ms;
 
 /// The Nushell type name of a token value.
@@ -57,6 +57,9 @@ pub struct TokenValue {
     expires_at_ms: Option<u64>,
     #[serde(default)]
     saved_as: Option<String>,
+    /// For an OAuth 2.0 session: what refresh and revocation need (not shown anywhere).
+    #[serde(default)]
+    oauth: Option<OAuthClient>,
 }
 
 impl TokenValue {
@@ -71,6 +74,7 @@ impl TokenValue {
             refresh_token: session.refresh_token.clone(),
             expires_at_ms: session.expires_at.map(unix_ms::from_time),
             saved_as: saved_as.map(str::to_owned),
+            oauth: session.oauth.clone(),
         }
     }
 
@@ -117,6 +121,7 @@ impl TokenValue {
             access_token: self.token.clone(),
             refresh_token: self.refresh_token.clone(),
             expires_at: self.expires_at_ms.map(unix_ms::to_time),
+            oauth: self.oauth.clone(),
         }
     }
 
@@ -200,6 +205,7 @@ impl fmt::Debug for TokenValue {
             refresh_token,
             expires_at_ms,
             saved_as,
+            oauth,
         } = self;
         f.debug_struct("TokenValue")
             .field("token", token)
@@ -210,6 +216,7 @@ impl fmt::Debug for TokenValue {
             .field("refresh_token", refresh_token)
             .field("expires_at_ms", expires_at_ms)
             .field("saved_as", saved_as)
+            .field("oauth", oauth)
             .finish()
     }
 }

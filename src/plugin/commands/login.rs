@@ -2,22 +2,21 @@ use nu_plugin::{DynamicCompletionCall, EngineInterface, EvaluatedCall, PluginCom
 use nu_protocol::engine::ArgType;
 use nu_protocol::{
     Category, DynamicSuggestion, Example, IntoPipelineData, LabeledError, PipelineData, Signature,
-    Span, Spanned, SyntaxShape, Type, Value,
+    Spanned, SyntaxShape, Type,
 };
 
 use super::Pipe;
-use crate::error::{Error, ErrorCode};
 use crate::ids::UserArg;
-use crate::login::LoginRequest;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
-use crate::plugin::password::{password_from, piped_password};
+use crate::plugin::login_way::{Legacy, Way, legacy_login};
+use crate::plugin::oauth::end_session;
+use crate::plugin::oauth_login::{self, check_device_id};
 use crate::plugin::session_store::{save_flag, save_if_asked};
-use crate::plugin::sso::{self, SsoOptions, flag_span};
-use crate::plugin::token::{TYPE_NAME, TokenKind, TokenValue, session_record, session_type};
-use crate::secret::AccessToken;
+use crate::plugin::sso::{self};
+use crate::plugin::token::{TYPE_NAME, session_record, session_type};
 
 /// The longest device ID or device name accepted, in bytes.
 const MAX_DEVICE_BYTES: usize = 255;
@@ -48,6 +47,11 @@ impl PluginCommand for Login {
          is refused and that new session logged out again.\n\n\
          With --login-token, or a record of `matrix token login-token` on the pipeline, a \
          single-use login token logs in.\n\n\
+         With --oauth, on a homeserver whose accounts an OAuth 2.0 server runs (such as \
+         matrix-authentication-service), the plugin prints an address and a code: open the \
+         address on any device, enter the code, sign in and approve. The session gets its own \
+         device (or --device-id's, at least 10 characters), a refresh token (OAuth access tokens \
+         are short-lived and are refreshed automatically), and `matrix logout` revokes it.\n\n\
          The record's access_token displays masked; commands of this plugin receive the real \
          token, and `matrix token reveal` shows it."
     }
@@ -108,7 +112,18 @@ impl PluginCommand for Login {
             )
             .switch(
                 "no-browser",
-                "With --sso: only print the sign-in URL, do not open a browser.",
+                "With --sso or --oauth: only print the sign-in URL, do not open a browser.",
+                None,
+            )
+            .switch(
+                "oauth",
+                "OAuth 2.0 (servers run by matrix-authentication-service): approve the sign-in on any device with a code.",
+                None,
+            )
+            .named(
+                "oauth-timeout",
+                SyntaxShape::Duration,
+                "With --oauth: how long to wait for the approval (default: until the code expires).",
                 None,
             )
             .named(
@@ -136,6 +151,8 @@ impl PluginCommand for Login {
             "bot",
             "sso",
             "oidc",
+            "oauth",
+            "device code",
             "browser",
         ]
     }
@@ -165,6 +182,11 @@ impl PluginCommand for Login {
             Example {
                 example: "matrix login --sso --no-browser --idp oidc-keycloak -H https://matrix.example.org",
                 description: "Print the sign-in URL (to open in a browser on this machine) for one identity provider",
+                result: None,
+            },
+            Example {
+                example: "matrix login @me:example.org --oauth --save me",
+                description: "OAuth 2.0 (matrix-authentication-service): approve the sign-in on any device with the code shown",
                 result: None,
             },
             Example {
@@ -248,6 +270,9 @@ impl PluginCommand for Login {
                 command: self.name(),
             })?,
         };
+        if let (Way::OAuth(_), Some(id)) = (&way, &device_id) {
+            check_device_id(id)?;
+        }
         let device_id = device_id
             .map(|id| checked_device_text(id, "device ID"))
             .transpose()?;
@@ -269,51 +294,26 @@ impl PluginCommand for Login {
             .map_err(|err| errors::request(err, &blame))?;
 
         let token_login = !matches!(way, Way::Password { .. });
-        let mut request = match way {
-            Way::Password { piped, flag } => {
-                let user = user.as_ref().expect("checked above");
-                let password = password_from(
-                    piped,
-                    flag,
+        let session = match way {
+            Way::OAuth(options) => oauth_login::sign_in(
+                &client,
+                call,
+                device_id.as_deref(),
+                &options,
+                &interrupt,
+                &blame,
+            )?,
+            way => {
+                let legacy = Legacy {
+                    client: &client,
                     engine,
                     call,
-                    &format!("matrix login {}", user.item),
-                    &user.item,
-                )?;
-                LoginRequest::password(user_arg.clone().expect("checked above"), password)
+                    user: user.as_ref().zip(user_arg.as_ref()),
+                    interrupt: &interrupt,
+                    blame: &blame,
+                };
+                legacy_login(&legacy, way, refresh, device_id, device_name)?
             }
-            Way::Sso(options) => {
-                LoginRequest::token(sso::sign_in(&client, &options, &interrupt, &blame)?)
-            }
-            Way::Token { token, .. } => LoginRequest::token(token),
-        };
-        request = request.refresh_token(refresh);
-        if let Some(id) = device_id {
-            request = request.device_id(id);
-        }
-        if let Some(name) = device_name {
-            request = request.device_name(name);
-        }
-        let session = match client.login(&request) {
-            Ok(session) => session,
-            // The login type may be unknown here: find out what the server offers instead.
-            Err(Error::Matrix(err))
-                if !token_login
-                    && (err.errcode == ErrorCode::Unrecognized
-                        || (err.status == 400 && err.errcode == ErrorCode::Unknown)) =>
-            {
-                return Err(errors::no_password_login(client.login_flows(), err, &blame));
-            }
-            Err(Error::Matrix(err)) if token_login && err.errcode == ErrorCode::Forbidden => {
-                return Err(LabeledError::new("The login token was refused")
-                    .with_label("used, expired or unknown login token", call.head)
-                    .with_help(format!(
-                        "a login token works once, for a few minutes: get a new one (sign in \
-                         again with --sso, or `matrix token login-token`); the server said: {err}"
-                    ))
-                    .with_code("matrix::M_FORBIDDEN"));
-            }
-            Err(err) => return Err(errors::login(err, &blame)),
         };
         if token_login
             && let (Some(expected), Some(user)) = (&user_arg, &user)
@@ -321,7 +321,7 @@ impl PluginCommand for Login {
         {
             // Signed in as someone else (say, the browser's account instead of the bot's):
             // do not keep a session nobody asked for.
-            let cleanup = client.logout(&session.access_token);
+            let cleanup = end_session(&client, &session);
             return Err(LabeledError::new(format!(
                 "Signed in as {}, not {}",
                 session.user_id, user.item
@@ -344,121 +344,7 @@ impl PluginCommand for Login {
     }
 }
 
-/// How a login proves who logs in.
-enum Way {
-    /// A password: from the pipeline, `--password`, or a prompt.
-    Password {
-        piped: Option<(String, Span)>,
-        flag: Option<Spanned<String>>,
-    },
-    /// Single sign-on in the browser.
-    Sso(SsoOptions),
-    /// A login token from `--login-token`, or piped in (then with its homeserver).
-    Token {
-        token: AccessToken,
-        from: Option<String>,
-    },
-}
-
-impl Way {
-    fn of(call: &EvaluatedCall, input: PipelineData) -> Result<Self, LabeledError> {
-        let password_flag: Option<Spanned<String>> = call.get_flag("password")?;
-        let token_flag: Option<Spanned<String>> = call.get_flag("login-token")?;
-        let sso = SsoOptions::of(call)?;
-        let piped_token = match &input {
-            PipelineData::Value(value @ (Value::Record { .. } | Value::Custom { .. }), _) => {
-                Some(piped_login_token(value)?)
-            }
-            _ => None,
-        };
-        let piped = match piped_token {
-            Some(_) => None,
-            None => piped_password(input)?,
-        };
-        // One way only: name the second one given. (A password given twice is for
-        // `password_from` to say.)
-        let password_given = password_flag
-            .as_ref()
-            .map(|flag| ("--password", flag.span))
-            .or(piped
-                .as_ref()
-                .map(|(_, span)| ("a password on the pipeline", *span)));
-        let ways = [
-            password_given,
-            piped_token
-                .as_ref()
-                .map(|(_, _, span)| ("a login token on the pipeline", *span)),
-            token_flag.as_ref().map(|flag| ("--login-token", flag.span)),
-            sso.as_ref().map(|_| ("--sso", flag_span(call, "sso"))),
-        ];
-        let mut given = ways.into_iter().flatten();
-        if let (Some((first, _)), Some((second, span))) = (given.next(), given.next()) {
-            return Err(LabeledError::new("Two ways to log in given")
-                .with_label(format!("{second}, but also {first}"), span)
-                .with_help(
-                    "log in one way: a password (piped, --password or asked), --sso, or a login \
-                     token (--login-token, or piped from `matrix token login-token`)",
-                ));
-        }
-        if let Some(options) = sso {
-            return Ok(Self::Sso(options));
-        }
-        if let Some((token, homeserver, _)) = piped_token {
-            return Ok(Self::Token {
-                token,
-                from: Some(homeserver),
-            });
-        }
-        if let Some(flag) = token_flag {
-            let text = flag.item.trim();
-            if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(LabeledError::new("That is not a login token")
-                    .with_label(
-                        if text.is_empty() {
-                            "empty login token"
-                        } else {
-                            "a login token has no spaces"
-                        },
-                        flag.span,
-                    )
-                    .with_help(
-                        "pass the token alone, e.g. syl_… from `matrix token login-token`",
-                    ));
-            }
-            return Ok(Self::Token {
-                token: AccessToken::new(text.to_owned()),
-                from: None,
-            });
-        }
-        Ok(Self::Password {
-            piped,
-            flag: password_flag,
-        })
-    }
-}
-
 /// A login token piped in: a record of `matrix token login-token`, or its `login_token`.
-/// Returns the token, its homeserver and where it came from.
-fn piped_login_token(value: &Value) -> Result<(AccessToken, String, Span), LabeledError> {
-    let span = value.span();
-    let field = match value {
-        Value::Record { val, .. } => val.get("login_token"),
-        other => Some(other),
-    };
-    match field.and_then(TokenValue::from_value) {
-        Some(token) if token.kind() == TokenKind::LoginToken => {
-            Ok((token.token().clone(), token.homeserver().to_owned(), span))
-        }
-        _ => Err(LabeledError::new("Expected a login token or a password")
-            .with_label(format!("{}, not a login token", value.get_type()), span)
-            .with_help(
-                "pipe the password as a string, or the record of `matrix token login-token`; a \
-                 session is already logged in",
-            )
-            .with_code("matrix::not_a_login_token")),
-    }
-}
-
 fn checked_device_text(text: Spanned<String>, what: &str) -> Result<String, LabeledError> {
     let problem = if text.item.trim().is_empty() {
         Some(format!("the {what} is empty"))

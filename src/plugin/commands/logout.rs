@@ -4,9 +4,9 @@ use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Valu
 use super::with_session;
 use crate::oauth::ACTION_DEVICES_LIST;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::{Active, failure};
+use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::errors;
-use crate::plugin::oauth::{Instead, oauth_instead};
+use crate::plugin::oauth::{Instead, end_session, oauth_instead};
 use crate::plugin::session_store::forget;
 
 /// `matrix logout`: revoke a session's token (and its device), or every token of the user.
@@ -69,6 +69,17 @@ impl SimplePluginCommand for Logout {
         let blame = active.blame();
         if all {
             active.run(plugin, |client, token| client.logout_all(token))
+        } else if active.session.oauth.is_some() {
+            // An OAuth 2.0 session ends by revoking its tokens at its server, which needs no
+            // valid access token (nor a refresh first).
+            plugin
+                .client(
+                    &active.session.homeserver,
+                    &active.config,
+                    active.interrupt.clone(),
+                )
+                .and_then(|client| end_session(&client, &active.session))
+                .map_err(Failure::from)
         } else {
             active.run(plugin, |client, token| client.logout(token))
         }

@@ -136,6 +136,7 @@ impl SimplePluginCommand for TokenImport {
             access_token: token,
             refresh_token: None,
             expires_at: None,
+            oauth: None,
         };
         let saved_as = save_if_asked(plugin, save, &session)?;
         Ok(session_record(&session, saved_as.as_deref(), call.head))
