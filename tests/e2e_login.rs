@@ -419,3 +419,19 @@ fn the_hidden_prompt_reads_the_password_at_the_terminal() {
         "the password was echoed: {screen}"
     );
 }
+
+#[test]
+fn oauth_on_a_server_without_it_says_so() {
+    let hs = synapse();
+    let run = nu(&format!(
+        "matrix login @nobody:localhost -H {} --oauth",
+        hs.url
+    ));
+    assert!(!run.success);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("This homeserver does not log in with OAuth 2.0"),
+        "{text}"
+    );
+    assert!(text.contains("matrix flows"), "{text}");
+}

@@ -327,3 +327,45 @@ fn matrix_login_oauth_signs_in_with_the_device_code_refreshes_and_logs_out_by_re
     assert_eq!(status, 401, "a revoked token fails");
     assert!(!run.stderr.contains(refreshed), "tokens never reach stderr");
 }
+
+#[test]
+fn without_a_password_an_oauth_server_gets_the_device_code_and_ctrl_c_stops_the_wait() {
+    let mas = mas();
+    let localpart = unique_user("chooser");
+    let user_id = mas.register(&localpart, "pw-Chooser-1");
+    // No password on the pipeline or as a flag, no terminal to ask on: OAuth 2.0 is the way.
+    let mut nu = support::Running::start(
+        &format!("matrix login {user_id} -H {}", mas.url),
+        |command| {
+            command.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+        },
+    );
+    let within = std::time::Duration::from_secs(30);
+    nu.line_with("enter the code:", within);
+    nu.interrupt();
+    let run = nu.finish(within);
+    assert!(!run.success);
+    assert!(
+        run.stderr_folded().contains("Interrupted"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_sign_in_nobody_approves_ends_at_the_time_out() {
+    let mas = mas();
+    let localpart = unique_user("waiter");
+    let user_id = mas.register(&localpart, "pw-Waiter-1");
+    let run = nu(&format!(
+        "matrix login {user_id} -H {} --oauth --no-browser --oauth-timeout 2sec",
+        mas.url
+    ));
+    assert!(!run.success);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("Nobody approved the sign-in in time"),
+        "{text}"
+    );
+    assert!(text.contains("waited 2 s"), "{text}");
+}

@@ -111,8 +111,9 @@ pub(crate) fn no_password_login(
         )
         .with_label("no /_matrix/client/v3/login here", blame.homeserver)
         .with_help(
-            "password logins through the client API are off. An admin can issue a token with \
-             `mas-cli manage issue-compatibility-token <user>`; wrap it with `matrix token import`",
+            "password logins through the client API are off: log in with `matrix login --oauth` \
+             (a code to approve on any device), or have an admin issue a token with `mas-cli \
+             manage issue-compatibility-token <user>` and wrap it with `matrix token import`",
         )
         .with_code("matrix::oauth_only"),
         _ => login(Error::Matrix(refusal), blame),
@@ -397,8 +398,8 @@ fn login_refused(err: &MatrixError, blame: &Blame) -> LabeledError {
             "This homeserver offers no password login".to_owned(),
             "no /_matrix/client/v3/login here".to_owned(),
             format!(
-                "it may delegate logins to an OAuth 2.0 server (MAS), or this is not the \
-                 client API's base URL; {said}"
+                "it may delegate logins to an OAuth 2.0 server (MAS): try `matrix login --oauth`; \
+                 or this is not the client API's base URL; {said}"
             ),
         ),
         _ => (

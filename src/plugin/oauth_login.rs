@@ -62,6 +62,17 @@ impl OAuthOptions {
     }
 }
 
+impl OAuthOptions {
+    /// The options when OAuth 2.0 was chosen for the user (no password was given, and the
+    /// server logs in with it).
+    pub(crate) fn chosen(call: &EvaluatedCall) -> Result<Self, LabeledError> {
+        Ok(Self {
+            wait: None,
+            no_browser: call.has_flag("no-browser")?,
+        })
+    }
+}
+
 /// Checks a `--device-id` for an OAuth 2.0 login: MAS wants at least 10 characters.
 pub(crate) fn check_device_id(device_id: &Spanned<String>) -> Result<(), LabeledError> {
     if device_id.item.chars().count() >= MIN_DEVICE_ID_LEN {

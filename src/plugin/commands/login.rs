@@ -13,7 +13,7 @@ use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::login_way::{Legacy, Way, legacy_login};
 use crate::plugin::oauth::end_session;
-use crate::plugin::oauth_login::{self, check_device_id};
+use crate::plugin::oauth_login::{self, OAuthOptions, check_device_id};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::sso::{self};
 use crate::plugin::token::{TYPE_NAME, session_record, session_type};
@@ -293,6 +293,20 @@ impl PluginCommand for Login {
             .client(&base_url, &config.client, interrupt.clone())
             .map_err(|err| errors::request(err, &blame))?;
 
+        // No password given: on a server that logs in with OAuth 2.0 (and offers the device
+        // code), that is the way, instead of asking for a password.
+        let way = match way {
+            Way::Password {
+                piped: None,
+                flag: None,
+            } if client
+                .auth_metadata()
+                .is_ok_and(|found| found.is_some_and(|metadata| metadata.offers_device_code())) =>
+            {
+                Way::OAuth(OAuthOptions::chosen(call)?)
+            }
+            way => way,
+        };
         let token_login = !matches!(way, Way::Password { .. });
         let session = match way {
             Way::OAuth(options) => oauth_login::sign_in(

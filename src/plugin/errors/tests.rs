@@ -223,6 +223,7 @@ fn no_password_login_lists_what_the_server_offers() {
     let oauth_only = Err(Error::Matrix(matrix_error(404, "M_UNRECOGNIZED", None)));
     let err = no_password_login(oauth_only, refusal, &blame(false));
     assert_eq!(err.code.as_deref(), Some("matrix::oauth_only"));
+    assert!(help(&err).contains("matrix login --oauth"), "{err:?}");
 }
 
 #[test]
