@@ -12,8 +12,8 @@ use nu_protocol::{LabeledError, Spanned};
 use crate::client::{Client, Interrupt};
 use crate::error::Error;
 use crate::oauth::{
-    API_SCOPE, ClientMetadata, DEVICE_CODE_GRANT, MIN_DEVICE_ID_LEN, OAuthClient, device_scope,
-    new_device_id,
+    API_SCOPE, AuthMetadata, ClientMetadata, DEVICE_CODE_GRANT, MIN_DEVICE_ID_LEN, OAuthClient,
+    device_scope, new_device_id,
 };
 use crate::plugin::config::duration;
 use crate::plugin::errors::{self, Blame};
@@ -92,9 +92,11 @@ pub(crate) fn check_device_id(device_id: &Spanned<String>) -> Result<(), Labeled
 }
 
 /// Signs in with the device authorization grant and returns the session (with what refreshing
-/// and revoking it need). `device_id` reuses a device; without it, a fresh one is made.
+/// and revoking it need). `known` is the server's metadata when it was asked for already;
+/// `device_id` reuses a device; without it, a fresh one is made.
 pub(crate) fn sign_in(
     client: &Client,
+    known: Option<AuthMetadata>,
     call: &EvaluatedCall,
     device_id: Option<&str>,
     options: &OAuthOptions,
@@ -103,7 +105,11 @@ pub(crate) fn sign_in(
 ) -> Result<Session, LabeledError> {
     let oauth_flag = flag_span(call, "oauth");
     let failed = |err: Error| errors::login(err, blame);
-    let Some(metadata) = client.auth_metadata().map_err(failed)? else {
+    let metadata = match known {
+        Some(metadata) => Some(metadata),
+        None => client.auth_metadata().map_err(failed)?,
+    };
+    let Some(metadata) = metadata else {
         return Err(
             LabeledError::new("This homeserver does not log in with OAuth 2.0")
                 .with_label("asked for --oauth", oauth_flag)

@@ -295,22 +295,28 @@ impl PluginCommand for Login {
 
         // No password given: on a server that logs in with OAuth 2.0 (and offers the device
         // code), that is the way, instead of asking for a password.
+        let mut known = None;
         let way = match way {
             Way::Password {
                 piped: None,
                 flag: None,
-            } if client
-                .auth_metadata()
-                .is_ok_and(|found| found.is_some_and(|metadata| metadata.offers_device_code())) =>
-            {
-                Way::OAuth(OAuthOptions::chosen(call)?)
-            }
+            } => match client.auth_metadata() {
+                Ok(Some(metadata)) if metadata.offers_device_code() => {
+                    known = Some(metadata);
+                    Way::OAuth(OAuthOptions::chosen(call)?)
+                }
+                _ => Way::Password {
+                    piped: None,
+                    flag: None,
+                },
+            },
             way => way,
         };
         let token_login = !matches!(way, Way::Password { .. });
         let session = match way {
             Way::OAuth(options) => oauth_login::sign_in(
                 &client,
+                known,
                 call,
                 device_id.as_deref(),
                 &options,
