@@ -79,17 +79,7 @@ pub fn sign_in(
         Duration::from_secs(600),
         &|| false,
     )?;
-    let me = client.whoami(&tokens.access_token)?;
-    let session = Session {
-        home_server: me.user_id.server_name().to_owned(),
-        user_id: me.user_id,
-        device_id: me.device_id.unwrap_or(device_id),
-        homeserver: client.homeserver().to_owned(),
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
-        expires_at: tokens.expires_at,
-        oauth: Some(OAuthClient::new(&metadata, client_id)),
-    };
-    let oauth = session.oauth.clone().expect("just set");
+    let oauth = OAuthClient::new(&metadata, client_id);
+    let session = client.oauth_session(tokens, oauth.clone(), &device_id)?;
     Ok((session, oauth))
 }

@@ -14,7 +14,7 @@ use crate::client::Client;
 use crate::error::{Error, InputError};
 use crate::http::{Body, POLL};
 use crate::secret::{AccessToken, random_hex};
-use crate::session::OAuthClient;
+use crate::session::{OAuthClient, Session};
 
 /// The scope of the whole client API.
 pub const API_SCOPE: &str = "urn:matrix:client:api:*";
@@ -242,6 +242,28 @@ impl Client {
 }
 
 impl Client {
+    /// The session of the tokens a grant gave: who they belong to and on which device (asked
+    /// with whoami; `device_id` is the one the grant asked for, should the server not say),
+    /// with `oauth`, what refreshing and revoking them need.
+    pub fn oauth_session(
+        &self,
+        tokens: OAuthTokens,
+        oauth: OAuthClient,
+        device_id: &str,
+    ) -> Result<Session, Error> {
+        let me = self.whoami(&tokens.access_token)?;
+        Ok(Session {
+            home_server: me.user_id.server_name().to_owned(),
+            user_id: me.user_id,
+            device_id: me.device_id.unwrap_or_else(|| device_id.to_owned()),
+            homeserver: self.homeserver().to_owned(),
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_at: tokens.expires_at,
+            oauth: Some(oauth),
+        })
+    }
+
     /// Exchanges a refresh token at the token endpoint (`grant_type=refresh_token`). The server
     /// usually rotates it: the answer's refresh token replaces the old one, which must not be
     /// used again (MAS refuses it with `invalid_grant`).

@@ -186,17 +186,9 @@ pub(crate) fn sign_in(
             }
             other => errors::login(other, blame),
         })?;
-    let me = client.whoami(&tokens.access_token).map_err(failed)?;
-    Ok(Session {
-        home_server: me.user_id.server_name().to_owned(),
-        user_id: me.user_id,
-        device_id: me.device_id.unwrap_or(device_id),
-        homeserver: client.homeserver().to_owned(),
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
-        expires_at: tokens.expires_at,
-        oauth: Some(OAuthClient::new(&metadata, client_id)),
-    })
+    client
+        .oauth_session(tokens, OAuthClient::new(&metadata, client_id), &device_id)
+        .map_err(failed)
 }
 
 /// Tells the user, on stderr (the plugin's stdout talks to Nushell), where to approve the
