@@ -57,6 +57,9 @@ pub struct SavedSessions {
     pub default: Option<String>,
     /// The sessions, by name.
     pub sessions: BTreeMap<String, Session>,
+    /// This program's OAuth 2.0 `client_id` at each server it registered with, by issuer, so
+    /// that it registers once per server.
+    pub oauth_clients: BTreeMap<String, String>,
 }
 
 impl SavedSessions {
@@ -134,6 +137,7 @@ impl SessionStore {
         Ok(SavedSessions {
             default: file.default,
             sessions,
+            oauth_clients: file.oauth_clients,
         })
     }
 
@@ -204,6 +208,7 @@ impl SessionStore {
                 .iter()
                 .map(|(name, session)| (name.clone(), StoredSession::from_session(session)))
                 .collect(),
+            oauth_clients: sessions.oauth_clients.clone(),
         };
         let mut bytes =
             Zeroizing::new(serde_json::to_vec_pretty(&file).expect("plain data serialises"));
@@ -241,6 +246,8 @@ struct StoredFile {
     version: u32,
     default: Option<String>,
     sessions: BTreeMap<String, StoredSession>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    oauth_clients: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]

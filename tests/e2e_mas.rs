@@ -369,3 +369,68 @@ fn a_sign_in_nobody_approves_ends_at_the_time_out() {
     );
     assert!(text.contains("waited 2 s"), "{text}");
 }
+
+/// `matrix login --oauth` in the real nu with this config folder, approved by the test.
+fn oauth_login_approved(config: &std::path::Path, user_id: &str, password: &str) -> support::NuRun {
+    let mas = mas();
+    let localpart = user_id
+        .trim_start_matches('@')
+        .split(':')
+        .next()
+        .expect("a localpart");
+    let mut nu = support::Running::start(
+        &format!(
+            "matrix login {user_id} -H {} --oauth --no-browser | ignore",
+            mas.url
+        ),
+        |command| {
+            command.env("XDG_CONFIG_HOME", config);
+        },
+    );
+    let within = std::time::Duration::from_secs(30);
+    let page = nu.line_with("/link", within).trim().to_owned();
+    let code_line = nu.line_with("enter the code:", within);
+    let code = code_line
+        .rsplit(' ')
+        .next()
+        .expect("a code")
+        .trim()
+        .to_owned();
+    support::mas::approve_device(&page, &code, localpart, password, true);
+    nu.finish(std::time::Duration::from_secs(60))
+}
+
+/// The client_id kept for MAS's issuer in the session file.
+fn kept_client_id(config: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(config.join("nu_plugin_matrix/sessions.json")).ok()?;
+    json(&text)["oauth_clients"][mas().issuer.as_str()]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[test]
+fn the_client_id_is_kept_per_server_and_replaced_when_refused() {
+    let mas = mas();
+    let localpart = unique_user("registrar");
+    let user_id = mas.register(&localpart, "pw-Registrar-1");
+    let config = support::scratch(&format!("config-{localpart}"));
+    let run = oauth_login_approved(&config, &user_id, "pw-Registrar-1");
+    assert!(run.success, "{}", run.stderr);
+    let first = kept_client_id(&config).expect("the client_id is kept");
+    // The next login keeps it. (MAS answers a registration with the same metadata with the same
+    // client_id, so whether the plugin asked again cannot be seen from here; the rule is that it
+    // asks only when the kept one is refused, checked next.)
+    let file = config.join("nu_plugin_matrix/sessions.json");
+    let run = oauth_login_approved(&config, &user_id, "pw-Registrar-1");
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(kept_client_id(&config).as_deref(), Some(first.as_str()));
+    // A client the server does not know (forgotten, or another server's): registered again.
+    let text = std::fs::read_to_string(&file).expect("the session file");
+    std::fs::write(&file, text.replace(&first, "01JZZZZZZZZZZZZZZZZZZZZZZZ")).expect("written");
+    let run = oauth_login_approved(&config, &user_id, "pw-Registrar-1");
+    assert!(run.success, "{}", run.stderr);
+    let again = kept_client_id(&config).expect("kept again");
+    // (`again` may well be `first`, for the reason above: what matters is that the unknown one
+    // was replaced.)
+    assert_ne!(again, "01JZZZZZZZZZZZZZZZZZZZZZZZ");
+}

@@ -15,10 +15,12 @@ use crate::oauth::{
     API_SCOPE, AuthMetadata, ClientMetadata, DEVICE_CODE_GRANT, MIN_DEVICE_ID_LEN, OAuthClient,
     device_scope, new_device_id,
 };
+use crate::plugin::MatrixPlugin;
 use crate::plugin::config::duration;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::sso::{Opened, flag_span, open_browser};
 use crate::session::Session;
+use crate::store::StoreError;
 
 /// What the OAuth 2.0 server shows of this program on its consent page.
 const CLIENT_NAME: &str = "nu_plugin_matrix (Nushell)";
@@ -30,6 +32,8 @@ pub(crate) struct OAuthOptions {
     /// How long to wait for the approval; `None`: until the code expires.
     wait: Option<Duration>,
     no_browser: bool,
+    /// The server's metadata, when choosing OAuth 2.0 already asked for it.
+    known: Option<AuthMetadata>,
 }
 
 impl OAuthOptions {
@@ -58,6 +62,7 @@ impl OAuthOptions {
         Ok(Some(Self {
             wait,
             no_browser: call.has_flag("no-browser")?,
+            known: None,
         }))
     }
 }
@@ -65,10 +70,14 @@ impl OAuthOptions {
 impl OAuthOptions {
     /// The options when OAuth 2.0 was chosen for the user (no password was given, and the
     /// server logs in with it).
-    pub(crate) fn chosen(call: &EvaluatedCall) -> Result<Self, LabeledError> {
+    pub(crate) fn chosen(
+        call: &EvaluatedCall,
+        metadata: AuthMetadata,
+    ) -> Result<Self, LabeledError> {
         Ok(Self {
             wait: None,
             no_browser: call.has_flag("no-browser")?,
+            known: Some(metadata),
         })
     }
 }
@@ -92,20 +101,19 @@ pub(crate) fn check_device_id(device_id: &Spanned<String>) -> Result<(), Labeled
 }
 
 /// Signs in with the device authorization grant and returns the session (with what refreshing
-/// and revoking it need). `known` is the server's metadata when it was asked for already;
-/// `device_id` reuses a device; without it, a fresh one is made.
+/// and revoking it need). `device_id` reuses a device; without it, a fresh one is made.
 pub(crate) fn sign_in(
+    plugin: &MatrixPlugin,
     client: &Client,
-    known: Option<AuthMetadata>,
     call: &EvaluatedCall,
     device_id: Option<&str>,
-    options: &OAuthOptions,
+    options: OAuthOptions,
     interrupt: &Interrupt,
     blame: &Blame,
 ) -> Result<Session, LabeledError> {
     let oauth_flag = flag_span(call, "oauth");
     let failed = |err: Error| errors::login(err, blame);
-    let metadata = match known {
+    let metadata = match options.known {
         Some(metadata) => Some(metadata),
         None => client.auth_metadata().map_err(failed)?,
     };
@@ -130,8 +138,14 @@ pub(crate) fn sign_in(
             metadata.issuer
         )));
     }
-    let client_id = client
-        .register_oauth_client(
+    // Registered once per server: the client_id is kept in the session file, by issuer.
+    let store = plugin.store().ok();
+    let remembered = store
+        .as_ref()
+        .and_then(|store| store.load().ok())
+        .and_then(|saved| saved.oauth_clients.get(&metadata.issuer).cloned());
+    let register = || -> Result<String, Error> {
+        let client_id = client.register_oauth_client(
             &metadata,
             &ClientMetadata {
                 client_name: CLIENT_NAME.into(),
@@ -139,16 +153,36 @@ pub(crate) fn sign_in(
                 redirect_uris: Vec::new(),
                 grant_types: vec![DEVICE_CODE_GRANT.into(), "refresh_token".into()],
             },
-        )
-        .map_err(failed)?;
+        )?;
+        // Not kept (a session file that cannot be written): the next login registers again.
+        if let Some(store) = &store {
+            let _ = store.update(|saved| {
+                saved
+                    .oauth_clients
+                    .insert(metadata.issuer.clone(), client_id.clone());
+                Ok::<_, StoreError>(())
+            });
+        }
+        Ok(client_id)
+    };
     let device_id = match device_id {
         Some(id) => id.to_owned(),
         None => new_device_id().map_err(failed)?,
     };
     let scope = format!("{API_SCOPE} {}", device_scope(&device_id));
-    let device = client
-        .request_device_code(&metadata, &client_id, &scope)
-        .map_err(failed)?;
+    let mut client_id = match &remembered {
+        Some(id) => id.clone(),
+        None => register().map_err(failed)?,
+    };
+    let device = match client.request_device_code(&metadata, &client_id, &scope) {
+        // The server forgot this program's registration: register again, once.
+        Err(Error::OAuth(err)) if err.error == "invalid_client" && remembered.is_some() => {
+            client_id = register().map_err(failed)?;
+            client.request_device_code(&metadata, &client_id, &scope)
+        }
+        other => other,
+    }
+    .map_err(failed)?;
     let page = device
         .verification_uri_complete
         .as_deref()

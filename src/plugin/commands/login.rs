@@ -295,15 +295,13 @@ impl PluginCommand for Login {
 
         // No password given: on a server that logs in with OAuth 2.0 (and offers the device
         // code), that is the way, instead of asking for a password.
-        let mut known = None;
         let way = match way {
             Way::Password {
                 piped: None,
                 flag: None,
             } => match client.auth_metadata() {
                 Ok(Some(metadata)) if metadata.offers_device_code() => {
-                    known = Some(metadata);
-                    Way::OAuth(OAuthOptions::chosen(call)?)
+                    Way::OAuth(OAuthOptions::chosen(call, metadata)?)
                 }
                 _ => Way::Password {
                     piped: None,
@@ -315,11 +313,11 @@ impl PluginCommand for Login {
         let token_login = !matches!(way, Way::Password { .. });
         let session = match way {
             Way::OAuth(options) => oauth_login::sign_in(
+                plugin,
                 &client,
-                known,
                 call,
                 device_id.as_deref(),
-                &options,
+                options,
                 &interrupt,
                 &blame,
             )?,
