@@ -170,6 +170,15 @@ impl Active {
         Blame::session(self.head, self.span, self.session.user_id.as_str())
     }
 
+    /// The pooled client of the session's homeserver, with the call's settings and Ctrl-C.
+    pub fn client(&self, plugin: &MatrixPlugin) -> Result<Client, Error> {
+        plugin.client(
+            &self.session.homeserver,
+            &self.config,
+            self.interrupt.clone(),
+        )
+    }
+
     /// Runs `op` with the session's token. An expired token with a refresh token at hand is
     /// refreshed first (once); the saved session, if any, is updated.
     pub fn run<T>(
@@ -177,11 +186,7 @@ impl Active {
         plugin: &MatrixPlugin,
         op: impl Fn(&Client, &AccessToken) -> Result<T, Error>,
     ) -> Result<T, Failure> {
-        let client = plugin.client(
-            &self.session.homeserver,
-            &self.config,
-            self.interrupt.clone(),
-        )?;
+        let client = self.client(plugin)?;
         let refreshable = self.session.refresh_token.is_some();
         if refreshable && expired(self.session.expires_at, EXPIRY_MARGIN) {
             self.refresh(plugin)?;
@@ -205,11 +210,7 @@ impl Active {
         if self.session.refresh_token.is_none() {
             return Err(Failure::NoRefreshToken);
         }
-        let client = plugin.client(
-            &self.session.homeserver,
-            &self.config,
-            self.interrupt.clone(),
-        )?;
+        let client = self.client(plugin)?;
         if let Some(name) = self.saved_as.clone() {
             let store = plugin.store()?;
             let ours = self.session.clone();

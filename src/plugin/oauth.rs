@@ -65,12 +65,8 @@ pub(crate) fn oauth_instead(
     if !unsupported {
         return None;
     }
-    let metadata = plugin
-        .client(
-            &active.session.homeserver,
-            &active.config,
-            active.interrupt.clone(),
-        )
+    let metadata = active
+        .client(plugin)
         .and_then(|client| client.auth_metadata())
         .ok()??;
     let page = instead

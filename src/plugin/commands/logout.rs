@@ -72,12 +72,8 @@ impl SimplePluginCommand for Logout {
         } else if active.session.oauth.is_some() {
             // An OAuth 2.0 session ends by revoking its tokens at its server, which needs no
             // valid access token (nor a refresh first).
-            plugin
-                .client(
-                    &active.session.homeserver,
-                    &active.config,
-                    active.interrupt.clone(),
-                )
+            active
+                .client(plugin)
                 .and_then(|client| end_session(&client, &active.session))
                 .map_err(Failure::from)
         } else {

@@ -107,12 +107,8 @@ impl PluginCommand for Messages {
                 client.messages(token, &room_id, None, page_size(limit))
             })
             .map_err(|err| room_failure(err, &room, &blame))?;
-        let client = plugin
-            .client(
-                &active.session.homeserver,
-                &active.config,
-                active.interrupt.clone(),
-            )
+        let client = active
+            .client(plugin)
             .map_err(|err| errors::request(err, &blame))?;
         let pages = Pages {
             client,
