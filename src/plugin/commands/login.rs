@@ -296,17 +296,14 @@ impl PluginCommand for Login {
         // No password given: on a server that logs in with OAuth 2.0 (and offers the device
         // code), that is the way, instead of asking for a password.
         let way = match way {
-            Way::Password {
+            unasked @ Way::Password {
                 piped: None,
                 flag: None,
             } => match client.auth_metadata() {
                 Ok(Some(metadata)) if metadata.offers_device_code() => {
                     Way::OAuth(OAuthOptions::chosen(call, metadata)?)
                 }
-                _ => Way::Password {
-                    piped: None,
-                    flag: None,
-                },
+                _ => unasked,
             },
             way => way,
         };
