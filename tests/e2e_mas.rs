@@ -288,17 +288,8 @@ fn matrix_login_oauth_signs_in_with_the_device_code_refreshes_and_logs_out_by_re
             .env_remove("WAYLAND_DISPLAY")
             .env("XDG_CONFIG_HOME", &config);
     });
-    let within = std::time::Duration::from_secs(30);
-    let page = nu.line_with("/link", within).trim().to_owned();
+    let page = approve_what_nu_shows(&mut nu, &localpart, "pw-Nuoauth-1");
     assert_eq!(page, format!("{}link", mas.issuer));
-    let code_line = nu.line_with("enter the code:", within);
-    let code = code_line
-        .rsplit(' ')
-        .next()
-        .expect("a code")
-        .trim()
-        .to_owned();
-    support::mas::approve_device(&page, &code, &localpart, "pw-Nuoauth-1", true);
     let run = nu.finish(std::time::Duration::from_secs(60));
     assert!(run.success, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
@@ -387,6 +378,13 @@ fn oauth_login_approved(config: &std::path::Path, user_id: &str, password: &str)
             command.env("XDG_CONFIG_HOME", config);
         },
     );
+    approve_what_nu_shows(&mut nu, localpart, password);
+    nu.finish(std::time::Duration::from_secs(60))
+}
+
+/// Reads the address and the code a running `matrix login --oauth` printed, and approves the
+/// sign-in there as the user. Returns the address.
+fn approve_what_nu_shows(nu: &mut support::Running, localpart: &str, password: &str) -> String {
     let within = std::time::Duration::from_secs(30);
     let page = nu.line_with("/link", within).trim().to_owned();
     let code_line = nu.line_with("enter the code:", within);
@@ -397,7 +395,7 @@ fn oauth_login_approved(config: &std::path::Path, user_id: &str, password: &str)
         .trim()
         .to_owned();
     support::mas::approve_device(&page, &code, localpart, password, true);
-    nu.finish(std::time::Duration::from_secs(60))
+    page
 }
 
 /// The client_id kept for MAS's issuer in the session file.
