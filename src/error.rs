@@ -388,7 +388,7 @@ pub enum SsoError {
     TimedOut {
         /// How long was waited.
         waited: Duration,
-        /// Requests that came without the right nonce (not from this sign-in).
+        /// Requests that came without the right nonce or `state` (not from this sign-in).
         rejected: usize,
     },
 }
@@ -408,7 +408,7 @@ impl fmt::Display for SsoError {
                 if *rejected > 0 {
                     write!(
                         f,
-                        " ({rejected} request(s) without the right nonce refused)"
+                        " ({rejected} request(s) that did not belong to this sign-in refused)"
                     )?;
                 }
                 Ok(())

@@ -65,8 +65,12 @@ pub fn well_known(body: &[u8]) -> Result<(String, Option<String>), String> {
 
 /// A request to the single sign-on listener: the login token it hands over, if it does.
 pub fn sso_callback(head: &[u8], expected_nonce: &str) -> Option<String> {
-    match crate::sso::parse_request(head, expected_nonce) {
-        crate::sso::Request::Token(token) => Some(token.reveal().to_owned()),
+    use crate::loopback::{Arrival, Verdict, read_request};
+    match read_request(head) {
+        Arrival::Callback(params) => match crate::sso::judge(&params, expected_nonce) {
+            Verdict::Done(token, _) => Some(token.reveal().to_owned()),
+            Verdict::Rejected(_) => None,
+        },
         _ => None,
     }
 }

@@ -31,6 +31,7 @@ pub mod fuzzing;
 mod http;
 pub mod ids;
 pub mod login;
+mod loopback;
 pub mod oauth;
 pub mod register;
 pub mod rooms;
