@@ -262,7 +262,7 @@ impl fmt::Display for ErrorCode {
 /// An OAuth 2.0 error answer, e.g. `[400 / invalid_grant] The refresh token was revoked`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    /// The HTTP status.
+    /// The HTTP status; 0 when the browser brought the error back from a sign-in.
     pub status: u16,
     /// The `error` code: `invalid_grant`, `access_denied`, `expired_token`, `invalid_client`, ...
     pub error: String,
@@ -272,7 +272,11 @@ pub struct OAuthError {
 
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{} / {}]", self.status, self.error)?;
+        // Status 0: the error came back with the browser, not in an HTTP answer.
+        match self.status {
+            0 => write!(f, "[{}]", self.error)?,
+            status => write!(f, "[{status} / {}]", self.error)?,
+        }
         if let Some(description) = &self.description {
             write!(f, " {description}")?;
         }
@@ -391,6 +395,9 @@ pub enum SsoError {
         /// Requests that came without the right nonce or `state` (not from this sign-in).
         rejected: usize,
     },
+    /// The OAuth 2.0 server sent the browser back with this sign-in's `state` but with neither
+    /// a code nor an error.
+    NoCode,
 }
 
 impl fmt::Display for SsoError {
@@ -413,6 +420,10 @@ impl fmt::Display for SsoError {
                 }
                 Ok(())
             }
+            Self::NoCode => write!(
+                f,
+                "the OAuth 2.0 server sent the browser back without a code or an error"
+            ),
         }
     }
 }

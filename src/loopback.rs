@@ -28,6 +28,14 @@ pub(crate) struct Page {
     pub text: &'static str,
 }
 
+/// The page of a callback that belongs to another sign-in (a forged or stale link).
+pub(crate) const NOT_THIS_SIGN_IN: Page = Page {
+    status: 403,
+    title: "Not this sign-in",
+    text: "This link does not belong to the sign-in the terminal is waiting for, so it was \
+           refused. Start the sign-in again from the terminal.",
+};
+
 /// What a judge makes of one callback.
 pub(crate) enum Verdict<T> {
     /// The wait is over with this; the browser is shown the page.

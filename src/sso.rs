@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::loopback::{Loopback, Page, Params, Verdict};
+use crate::loopback::{Loopback, NOT_THIS_SIGN_IN, Page, Params, Verdict};
 
 pub use crate::error::SsoError;
 use crate::secret::{AccessToken, random_hex};
@@ -95,12 +95,7 @@ impl SsoListener {
 /// What a callback brings to a single sign-on: only the nonce and a login token end the wait.
 pub(crate) fn judge(params: &Params, nonce: &str) -> Verdict<AccessToken> {
     if !params.matches("nonce", nonce) {
-        return Verdict::Rejected(Page {
-            status: 403,
-            title: "Not this sign-in",
-            text: "This link does not belong to the sign-in the terminal is waiting for, so it \
-                   was refused. Start the sign-in again from the terminal.",
-        });
+        return Verdict::Rejected(NOT_THIS_SIGN_IN);
     }
     match params.get("loginToken").filter(|token| !token.is_empty()) {
         Some(token) => Verdict::Done(

@@ -281,6 +281,26 @@ impl Client {
         tokens_from(&Fields::new(&answer))
     }
 
+    /// Whether the server still knows the client `client_id`, asked without side effects: a
+    /// refresh with a token that is none. A server that forgot the client answers
+    /// `invalid_client`; one that knows it refuses the token (`invalid_grant`).
+    pub fn oauth_client_known(
+        &self,
+        metadata: &AuthMetadata,
+        client_id: &str,
+    ) -> Result<bool, Error> {
+        let form = Body::form([
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "not-a-refresh-token"),
+            ("client_id", client_id),
+        ]);
+        match self.post_oauth(&metadata.token_endpoint, form, &[]) {
+            Err(Error::OAuth(err)) => Ok(err.error != "invalid_client"),
+            Ok(_) => Ok(true),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Revokes a token at the revocation endpoint (RFC 7009). A token the server no longer knows
     /// counts as revoked.
     pub fn revoke_oauth(
@@ -304,7 +324,7 @@ impl Client {
 }
 
 /// The tokens of a token endpoint answer.
-fn tokens_from(fields: &Fields<'_>) -> Result<OAuthTokens, Error> {
+pub(super) fn tokens_from(fields: &Fields<'_>) -> Result<OAuthTokens, Error> {
     Ok(OAuthTokens {
         access_token: AccessToken::new(fields.string("access_token")?),
         refresh_token: fields

@@ -5,9 +5,11 @@
 //!
 //! Spec: <https://spec.matrix.org/v1.18/client-server-api/#server-metadata-discovery>
 
+mod authorization_code;
 mod grant;
 
 pub use crate::session::OAuthClient;
+pub use authorization_code::{BrowserSignIn, LOOPBACK_REDIRECT_URI};
 pub use grant::{
     API_SCOPE, ClientMetadata, DeviceAuthorization, DevicePoll, MIN_DEVICE_ID_LEN, OAuthTokens,
     TokenKind, device_scope, new_device_id,

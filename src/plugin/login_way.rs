@@ -101,7 +101,7 @@ pub(crate) enum Way {
     },
     /// Single sign-on in the browser.
     Sso(SsoOptions),
-    /// OAuth 2.0 with the device code.
+    /// OAuth 2.0: with the device code, or in the browser.
     OAuth(OAuthOptions),
     /// A login token from `--login-token`, or piped in (then with its homeserver).
     Token {
@@ -143,7 +143,7 @@ impl Way {
             sso.as_ref().map(|_| ("--sso", flag_span(call, "sso"))),
             oauth
                 .as_ref()
-                .map(|_| ("--oauth", flag_span(call, "oauth"))),
+                .map(|options| (options.flag_name(), options.flag())),
         ];
         let mut given = ways.into_iter().flatten();
         if let (Some((first, _)), Some((second, span))) = (given.next(), given.next()) {

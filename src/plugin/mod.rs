@@ -10,6 +10,8 @@ mod homeserver;
 mod json;
 mod login_way;
 mod oauth;
+mod oauth_browser;
+mod oauth_device;
 mod oauth_login;
 mod password;
 mod room_arg;

@@ -3,44 +3,51 @@
 //! stderr (and opens the address where a browser can appear), and polls until someone approves
 //! the sign-in on any device, the code expires, the time-out passes or Ctrl-C comes.
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nu_plugin::EvaluatedCall;
-use nu_protocol::{LabeledError, Spanned};
+use nu_protocol::{LabeledError, Span, Spanned};
 
 use crate::client::{Client, Interrupt};
 use crate::error::Error;
 use crate::oauth::{
-    API_SCOPE, AuthMetadata, ClientMetadata, DEVICE_CODE_GRANT, MIN_DEVICE_ID_LEN, OAuthClient,
-    device_scope, new_device_id,
+    API_SCOPE, AuthMetadata, ClientMetadata, DEVICE_CODE_GRANT, LOOPBACK_REDIRECT_URI,
+    MIN_DEVICE_ID_LEN, OAuthClient, device_scope, new_device_id,
 };
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::duration;
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::sso::{Opened, flag_span, open_browser};
+use crate::plugin::oauth_browser::in_browser;
+use crate::plugin::oauth_device::with_device_code;
+use crate::plugin::sso::flag_span;
 use crate::session::Session;
-use crate::store::StoreError;
+use crate::store::{SessionStore, StoreError};
 
 /// What the OAuth 2.0 server shows of this program on its consent page.
 const CLIENT_NAME: &str = "nu_plugin_matrix (Nushell)";
 /// An https page about this program, for the consent page.
 const CLIENT_URI: &str = "https://crates.io/crates/nu_plugin_matrix";
 
-/// The options of `matrix login --oauth`.
+/// The options of `matrix login --oauth` and `--oauth-browser`.
 pub(crate) struct OAuthOptions {
-    /// How long to wait for the approval; `None`: until the code expires.
+    /// How long to wait for the approval; `None`: until the device code expires, or the
+    /// browser's default.
     wait: Option<Duration>,
     no_browser: bool,
+    /// `--oauth-browser`: the authorization code grant even where the device code is offered.
+    browser: bool,
+    /// Where OAuth 2.0 was asked for: the flag, or the command when it was chosen for the user.
+    flag: Span,
     /// The server's metadata, when choosing OAuth 2.0 already asked for it.
     known: Option<AuthMetadata>,
 }
 
 impl OAuthOptions {
-    /// The options of a call with `--oauth`, or `None` without it (then `--oauth-timeout` is an
-    /// error).
+    /// The options of a call with `--oauth` or `--oauth-browser`, or `None` without them (then
+    /// `--oauth-timeout` is an error).
     pub(crate) fn of(call: &EvaluatedCall) -> Result<Option<Self>, LabeledError> {
-        let oauth = call.has_flag("oauth")?;
+        let browser = call.has_flag("oauth-browser")?;
+        let oauth = browser || call.has_flag("oauth")?;
         let wait = call.get_flag_value("oauth-timeout");
         if !oauth {
             if let Some(wait) = wait {
@@ -62,12 +69,12 @@ impl OAuthOptions {
         Ok(Some(Self {
             wait,
             no_browser: call.has_flag("no-browser")?,
+            browser,
+            flag: flag_span(call, if browser { "oauth-browser" } else { "oauth" }),
             known: None,
         }))
     }
-}
 
-impl OAuthOptions {
     /// The options when OAuth 2.0 was chosen for the user (no password was given, and the
     /// server logs in with it).
     pub(crate) fn chosen(
@@ -77,8 +84,24 @@ impl OAuthOptions {
         Ok(Self {
             wait: None,
             no_browser: call.has_flag("no-browser")?,
+            browser: false,
+            flag: call.head,
             known: Some(metadata),
         })
+    }
+
+    /// Where OAuth 2.0 was asked for.
+    pub(crate) fn flag(&self) -> Span {
+        self.flag
+    }
+
+    /// The flag that asked for OAuth 2.0, as written.
+    pub(crate) fn flag_name(&self) -> &'static str {
+        if self.browser {
+            "--oauth-browser"
+        } else {
+            "--oauth"
+        }
     }
 }
 
@@ -100,27 +123,28 @@ pub(crate) fn check_device_id(device_id: &Spanned<String>) -> Result<(), Labeled
     )
 }
 
-/// Signs in with the device authorization grant and returns the session (with what refreshing
-/// and revoking it need). `device_id` reuses a device; without it, a fresh one is made.
+/// Signs in with OAuth 2.0 and returns the session (with what refreshing and revoking it
+/// need): with the device authorization grant, or in the browser (`--oauth-browser`, or when the
+/// server does not offer the device code). `device_id` reuses a device; without it, a fresh one
+/// is made.
 pub(crate) fn sign_in(
     plugin: &MatrixPlugin,
     client: &Client,
-    call: &EvaluatedCall,
     device_id: Option<&str>,
     options: OAuthOptions,
     interrupt: &Interrupt,
     blame: &Blame,
 ) -> Result<Session, LabeledError> {
-    let oauth_flag = flag_span(call, "oauth");
+    let oauth_flag = options.flag;
     let failed = |err: Error| errors::login(err, blame);
-    let metadata = match options.known {
+    let metadata = match options.known.clone() {
         Some(metadata) => Some(metadata),
         None => client.auth_metadata().map_err(failed)?,
     };
     let Some(metadata) = metadata else {
         return Err(
             LabeledError::new("This homeserver does not log in with OAuth 2.0")
-                .with_label("asked for --oauth", oauth_flag)
+                .with_label("asked for OAuth 2.0", oauth_flag)
                 .with_help(format!(
                     "{} has no OAuth 2.0 server (no /_matrix/client/v1/auth_metadata): log in with \
                  the password, or --sso; `matrix flows` lists the ways",
@@ -128,121 +152,95 @@ pub(crate) fn sign_in(
                 )),
         );
     };
-    if !metadata.offers_device_code() {
-        return Err(LabeledError::new(
-            "This OAuth 2.0 server does not offer the device code sign-in",
-        )
-        .with_label("no device authorization grant", oauth_flag)
-        .with_help(format!(
-            "{} does not list {DEVICE_CODE_GRANT}; sign in with the password, or --sso",
-            metadata.issuer
-        )));
-    }
-    // Registered once per server: the client_id is kept in the session file, by issuer.
-    let store = plugin.store().ok();
-    let remembered = store
-        .as_ref()
-        .and_then(|store| store.load().ok())
-        .and_then(|saved| saved.oauth_clients.get(&metadata.issuer).cloned());
-    let register = || -> Result<String, Error> {
-        let client_id = client.register_oauth_client(
-            &metadata,
-            &ClientMetadata {
-                client_name: CLIENT_NAME.into(),
-                client_uri: CLIENT_URI.into(),
-                redirect_uris: Vec::new(),
-                grant_types: vec![DEVICE_CODE_GRANT.into(), "refresh_token".into()],
-            },
-        )?;
-        // Not kept (a session file that cannot be written): the next login registers again.
-        if let Some(store) = &store {
-            let _ = store.update(|saved| {
-                saved
-                    .oauth_clients
-                    .insert(metadata.issuer.clone(), client_id.clone());
-                Ok::<_, StoreError>(())
-            });
-        }
-        Ok(client_id)
-    };
+    let registry = Registry::of(plugin, client, &metadata);
     let device_id = match device_id {
         Some(id) => id.to_owned(),
         None => new_device_id().map_err(failed)?,
     };
     let scope = format!("{API_SCOPE} {}", device_scope(&device_id));
-    let mut client_id = match &remembered {
-        Some(id) => id.clone(),
-        None => register().map_err(failed)?,
+    let wait = Wait {
+        limit: options.wait,
+        no_browser: options.no_browser,
+        flag: oauth_flag,
     };
-    let device = match client.request_device_code(&metadata, &client_id, &scope) {
-        // The server forgot this program's registration: register again, once.
-        Err(Error::OAuth(err)) if err.error == "invalid_client" && remembered.is_some() => {
-            client_id = register().map_err(failed)?;
-            client.request_device_code(&metadata, &client_id, &scope)
-        }
-        other => other,
-    }
-    .map_err(failed)?;
-    let page = device
-        .verification_uri_complete
-        .as_deref()
-        .unwrap_or(&device.verification_uri);
-    let opened = if options.no_browser {
-        Opened::NotAsked
+    let (client_id, tokens) = if options.browser || !metadata.offers_device_code() {
+        // A kept client_id is checked first: a server that forgot it would show the browser an
+        // error page, and the terminal would wait in vain.
+        let client_id = match registry.remembered() {
+            Some(id) if client.oauth_client_known(&metadata, &id).map_err(failed)? => id,
+            _ => registry.register().map_err(failed)?,
+        };
+        let tokens = in_browser(
+            client, &metadata, &client_id, &scope, &wait, interrupt, blame,
+        )?;
+        (client_id, tokens)
     } else {
-        open_browser(page)
+        with_device_code(
+            client, &metadata, &registry, &scope, &wait, interrupt, blame,
+        )?
     };
-    let left = device.expires_at.saturating_duration_since(Instant::now());
-    let wait = options.wait.map_or(left, |wait| wait.min(left));
-    tell(
-        client.homeserver(),
-        &device.verification_uri,
-        page,
-        &device.user_code,
-        &opened,
-        wait,
-    );
-    let tokens = client
-        .wait_for_device_token(&metadata, &client_id, &device, wait, &|| interrupt())
-        .map_err(|err| match err {
-            Error::OAuth(err) if err.error == "access_denied" => {
-                LabeledError::new("The sign-in was refused")
-                    .with_label("refused on the approval page", oauth_flag)
-                    .with_help("run the command again and approve the device this time")
-            }
-            Error::OAuth(err) if err.error == "expired_token" => {
-                LabeledError::new("Nobody approved the sign-in in time")
-                    .with_label(format!("waited {} s", wait.as_secs()), oauth_flag)
-                    .with_help(
-                        "run the command again and enter the code sooner (--oauth-timeout \
-                         waits longer, up to the code's own expiry)",
-                    )
-            }
-            other => errors::login(other, blame),
-        })?;
     client
         .oauth_session(tokens, OAuthClient::new(&metadata, client_id), &device_id)
         .map_err(failed)
 }
 
-/// Tells the user, on stderr (the plugin's stdout talks to Nushell), where to approve the
-/// sign-in and with which code.
-fn tell(homeserver: &str, short: &str, page: &str, code: &str, opened: &Opened, wait: Duration) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "OAuth 2.0 sign-in at {homeserver}");
-    if let Opened::No(why) = opened {
-        let _ = writeln!(stderr, "(Could not open a browser: {why}.)");
+/// How long and how to wait for the user.
+pub(crate) struct Wait {
+    /// `--oauth-timeout`.
+    pub(crate) limit: Option<Duration>,
+    pub(crate) no_browser: bool,
+    /// Where OAuth 2.0 was asked for (the flag, or the command).
+    pub(crate) flag: Span,
+}
+
+/// This program's registrations as an OAuth 2.0 client, one per server, kept in the session
+/// file by issuer.
+pub(crate) struct Registry<'a> {
+    client: &'a Client,
+    metadata: &'a AuthMetadata,
+    store: Option<SessionStore>,
+}
+
+impl<'a> Registry<'a> {
+    fn of(plugin: &MatrixPlugin, client: &'a Client, metadata: &'a AuthMetadata) -> Self {
+        Self {
+            client,
+            metadata,
+            store: plugin.store().ok(),
+        }
     }
-    let _ = writeln!(
-        stderr,
-        "On any device (a phone will do), open\n\n  {page}\n\nand enter the code: {code}\n"
-    );
-    if page != short {
-        let _ = writeln!(stderr, "(or open {short} and type the code there)");
+
+    /// The client_id kept for this server, if any.
+    pub(crate) fn remembered(&self) -> Option<String> {
+        let saved = self.store.as_ref()?.load().ok()?;
+        saved.oauth_clients.get(&self.metadata.issuer).cloned()
     }
-    let _ = writeln!(
-        stderr,
-        "Waiting up to {} min for the approval; Ctrl-C stops.",
-        wait.as_secs().div_ceil(60)
-    );
+
+    /// Registers this program with the server (for every grant it may use there) and keeps the
+    /// client_id.
+    pub(crate) fn register(&self) -> Result<String, Error> {
+        let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
+        if self.metadata.offers_device_code() {
+            grant_types.push(DEVICE_CODE_GRANT.to_owned());
+        }
+        let client_id = self.client.register_oauth_client(
+            self.metadata,
+            &ClientMetadata {
+                client_name: CLIENT_NAME.into(),
+                client_uri: CLIENT_URI.into(),
+                redirect_uris: vec![LOOPBACK_REDIRECT_URI.to_owned()],
+                grant_types,
+            },
+        )?;
+        // Not kept (a session file that cannot be written): the next login registers again.
+        if let Some(store) = &self.store {
+            let _ = store.update(|saved| {
+                saved
+                    .oauth_clients
+                    .insert(self.metadata.issuer.clone(), client_id.clone());
+                Ok::<_, StoreError>(())
+            });
+        }
+        Ok(client_id)
+    }
 }

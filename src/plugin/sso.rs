@@ -43,7 +43,11 @@ impl SsoOptions {
             let stray = match (&idp, &wait) {
                 (Some(idp), _) => Some(("--idp", idp.span)),
                 (None, Some(wait)) => Some(("--sso-timeout", wait.span())),
-                (None, None) if no_browser && !call.has_flag("oauth")? => {
+                (None, None)
+                    if no_browser
+                        && !call.has_flag("oauth")?
+                        && !call.has_flag("oauth-browser")? =>
+                {
                     Some(("--no-browser", flag_span(call, "no-browser")))
                 }
                 (None, None) => None,
@@ -108,11 +112,14 @@ pub(crate) fn sign_in(
         open_browser(&url)
     };
     tell(
+        &format!("Single sign-on at {}", client.homeserver()),
         &url,
         &opened,
-        options.wait,
-        listener.port(),
-        client.homeserver(),
+        &format!(
+            "Waiting up to {} for the browser to come back to http://127.0.0.1:{} (Ctrl-C stops).",
+            human(options.wait),
+            listener.port()
+        ),
     );
     let token = listener.wait(options.wait, &|| interrupt());
     let mut stderr = std::io::stderr().lock();
@@ -215,8 +222,9 @@ pub(crate) fn open_browser(url: &str) -> Opened {
     }
 }
 
-/// Says on the terminal what is going on and what to do.
-fn tell(url: &str, opened: &Opened, wait: Duration, port: u16, homeserver: &str) {
+/// Says on the terminal what is going on and what to do: `heading`, the page to open, and
+/// `waiting` (how long, and how to stop).
+pub(crate) fn tell(heading: &str, url: &str, opened: &Opened, waiting: &str) {
     let mut stderr = std::io::stderr().lock();
     let how = match opened {
         Opened::Yes => "Your browser should open this page; if it does not, open it yourself:",
@@ -224,22 +232,16 @@ fn tell(url: &str, opened: &Opened, wait: Duration, port: u16, homeserver: &str)
             "Open this page in a browser on this machine and sign in:"
         }
     };
-    let _ = writeln!(stderr, "Single sign-on at {homeserver}");
+    let _ = writeln!(stderr, "{heading}");
     if let Opened::No(why) = opened {
         let _ = writeln!(stderr, "(Could not open a browser: {why}.)");
     }
-    let _ = writeln!(stderr, "{how}\n\n  {url}\n");
-    let _ = writeln!(
-        stderr,
-        "Waiting up to {} for the browser to come back to http://127.0.0.1:{port} \
-         (Ctrl-C stops).",
-        human(wait)
-    );
+    let _ = writeln!(stderr, "{how}\n\n  {url}\n\n{waiting}");
     let _ = stderr.flush();
 }
 
 /// A duration as people write it: `5min`, `90sec`.
-fn human(wait: Duration) -> String {
+pub(crate) fn human(wait: Duration) -> String {
     let secs = wait.as_secs();
     if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}min", secs / 60)

@@ -133,3 +133,39 @@ fn csrf_of(html: &str) -> String {
     let end = start + html[start..].find('"').expect("its end");
     html[start..end].to_owned()
 }
+
+/// Plays the user in the browser for an authorization code sign-in: opens the authorization page,
+/// signs in on MAS's login form, gives consent, and returns the address MAS sends the browser
+/// back to (the listener's, with the code and `state`), without visiting it.
+pub fn authorize_in_browser(authorization_url: &str, username: &str, password: &str) -> String {
+    let mut browser = Browser::new();
+    let mut url = authorization_url.to_owned();
+    let mut page = browser.get(&url);
+    for _ in 0..12 {
+        if (300..400).contains(&page.status) {
+            let next = next_url(&url, &page);
+            if next.starts_with("http://127.0.0.1:") && next.contains("/callback?") {
+                return next;
+            }
+            url = next;
+            page = browser.get(&url);
+        } else if page.body.contains(r#"name="username""#) {
+            let csrf = csrf_of(&page.body);
+            page = browser.post_form(
+                &url,
+                &[
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("password", password),
+                ],
+            );
+        } else if page.status == 200 && page.body.contains(r#"name="csrf""#) {
+            // The consent page: "Continue".
+            let csrf = csrf_of(&page.body);
+            page = browser.post_form(&url, &[("csrf", &csrf)]);
+        } else {
+            panic!("unexpected page at {url} ({}): {}", page.status, page.body);
+        }
+    }
+    panic!("MAS did not send the browser back within 12 steps (at {url})");
+}

@@ -32,7 +32,7 @@ impl PluginCommand for Login {
     }
 
     fn description(&self) -> &str {
-        "Log in to a Matrix homeserver (password, single sign-on or login token) and get a session with a masked token."
+        "Log in to a Matrix homeserver (password, single sign-on, login token or OAuth 2.0) and get a session with a masked token."
     }
 
     fn extra_description(&self) -> &str {
@@ -51,7 +51,11 @@ impl PluginCommand for Login {
          matrix-authentication-service), the plugin prints an address and a code: open the \
          address on any device, enter the code, sign in and approve. The session gets its own \
          device (or --device-id's, at least 10 characters), a refresh token (OAuth access tokens \
-         are short-lived and are refreshed automatically), and `matrix logout` revokes it.\n\n\
+         are short-lived and are refreshed automatically), and `matrix logout` revokes it. With \
+         --oauth-browser (or --oauth on a server without the device code), a browser on this \
+         machine signs in instead and comes back to a listener on 127.0.0.1. Without a password \
+         or another way given, a server that speaks OAuth 2.0 gets OAuth 2.0; with a password, \
+         the password login is used.\n\n\
          The record's access_token displays masked; commands of this plugin receive the real \
          token, and `matrix token reveal` shows it."
     }
@@ -112,7 +116,7 @@ impl PluginCommand for Login {
             )
             .switch(
                 "no-browser",
-                "With --sso or --oauth: only print the sign-in URL, do not open a browser.",
+                "With --sso, --oauth or --oauth-browser: only print the sign-in URL, do not open a browser.",
                 None,
             )
             .switch(
@@ -120,10 +124,15 @@ impl PluginCommand for Login {
                 "OAuth 2.0 (servers run by matrix-authentication-service): approve the sign-in on any device with a code.",
                 None,
             )
+            .switch(
+                "oauth-browser",
+                "OAuth 2.0 in a browser on this machine (authorization code with PKCE) instead of the device code.",
+                None,
+            )
             .named(
                 "oauth-timeout",
                 SyntaxShape::Duration,
-                "With --oauth: how long to wait for the approval (default: until the code expires).",
+                "With --oauth or --oauth-browser: how long to wait (default: until the device code expires; 5min in the browser).",
                 None,
             )
             .named(
@@ -187,6 +196,11 @@ impl PluginCommand for Login {
             Example {
                 example: "matrix login @me:example.org --oauth --save me",
                 description: "OAuth 2.0 (matrix-authentication-service): approve the sign-in on any device with the code shown",
+                result: None,
+            },
+            Example {
+                example: "matrix login @me:example.org --oauth-browser",
+                description: "OAuth 2.0 in the browser on this machine, which comes back to the plugin",
                 result: None,
             },
             Example {
@@ -293,16 +307,14 @@ impl PluginCommand for Login {
             .client(&base_url, &config.client, interrupt.clone())
             .map_err(|err| errors::request(err, &blame))?;
 
-        // No password given: on a server that logs in with OAuth 2.0 (and offers the device
-        // code), that is the way, instead of asking for a password.
+        // No password given: on a server that logs in with OAuth 2.0, that is the way (with the
+        // device code where offered, else in the browser), instead of asking for a password.
         let way = match way {
             unasked @ Way::Password {
                 piped: None,
                 flag: None,
             } => match client.auth_metadata() {
-                Ok(Some(metadata)) if metadata.offers_device_code() => {
-                    Way::OAuth(OAuthOptions::chosen(call, metadata)?)
-                }
+                Ok(Some(metadata)) => Way::OAuth(OAuthOptions::chosen(call, metadata)?),
                 _ => unasked,
             },
             way => way,
@@ -312,7 +324,6 @@ impl PluginCommand for Login {
             Way::OAuth(options) => oauth_login::sign_in(
                 plugin,
                 &client,
-                call,
                 device_id.as_deref(),
                 options,
                 &interrupt,
