@@ -314,12 +314,21 @@ pub(crate) fn retry_hint(answer: &Answer) -> Option<Duration> {
 }
 
 /// A user-interactive authentication challenge: a 401 with `flows` and `session`.
+/// The user-interactive authentication stage of a server whose accounts an OAuth 2.0 server
+/// runs: approve the request on the account page (spec v1.17).
+pub(crate) const OAUTH_STAGE: &str = "m.oauth";
+/// Its unstable forerunner, for cross-signing resets (MSC4312).
+pub(crate) const UNSTABLE_OAUTH_STAGE: &str = "org.matrix.cross_signing_reset";
+
 pub(crate) struct UiaChallenge {
     pub(crate) session: String,
     /// The flows the server offers, each a list of stage types.
     pub(crate) flows: Vec<Vec<String>>,
     /// The stages of this session already completed.
     pub(crate) completed: Vec<String>,
+    /// The page where the user approves the request in a browser: the `m.oauth` stage's `url`
+    /// (spec v1.17), or that of its unstable forerunner for cross-signing resets.
+    pub(crate) account_url: Option<String>,
 }
 
 impl UiaChallenge {
@@ -336,10 +345,17 @@ impl UiaChallenge {
             .map(|flow| strings(flow.get("stages")))
             .collect();
         let completed = strings(answer.object.get("completed"));
+        let params = answer.object.get("params");
+        let account_url = [OAUTH_STAGE, UNSTABLE_OAUTH_STAGE]
+            .iter()
+            .find_map(|stage| params?.get(stage)?.get("url")?.as_str())
+            .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+            .map(str::to_owned);
         Some(Self {
             session,
             flows,
             completed,
+            account_url,
         })
     }
 }

@@ -48,6 +48,9 @@ pub enum Error {
     AuthRequired {
         /// The flows the server offers, each a list of stage types.
         flows: Vec<Vec<String>>,
+        /// Where the server says the user approves it in a browser: the `m.oauth` stage's URL
+        /// (spec v1.17) on a server whose accounts an OAuth 2.0 server runs.
+        account_url: Option<String>,
     },
     /// A single sign-on did not bring a login token back.
     Sso(SsoError),
@@ -78,13 +81,17 @@ impl fmt::Display for Error {
             Self::Sso(err) => err.fmt(f),
             Self::OAuth(err) => err.fmt(f),
             Self::Interrupted { url } => write!(f, "interrupted while waiting for {url}"),
-            Self::AuthRequired { flows } => {
+            Self::AuthRequired { flows, account_url } => {
                 let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
                 write!(
                     f,
                     "the server asks to authenticate again ({})",
                     flows.join(" or ")
-                )
+                )?;
+                match account_url {
+                    Some(url) => write!(f, "; approve it at {url}"),
+                    None => Ok(()),
+                }
             }
         }
     }

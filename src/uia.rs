@@ -134,6 +134,7 @@ impl Client {
             else {
                 return Err(Error::AuthRequired {
                     flows: challenge.flows,
+                    account_url: challenge.account_url,
                 });
             };
             let mut with_auth = body.clone();

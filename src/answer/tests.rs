@@ -110,3 +110,43 @@ fn a_secret_cut_by_the_excerpt_limit_is_still_scrubbed() {
     let out = excerpt(body.as_bytes(), &[secret]);
     assert!(!out.contains("syt_s"), "{out}");
 }
+
+#[test]
+fn a_challenge_reads_the_account_page_of_the_m_oauth_stage() {
+    let body = |stage: &str, url: &str| {
+        json!({
+            "session": "s",
+            "flows": [{"stages": [stage]}],
+            "params": {stage: {"url": url}},
+        })
+    };
+    let challenge = UiaChallenge::from_answer(&answer(
+        401,
+        body(
+            "m.oauth",
+            "https://auth.example/account/?action=org.matrix.cross_signing_reset",
+        ),
+    ))
+    .expect("a challenge");
+    assert_eq!(challenge.flows, vec![vec!["m.oauth".to_owned()]]);
+    assert_eq!(
+        challenge.account_url.as_deref(),
+        Some("https://auth.example/account/?action=org.matrix.cross_signing_reset")
+    );
+    let unstable = UiaChallenge::from_answer(&answer(
+        401,
+        body(
+            "org.matrix.cross_signing_reset",
+            "https://auth.example/account/",
+        ),
+    ))
+    .expect("a challenge");
+    assert_eq!(
+        unstable.account_url.as_deref(),
+        Some("https://auth.example/account/")
+    );
+    // Only a web address is offered to open.
+    let odd = UiaChallenge::from_answer(&answer(401, body("m.oauth", "javascript:alert(1)")))
+        .expect("a challenge");
+    assert_eq!(odd.account_url, None);
+}

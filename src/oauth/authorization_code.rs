@@ -216,6 +216,37 @@ mod tests {
         assert_ne!(verifier.reveal(), new_verifier().expect("random").reveal());
     }
 
+    #[test]
+    fn the_page_carries_the_challenge_and_never_the_verifier() {
+        let client = Client::new("https://hs.example").expect("a client");
+        let metadata = AuthMetadata {
+            issuer: "https://auth.example/".into(),
+            authorization_endpoint: "https://auth.example/authorize".into(),
+            token_endpoint: "https://auth.example/token".into(),
+            registration_endpoint: "https://auth.example/register".into(),
+            revocation_endpoint: "https://auth.example/revoke".into(),
+            device_authorization_endpoint: None,
+            account_management_uri: None,
+            account_management_actions_supported: Vec::new(),
+            grant_types_supported: Vec::new(),
+        };
+        let sign_in = client
+            .start_browser_sign_in(&metadata, "c1", crate::oauth::API_SCOPE)
+            .expect("listening");
+        let url = url::Url::parse(sign_in.url()).expect("a URL");
+        let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            query["code_challenge"],
+            code_challenge(sign_in.verifier.reveal())
+        );
+        assert_eq!(query["state"], sign_in.state);
+        assert_eq!(query["redirect_uri"], sign_in.redirect_uri());
+        assert!(sign_in.redirect_uri().starts_with("http://127.0.0.1:"));
+        let verifier = sign_in.verifier.reveal();
+        assert!(!sign_in.url().contains(verifier));
+        assert!(!format!("{sign_in:?}").contains(verifier));
+    }
+
     fn verdict(target: &str) -> Verdict<Result<AccessToken, Error>> {
         match read_request(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes()) {
             Arrival::Callback(params) => judge(&params, "s1"),

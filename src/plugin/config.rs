@@ -7,6 +7,7 @@
 //!     allow_http: false                        # plain http to hosts other than this machine
 //!     ca_file: ~/ca.pem                        # trust these CAs instead of the system's
 //!     max_rate_limit_wait: 10sec               # wait out a 429 this long at most, once
+//!     oauth_client_uri: "https://example.org/" # the page OAuth 2.0 consent screens link to
 //! }
 //! ```
 
@@ -25,9 +26,12 @@ pub(crate) struct PluginConfig {
     pub homeserver: Option<Spanned<String>>,
     /// Time-outs and the http policy for clients.
     pub client: ClientConfig,
+    /// The https page this program names when it registers as an OAuth 2.0 client.
+    pub oauth_client_uri: Option<String>,
 }
 
-const KEYS: &str = "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait";
+const KEYS: &str =
+    "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait, oauth_client_uri";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
@@ -124,6 +128,25 @@ impl PluginConfig {
                     };
                     config.client.allow_http = *val;
                 }
+                "oauth_client_uri" => {
+                    let page = match value {
+                        Value::String { val, .. } => url::Url::parse(val)
+                            .ok()
+                            .filter(|url| url.scheme() == "https" && url.host().is_some()),
+                        _ => None,
+                    };
+                    let Some(page) = page else {
+                        return Err(bad(
+                            key,
+                            span,
+                            "is not an https address".into(),
+                            "give the https page about this program that OAuth 2.0 consent \
+                             screens link to, e.g. https://example.org/matrix-bots"
+                                .into(),
+                        ));
+                    };
+                    config.oauth_client_uri = Some(page.into());
+                }
                 _ => {
                     return Err(bad(
                         key,
@@ -208,8 +231,13 @@ mod tests {
             "homeserver" => Value::string("https://matrix.example.org/", span),
             "timeout" => Value::duration(5_000_000_000, span),
             "allow_http" => Value::bool(true, span),
+            "oauth_client_uri" => Value::string("https://example.org/bots", span),
         }))
         .expect("valid");
+        assert_eq!(
+            config.oauth_client_uri.as_deref(),
+            Some("https://example.org/bots")
+        );
         assert_eq!(
             config.homeserver.map(|h| h.item).as_deref(),
             Some("https://matrix.example.org")
@@ -242,6 +270,10 @@ mod tests {
             (
                 record! {"allow_http" => Value::string("yes", span)},
                 "plugins.matrix.allow_http is string",
+            ),
+            (
+                record! {"oauth_client_uri" => Value::string("http://example.org/", span)},
+                "plugins.matrix.oauth_client_uri is not an https address",
             ),
             (
                 record! {"homeservr" => Value::string("x", span)},

@@ -8,6 +8,7 @@ use crate::error::{
     TransportKind, UnexpectedResponse,
 };
 use crate::login::LoginFlow;
+use crate::plugin::browser::account_page;
 use crate::store::StoreError;
 use crate::uia::password_completes;
 
@@ -166,7 +167,18 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
         Error::Sso(err) => LabeledError::new("The single sign-on did not finish")
             .with_label(err.to_string(), blame.head)
             .with_help("try again; `matrix login --help` describes the flow"),
-        Error::AuthRequired { flows } => {
+        Error::AuthRequired {
+            account_url: Some(url),
+            ..
+        } => LabeledError::new("The homeserver asks to approve this on its account page")
+            .with_label("needs approval in the browser", blame.head)
+            .with_help(format!(
+                "its accounts are run by an OAuth 2.0 server: {}, approve there, then run the \
+                 command again",
+                account_page(&url)
+            ))
+            .with_code("matrix::oauth_account_page"),
+        Error::AuthRequired { flows, .. } => {
             let offered: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
             LabeledError::new("The homeserver asks to confirm this with your password")
                 .with_label("needs authentication", blame.head)

@@ -2,6 +2,7 @@
 //! answers and errors into Nushell values and labelled errors.
 
 mod active;
+mod browser;
 pub mod commands;
 mod config;
 mod errors;

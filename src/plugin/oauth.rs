@@ -1,12 +1,15 @@
 //! OAuth 2.0 as the commands show it.
 
+use std::time::SystemTime;
+
 use nu_protocol::{LabeledError, Record, Span, Value};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorCode};
-use crate::oauth::{AuthMetadata, TokenKind};
+use crate::oauth::{AuthMetadata, OAuthClient, TokenKind};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
+use crate::plugin::browser::account_page;
 use crate::plugin::token::text_or_nothing;
 use crate::session::Session;
 
@@ -73,7 +76,11 @@ pub(crate) fn oauth_instead(
         .action
         .and_then(|action| metadata.account_url(action, instead.device_id));
     let help = match page {
-        Some(url) => format!("do it on the account page of {}: {url}", metadata.issuer),
+        Some(url) => format!(
+            "do it on the account page of {}: {}",
+            metadata.issuer,
+            account_page(&url)
+        ),
         None => format!(
             "{} (the OAuth 2.0 server is {})",
             instead.otherwise, metadata.issuer
@@ -90,14 +97,76 @@ pub(crate) fn oauth_instead(
     )
 }
 
-/// Ends a session: an OAuth 2.0 one by revoking its refresh token, then its access token, at its
-/// server (RFC 7009); any other by `POST /logout`.
+/// Ends a session: an OAuth 2.0 one by revoking its tokens ([`revoke_session`]); any other by
+/// `POST /logout`.
 pub(crate) fn end_session(client: &Client, session: &Session) -> Result<(), Error> {
-    let Some(oauth) = &session.oauth else {
-        return client.logout(&session.access_token);
-    };
-    if let Some(refresh_token) = &session.refresh_token {
-        client.revoke_oauth(oauth, refresh_token, TokenKind::Refresh)?;
+    match &session.oauth {
+        Some(oauth) => revoke_session(client, session, oauth).map_err(|failed| failed.err),
+        None => client.logout(&session.access_token),
     }
-    client.revoke_oauth(oauth, &session.access_token, TokenKind::Access)
+}
+
+/// Why an OAuth 2.0 session did not end.
+pub(crate) struct NotRevoked {
+    pub(crate) err: Error,
+    /// The refresh token was revoked before the access token's revocation failed.
+    pub(crate) refresh_revoked: bool,
+}
+
+/// Ends an OAuth 2.0 session at its server (RFC 7009): the refresh token first (on most servers
+/// that ends the whole session), then the access token.
+pub(crate) fn revoke_session(
+    client: &Client,
+    session: &Session,
+    oauth: &OAuthClient,
+) -> Result<(), NotRevoked> {
+    let mut refresh_revoked = false;
+    if let Some(refresh_token) = &session.refresh_token {
+        client
+            .revoke_oauth(oauth, refresh_token, TokenKind::Refresh)
+            .map_err(|err| NotRevoked {
+                err,
+                refresh_revoked,
+            })?;
+        refresh_revoked = true;
+    }
+    client
+        .revoke_oauth(oauth, &session.access_token, TokenKind::Access)
+        .map_err(|err| NotRevoked {
+            err,
+            refresh_revoked,
+        })
+}
+
+/// The error of a revocation that failed: what is still valid, and that the saved session is
+/// kept.
+pub(crate) fn not_revoked(session: &Session, failed: &NotRevoked, span: Span) -> LabeledError {
+    let left = session
+        .expires_at
+        .and_then(|at| at.duration_since(SystemTime::now()).ok())
+        .map_or_else(String::new, |left| {
+            format!(" (for about {} more seconds)", left.as_secs())
+        });
+    let (label, still) = if failed.refresh_revoked {
+        (
+            "the access token is still valid".to_owned(),
+            format!(
+                "The refresh token is revoked, so the session cannot be renewed, but its access \
+                 token stays valid until it expires{left}."
+            ),
+        )
+    } else {
+        (
+            "nothing was revoked".to_owned(),
+            format!("The access token{left} and the refresh token are both still valid."),
+        )
+    };
+    LabeledError::new("The OAuth 2.0 server did not revoke the session")
+        .with_label(label, span)
+        .with_help(format!(
+            "{still} The saved session is kept: run `matrix logout` again later, or end the \
+             session on the account page. The server said: {}",
+            failed.err
+        ))
+        .with_code("matrix::oauth::not_revoked")
 }

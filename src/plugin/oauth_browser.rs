@@ -10,9 +10,9 @@ use nu_protocol::LabeledError;
 use crate::client::{Client, Interrupt};
 use crate::error::{Error, SsoError};
 use crate::oauth::{AuthMetadata, OAuthClient, OAuthTokens};
+use crate::plugin::browser::{DEFAULT_WAIT, Opened, human, open_browser, tell};
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::oauth_login::Wait;
-use crate::plugin::sso::{DEFAULT_WAIT, Opened, human, open_browser, tell};
 
 /// Signs in in the browser as the client `client_id` and returns the tokens.
 pub(crate) fn in_browser(

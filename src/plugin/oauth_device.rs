@@ -10,9 +10,9 @@ use nu_protocol::LabeledError;
 use crate::client::{Client, Interrupt};
 use crate::error::Error;
 use crate::oauth::{AuthMetadata, OAuthTokens};
+use crate::plugin::browser::{Opened, open_browser};
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::oauth_login::{Registry, Wait};
-use crate::plugin::sso::{Opened, open_browser};
 
 /// Signs in with the device code, as the kept client (registered again, once, when the server
 /// refuses it) or a new registration. Returns the client_id and the tokens.
@@ -29,12 +29,12 @@ pub(crate) fn with_device_code(
     let remembered = registry.remembered();
     let mut client_id = match &remembered {
         Some(id) => id.clone(),
-        None => registry.register().map_err(failed)?,
+        None => registry.register()?,
     };
     let device = match client.request_device_code(metadata, &client_id, scope) {
         // The server forgot this program's registration: register again, once.
         Err(Error::OAuth(err)) if err.error == "invalid_client" && remembered.is_some() => {
-            client_id = registry.register().map_err(failed)?;
+            client_id = registry.register()?;
             client.request_device_code(metadata, &client_id, scope)
         }
         other => other,

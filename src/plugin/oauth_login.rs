@@ -25,7 +25,8 @@ use crate::store::{SessionStore, StoreError};
 
 /// What the OAuth 2.0 server shows of this program on its consent page.
 const CLIENT_NAME: &str = "nu_plugin_matrix (Nushell)";
-/// An https page about this program, for the consent page.
+/// An https page about this program, for the consent page, unless
+/// `$env.config.plugins.matrix.oauth_client_uri` names another.
 const CLIENT_URI: &str = "https://crates.io/crates/nu_plugin_matrix";
 
 /// The options of `matrix login --oauth` and `--oauth-browser`.
@@ -130,6 +131,7 @@ pub(crate) fn check_device_id(device_id: &Spanned<String>) -> Result<(), Labeled
 pub(crate) fn sign_in(
     plugin: &MatrixPlugin,
     client: &Client,
+    client_uri: Option<&str>,
     device_id: Option<&str>,
     options: OAuthOptions,
     interrupt: &Interrupt,
@@ -152,7 +154,14 @@ pub(crate) fn sign_in(
                 )),
         );
     };
-    let registry = Registry::of(plugin, client, &metadata);
+    let registry = Registry {
+        client,
+        metadata: &metadata,
+        store: plugin.store().ok(),
+        client_uri: client_uri.unwrap_or(CLIENT_URI),
+        flag: oauth_flag,
+        blame,
+    };
     let device_id = match device_id {
         Some(id) => id.to_owned(),
         None => new_device_id().map_err(failed)?,
@@ -168,7 +177,7 @@ pub(crate) fn sign_in(
         // error page, and the terminal would wait in vain.
         let client_id = match registry.remembered() {
             Some(id) if client.oauth_client_known(&metadata, &id).map_err(failed)? => id,
-            _ => registry.register().map_err(failed)?,
+            _ => registry.register()?,
         };
         let tokens = in_browser(
             client, &metadata, &client_id, &scope, &wait, interrupt, blame,
@@ -199,17 +208,14 @@ pub(crate) struct Registry<'a> {
     client: &'a Client,
     metadata: &'a AuthMetadata,
     store: Option<SessionStore>,
+    /// The page about this program that consent pages link to.
+    client_uri: &'a str,
+    /// Where OAuth 2.0 was asked for, and what else errors point at.
+    flag: Span,
+    blame: &'a Blame,
 }
 
-impl<'a> Registry<'a> {
-    fn of(plugin: &MatrixPlugin, client: &'a Client, metadata: &'a AuthMetadata) -> Self {
-        Self {
-            client,
-            metadata,
-            store: plugin.store().ok(),
-        }
-    }
-
+impl Registry<'_> {
     /// The client_id kept for this server, if any.
     pub(crate) fn remembered(&self) -> Option<String> {
         let saved = self.store.as_ref()?.load().ok()?;
@@ -217,8 +223,8 @@ impl<'a> Registry<'a> {
     }
 
     /// Registers this program with the server (for every grant it may use there) and keeps the
-    /// client_id.
-    pub(crate) fn register(&self) -> Result<String, Error> {
+    /// client_id. A refusal says what the server's admin can allow.
+    pub(crate) fn register(&self) -> Result<String, LabeledError> {
         let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
         if self.metadata.offers_device_code() {
             grant_types.push(DEVICE_CODE_GRANT.to_owned());
@@ -227,11 +233,25 @@ impl<'a> Registry<'a> {
             self.metadata,
             &ClientMetadata {
                 client_name: CLIENT_NAME.into(),
-                client_uri: CLIENT_URI.into(),
+                client_uri: self.client_uri.into(),
                 redirect_uris: vec![LOOPBACK_REDIRECT_URI.to_owned()],
                 grant_types,
             },
-        )?;
+        );
+        let client_id = client_id.map_err(|err| match err {
+            Error::OAuth(err) => {
+                LabeledError::new("The OAuth 2.0 server refused to register this program")
+                    .with_label(format!("registration refused: {}", err.error), self.flag)
+                    .with_help(format!(
+                        "{} must allow dynamic registration of native clients (MAS: its policy \
+                         decides); if it wants another page about the client, set \
+                         $env.config.plugins.matrix.oauth_client_uri. The server said: {err}",
+                        self.metadata.issuer
+                    ))
+                    .with_code("matrix::oauth::registration_refused")
+            }
+            other => errors::login(other, self.blame),
+        })?;
         // Not kept (a session file that cannot be written): the next login registers again.
         if let Some(store) = &self.store {
             let _ = store.update(|saved| {

@@ -110,19 +110,25 @@ impl PluginCommand for DevicesDelete {
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
         let flag: Option<Spanned<String>> = call.get_flag("password")?;
-        let password = password_from(
-            piped,
-            flag,
-            engine,
-            call,
-            "matrix devices delete",
-            active.session.user_id.as_str(),
-        )?;
+        // An OAuth 2.0 session has no password to confirm with: its server sends to the account
+        // page instead (said below), so none is asked for.
+        let password = if active.session.oauth.is_some() && piped.is_none() && flag.is_none() {
+            None
+        } else {
+            Some(password_from(
+                piped,
+                flag,
+                engine,
+                call,
+                "matrix devices delete",
+                active.session.user_id.as_str(),
+            )?)
+        };
         let device_ids = ids;
         let user_id = active.session.user_id.clone();
         active
             .run(plugin, |client, token| {
-                client.delete_devices(token, &device_ids, &user_id, Some(&password))
+                client.delete_devices(token, &device_ids, &user_id, password.as_ref())
             })
             .map_err(|err| match err {
                 crate::plugin::active::Failure::Request(crate::Error::Matrix(err))

@@ -324,6 +324,7 @@ impl PluginCommand for Login {
             Way::OAuth(options) => oauth_login::sign_in(
                 plugin,
                 &client,
+                config.oauth_client_uri.as_deref(),
                 device_id.as_deref(),
                 options,
                 &interrupt,

@@ -88,7 +88,7 @@ impl PluginCommand for TokenLoginToken {
         };
         let answer = match ask(&mut active, given.as_ref()) {
             // The server wants the password and none was given: ask for it, then try again.
-            Err(Failure::Request(Error::AuthRequired { flows }))
+            Err(Failure::Request(Error::AuthRequired { flows, .. }))
                 if given.is_none() && password_completes(&flows) =>
             {
                 let password = prompt(engine, call, "matrix token login-token", user_id.as_str())?;

@@ -6,7 +6,7 @@ use crate::oauth::ACTION_DEVICES_LIST;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::errors;
-use crate::plugin::oauth::{Instead, end_session, oauth_instead};
+use crate::plugin::oauth::{Instead, not_revoked, oauth_instead, revoke_session};
 use crate::plugin::session_store::forget;
 
 /// `matrix logout`: revoke a session's token (and its device), or every token of the user.
@@ -67,30 +67,33 @@ impl SimplePluginCommand for Logout {
         let all = call.has_flag("all")?;
         let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
-        if all {
-            active.run(plugin, |client, token| client.logout_all(token))
-        } else if active.session.oauth.is_some() {
+        let instead = Instead {
+            what: "Signing out every session",
+            action: Some(ACTION_DEVICES_LIST),
+            otherwise: "sign the sessions out in a client that logs in with OAuth 2.0",
+            device_id: None,
+            span: call.head,
+        };
+        let ended = match &active.session.oauth {
             // An OAuth 2.0 session ends by revoking its tokens at its server, which needs no
             // valid access token (nor a refresh first).
-            active
-                .client(plugin)
-                .and_then(|client| end_session(&client, &active.session))
-                .map_err(Failure::from)
-        } else {
-            active.run(plugin, |client, token| client.logout(token))
-        }
-        .map_err(|err| {
-            let instead = Instead {
-                what: "Signing out every session",
-                action: Some(ACTION_DEVICES_LIST),
-                otherwise: "sign the sessions out in a client that logs in with OAuth 2.0",
-                device_id: None,
-                span: call.head,
-            };
-            all.then(|| oauth_instead(plugin, &active, &err, instead))
-                .flatten()
-                .unwrap_or_else(|| failure(err, &blame))
-        })?;
+            Some(oauth) if !all => match active.client(plugin) {
+                Ok(client) => revoke_session(&client, &active.session, oauth)
+                    .map_err(|failed| not_revoked(&active.session, &failed, call.head)),
+                Err(err) => Err(failure(Failure::from(err), &blame)),
+            },
+            _ => if all {
+                active.run(plugin, |client, token| client.logout_all(token))
+            } else {
+                active.run(plugin, |client, token| client.logout(token))
+            }
+            .map_err(|err| {
+                all.then(|| oauth_instead(plugin, &active, &err, instead))
+                    .flatten()
+                    .unwrap_or_else(|| failure(err, &blame))
+            }),
+        };
+        ended?;
 
         let gone = &active.session;
         let removed = forget(plugin, |s| {

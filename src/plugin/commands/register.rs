@@ -255,7 +255,7 @@ fn refused_open(err: Error, blame: &Blame, token_span: Span) -> LabeledError {
         `matrix register <user> --synapse-config homeserver.yaml` (or --shared-secret-file, or \
         the secret on the pipeline)";
     match &err {
-        Error::AuthRequired { flows } => {
+        Error::AuthRequired { flows, .. } => {
             let wanted: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
             let has_token_flow = flows
                 .iter()

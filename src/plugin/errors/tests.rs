@@ -188,13 +188,39 @@ fn discovery_failures_follow_the_spec_outcomes() {
 }
 
 #[test]
+fn the_m_oauth_stage_sends_to_the_account_page() {
+    let err = request(
+        Error::AuthRequired {
+            flows: vec![vec!["m.oauth".to_owned()]],
+            account_url: Some("https://auth.example.org/account/?action=x".to_owned()),
+        },
+        &blame(false),
+    );
+    assert!(
+        err.msg.contains("approve this on its account page"),
+        "{err:?}"
+    );
+    // No graphical session in the tests: the page is named, not opened.
+    assert!(
+        help(&err).contains("open https://auth.example.org/account/?action=x, approve there"),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn authentication_asks_for_a_password_only_when_one_would_do() {
     let needs = |flows: &[&[&str]]| {
         let flows = flows
             .iter()
             .map(|flow| flow.iter().map(|stage| (*stage).to_owned()).collect())
             .collect();
-        request(Error::AuthRequired { flows }, &blame(false))
+        request(
+            Error::AuthRequired {
+                flows,
+                account_url: None,
+            },
+            &blame(false),
+        )
     };
     let err = needs(&[&["m.login.password"]]);
     assert!(help(&err).starts_with("give the password"), "{err:?}");
