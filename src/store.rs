@@ -7,7 +7,7 @@
 //! beside it, so that concurrent pipelines never lose each other's changes. A file that cannot be
 //! read or parsed is reported, naming it, and never overwritten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -60,6 +60,9 @@ pub struct SavedSessions {
     /// This program's OAuth 2.0 `client_id` at each server it registered with, by issuer, so
     /// that it registers once per server.
     pub oauth_clients: BTreeMap<String, String>,
+    /// The saved sessions whose refresh token their server refused: kept, so that nothing the
+    /// user had is lost, but marked until a new login is saved under the name.
+    pub needs_login: BTreeSet<String>,
 }
 
 impl SavedSessions {
@@ -134,10 +137,16 @@ impl SessionStore {
         for (name, stored) in file.sessions {
             sessions.insert(name, stored.into_session());
         }
+        let needs_login = file
+            .needs_login
+            .into_iter()
+            .filter(|name| sessions.contains_key(name))
+            .collect();
         Ok(SavedSessions {
             default: file.default,
             sessions,
             oauth_clients: file.oauth_clients,
+            needs_login,
         })
     }
 
@@ -209,6 +218,7 @@ impl SessionStore {
                 .map(|(name, session)| (name.clone(), StoredSession::from_session(session)))
                 .collect(),
             oauth_clients: sessions.oauth_clients.clone(),
+            needs_login: sessions.needs_login.clone(),
         };
         let mut bytes =
             Zeroizing::new(serde_json::to_vec_pretty(&file).expect("plain data serialises"));
@@ -248,6 +258,8 @@ struct StoredFile {
     sessions: BTreeMap<String, StoredSession>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     oauth_clients: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    needs_login: BTreeSet<String>,
 }
 
 #[derive(Serialize, Deserialize)]

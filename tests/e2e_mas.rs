@@ -5,6 +5,8 @@
 
 #[path = "e2e_mas/browser.rs"]
 mod browser;
+#[path = "e2e_mas/lifecycle.rs"]
+mod lifecycle;
 #[path = "e2e_mas/secrets.rs"]
 mod secrets;
 mod support;

@@ -40,6 +40,30 @@ pub(crate) enum Failure {
     Store(StoreError),
     /// The session needs a refresh and has no refresh token.
     NoRefreshToken,
+    /// The server refused the session's refresh token (spent, revoked, or the session ended);
+    /// a saved session was kept and marked.
+    RefreshRefused {
+        err: Box<Error>,
+        saved_as: Option<String>,
+    },
+}
+
+impl Failure {
+    /// A refresh the server refused for good, as [`Failure::RefreshRefused`].
+    fn refused_for(self, saved_as: Option<&str>) -> Self {
+        let refused = match &self {
+            Self::Request(Error::OAuth(err)) => err.error == "invalid_grant",
+            Self::Request(Error::Matrix(err)) => err.errcode == ErrorCode::UnknownToken,
+            _ => false,
+        };
+        match self {
+            Self::Request(err) if refused => Self::RefreshRefused {
+                err: Box::new(err),
+                saved_as: saved_as.map(str::to_owned),
+            },
+            other => other,
+        }
+    }
 }
 
 impl From<Error> for Failure {
@@ -193,8 +217,12 @@ impl Active {
             return Ok(op(&client, &self.session.access_token)?);
         }
         match op(&client, &self.session.access_token) {
+            // Synapse marks an expired token `soft_logout`; behind an OAuth 2.0 server it does
+            // not, and a refresh is the way to find out whether the session still lives.
             Err(Error::Matrix(err))
-                if refreshable && err.soft_logout && err.errcode == ErrorCode::UnknownToken =>
+                if refreshable
+                    && err.errcode == ErrorCode::UnknownToken
+                    && (err.soft_logout || self.session.oauth.is_some()) =>
             {
                 self.refresh(plugin)?;
                 Ok(op(&client, &self.session.access_token)?)
@@ -214,20 +242,32 @@ impl Active {
         if let Some(name) = self.saved_as.clone() {
             let store = plugin.store()?;
             let ours = self.session.clone();
-            self.session = store.update(|saved| -> Result<Session, Failure> {
-                match saved.sessions.get(&name) {
-                    Some(current) if current.access_token != ours.access_token => {
-                        Ok(current.clone())
-                    }
-                    Some(current) => {
-                        let renewed = renew(&client, current)?;
-                        saved.sessions.insert(name.clone(), renewed.clone());
-                        Ok(renewed)
-                    }
-                    // Removed meanwhile: refresh, but do not bring it back.
-                    None => renew(&client, &ours),
-                }
-            })?;
+            // A refusal is kept apart from the store's own errors: the mark it leaves must be
+            // written.
+            let renewed =
+                store.update(|saved| -> Result<Result<Session, Failure>, Failure> {
+                    Ok(match saved.sessions.get(&name) {
+                        Some(current) if current.access_token != ours.access_token => {
+                            Ok(current.clone())
+                        }
+                        Some(current) => match renew(&client, current) {
+                            Ok(renewed) => {
+                                saved.sessions.insert(name.clone(), renewed.clone());
+                                Ok(renewed)
+                            }
+                            Err(failure) => {
+                                let failure = failure.refused_for(Some(&name));
+                                if matches!(failure, Failure::RefreshRefused { .. }) {
+                                    saved.needs_login.insert(name.clone());
+                                }
+                                Err(failure)
+                            }
+                        },
+                        // Removed meanwhile: refresh, but do not bring it back.
+                        None => renew(&client, &ours),
+                    })
+                })??;
+            self.session = renewed;
             return Ok(());
         }
         let mut renewed = plugin
@@ -244,7 +284,7 @@ impl Active {
             session = next.clone();
         }
         if session.access_token == self.session.access_token {
-            let next = renew(&client, &session)?;
+            let next = renew(&client, &session).map_err(|failure| failure.refused_for(None))?;
             if let Some(old) = &session.refresh_token {
                 renewed.insert(old.reveal().to_owned(), next.clone());
             }
@@ -310,6 +350,26 @@ pub(crate) fn failure(failure: Failure, blame: &Blame) -> LabeledError {
     match failure {
         Failure::Request(err) => errors::token(err, blame),
         Failure::Store(err) => errors::store(err, blame.head),
+        Failure::RefreshRefused { err, saved_as } => {
+            let (save, kept) = match &saved_as {
+                Some(name) => (
+                    format!(" --save {name}"),
+                    format!(
+                        " The saved session '{name}' is kept, marked needs_login in `matrix \
+                         session list`, until a new login is saved under its name."
+                    ),
+                ),
+                None => (String::new(), String::new()),
+            };
+            LabeledError::new("The server no longer accepts this session's refresh token")
+                .with_label("refresh token refused", blame.user)
+                .with_help(format!(
+                    "it was spent or revoked elsewhere, or the session ended: log in again \
+                     (`matrix login {}{save}`).{kept} The server said: {err}",
+                    blame.user_text
+                ))
+                .with_code("matrix::refresh_refused")
+        }
         Failure::NoRefreshToken => LabeledError::new("This session has no refresh token")
             .with_label("cannot be refreshed", blame.user)
             .with_help(

@@ -41,6 +41,7 @@ pub(crate) fn save_session(
 ) -> Result<bool, StoreError> {
     plugin.store()?.update(|saved| {
         saved.sessions.insert(name.to_owned(), session.clone());
+        saved.needs_login.remove(name);
         let default_missing = saved
             .default
             .as_ref()

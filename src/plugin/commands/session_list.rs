@@ -70,6 +70,11 @@ impl SimplePluginCommand for SessionList {
                     TokenValue::from_session(session, Some(name)).into_value(span),
                 );
                 row.push("expires_at", date_or_nothing(session.expires_at, span));
+                // Its refresh token was refused: log in again and save under this name.
+                row.push(
+                    "needs_login",
+                    Value::bool(saved.needs_login.contains(name), span),
+                );
                 Value::record(row, span)
             })
             .collect();

@@ -1,0 +1,116 @@
+//! The life of a saved OAuth 2.0 session in the real nu: it survives `plugin stop`, refreshes
+//! under concurrent pipelines without spending a refresh token twice, refreshes itself when
+//! its token expired or was refused, and is kept and marked when its refresh token is refused.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value as JsonValue;
+
+use super::json;
+use crate::support::mas::mas;
+use crate::support::{Running, nu_with, scratch, unique_user};
+
+fn sessions_file(config: &Path) -> std::path::PathBuf {
+    config.join("nu_plugin_matrix/sessions.json")
+}
+
+fn saved(config: &Path) -> JsonValue {
+    json(&std::fs::read_to_string(sessions_file(config)).expect("the session file"))
+}
+
+/// Changes the saved session `oa` in the file, as time or another client would have.
+fn tamper(config: &Path, change: impl FnOnce(&mut JsonValue)) {
+    let mut file = saved(config);
+    change(&mut file["sessions"]["oa"]);
+    std::fs::write(sessions_file(config), file.to_string()).expect("written");
+}
+
+#[test]
+fn a_saved_oauth_session_lives_through_restarts_concurrency_and_refusal() {
+    let mas = mas();
+    let localpart = unique_user("oalife");
+    let user_id = mas.register(&localpart, "pw-Life-1");
+    let config = scratch(&format!("config-{localpart}"));
+    let script = format!(
+        r#"let s = (matrix login {user_id} -H {url} --oauth --no-browser --save oa)
+        plugin stop matrix
+        print ($s | matrix whoami | get device_id)
+        plugin stop matrix
+        print (matrix whoami --session oa | get device_id)
+        print (1..8 | par-each {{|_| null | matrix refresh --session oa | ignore; 1 }} | math sum)
+        print (matrix whoami --session oa | get user_id)"#,
+        url = mas.url
+    );
+    let mut nu = Running::start(&script, |command| {
+        command.env("XDG_CONFIG_HOME", &config);
+    });
+    super::approve_what_nu_shows(&mut nu, &localpart, "pw-Life-1");
+    let run = nu.finish(Duration::from_secs(90));
+    assert!(run.success, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0].len(), 12, "{lines:?}");
+    assert_eq!(lines[1], lines[0], "the saved session after a restart");
+    assert_eq!(lines[2], "8", "eight concurrent refreshes");
+    assert_eq!(lines[3], user_id, "one valid session left");
+    let with_config = |command: &mut std::process::Command| {
+        command.env("XDG_CONFIG_HOME", &config);
+    };
+    let whoami = || nu_with("matrix whoami --session oa | get user_id", with_config);
+
+    // Expired by the clock: refreshed before the request.
+    let before = saved(&config)["sessions"]["oa"]["access_token"].clone();
+    tamper(&config, |oa| oa["expires_at_ms"] = 1_000.into());
+    let run = whoami();
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), user_id);
+    let after = saved(&config)["sessions"]["oa"]["access_token"].clone();
+    assert_ne!(after, before, "refreshed ahead of the request");
+
+    // Refused by the server (M_UNKNOWN_TOKEN, which Synapse does not mark soft_logout behind
+    // MAS): refreshed, and the request made again.
+    tamper(&config, |oa| {
+        oa["access_token"] = "mat_notATokenOfThisServer000000000".into();
+    });
+    let run = whoami();
+    assert!(run.success, "{}", run.stderr);
+    let after_refusal = saved(&config)["sessions"]["oa"]["access_token"].clone();
+    assert_ne!(after_refusal, "mat_notATokenOfThisServer000000000");
+
+    // A refresh token the server refuses: the error says to log in again, and the session is
+    // kept, marked.
+    tamper(&config, |oa| {
+        oa["access_token"] = "mat_notATokenOfThisServer000000000".into();
+        oa["refresh_token"] = "mar_notATokenOfThisServer000000000".into();
+    });
+    let run = whoami();
+    assert!(!run.success, "{}", run.stdout);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("no longer accepts this session's refresh token"),
+        "{text}"
+    );
+    assert!(text.contains("--save oa"), "{text}");
+    let run = nu_with(
+        "matrix session list | where name == oa | get needs_login | to json --raw",
+        with_config,
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "[true]", "kept and marked");
+
+    // A new session saved under the name clears the mark.
+    let run = nu_with(
+        &format!(
+            "$env.TOKEN | matrix token import -H {} | matrix session save oa | ignore
+            matrix session list | where name == oa | get needs_login | to json --raw",
+            mas.url
+        ),
+        |command| {
+            command
+                .env("XDG_CONFIG_HOME", &config)
+                .env("TOKEN", mas.compat_token(&localpart));
+        },
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "[false]");
+}
