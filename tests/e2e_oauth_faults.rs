@@ -224,3 +224,44 @@ fn the_m_oauth_stage_sends_to_the_account_page() {
         "{text}"
     );
 }
+
+#[test]
+fn a_device_code_the_server_expires_ends_the_wait_clearly() {
+    let (server, _) = oauth_server(|path, _| match path {
+        "/oauth/token" => Some(oauth_error("400 Bad Request", "expired_token", "too late")),
+        _ => granting(path),
+    });
+    let run = support::nu(&login(&server.url, ""));
+    assert!(!run.success, "{}", run.stdout);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("Nobody approved the sign-in in time"),
+        "{text}"
+    );
+    assert!(text.contains("--oauth-timeout"), "{text}");
+}
+
+#[test]
+fn broken_metadata_stops_an_oauth_login_saying_what_is_wrong() {
+    let without_s256 = r#"{"issuer": "http://127.0.0.1:1/", "authorization_endpoint": "http://127.0.0.1:1/a",
+        "token_endpoint": "http://127.0.0.1:1/t", "registration_endpoint": "http://127.0.0.1:1/r",
+        "revocation_endpoint": "http://127.0.0.1:1/v", "response_types_supported": ["code"],
+        "response_modes_supported": ["query"], "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["plain"]}"#;
+    for (answer, expected) in [
+        (
+            http("200 OK", "text/html", "<html><body>Welcome</body></html>"),
+            "not JSON",
+        ),
+        (
+            json(without_s256),
+            "`code_challenge_methods_supported` holds none of S256",
+        ),
+    ] {
+        let server = FaultServer::routes(vec![("/_matrix/client/v1/auth_metadata", answer)]);
+        let run = support::nu(&login(&server.url, ""));
+        assert!(!run.success, "{}", run.stdout);
+        let text = run.stderr_folded();
+        assert!(text.contains(expected), "{text}");
+    }
+}

@@ -59,6 +59,7 @@ pub(crate) fn with_device_code(
         &opened,
         limit,
     );
+    let started = Instant::now();
     let tokens = client
         .wait_for_device_token(metadata, &client_id, &device, limit, &|| interrupt())
         .map_err(|err| match err {
@@ -69,7 +70,10 @@ pub(crate) fn with_device_code(
             }
             Error::OAuth(err) if err.error == "expired_token" => {
                 LabeledError::new("Nobody approved the sign-in in time")
-                    .with_label(format!("waited {} s", limit.as_secs()), wait.flag)
+                    .with_label(
+                        format!("waited {} s", started.elapsed().as_secs()),
+                        wait.flag,
+                    )
                     .with_help(
                         "run the command again and enter the code sooner (--oauth-timeout \
                          waits longer, up to the code's own expiry)",
