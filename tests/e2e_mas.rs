@@ -332,7 +332,8 @@ fn without_a_password_an_oauth_server_gets_the_device_code_and_ctrl_c_stops_the_
     let user_id = mas.register(&localpart, "pw-Chooser-1");
     // No password on the pipeline or as a flag, no terminal to ask on: OAuth 2.0 is the way.
     let mut nu = support::Running::start(
-        &format!("matrix login {user_id} -H {}", mas.url),
+        // `--no-browser` goes with the OAuth 2.0 chosen for the server.
+        &format!("matrix login {user_id} -H {} --no-browser", mas.url),
         |command| {
             command.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
         },

@@ -253,8 +253,8 @@ fn bad_input_gets_a_clear_error_pointing_at_the_argument() {
             "oidc-x",
         ),
         (
-            format!("{login} --no-browser"),
-            "--no-browser only goes with --sso",
+            format!("{login} -p x --no-browser"),
+            "--no-browser does nothing with --password",
             "",
         ),
         (

@@ -154,6 +154,20 @@ impl Way {
                      or a login token (--login-token, or piped from `matrix token login-token`)",
                 ));
         }
+        // With a password or a login token, no browser takes part.
+        if let (true, Some((way, _))) = (
+            call.has_flag("no-browser")?,
+            password_given.or(token_flag.as_ref().map(|flag| ("--login-token", flag.span))),
+        ) {
+            return Err(
+                LabeledError::new(format!("--no-browser does nothing with {way}"))
+                    .with_label("no browser takes part", flag_span(call, "no-browser"))
+                    .with_help(
+                        "drop --no-browser; it goes with a sign-in in the browser (--sso, --oauth, \
+                     --oauth-browser, or OAuth 2.0 chosen when no password is given)",
+                    ),
+            );
+        }
         if let Some(options) = sso {
             return Ok(Self::Sso(options));
         }

@@ -38,16 +38,10 @@ impl SsoOptions {
         let no_browser = call.has_flag("no-browser")?;
         let wait = call.get_flag_value("sso-timeout");
         if !sso {
+            // (`--no-browser` alone is for Way::of to judge: OAuth 2.0 may be chosen.)
             let stray = match (&idp, &wait) {
                 (Some(idp), _) => Some(("--idp", idp.span)),
                 (None, Some(wait)) => Some(("--sso-timeout", wait.span())),
-                (None, None)
-                    if no_browser
-                        && !call.has_flag("oauth")?
-                        && !call.has_flag("oauth-browser")? =>
-                {
-                    Some(("--no-browser", flag_span(call, "no-browser")))
-                }
                 (None, None) => None,
             };
             if let Some((name, span)) = stray {

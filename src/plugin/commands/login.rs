@@ -116,7 +116,7 @@ impl PluginCommand for Login {
             )
             .switch(
                 "no-browser",
-                "With --sso, --oauth or --oauth-browser: only print the sign-in URL, do not open a browser.",
+                "With --sso, --oauth, --oauth-browser, or OAuth 2.0 chosen for the server: only print the sign-in URL, do not open a browser.",
                 None,
             )
             .switch(
