@@ -50,7 +50,8 @@ fn matrix_login_oauth_browser_signs_in_and_refuses_a_forged_callback() {
         "browser",
         r#"print ($s | reject access_token refresh_token | to json --raw)
         print ($s.refresh_token | into string)
-        print ($s | matrix whoami | to json --raw)"#,
+        print ($s | matrix whoami | to json --raw)
+        print ($s | matrix devices | where current | get device_id | to json --raw)"#,
     );
     assert_eq!(param(&page, "code_challenge_method"), "S256");
     assert_eq!(param(&page, "code_challenge").len(), 43);
@@ -82,6 +83,7 @@ fn matrix_login_oauth_browser_signs_in_and_refuses_a_forged_callback() {
     assert!(lines[1].starts_with("mar_…"), "masked: {}", lines[1]);
     let me = json(lines[2]);
     assert_eq!(me["device_id"], device_id);
+    assert_eq!(json(lines[3]), serde_json::json!([device_id]), "the device list");
     for text in [&run.stdout, &run.stderr] {
         assert!(!text.contains(&code), "the code never shows");
     }
