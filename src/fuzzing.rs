@@ -74,3 +74,18 @@ pub fn sso_callback(head: &[u8], expected_nonce: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// A request to the OAuth 2.0 browser sign-in's listener: the code it hands over, if it does (an
+/// error answer or a callback without a code ends the sign-in without one).
+pub fn oauth_callback(head: &[u8], expected_state: &str) -> Option<String> {
+    use crate::loopback::{Arrival, Verdict, read_request};
+    match read_request(head) {
+        Arrival::Callback(params) => {
+            match crate::oauth::authorization_code::judge(&params, expected_state) {
+                Verdict::Done(Ok(code), _) => Some(code.reveal().to_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}

@@ -5,7 +5,7 @@
 //!
 //! Spec: <https://spec.matrix.org/v1.18/client-server-api/#server-metadata-discovery>
 
-mod authorization_code;
+pub(crate) mod authorization_code;
 mod grant;
 
 pub use crate::session::OAuthClient;

@@ -83,7 +83,11 @@ fn matrix_login_oauth_browser_signs_in_and_refuses_a_forged_callback() {
     assert!(lines[1].starts_with("mar_…"), "masked: {}", lines[1]);
     let me = json(lines[2]);
     assert_eq!(me["device_id"], device_id);
-    assert_eq!(json(lines[3]), serde_json::json!([device_id]), "the device list");
+    assert_eq!(
+        json(lines[3]),
+        serde_json::json!([device_id]),
+        "the device list"
+    );
     for text in [&run.stdout, &run.stderr] {
         assert!(!text.contains(&code), "the code never shows");
     }
