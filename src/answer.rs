@@ -66,6 +66,14 @@ impl Raw {
         self.status
     }
 
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn body_is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
     pub(crate) fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()
     }

@@ -218,6 +218,18 @@ impl Client {
             .parse(&scrub_list(secrets, token))
     }
 
+    /// Sends one request to a whole URL of another API of the deployment (MAS's admin API) and
+    /// returns its answer whatever its status. No answer and a redirect are errors.
+    pub(crate) fn send_to(
+        &self,
+        method: Method,
+        url: &str,
+        token: &AccessToken,
+        body: Option<JsonValue>,
+    ) -> Result<Raw, Error> {
+        self.transfer(method, url, Some(token), body, MAX_BODY_BYTES)
+    }
+
     /// Sends one request to `url` through the transport (a short rate limit waited out once)
     /// and reads the answer's body (at most `limit` bytes), whatever its status. No answer and
     /// a redirect are errors. POST and PUT without a body send `{}`.

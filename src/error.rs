@@ -57,6 +57,8 @@ pub enum Error {
     /// The OAuth 2.0 server refused a request (RFC 6749 section 5.2: `error`,
     /// `error_description`).
     OAuth(OAuthError),
+    /// MAS's admin API refused a request.
+    MasAdmin(MasAdminError),
 }
 
 impl fmt::Display for Error {
@@ -80,6 +82,7 @@ impl fmt::Display for Error {
             Self::Discovery(err) => err.fmt(f),
             Self::Sso(err) => err.fmt(f),
             Self::OAuth(err) => err.fmt(f),
+            Self::MasAdmin(err) => err.fmt(f),
             Self::Interrupted { url } => write!(f, "interrupted while waiting for {url}"),
             Self::AuthRequired { flows, account_url } => {
                 let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
@@ -288,6 +291,28 @@ impl fmt::Display for OAuthError {
             write!(f, " {description}")?;
         }
         Ok(())
+    }
+}
+
+/// An error answer of MAS's admin API (`{"errors": [{"title": ...}]}`), e.g.
+/// `401 Missing urn:mas:admin scope`, or a 404 without a body where the API is not served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasAdminError {
+    /// The URL that was asked.
+    pub url: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The first error's `title`, when the answer had one.
+    pub title: Option<String>,
+}
+
+impl fmt::Display for MasAdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]", self.status)?;
+        match &self.title {
+            Some(title) => write!(f, " {title}"),
+            None => write!(f, " no error message from {}", self.url),
+        }
     }
 }
 

@@ -32,6 +32,7 @@ mod http;
 pub mod ids;
 pub mod login;
 mod loopback;
+pub mod mas_admin;
 pub mod oauth;
 pub mod register;
 pub mod rooms;
@@ -48,8 +49,8 @@ pub mod plugin;
 pub use client::{Client, ClientConfig, Method};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{
-    Error, ErrorCode, InputError, MatrixError, OAuthError, SsoError, TransportError, TransportKind,
-    UnexpectedResponse,
+    Error, ErrorCode, InputError, MasAdminError, MatrixError, OAuthError, SsoError, TransportError,
+    TransportKind, UnexpectedResponse,
 };
 pub use ids::{UserArg, UserId};
 pub use login::{IdentityProvider, LoginFlow, LoginRequest, LoginToken};

@@ -3,6 +3,8 @@
 //! router in front of them). Needs `MAS_DIST` at `scripts/deps` time; `scripts/test` runs it when
 //! that is set (CI always does), and says so when it is not.
 
+#[path = "e2e_mas/admin.rs"]
+mod admin;
 #[path = "e2e_mas/browser.rs"]
 mod browser;
 #[path = "e2e_mas/lifecycle.rs"]

@@ -265,3 +265,27 @@ fn broken_metadata_stops_an_oauth_login_saying_what_is_wrong() {
         assert!(text.contains(expected), "{text}");
     }
 }
+
+#[test]
+fn an_admin_api_that_is_not_served_is_named() {
+    // The OAuth 2.0 server signs in, but nothing answers at <issuer>api/admin/v1/.
+    let (server, seen) = oauth_server(|path, _| granting(path));
+    let run = support::nu(&format!(
+        "{} | matrix admin tokens",
+        login(&server.url, "--admin")
+    ));
+    assert!(!run.success, "{}", run.stdout);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("MAS's admin API is not served here"),
+        "{text}"
+    );
+    assert!(text.contains("adminapi"), "{text}");
+    assert!(
+        seen.lock()
+            .expect("the log")
+            .iter()
+            .any(|(path, _)| path.starts_with("/api/admin/v1/personal-sessions")),
+        "asked where MAS serves it"
+    );
+}

@@ -12,6 +12,9 @@ use crate::plugin::browser::account_page;
 use crate::store::StoreError;
 use crate::uia::password_completes;
 
+mod mas_admin;
+pub(crate) use mas_admin::ADMIN_LOGIN;
+
 /// Where an error can point.
 pub(crate) struct Blame {
     /// The command name.
@@ -164,6 +167,7 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
             .with_label(err.error.clone(), blame.head)
             .with_help(format!("the server said: {err}"))
             .with_code(format!("matrix::oauth::{}", err.error)),
+        Error::MasAdmin(err) => mas_admin::refused(&err, blame),
         Error::Sso(err) => LabeledError::new("The single sign-on did not finish")
             .with_label(err.to_string(), blame.head)
             .with_help("try again; `matrix login --help` describes the flow"),

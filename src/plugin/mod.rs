@@ -10,6 +10,7 @@ mod examples;
 mod homeserver;
 mod json;
 mod login_way;
+mod mas_admin;
 mod oauth;
 mod oauth_browser;
 mod oauth_device;
@@ -182,6 +183,9 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Messages),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminLoginAs),
+            Box::new(commands::AdminToken),
+            Box::new(commands::AdminTokens),
+            Box::new(commands::AdminRevoke),
         ]
     }
 }

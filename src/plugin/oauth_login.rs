@@ -10,6 +10,7 @@ use nu_protocol::{LabeledError, Span, Spanned};
 
 use crate::client::{Client, Interrupt};
 use crate::error::Error;
+use crate::mas_admin::ADMIN_SCOPE;
 use crate::oauth::{
     API_SCOPE, AuthMetadata, ClientMetadata, DEVICE_CODE_GRANT, LOOPBACK_REDIRECT_URI,
     MIN_DEVICE_ID_LEN, OAuthClient, device_scope, new_device_id,
@@ -37,6 +38,8 @@ pub(crate) struct OAuthOptions {
     no_browser: bool,
     /// `--oauth-browser`: the authorization code grant even where the device code is offered.
     browser: bool,
+    /// `--admin`: MAS's admin scope as well.
+    admin: bool,
     /// Where OAuth 2.0 was asked for: the flag, or the command when it was chosen for the user.
     flag: Span,
     /// The server's metadata, when choosing OAuth 2.0 already asked for it.
@@ -50,7 +53,16 @@ impl OAuthOptions {
         let browser = call.has_flag("oauth-browser")?;
         let oauth = browser || call.has_flag("oauth")?;
         let wait = call.get_flag_value("oauth-timeout");
+        let admin = call.has_flag("admin")?;
         if !oauth {
+            if admin {
+                return Err(LabeledError::new("--admin only goes with --oauth")
+                    .with_label("needs --oauth", flag_span(call, "admin"))
+                    .with_help(
+                        "MAS's admin scope comes with an OAuth 2.0 login: add --oauth (or \
+                         --oauth-browser)",
+                    ));
+            }
             if let Some(wait) = wait {
                 return Err(LabeledError::new("--oauth-timeout only goes with --oauth")
                     .with_label("needs --oauth", wait.span())
@@ -71,6 +83,7 @@ impl OAuthOptions {
             wait,
             no_browser: call.has_flag("no-browser")?,
             browser,
+            admin,
             flag: flag_span(call, if browser { "oauth-browser" } else { "oauth" }),
             known: None,
         }))
@@ -86,6 +99,7 @@ impl OAuthOptions {
             wait: None,
             no_browser: call.has_flag("no-browser")?,
             browser: false,
+            admin: false,
             flag: call.head,
             known: Some(metadata),
         })
@@ -166,7 +180,10 @@ pub(crate) fn sign_in(
         Some(id) => id.to_owned(),
         None => new_device_id().map_err(failed)?,
     };
-    let scope = format!("{API_SCOPE} {}", device_scope(&device_id));
+    let mut scope = format!("{API_SCOPE} {}", device_scope(&device_id));
+    if options.admin {
+        scope = format!("{scope} {ADMIN_SCOPE}");
+    }
     let wait = Wait {
         limit: options.wait,
         no_browser: options.no_browser,

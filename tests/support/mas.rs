@@ -43,6 +43,13 @@ impl Mas {
         format!("@{localpart}:localhost")
     }
 
+    /// Registers a MAS admin (`--admin`: may ask for the `urn:mas:admin` scope where MAS's
+    /// policy looks at it) and returns its user ID.
+    pub fn register_admin(&self, localpart: &str, password: &str) -> String {
+        self.script(&["register", localpart, password, "--admin"]);
+        format!("@{localpart}:localhost")
+    }
+
     /// A compatibility token (`mct_…`) for the user, from `mas-cli manage
     /// issue-compatibility-token`.
     pub fn compat_token(&self, localpart: &str) -> String {

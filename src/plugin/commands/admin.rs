@@ -6,7 +6,9 @@ use crate::error::{Error, ErrorCode};
 use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::commands::admin_token::default_name;
 use crate::plugin::errors;
+use crate::plugin::mas_admin::{TokenRequest, issue, valid_for};
 use crate::plugin::token::{session_record, session_type};
 
 /// `matrix admin login-as <user>`: a token for another user, from an admin session.
@@ -24,10 +26,11 @@ impl SimplePluginCommand for AdminLoginAs {
     }
 
     fn extra_description(&self) -> &str {
-        "Uses Synapse's admin API (POST /_synapse/admin/v1/users/<user>/login). The token belongs \
-         to no device, so it does not show in the user's session list; --valid-for limits how \
-         long it works. Under matrix-authentication-service (MAS) this API does not exist: use \
-         `mas-cli manage issue-compatibility-token <user>` and `matrix token import`."
+        "On Synapse, uses its admin API (POST /_synapse/admin/v1/users/<user>/login): the token \
+         belongs to no device, so it does not show in the user's session list. With an OAuth 2.0 \
+         admin session of a server run by matrix-authentication-service (MAS; `matrix login \
+         <admin> --oauth --admin`), asks MAS's admin API for a personal token instead, as \
+         `matrix admin token` does. --valid-for limits how long it works."
     }
 
     fn signature(&self) -> Signature {
@@ -62,28 +65,18 @@ impl SimplePluginCommand for AdminLoginAs {
         input: &Value,
     ) -> Result<Value, LabeledError> {
         let user: Spanned<String> = call.req(0)?;
-        let user_id = UserId::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
-        let valid_for = match call.get_flag_value("valid-for") {
-            None => None,
-            Some(Value::Duration {
-                val, internal_span, ..
-            }) => Some(
-                u64::try_from(val)
-                    .ok()
-                    .filter(|nanos| *nanos > 0)
-                    .map(std::time::Duration::from_nanos)
-                    .ok_or_else(|| {
-                        LabeledError::new("Invalid --valid-for")
-                            .with_label("not positive", internal_span)
-                            .with_help("give a positive duration such as 1hr")
-                    })?,
-            ),
-            Some(other) => {
-                return Err(LabeledError::new("Invalid --valid-for")
-                    .with_label("not a duration", other.span()));
-            }
-        };
+        let valid_for = valid_for(call)?;
         let mut active = Active::resolve(plugin, engine, call, input)?;
+        // An OAuth 2.0 session's server has its accounts run by MAS: a personal token there.
+        if active.session.oauth.is_some() {
+            let request = TokenRequest {
+                name: format!("login-as, {}", default_name()),
+                valid_for,
+                scope: None,
+            };
+            return issue(plugin, &mut active, &user, request, call.head);
+        }
+        let user_id = UserId::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
         let blame = active.blame();
         let admin = active.session.user_id.clone();
         let session = active

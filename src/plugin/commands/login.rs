@@ -129,6 +129,11 @@ impl PluginCommand for Login {
                 "OAuth 2.0 in a browser on this machine (authorization code with PKCE) instead of the device code.",
                 None,
             )
+            .switch(
+                "admin",
+                "With --oauth or --oauth-browser: also ask for MAS's admin scope (urn:mas:admin), for `matrix admin` commands.",
+                None,
+            )
             .named(
                 "oauth-timeout",
                 SyntaxShape::Duration,

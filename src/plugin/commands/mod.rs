@@ -3,6 +3,9 @@
 //! live beside this folder, in modules named for what they do.
 
 mod admin;
+mod admin_revoke;
+mod admin_token;
+mod admin_tokens;
 mod api;
 mod devices;
 mod devices_delete;
@@ -29,6 +32,9 @@ mod token_reveal;
 mod whoami;
 
 pub use admin::AdminLoginAs;
+pub use admin_revoke::AdminRevoke;
+pub use admin_token::AdminToken;
+pub use admin_tokens::AdminTokens;
 pub use api::Api;
 pub use devices::Devices;
 pub use devices_delete::DevicesDelete;

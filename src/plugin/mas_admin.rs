@@ -1,0 +1,190 @@
+//! MAS's admin API as the `matrix admin` commands use it: the admin session it takes, the user
+//! argument on that server, and a personal token as a session record.
+
+use std::time::{Duration, SystemTime};
+
+use nu_plugin::EvaluatedCall;
+use nu_protocol::{LabeledError, Record, Span, Spanned, Value};
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::ids::{UserArg, UserId};
+use crate::mas_admin::{MasAdmin, MasUser, NewPersonalSession, PersonalSession};
+use crate::oauth::new_device_id;
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, failure};
+use crate::plugin::config::duration;
+use crate::plugin::errors::{self, ADMIN_LOGIN};
+use crate::plugin::token::{session_record, text_or_nothing};
+use crate::session::Session;
+
+/// Runs `op` with the admin API of the MAS server that issued the session's token (refreshing
+/// it first when it expired). A session that is not an OAuth 2.0 one is refused before anything
+/// is sent.
+pub(crate) fn with_admin<T>(
+    plugin: &MatrixPlugin,
+    active: &mut Active,
+    op: impl Fn(&Client, &MasAdmin) -> Result<T, Error>,
+) -> Result<T, LabeledError> {
+    let blame = active.blame();
+    let Some(issuer) = active
+        .session
+        .oauth
+        .as_ref()
+        .map(|oauth| oauth.issuer.clone())
+    else {
+        return Err(LabeledError::new(
+            "This session cannot use MAS's admin API: it is no OAuth 2.0 session",
+        )
+        .with_label("not an OAuth 2.0 session", blame.user)
+        .with_help(format!(
+            "a password login on MAS gives a compatibility token, which the admin API refuses; \
+             {ADMIN_LOGIN}"
+        )));
+    };
+    active
+        .run(plugin, |client, token| {
+            op(client, &MasAdmin::for_issuer(&issuer, token.clone())?)
+        })
+        .map_err(|err| failure(err, &blame))
+}
+
+/// The user name of `user` (`@bot:example.org` or `bot`) on the session's server.
+pub(crate) fn username_on(user: &Spanned<String>, active: &Active) -> Result<String, LabeledError> {
+    let parsed = UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
+    let home_server = &active.session.home_server;
+    match &parsed {
+        UserArg::Full(id) if id.server_name() != home_server => Err(LabeledError::new(format!(
+            "{} is not a user of {home_server}",
+            user.item
+        ))
+        .with_label("another server's user", user.span)
+        .with_help(format!(
+            "this MAS runs the accounts of {home_server}: name a user of it, e.g. @bot:{home_server}"
+        ))),
+        UserArg::Full(id) => Ok(id.localpart().to_owned()),
+        UserArg::Localpart(name) => Ok(name.clone()),
+    }
+}
+
+/// The user of that name on MAS, or an error pointing at the argument.
+pub(crate) fn existing_user(
+    found: Option<MasUser>,
+    user: &Spanned<String>,
+    active: &Active,
+) -> Result<MasUser, LabeledError> {
+    found.ok_or_else(|| {
+        LabeledError::new(format!("No user {} on this MAS", user.item))
+            .with_label("unknown user", user.span)
+            .with_help(format!(
+                "`matrix register <user> --session <admin>` creates it; the accounts of {} are \
+                 run by its MAS",
+                active.session.home_server
+            ))
+    })
+}
+
+/// `--valid-for`: a positive duration, or none.
+pub(crate) fn valid_for(call: &EvaluatedCall) -> Result<Option<Duration>, LabeledError> {
+    call.get_flag_value("valid-for")
+        .map(|value| {
+            duration(&value).ok_or_else(|| {
+                LabeledError::new("Invalid --valid-for")
+                    .with_label("not a positive duration", value.span())
+                    .with_help("give a positive duration such as 1hr")
+            })
+        })
+        .transpose()
+}
+
+/// What `matrix admin token` and `login-as` ask of a personal token.
+pub(crate) struct TokenRequest {
+    pub(crate) name: String,
+    pub(crate) valid_for: Option<Duration>,
+    /// The scopes, when not the client API with a fresh device.
+    pub(crate) scope: Option<String>,
+}
+
+/// Issues a personal token for `user` and returns it as a session record (with the personal
+/// session's `personal_session_id`, which `matrix admin revoke` takes).
+pub(crate) fn issue(
+    plugin: &MatrixPlugin,
+    active: &mut Active,
+    user: &Spanned<String>,
+    request: TokenRequest,
+    span: Span,
+) -> Result<Value, LabeledError> {
+    let username = username_on(user, active)?;
+    let device_id = new_device_id().map_err(|err| errors::request(err, &active.blame()))?;
+    let found = with_admin(plugin, active, |client, admin| {
+        client.mas_user(admin, &username)
+    })?;
+    let target = existing_user(found, user, active)?;
+    let mut new = NewPersonalSession::for_client_api(&target.id, &request.name, &device_id);
+    if let Some(scope) = request.scope {
+        new.scope = scope;
+    }
+    new.expires_in = request.valid_for.map(|valid| valid.as_secs().max(1));
+    let issued = with_admin(plugin, active, |client, admin| {
+        client.mas_issue_token(admin, &new)
+    })?;
+    let Some(token) = issued.access_token else {
+        return Err(
+            LabeledError::new("MAS made the personal session but sent no token")
+                .with_label("no access_token in the answer", span)
+                .with_help(format!(
+                    "revoke it (`matrix admin revoke {}`) and try again",
+                    issued.id
+                )),
+        );
+    };
+    // The device is the one the scope names; a scope without one leaves it to the server.
+    let device_id = issued
+        .scope
+        .split(' ')
+        .find_map(|scope| scope.strip_prefix("urn:matrix:client:device:"))
+        .unwrap_or_default()
+        .to_owned();
+    let user_id = UserId::parse(&format!("@{username}:{}", active.session.home_server))
+        .map_err(|err| errors::input(err, user.span))?;
+    let session = Session {
+        user_id,
+        device_id,
+        home_server: active.session.home_server.clone(),
+        homeserver: active.session.homeserver.clone(),
+        access_token: token,
+        refresh_token: None,
+        expires_at: request.valid_for.map(|valid| SystemTime::now() + valid),
+        oauth: None,
+    };
+    let mut record = session_record(&session, None, span);
+    if let Value::Record { val, .. } = &mut record {
+        val.to_mut()
+            .push("personal_session_id", Value::string(issued.id, span));
+    }
+    Ok(record)
+}
+
+/// A personal session as a row: `id`, `name`, `user_id` (when known), `scope`, and its times as
+/// dates (nothing where there is none). Never its token.
+pub(crate) fn personal_session_row(
+    session: &PersonalSession,
+    user_id: Option<&str>,
+    span: Span,
+) -> Record {
+    let date = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+            .map_or_else(|| Value::nothing(span), |at| Value::date(at, span))
+    };
+    let mut row = Record::new();
+    row.push("id", Value::string(&session.id, span));
+    row.push("name", Value::string(&session.name, span));
+    row.push("user_id", text_or_nothing(user_id, span));
+    row.push("scope", Value::string(&session.scope, span));
+    row.push("created_at", date(&Some(session.created_at.clone())));
+    row.push("expires_at", date(&session.expires_at));
+    row.push("last_active_at", date(&session.last_active_at));
+    row.push("revoked_at", date(&session.revoked_at));
+    row
+}

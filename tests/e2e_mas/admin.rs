@@ -1,0 +1,122 @@
+//! Bots on MAS: `matrix admin token`, `tokens`, `revoke` and `login-as` through MAS's admin API,
+//! with an admin session from `matrix login --oauth --admin`, in the real nu.
+
+use std::time::Duration;
+
+use super::json;
+use crate::support::mas::mas;
+use crate::support::{Running, nu_pw, scratch, unique_user};
+
+#[test]
+fn an_admin_session_issues_lists_and_revokes_personal_tokens() {
+    let mas = mas();
+    let admin = unique_user("masadmin");
+    let admin_id = mas.register_admin(&admin, "pw-Admin-1");
+    let bot = unique_user("masbot");
+    let bot_id = mas.register(&bot, "pw-Bot-1");
+    let config = scratch(&format!("config-{admin}"));
+    let script = format!(
+        r#"matrix login {admin_id} -H {url} --oauth --no-browser --admin --save adm | ignore
+        let t = (matrix admin token {bot_id} --name 'ops bot')
+        print ($t | reject access_token | to json --raw)
+        print ($t.access_token | into string)
+        print ($t | matrix whoami | to json --raw)
+        let u = (matrix admin token {bot} --valid-for 1hr)
+        print (matrix admin revoke $u.personal_session_id | to json --raw)
+        print (try {{ $u | matrix whoami | ignore; "works" }} catch {{|e| $e.msg }})
+        let l = (matrix admin login-as {bot_id} --valid-for 10min)
+        print ($l | matrix whoami | get user_id)
+        print (matrix admin tokens {bot_id} | to json --raw)
+        print (try {{ matrix admin token @nobody-{bot}:localhost }} catch {{|e| $e.msg }})
+        print (try {{ matrix admin tokens @{bot}:elsewhere.example }} catch {{|e| $e.msg }})"#,
+        url = mas.url
+    );
+    let mut nu = Running::start(&script, |command| {
+        command.env("XDG_CONFIG_HOME", &config);
+    });
+    super::approve_what_nu_shows(&mut nu, &admin, "pw-Admin-1");
+    let run = nu.finish(Duration::from_secs(90));
+    assert!(run.success, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let issued = json(lines[0]);
+    assert_eq!(issued["user_id"], bot_id.as_str());
+    let device = issued["device_id"].as_str().expect("a device");
+    assert_eq!(device.len(), 12, "{issued}");
+    let id = issued["personal_session_id"].as_str().expect("an ID");
+    assert!(lines[1].starts_with("mpt_…"), "masked: {}", lines[1]);
+    let me = json(lines[2]);
+    assert_eq!(me["user_id"], bot_id.as_str(), "the token works on Synapse");
+    assert_eq!(me["device_id"], device);
+    let revoked = json(lines[3]);
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert!(
+        lines[4].contains("no longer valid"),
+        "refused: {}",
+        lines[4]
+    );
+    assert_eq!(lines[5], bot_id, "login-as on MAS");
+    let listed = json(lines[6]);
+    let listed = listed.as_array().expect("a table");
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["name"], "ops bot");
+    assert_eq!(listed[0]["user_id"], bot_id.as_str());
+    assert!(listed[0]["revoked_at"].is_null());
+    assert!(
+        listed[1]["revoked_at"].is_string(),
+        "the second was revoked"
+    );
+    assert!(
+        listed[2]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("login-as"),
+        "{listed:?}"
+    );
+    assert!(
+        !run.stdout.contains("access_token\":\"mpt_"),
+        "lists never show a token"
+    );
+    assert!(lines[7].contains("No user @nobody-"), "{}", lines[7]);
+    assert!(
+        lines[8].contains("is not a user of localhost"),
+        "{}",
+        lines[8]
+    );
+}
+
+#[test]
+fn sessions_that_may_not_use_the_admin_api_are_told_how_to_get_one() {
+    let mas = mas();
+    let user = unique_user("masplain");
+    let user_id = mas.register(&user, "pw-Plain-1");
+    // An OAuth 2.0 session without the admin scope: MAS refuses it.
+    let mut nu = Running::start(
+        &format!(
+            "matrix login {user_id} -H {} --oauth --no-browser | matrix admin tokens",
+            mas.url
+        ),
+        |_| {},
+    );
+    super::approve_what_nu_shows(&mut nu, &user, "pw-Plain-1");
+    let run = nu.finish(Duration::from_secs(60));
+    assert!(!run.success);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("This session may not use MAS's admin API"),
+        "{text}"
+    );
+    assert!(text.contains("--oauth --admin"), "{text}");
+    // A password login on MAS gives a compatibility token: refused before anything is sent.
+    let run = nu_pw(
+        &format!(
+            "$env.PW | matrix login {user_id} -H {} | matrix admin token {user}",
+            mas.url
+        ),
+        "pw-Plain-1",
+    );
+    assert!(!run.success);
+    let text = run.stderr_folded();
+    assert!(text.contains("it is no OAuth 2.0 session"), "{text}");
+    assert!(text.contains("--oauth --admin"), "{text}");
+}
