@@ -227,6 +227,20 @@ impl Client {
         .map(drop)
     }
 
+    /// Makes the user MAS knows as `user_id` an admin of MAS (or not): one that may ask for the
+    /// admin scope where MAS's policy looks at it.
+    pub fn mas_set_admin(
+        &self,
+        admin: &MasAdmin,
+        user_id: &str,
+        is_admin: bool,
+    ) -> Result<(), Error> {
+        let segments = ["users", user_id, "set-admin"];
+        let body = json!({ "admin": is_admin });
+        self.mas_admin(admin, Method::Post, &segments, &[], Some(body), &[])
+            .map(drop)
+    }
+
     /// Makes a personal session, and its token.
     pub fn mas_issue_token(
         &self,

@@ -289,3 +289,36 @@ fn an_admin_api_that_is_not_served_is_named() {
         "asked where MAS serves it"
     );
 }
+
+#[test]
+fn a_password_mas_refuses_after_creating_the_user_says_the_user_exists() {
+    // MAS's password policy (its zxcvbn complexity, which the test MAS turns off) refuses the
+    // password after the user was made.
+    let (server, _) = oauth_server(|path, _| match path {
+        "/api/admin/v1/users" => Some(json(
+            r#"{"data": {"type": "user", "id": "01JUSER0000000000000000000",
+            "attributes": {"username": "newbot", "locked_at": null, "admin": false}}}"#,
+        )),
+        "/api/admin/v1/users/01JUSER0000000000000000000/set-password" => Some(http(
+            "400 Bad Request",
+            "application/json",
+            r#"{"errors": [{"title": "Password is too weak"}]}"#,
+        )),
+        _ => granting(path),
+    });
+    let run = support::nu(&format!(
+        "{} | matrix register newbot --password password",
+        login(&server.url, "--admin")
+    ));
+    assert!(!run.success, "{}", run.stdout);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("MAS created @newbot:localhost, then refused"),
+        "{text}"
+    );
+    assert!(text.contains("Password is too weak"), "{text}");
+    assert!(
+        text.contains("matrix admin token @newbot:localhost"),
+        "{text}"
+    );
+}

@@ -13,9 +13,11 @@ use crate::mas_admin::{MasAdmin, MasUser, NewPersonalSession, PersonalSession};
 use crate::oauth::new_device_id;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
+use crate::plugin::commands::default_name;
 use crate::plugin::config::duration;
 use crate::plugin::errors::{self, ADMIN_LOGIN};
 use crate::plugin::token::{session_record, text_or_nothing};
+use crate::secret::Password;
 use crate::session::Session;
 
 /// Runs `op` with the admin API of the MAS server that issued the session's token (refreshing
@@ -187,4 +189,72 @@ pub(crate) fn personal_session_row(
     row.push("last_active_at", date(&session.last_active_at));
     row.push("revoked_at", date(&session.revoked_at));
     row
+}
+
+/// What `matrix register` asks of MAS.
+pub(crate) struct NewUser<'a> {
+    pub(crate) user: &'a Spanned<String>,
+    pub(crate) password: &'a Password,
+    /// `--admin`: a MAS admin.
+    pub(crate) admin: bool,
+}
+
+/// `matrix register` on a server whose accounts MAS runs: creates the user through the admin
+/// API, sets its password and returns a session of a personal token for it. A refusal after the
+/// user was made says that it exists.
+pub(crate) fn register(
+    plugin: &MatrixPlugin,
+    active: &mut Active,
+    new: &NewUser<'_>,
+    span: Span,
+) -> Result<Session, LabeledError> {
+    let username = username_on(new.user, active)?;
+    let created = with_admin(plugin, active, |client, admin| {
+        client.mas_create_user(admin, &username)
+    })
+    .map_err(|err| err.with_label("this user", new.user.span))?;
+    let user_id = format!("@{username}:{}", active.session.home_server);
+    let half_made = |err: LabeledError| {
+        LabeledError::new(format!("MAS created {user_id}, then refused: {}", err.msg))
+            .with_label("the user exists now", new.user.span)
+            .with_help(format!(
+                "{} It has no password yet: `matrix admin token {user_id}` gives it a token all \
+                 the same, and an admin can set a password with `mas-cli manage set-password`.",
+                err.help.unwrap_or_default()
+            ))
+    };
+    with_admin(plugin, active, |client, admin| {
+        client.mas_set_password(admin, &created.id, new.password)
+    })
+    .map_err(half_made)?;
+    if new.admin {
+        with_admin(plugin, active, |client, admin| {
+            client.mas_set_admin(admin, &created.id, true)
+        })
+        .map_err(half_made)?;
+    }
+    let device_id = new_device_id().map_err(|err| errors::request(err, &active.blame()))?;
+    let personal = NewPersonalSession::for_client_api(
+        &created.id,
+        &format!("matrix register, {}", default_name()),
+        &device_id,
+    );
+    let issued = with_admin(plugin, active, |client, admin| {
+        client.mas_issue_token(admin, &personal)
+    })
+    .map_err(half_made)?;
+    let token = issued.access_token.ok_or_else(|| {
+        LabeledError::new("MAS made the personal session but sent no token")
+            .with_label("no access_token in the answer", span)
+    })?;
+    Ok(Session {
+        user_id: UserId::parse(&user_id).map_err(|err| errors::input(err, new.user.span))?,
+        device_id,
+        home_server: active.session.home_server.clone(),
+        homeserver: active.session.homeserver.clone(),
+        access_token: token,
+        refresh_token: None,
+        expires_at: None,
+        oauth: None,
+    })
 }

@@ -120,3 +120,42 @@ fn sessions_that_may_not_use_the_admin_api_are_told_how_to_get_one() {
     assert!(text.contains("it is no OAuth 2.0 session"), "{text}");
     assert!(text.contains("--oauth --admin"), "{text}");
 }
+
+#[test]
+fn matrix_register_creates_a_bot_on_mas_with_an_admin_session() {
+    let mas = mas();
+    let admin = unique_user("masreg");
+    let admin_id = mas.register_admin(&admin, "pw-Admin-2");
+    let bot = unique_user("masnewbot");
+    let bot_id = format!("@{bot}:localhost");
+    let config = scratch(&format!("config-{admin}"));
+    let script = format!(
+        r#"matrix login {admin_id} -H {url} --oauth --no-browser --admin --save adm | ignore
+        let r = (matrix register {bot} --session adm --save bot)
+        print ($r | reject access_token password | to json --raw)
+        print ($r | matrix whoami | get user_id)
+        let pw = ($r.password | matrix token reveal)
+        print ($pw | matrix login {bot_id} -H {url} | get user_id)
+        print (try {{ matrix register {bot} --session adm }} catch {{|e| $e.msg }})
+        print (try {{ matrix register other-{bot} -H {url} }} catch {{|e| $e.msg }})"#,
+        url = mas.url
+    );
+    let mut nu = Running::start(&script, |command| {
+        command.env("XDG_CONFIG_HOME", &config);
+    });
+    super::approve_what_nu_shows(&mut nu, &admin, "pw-Admin-2");
+    let run = nu.finish(Duration::from_secs(90));
+    assert!(run.success, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let made = json(lines[0]);
+    assert_eq!(made["user_id"], bot_id.as_str(), "{made}");
+    assert_eq!(made["device_id"].as_str().map(str::len), Some(12));
+    assert_eq!(lines[1], bot_id, "its personal token works on Synapse");
+    assert_eq!(
+        lines[2], bot_id,
+        "its password logs in (MAS's compatibility layer)"
+    );
+    assert!(lines[3].contains("the name is taken"), "{}", lines[3]);
+    // Synapse's ways of registering, on a server run by MAS: pointed to the admin session.
+    assert!(lines[4].contains("run by MAS"), "{}", lines[4]);
+}

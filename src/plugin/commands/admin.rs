@@ -1,12 +1,12 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Value};
 
+use super::default_name;
 use super::with_session;
 use crate::error::{Error, ErrorCode};
 use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
-use crate::plugin::commands::admin_token::default_name;
 use crate::plugin::errors;
 use crate::plugin::mas_admin::{TokenRequest, issue, valid_for};
 use crate::plugin::token::{session_record, session_type};

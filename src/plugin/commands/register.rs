@@ -9,9 +9,11 @@ use super::Pipe;
 use crate::error::{Error, ErrorCode};
 use crate::ids::UserArg;
 use crate::plugin::MatrixPlugin;
+use crate::plugin::active::Active;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
+use crate::plugin::mas_admin::{self, NewUser};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TokenValue, session_record};
 use crate::register::{
@@ -40,8 +42,10 @@ impl SimplePluginCommand for Register {
          Without a secret, open registration is tried (with --registration-token where the \
          server requires one); a server that wants a captcha or e-mail says so. Without --password a strong random password \
          is made; the record's `password` shows as ******** and `matrix token reveal` shows it. \
-         Not available when matrix-authentication-service (MAS) manages accounts: there, use \
-         `mas-cli manage register-user`."
+         Where matrix-authentication-service (MAS) runs the accounts, give an admin session \
+         instead (from `matrix login <admin> --oauth --admin`, on the pipeline or with \
+         --session): the user is made through MAS's admin API, and its session is a personal \
+         token; --admin makes it a MAS admin."
     }
 
     fn signature(&self) -> Signature {
@@ -49,6 +53,8 @@ impl SimplePluginCommand for Register {
             .input_output_types(vec![
                 (Type::Nothing, Type::record()),
                 (Type::String, Type::record()),
+                (Type::record(), Type::record()),
+                (Type::Custom(crate::plugin::token::TYPE_NAME.into()), Type::record()),
             ])
             .required("user", SyntaxShape::String, "The new user: bot, or @bot:example.org.")
             .named(
@@ -83,6 +89,12 @@ impl SimplePluginCommand for Register {
                 None,
             )
             .named("display-name", SyntaxShape::String, "The user's display name.", None)
+            .named(
+                "session",
+                SyntaxShape::String,
+                "On a server run by MAS: the admin session to create the user with (also from the pipeline).",
+                None,
+            )
             .category(Category::Network)
             .pipe(super::with_save)
             .pipe(super::with_timeout)
@@ -115,6 +127,11 @@ impl SimplePluginCommand for Register {
         input: &Value,
     ) -> Result<Value, LabeledError> {
         let user: Spanned<String> = call.req(0)?;
+        let by_session = call.get_flag_value("session").is_some()
+            || matches!(input, Value::Record { .. } | Value::Custom { .. });
+        if by_session {
+            return register_with_admin_session(plugin, engine, call, input, &user);
+        }
         let homeserver: Option<Spanned<String>> = call.get_flag("homeserver")?;
         let user_arg = UserArg::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
         let username = match &user_arg {
@@ -130,15 +147,7 @@ impl SimplePluginCommand for Register {
                     .with_help("with the shared secret, no registration token is needed"),
             );
         }
-        let password = match call.get_flag::<Spanned<String>>("password")? {
-            Some(given) if given.item.is_empty() => {
-                return Err(LabeledError::new("The password is empty")
-                    .with_label("empty password", given.span)
-                    .with_help("leave --password out to have a strong one generated"));
-            }
-            Some(given) => Password::new(given.item),
-            None => generate_password().map_err(|err| errors::input_of(err, call.head))?,
-        };
+        let password = new_password(call)?;
         let save = save_flag(plugin, call)?;
         let config = PluginConfig::for_call(engine, call)?;
         let (base_url, homeserver_span, discovered) = resolve_homeserver(&HomeserverLookup {
@@ -171,7 +180,10 @@ impl SimplePluginCommand for Register {
                 };
                 client
                     .register_with_shared_secret(&secret, &registration)
-                    .map_err(|err| refused(err, &blame, secret_span))?
+                    .map_err(|err| {
+                        mas_instead(&client, &blame)
+                            .unwrap_or_else(|| refused(err, &blame, secret_span))
+                    })?
             }
             None => {
                 if call.has_flag("admin")? {
@@ -188,9 +200,10 @@ impl SimplePluginCommand for Register {
                     device_name: display_name,
                 };
                 let token_span = registration_token.as_ref().map_or(call.head, |t| t.span);
-                client
-                    .register_open(&registration)
-                    .map_err(|err| refused_open(err, &blame, token_span))?
+                client.register_open(&registration).map_err(|err| {
+                    mas_instead(&client, &blame)
+                        .unwrap_or_else(|| refused_open(err, &blame, token_span))
+                })?
             }
         };
         let saved_as = save_if_asked(plugin, save, &session)?;
@@ -202,6 +215,90 @@ impl SimplePluginCommand for Register {
             );
         }
         Ok(record)
+    }
+}
+
+/// `matrix register` with an admin session: on a server whose accounts MAS runs.
+fn register_with_admin_session(
+    plugin: &MatrixPlugin,
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+    input: &Value,
+    user: &Spanned<String>,
+) -> Result<Value, LabeledError> {
+    for flag in [
+        "homeserver",
+        "shared-secret-file",
+        "synapse-config",
+        "registration-token",
+        "display-name",
+    ] {
+        if let Some(value) = call.get_flag_value(flag) {
+            return Err(
+                LabeledError::new(format!("--{flag} does not go with an admin session"))
+                    .with_label("not used when MAS creates the user", value.span())
+                    .with_help("the admin session names the server; drop this flag"),
+            );
+        }
+    }
+    let password = new_password(call)?;
+    let save = save_flag(plugin, call)?;
+    let mut active = Active::resolve(plugin, engine, call, input)?;
+    if active.session.oauth.is_none() {
+        return Err(LabeledError::new(
+            "An admin session registers users only where MAS runs the accounts",
+        )
+        .with_label("not an OAuth 2.0 session of MAS", active.blame().user)
+        .with_help(
+            "on Synapse, register with its shared secret (--synapse-config, \
+             --shared-secret-file or the secret on the pipeline); with MAS, log in as its admin \
+             with `matrix login <admin> --oauth --admin`",
+        ));
+    }
+    let new = NewUser {
+        user,
+        password: &password,
+        admin: call.has_flag("admin")?,
+    };
+    let session = mas_admin::register(plugin, &mut active, &new, call.head)?;
+    let saved_as = save_if_asked(plugin, save, &session)?;
+    let mut record = session_record(&session, saved_as.as_deref(), call.head);
+    if let Value::Record { val, .. } = &mut record {
+        val.to_mut().push(
+            "password",
+            TokenValue::password(&password, &session).into_value(call.head),
+        );
+    }
+    Ok(record)
+}
+
+/// When a registration was refused by a homeserver whose accounts MAS runs (asked only then),
+/// the error that says how to register there instead.
+fn mas_instead(client: &crate::client::Client, blame: &Blame) -> Option<LabeledError> {
+    let metadata = client.auth_metadata().ok()??;
+    Some(
+        LabeledError::new("This homeserver's accounts are run by MAS: register through it")
+            .with_label(
+                format!("its accounts are at {}", metadata.issuer),
+                blame.homeserver,
+            )
+            .with_help(
+                "Synapse's shared secret and open registration do not make users here: log in \
+                 as a MAS admin (`matrix login <admin> --oauth --admin --save admin`) and run \
+                 `matrix register <user> --session admin`",
+            )
+            .with_code("matrix::register_on_mas"),
+    )
+}
+
+/// `--password`, or a generated one.
+fn new_password(call: &EvaluatedCall) -> Result<Password, LabeledError> {
+    match call.get_flag::<Spanned<String>>("password")? {
+        Some(given) if given.item.is_empty() => Err(LabeledError::new("The password is empty")
+            .with_label("empty password", given.span)
+            .with_help("leave --password out to have a strong one generated")),
+        Some(given) => Ok(Password::new(given.item)),
+        None => generate_password().map_err(|err| errors::input_of(err, call.head)),
     }
 }
 
