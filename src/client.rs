@@ -12,7 +12,7 @@ use crate::answer::{Answer, Raw, oauth_error, scrub_list};
 use crate::error::{Error, InputError};
 use crate::http::{Body, Request, Transport};
 use crate::ids::{homeserver_url, http_allowed};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, Password};
 
 pub use crate::http::{
     ClientConfig, Interrupt, MAX_API_BODY_BYTES, MAX_BODY_BYTES, Method, NO_HINT_WAIT,
@@ -182,10 +182,23 @@ impl Client {
         body: Body,
         secrets: &[&str],
     ) -> Result<Answer, Error> {
+        self.post_oauth_as(url, body, secrets, None)
+    }
+
+    /// [`Client::post_oauth`] as a confidential client: `client` (ID and secret) goes in the
+    /// `Authorization: Basic` header (`client_secret_basic`).
+    pub(crate) fn post_oauth_as(
+        &self,
+        url: &str,
+        body: Body,
+        secrets: &[&str],
+        client: Option<(&str, &Password)>,
+    ) -> Result<Answer, Error> {
         let request = Request {
             method: Method::Post,
             url,
             bearer: None,
+            basic: client,
             body: Some(body),
             limit: MAX_BODY_BYTES,
         };
@@ -249,6 +262,7 @@ impl Client {
             method,
             url,
             bearer: token,
+            basic: None,
             body,
             limit,
         };

@@ -315,6 +315,7 @@ impl Discovery {
             method: Method::Get,
             url,
             bearer: None,
+            basic: None,
             body: None,
             limit: MAX_BODY_BYTES,
         };

@@ -165,6 +165,9 @@ fn what_the_client_api_of_an_oauth_server_does_not_offer_sends_to_the_account_pa
 #[path = "../examples/oauth_device.rs"]
 mod oauth_device;
 
+#[path = "../examples/mas_bot.rs"]
+mod mas_bot;
+
 /// Runs the library example's device-code sign-in while the test, as the user, approves (or
 /// refuses) it on MAS's pages.
 fn device_sign_in(

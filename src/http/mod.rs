@@ -16,12 +16,13 @@ mod wire;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::Value as JsonValue;
 use zeroize::Zeroizing;
 
 use crate::answer::{Raw, retry_hint, retry_hint_from};
 use crate::error::{Error, UnexpectedResponse};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, Password};
 
 use pool::Connections;
 use wire::{Exchanged, Work, transport_error};
@@ -151,9 +152,27 @@ pub(crate) struct Request<'a> {
     pub(crate) url: &'a str,
     /// Sent as `Authorization: Bearer …`.
     pub(crate) bearer: Option<&'a AccessToken>,
+    /// A client's ID and secret, sent as `Authorization: Basic …` (RFC 6749 section 2.3.1:
+    /// each form-encoded, then joined by `:` and base64-encoded). Only when `bearer` is `None`.
+    pub(crate) basic: Option<(&'a str, &'a Password)>,
     pub(crate) body: Option<Body>,
     /// The most bytes of the answer's body read.
     pub(crate) limit: u64,
+}
+
+/// The `Authorization` header of a request, if it has one.
+fn authorization(request: &Request<'_>) -> Option<Zeroizing<String>> {
+    if let Some(token) = request.bearer {
+        return Some(Zeroizing::new(format!("Bearer {}", token.reveal())));
+    }
+    let (id, secret) = request.basic?;
+    let encode =
+        |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let pair = Zeroizing::new(format!("{}:{}", encode(id), encode(secret.expose())));
+    Some(Zeroizing::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+    )))
 }
 
 /// The network side of a client: a connection pool, an interrupt check and the rate-limit rule.
@@ -243,9 +262,7 @@ impl Transport {
             agent,
             method: request.method,
             url: url.clone(),
-            bearer: request
-                .bearer
-                .map(|token| Zeroizing::new(format!("Bearer {}", token.reveal()))),
+            authorization: authorization(request),
             body: request.body.clone(),
             limit: request.limit,
         };
@@ -326,6 +343,25 @@ fn run_interruptibly<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_secret_goes_form_encoded_in_basic() {
+        let secret = Password::new("s p:é".to_owned());
+        let request = Request {
+            method: Method::Post,
+            url: "https://auth.example/token",
+            bearer: None,
+            basic: Some(("01J:client", &secret)),
+            body: None,
+            limit: 1,
+        };
+        let header = authorization(&request).expect("a header");
+        let encoded = header.strip_prefix("Basic ").expect("basic");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        assert_eq!(decoded, b"01J%3Aclient:s+p%3A%C3%A9");
+    }
 
     #[test]
     fn form_bodies_are_url_encoded() {

@@ -10,7 +10,8 @@ pub(super) struct Work {
     pub(super) agent: ureq::Agent,
     pub(super) method: Method,
     pub(super) url: String,
-    pub(super) bearer: Option<Zeroizing<String>>,
+    /// The whole `Authorization` header value (`Bearer …`, `Basic …`).
+    pub(super) authorization: Option<Zeroizing<String>>,
     pub(super) body: Option<Body>,
     pub(super) limit: u64,
 }
@@ -31,7 +32,7 @@ impl Work {
             agent,
             method,
             url,
-            bearer,
+            authorization,
             body,
             limit,
         } = self;
@@ -41,8 +42,8 @@ impl Work {
                     Method::Delete => agent.delete(&url),
                     _ => agent.get(&url),
                 };
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer.as_str());
+                if let Some(authorization) = &authorization {
+                    request = request.header("Authorization", authorization.as_str());
                 }
                 request.call()
             }
@@ -56,8 +57,8 @@ impl Work {
                 if let Some(body) = &body {
                     request = request.header("Content-Type", body.content_type());
                 }
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer.as_str());
+                if let Some(authorization) = &authorization {
+                    request = request.header("Authorization", authorization.as_str());
                 }
                 match &body {
                     Some(body) => request.send(body.bytes()),

@@ -13,7 +13,7 @@ use crate::answer::Fields;
 use crate::client::Client;
 use crate::error::{Error, InputError};
 use crate::http::{Body, POLL};
-use crate::secret::{AccessToken, random_hex};
+use crate::secret::{AccessToken, Password, random_hex};
 use crate::session::{OAuthClient, Session};
 
 /// The scope of the whole client API.
@@ -278,6 +278,27 @@ impl Client {
             ("client_id", oauth.client_id.as_str()),
         ]);
         let answer = self.post_oauth(&oauth.token_endpoint, form, &[refresh_token.reveal()])?;
+        tokens_from(&Fields::new(&answer))
+    }
+
+    /// The client credentials grant (RFC 6749 section 4.4): a token for the confidential client
+    /// `client_id` itself (no user), for `scope`, its secret sent as `client_secret_basic`. On
+    /// MAS, a client listed under `clients:` in its configuration gets `urn:mas:admin` this way
+    /// (where MAS's policy lists it in `admin_clients`).
+    pub fn client_credentials(
+        &self,
+        metadata: &AuthMetadata,
+        client_id: &str,
+        secret: &Password,
+        scope: &str,
+    ) -> Result<OAuthTokens, Error> {
+        let form = Body::form([("grant_type", "client_credentials"), ("scope", scope)]);
+        let answer = self.post_oauth_as(
+            &metadata.token_endpoint,
+            form,
+            &[secret.expose()],
+            Some((client_id, secret)),
+        )?;
         tokens_from(&Fields::new(&answer))
     }
 

@@ -159,3 +159,28 @@ fn matrix_register_creates_a_bot_on_mas_with_an_admin_session() {
     // Synapse's ways of registering, on a server run by MAS: pointed to the admin session.
     assert!(lines[4].contains("run by MAS"), "{}", lines[4]);
 }
+
+#[test]
+fn the_library_example_gives_a_bot_a_token_with_the_admin_client() {
+    let mas = mas();
+    let (client_id, secret) = mas.admin_client();
+    let secret = nu_plugin_matrix::Password::new(secret);
+    let bot = unique_user("exbot");
+    // A new user: made, then given a token; an existing one: given another.
+    for _ in 0..2 {
+        let session =
+            super::mas_bot::bot_token(&mas.url, &client_id, &secret, &bot).expect("a bot token");
+        assert_eq!(session.user_id, *format!("@{bot}:localhost").as_str());
+        assert!(session.access_token.reveal().starts_with("mpt_"));
+        assert_eq!(session.device_id.len(), 12);
+    }
+    // A wrong secret: the token endpoint refuses the client.
+    let wrong = nu_plugin_matrix::Password::new("not-the-secret".to_owned());
+    match super::mas_bot::bot_token(&mas.url, &client_id, &wrong, &bot) {
+        Err(nu_plugin_matrix::Error::OAuth(err)) => {
+            assert_eq!(err.error, "invalid_client", "{err}");
+            assert!(!err.to_string().contains("not-the-secret"));
+        }
+        other => panic!("a wrong secret must be refused: {other:?}"),
+    }
+}

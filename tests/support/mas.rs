@@ -50,6 +50,18 @@ impl Mas {
         format!("@{localpart}:localhost")
     }
 
+    /// The admin client of its configuration (client credentials, `urn:mas:admin`): its ID and
+    /// its secret.
+    pub fn admin_client(&self) -> (String, String) {
+        let read = |name: &str| {
+            std::fs::read_to_string(self.dir.join(name))
+                .unwrap_or_else(|err| panic!("{name}: {err}"))
+                .trim()
+                .to_owned()
+        };
+        (read("admin_client_id"), read("admin_client_secret"))
+    }
+
     /// A compatibility token (`mct_…`) for the user, from `mas-cli manage
     /// issue-compatibility-token`.
     pub fn compat_token(&self, localpart: &str) -> String {
