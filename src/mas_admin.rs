@@ -182,6 +182,21 @@ impl Client {
         }
     }
 
+    /// The Matrix server name MAS runs the accounts of (`GET site-config`).
+    pub fn mas_server_name(&self, admin: &MasAdmin) -> Result<String, Error> {
+        let url = admin.url(&["site-config"], &[]);
+        let raw = self.send_to(Method::Get, &url, &admin.token, None)?;
+        let scrub = [admin.token.reveal()];
+        if !(200..300).contains(&raw.status()) {
+            return Err(admin_error(&raw, &scrub));
+        }
+        let answer = raw.parse(&scrub)?;
+        match answer.object.get("server_name").and_then(JsonValue::as_str) {
+            Some(name) => Ok(name.to_owned()),
+            None => Err(answer.unexpected("the site configuration has no `server_name`")),
+        }
+    }
+
     /// The user `username` (a localpart), or `None` when MAS has none by that name.
     pub fn mas_user(&self, admin: &MasAdmin, username: &str) -> Result<Option<MasUser>, Error> {
         let segments = ["users", "by-username", username];

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::ids::UserId;
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, Password};
 use crate::session::{OAuthClient, Session};
 use crate::unix_ms;
 
@@ -63,6 +63,72 @@ pub struct SavedSessions {
     /// The saved sessions whose refresh token their server refused: kept, so that nothing the
     /// user had is lost, but marked until a new login is saved under the name.
     pub needs_login: BTreeSet<String>,
+    /// MAS admin clients (the client credentials grant), by name: what gets them a fresh admin
+    /// token, secret included.
+    pub admin_clients: BTreeMap<String, SavedAdminClient>,
+}
+
+/// A MAS admin client, saved: enough to ask for a fresh `urn:mas:admin` token. `Debug` does not
+/// show the secret.
+#[derive(Debug, Clone)]
+pub struct SavedAdminClient {
+    /// The homeserver's base URL.
+    pub homeserver: String,
+    /// The server name of its users.
+    pub home_server: String,
+    /// MAS's issuer.
+    pub issuer: String,
+    /// Its token endpoint.
+    pub token_endpoint: String,
+    /// The client's ID.
+    pub client_id: String,
+    /// The client's secret.
+    pub client_secret: Password,
+}
+
+impl PartialEq for SavedAdminClient {
+    fn eq(&self, other: &Self) -> bool {
+        self.stored() == other.stored()
+    }
+}
+
+impl Eq for SavedAdminClient {}
+
+impl SavedAdminClient {
+    fn stored(&self) -> StoredAdminClient {
+        StoredAdminClient {
+            homeserver: self.homeserver.clone(),
+            home_server: self.home_server.clone(),
+            issuer: self.issuer.clone(),
+            token_endpoint: self.token_endpoint.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: Zeroizing::new(self.client_secret.expose().to_owned()),
+        }
+    }
+}
+
+/// A saved admin client as the file holds it.
+#[derive(PartialEq, Eq, Serialize, Deserialize)]
+struct StoredAdminClient {
+    homeserver: String,
+    home_server: String,
+    issuer: String,
+    token_endpoint: String,
+    client_id: String,
+    client_secret: Zeroizing<String>,
+}
+
+impl StoredAdminClient {
+    fn into_saved(self) -> SavedAdminClient {
+        SavedAdminClient {
+            homeserver: self.homeserver,
+            home_server: self.home_server,
+            issuer: self.issuer,
+            token_endpoint: self.token_endpoint,
+            client_id: self.client_id,
+            client_secret: Password::new(self.client_secret.to_string()),
+        }
+    }
 }
 
 impl SavedSessions {
@@ -147,6 +213,11 @@ impl SessionStore {
             sessions,
             oauth_clients: file.oauth_clients,
             needs_login,
+            admin_clients: file
+                .admin_clients
+                .into_iter()
+                .map(|(name, stored)| (name, stored.into_saved()))
+                .collect(),
         })
     }
 
@@ -219,6 +290,11 @@ impl SessionStore {
                 .collect(),
             oauth_clients: sessions.oauth_clients.clone(),
             needs_login: sessions.needs_login.clone(),
+            admin_clients: sessions
+                .admin_clients
+                .iter()
+                .map(|(name, saved)| (name.clone(), saved.stored()))
+                .collect(),
         };
         let mut bytes =
             Zeroizing::new(serde_json::to_vec_pretty(&file).expect("plain data serialises"));
@@ -260,6 +336,8 @@ struct StoredFile {
     oauth_clients: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     needs_login: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    admin_clients: BTreeMap<String, StoredAdminClient>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -317,123 +395,4 @@ pub fn expired(at: Option<SystemTime>, margin: Duration) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    fn session(token: &str) -> Session {
-        Session {
-            user_id: UserId::parse("@bot:example.org").expect("valid"),
-            device_id: "DEV".into(),
-            home_server: "example.org".into(),
-            homeserver: "https://matrix.example.org".into(),
-            access_token: AccessToken::new(token.into()),
-            refresh_token: Some(AccessToken::new("syr_refresh".into())),
-            expires_at: Some(unix_ms::to_time(1_800_000_000_000)),
-            oauth: Some(OAuthClient {
-                issuer: "https://auth.example.org/".into(),
-                client_id: "01CLIENT".into(),
-                token_endpoint: "https://auth.example.org/oauth2/token".into(),
-                revocation_endpoint: "https://auth.example.org/oauth2/revoke".into(),
-            }),
-        }
-    }
-
-    #[test]
-    fn a_missing_file_is_an_empty_store() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SessionStore::new(dir.path().join("none/sessions.json"));
-        assert_eq!(store.load(), Ok(SavedSessions::default()));
-    }
-
-    #[test]
-    fn sessions_round_trip_in_a_0600_file() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SessionStore::new(dir.path().join("nu_plugin_matrix/sessions.json"));
-        store
-            .update(|saved| {
-                saved.sessions.insert("bot".into(), session("syt_one"));
-                saved.default = Some("bot".into());
-                Ok::<_, StoreError>(())
-            })
-            .expect("saved");
-        let mode = std::fs::metadata(store.path())
-            .expect("file")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let folder_mode = std::fs::metadata(store.path().parent().expect("folder"))
-            .expect("folder")
-            .permissions()
-            .mode();
-        assert_eq!(folder_mode & 0o777, 0o700);
-        let saved = store.load().expect("loads");
-        assert_eq!(
-            saved.default_session().map(|(name, s)| (name, s.clone())),
-            Some(("bot", session("syt_one")))
-        );
-    }
-
-    #[test]
-    fn a_corrupt_file_is_reported_and_left_alone() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("sessions.json");
-        std::fs::write(
-            &path,
-            "{\"version\": 1, \"sessions\": {\"x\": \"syt_secret_token\"",
-        )
-        .expect("write");
-        let store = SessionStore::new(&path);
-        let err = store.load().expect_err("corrupt");
-        assert!(err.problem.contains("not a valid session file"), "{err}");
-        assert!(!err.to_string().contains("syt_secret"), "{err}");
-        let result = store.update(|saved| {
-            saved.default = Some("x".into());
-            Ok::<_, StoreError>(())
-        });
-        assert!(result.is_err());
-        assert_eq!(
-            std::fs::read_to_string(&path).expect("still there"),
-            "{\"version\": 1, \"sessions\": {\"x\": \"syt_secret_token\""
-        );
-    }
-
-    #[test]
-    fn an_error_in_the_change_writes_nothing() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SessionStore::new(dir.path().join("sessions.json"));
-        let result: Result<(), StoreError> = store.update(|saved| {
-            saved.default = Some("x".into());
-            Err(StoreError {
-                path: PathBuf::new(),
-                problem: "no".into(),
-                hint: String::new(),
-            })
-        });
-        assert!(result.is_err());
-        assert!(!store.path().exists());
-    }
-
-    #[test]
-    fn concurrent_writers_lose_nothing() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SessionStore::new(dir.path().join("sessions.json"));
-        std::thread::scope(|scope| {
-            for i in 0..16 {
-                let store = store.clone();
-                scope.spawn(move || {
-                    store
-                        .update(|saved| {
-                            saved
-                                .sessions
-                                .insert(format!("s{i}"), session(&format!("syt_{i}")));
-                            Ok::<_, StoreError>(())
-                        })
-                        .expect("saved");
-                });
-            }
-        });
-        assert_eq!(store.load().expect("valid").sessions.len(), 16);
-    }
-}
+mod tests;

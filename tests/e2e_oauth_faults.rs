@@ -322,3 +322,37 @@ fn a_password_mas_refuses_after_creating_the_user_says_the_user_exists() {
         "{text}"
     );
 }
+
+#[test]
+fn a_client_that_is_not_an_admin_client_is_told_so() {
+    let (server, _) = oauth_server(|path, _| {
+        (path == "/oauth/token").then(|| {
+            oauth_error(
+                "400 Bad Request",
+                "invalid_scope",
+                "urn:mas:admin is not allowed for this client",
+            )
+        })
+    });
+    let run = support::nu_with(
+        &format!(
+            "$env.SECRET | matrix admin session --client-id 01JADM1NC11ENT000000000001 -H {}",
+            server.url
+        ),
+        |command| {
+            command.env("SECRET", "a-client-secret-0001");
+        },
+    );
+    assert!(!run.success, "{}", run.stdout);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("This client may not get an admin token"),
+        "{text}"
+    );
+    assert!(text.contains("admin_clients"), "{text}");
+    assert!(
+        !run.all().contains("a-client-secret-0001"),
+        "the secret never shows: {}",
+        run.all()
+    );
+}

@@ -292,9 +292,20 @@ impl Client {
         secret: &Password,
         scope: &str,
     ) -> Result<OAuthTokens, Error> {
+        self.client_credentials_at(&metadata.token_endpoint, client_id, secret, scope)
+    }
+
+    /// [`Client::client_credentials`] at a known token endpoint.
+    pub fn client_credentials_at(
+        &self,
+        token_endpoint: &str,
+        client_id: &str,
+        secret: &Password,
+        scope: &str,
+    ) -> Result<OAuthTokens, Error> {
         let form = Body::form([("grant_type", "client_credentials"), ("scope", scope)]);
         let answer = self.post_oauth_as(
-            &metadata.token_endpoint,
+            token_endpoint,
             form,
             &[secret.expose()],
             Some((client_id, secret)),

@@ -127,13 +127,20 @@ impl Active {
                 .with_label("a single-use login token", span)
                 .with_help("log in with it first: `... | matrix login`"));
         }
-        if token.kind() != TokenKind::Access {
+        if token.kind() == TokenKind::AdminClient {
+            return Err(
+                LabeledError::new("This is a MAS admin client's token, not a session")
+                    .with_label("the record of `matrix admin session`", span)
+                    .with_help("it works with the `matrix admin` commands only"),
+            );
+        }
+        let (TokenKind::Access, Some(session)) = (token.kind(), token.to_session()) else {
             return Err(LabeledError::new("This is not a session")
                 .with_label("a refresh token or password, not an access token", span)
                 .with_help("pass the session record, or its access_token"));
-        }
+        };
         Ok(Self {
-            session: token.to_session(),
+            session,
             config,
             interrupt,
             saved_as: token.saved_as().map(str::to_owned),
@@ -167,6 +174,13 @@ impl Active {
                 }
             },
         };
+        if saved.admin_clients.contains_key(&name) {
+            return Err(LabeledError::new(format!(
+                "'{name}' is a saved MAS admin client, not a session"
+            ))
+            .with_label("an admin client", span)
+            .with_help("it works with the `matrix admin` commands; give a user's session"));
+        }
         let Some(session) = saved.sessions.get(&name) else {
             let names: Vec<&str> = saved.sessions.keys().map(String::as_str).collect();
             return Err(

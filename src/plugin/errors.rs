@@ -16,6 +16,7 @@ mod mas_admin;
 pub(crate) use mas_admin::ADMIN_LOGIN;
 
 /// Where an error can point.
+#[derive(Clone)]
 pub(crate) struct Blame {
     /// The command name.
     pub head: Span,

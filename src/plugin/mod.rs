@@ -182,6 +182,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::SendMessage),
             Box::new(commands::Messages),
             Box::new(commands::ADMIN),
+            Box::new(commands::AdminSession),
             Box::new(commands::AdminLoginAs),
             Box::new(commands::AdminToken),
             Box::new(commands::AdminTokens),

@@ -28,6 +28,19 @@ pub enum TokenKind {
     Password,
     /// A single-use login token (`matrix token login-token`), for `matrix login`.
     LoginToken,
+    /// A MAS admin client's token (`matrix admin session`): no user's, for `matrix admin`.
+    AdminClient,
+}
+
+/// Whose admin token a [`TokenKind::AdminClient`] value holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminClientOf {
+    /// MAS's issuer.
+    pub issuer: String,
+    /// The client's ID.
+    pub client_id: String,
+    /// The server name of the users it administers.
+    pub home_server: String,
 }
 
 /// A token together with the rest of its session, so that a token value alone can be used by
@@ -43,7 +56,8 @@ pub struct TokenValue {
     #[serde(serialize_with = "reveal_token", deserialize_with = "wrap_token")]
     token: AccessToken,
     homeserver: String,
-    user_id: UserId,
+    /// The user; `None` for an admin client's token.
+    user_id: Option<UserId>,
     device_id: Option<String>,
     #[serde(default)]
     kind: TokenKind,
@@ -60,6 +74,9 @@ pub struct TokenValue {
     /// For an OAuth 2.0 session: what refresh and revocation need (not shown anywhere).
     #[serde(default)]
     oauth: Option<OAuthClient>,
+    /// For an admin client's token: whose.
+    #[serde(default)]
+    admin_client: Option<AdminClientOf>,
 }
 
 impl TokenValue {
@@ -68,14 +85,46 @@ impl TokenValue {
         Self {
             token: session.access_token.clone(),
             homeserver: session.homeserver.clone(),
-            user_id: session.user_id.clone(),
+            user_id: Some(session.user_id.clone()),
             device_id: Some(session.device_id.clone()).filter(|id| !id.is_empty()),
             kind: TokenKind::Access,
             refresh_token: session.refresh_token.clone(),
             expires_at_ms: session.expires_at.map(unix_ms::from_time),
             saved_as: saved_as.map(str::to_owned),
             oauth: session.oauth.clone(),
+            admin_client: None,
         }
+    }
+
+    /// An admin client's token, on the homeserver `homeserver`.
+    pub fn admin_client(
+        token: AccessToken,
+        expires_at: Option<SystemTime>,
+        homeserver: &str,
+        of: AdminClientOf,
+    ) -> Self {
+        Self {
+            token,
+            homeserver: homeserver.to_owned(),
+            user_id: None,
+            device_id: None,
+            kind: TokenKind::AdminClient,
+            refresh_token: None,
+            expires_at_ms: expires_at.map(unix_ms::from_time),
+            saved_as: None,
+            oauth: None,
+            admin_client: Some(of),
+        }
+    }
+
+    /// Whose admin token this is, for an admin client's.
+    pub fn admin_client_of(&self) -> Option<&AdminClientOf> {
+        self.admin_client.as_ref()
+    }
+
+    /// When the token expires, if it does.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at_ms.map(unix_ms::to_time)
     }
 
     /// A password value belonging to a session: displays as `********`, revealed like a token.
@@ -111,18 +160,20 @@ impl TokenValue {
         &self.homeserver
     }
 
-    /// The session this value stands for.
-    pub fn to_session(&self) -> Session {
-        Session {
-            user_id: self.user_id.clone(),
+    /// The session this value stands for; `None` for an admin client's token, which is no
+    /// user's session.
+    pub fn to_session(&self) -> Option<Session> {
+        let user_id = self.user_id.clone()?;
+        Some(Session {
+            home_server: user_id.server_name().to_owned(),
+            user_id,
             device_id: self.device_id.clone().unwrap_or_default(),
-            home_server: self.user_id.server_name().to_owned(),
             homeserver: self.homeserver.clone(),
             access_token: self.token.clone(),
             refresh_token: self.refresh_token.clone(),
             expires_at: self.expires_at_ms.map(unix_ms::to_time),
             oauth: self.oauth.clone(),
-        }
+        })
     }
 
     /// The token.
@@ -206,6 +257,7 @@ impl fmt::Debug for TokenValue {
             expires_at_ms,
             saved_as,
             oauth,
+            admin_client,
         } = self;
         f.debug_struct("TokenValue")
             .field("token", token)
@@ -217,6 +269,7 @@ impl fmt::Debug for TokenValue {
             .field("expires_at_ms", expires_at_ms)
             .field("saved_as", saved_as)
             .field("oauth", oauth)
+            .field("admin_client", admin_client)
             .finish()
     }
 }
@@ -259,7 +312,10 @@ impl CustomValue for TokenValue {
     fn to_base_value(&self, span: Span) -> Result<Value, ShellError> {
         let shown = match self.kind {
             TokenKind::Password => "********".to_owned(),
-            TokenKind::Access | TokenKind::Refresh | TokenKind::LoginToken => self.token.masked(),
+            TokenKind::Access
+            | TokenKind::Refresh
+            | TokenKind::LoginToken
+            | TokenKind::AdminClient => self.token.masked(),
         };
         Ok(Value::string(shown, span))
     }

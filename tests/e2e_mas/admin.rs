@@ -184,3 +184,57 @@ fn the_library_example_gives_a_bot_a_token_with_the_admin_client() {
         other => panic!("a wrong secret must be refused: {other:?}"),
     }
 }
+
+#[test]
+fn an_admin_client_session_works_piped_and_saved() {
+    let mas = mas();
+    let (client_id, secret) = mas.admin_client();
+    let bot = unique_user("clientbot");
+    mas.register(&bot, "pw-Bot-2");
+    let dir = scratch(&format!("adminclient-{bot}"));
+    let secret_file = dir.join("secret.txt");
+    std::fs::write(&secret_file, format!("{secret}\n")).expect("written");
+    let config = dir.join("config");
+    let script = format!(
+        r#"let a = (open --raw {file} | matrix admin session --client-id {client_id} -H {url} --save masadm)
+        print ($a | reject access_token expires_at | to json --raw)
+        print ($a.access_token | into string)
+        print ($a | matrix admin token {bot} | matrix whoami | get user_id)
+        print (matrix admin tokens {bot} --session masadm | length)
+        print (matrix session list | where name == masadm | get device_id.0)
+        print (try {{ matrix whoami --session masadm }} catch {{|e| $e.msg }})
+        print (try {{ 'not-the-secret' | matrix admin session --client-id {client_id} -H {url} }} catch {{|e| $e.msg }})
+        matrix session remove masadm
+        print (matrix session list | length)"#,
+        file = secret_file.display(),
+        url = mas.url
+    );
+    let run = crate::support::nu_with(&script, |command| {
+        command.env("XDG_CONFIG_HOME", &config);
+    });
+    assert!(run.success, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let session = json(lines[0]);
+    assert_eq!(session["client_id"], client_id.as_str());
+    assert_eq!(
+        session["home_server"], "localhost",
+        "from MAS's site config"
+    );
+    assert_eq!(session["saved_as"], "masadm");
+    assert!(lines[1].starts_with("mat_…"), "masked: {}", lines[1]);
+    assert_eq!(lines[2], format!("@{bot}:localhost"), "piped: a bot token");
+    assert_eq!(lines[3], "1", "saved: a fresh admin token");
+    assert_eq!(lines[4], format!("admin client {client_id}"));
+    assert!(
+        lines[5].contains("is a saved MAS admin client"),
+        "{}",
+        lines[5]
+    );
+    assert!(
+        lines[6].contains("does not know this client, or the secret is wrong"),
+        "{}",
+        lines[6]
+    );
+    assert_eq!(lines[7], "0", "removed");
+    assert!(!run.all().contains(&secret), "the secret never shows");
+}

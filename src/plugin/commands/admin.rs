@@ -6,9 +6,9 @@ use super::with_session;
 use crate::error::{Error, ErrorCode};
 use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::active::{Failure, failure};
 use crate::plugin::errors;
-use crate::plugin::mas_admin::{TokenRequest, issue, valid_for};
+use crate::plugin::mas_admin::{Caller, TokenRequest, issue, valid_for};
 use crate::plugin::token::{session_record, session_type};
 
 /// `matrix admin login-as <user>`: a token for another user, from an admin session.
@@ -66,16 +66,19 @@ impl SimplePluginCommand for AdminLoginAs {
     ) -> Result<Value, LabeledError> {
         let user: Spanned<String> = call.req(0)?;
         let valid_for = valid_for(call)?;
-        let mut active = Active::resolve(plugin, engine, call, input)?;
-        // An OAuth 2.0 session's server has its accounts run by MAS: a personal token there.
-        if active.session.oauth.is_some() {
-            let request = TokenRequest {
-                name: format!("login-as, {}", default_name()),
-                valid_for,
-                scope: None,
-            };
-            return issue(plugin, &mut active, &user, request, call.head);
-        }
+        // An admin client, or an OAuth 2.0 session: the server's accounts are run by MAS, which
+        // issues a personal token. Any other session: Synapse's admin API.
+        let mut active = match Caller::resolve(plugin, engine, call, input)? {
+            Caller::User(active) if active.session.oauth.is_none() => active,
+            mut caller => {
+                let request = TokenRequest {
+                    name: format!("login-as, {}", default_name()),
+                    valid_for,
+                    scope: None,
+                };
+                return issue(plugin, &mut caller, &user, request, call.head);
+            }
+        };
         let user_id = UserId::parse(&user.item).map_err(|err| errors::input(err, user.span))?;
         let blame = active.blame();
         let admin = active.session.user_id.clone();

@@ -3,8 +3,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxSha
 
 use super::with_session;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::Active;
-use crate::plugin::mas_admin::{personal_session_row, with_admin};
+use crate::plugin::mas_admin::{Caller, personal_session_row};
 
 /// `matrix admin revoke <id>`: revokes a personal session on MAS.
 pub struct AdminRevoke;
@@ -53,8 +52,8 @@ impl SimplePluginCommand for AdminRevoke {
                 .with_label("not a 26-character ID", id.span)
                 .with_help("`matrix admin tokens` lists them in its `id` column"));
         }
-        let mut active = Active::resolve(plugin, engine, call, &session_only(input))?;
-        let revoked = with_admin(plugin, &mut active, |client, admin| {
+        let mut caller = Caller::resolve(plugin, engine, call, &session_only(input))?;
+        let revoked = caller.run(plugin, |client, admin| {
             client.mas_revoke_personal_session(admin, &id.item)
         })?;
         Ok(Value::record(

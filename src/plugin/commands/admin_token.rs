@@ -3,8 +3,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxSha
 
 use super::with_session;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::Active;
-use crate::plugin::mas_admin::{TokenRequest, issue, valid_for};
+use crate::plugin::mas_admin::{Caller, TokenRequest, issue, valid_for};
 use crate::plugin::token::session_type;
 
 /// `matrix admin token <user>`: a personal access token for a user, from MAS's admin API.
@@ -22,8 +21,8 @@ impl SimplePluginCommand for AdminToken {
     }
 
     fn extra_description(&self) -> &str {
-        "Takes an admin session (from `matrix login <admin> --oauth --admin`) from the pipeline, \
-         --session or the saved default, and asks MAS for a personal session of the user: a named \
+        "Takes an admin session (from `matrix login <admin> --oauth --admin`, or an admin \
+         client's from `matrix admin session`) from the pipeline, --session or the saved default, and asks MAS for a personal session of the user: a named \
          token (mpt_…) for the client API with a fresh device, that works until --valid-for \
          passes or `matrix admin revoke` revokes it. Returns a session record, with the \
          personal_session_id that revoking takes. Nothing is asked of the user."
@@ -91,8 +90,8 @@ impl SimplePluginCommand for AdminToken {
             valid_for: valid_for(call)?,
             scope: scope.map(|scope| scope.item),
         };
-        let mut active = Active::resolve(plugin, engine, call, input)?;
-        issue(plugin, &mut active, &user, request, call.head)
+        let mut caller = Caller::resolve(plugin, engine, call, input)?;
+        issue(plugin, &mut caller, &user, request, call.head)
     }
 }
 

@@ -5,8 +5,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxSha
 
 use super::with_session;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::Active;
-use crate::plugin::mas_admin::{existing_user, personal_session_row, username_on, with_admin};
+use crate::plugin::mas_admin::{Caller, existing_user, personal_session_row, username_on};
 
 /// `matrix admin tokens [user]`: the personal sessions MAS has, as a table.
 pub struct AdminTokens;
@@ -54,19 +53,18 @@ impl SimplePluginCommand for AdminTokens {
         input: &Value,
     ) -> Result<Value, LabeledError> {
         let user: Option<Spanned<String>> = call.opt(0)?;
-        let mut active = Active::resolve(plugin, engine, call, input)?;
-        let home_server = active.session.home_server.clone();
+        let mut caller = Caller::resolve(plugin, engine, call, input)?;
+        let home_server = caller.home_server().to_owned();
         let actor = match &user {
             Some(user) => {
-                let username = username_on(user, &active)?;
-                let found = with_admin(plugin, &mut active, |client, admin| {
-                    client.mas_user(admin, &username)
-                })?;
-                Some(existing_user(found, user, &active)?)
+                let username = username_on(user, &home_server)?;
+                let found =
+                    caller.run(plugin, |client, admin| client.mas_user(admin, &username))?;
+                Some(existing_user(found, user, &home_server)?)
             }
             None => None,
         };
-        let sessions = with_admin(plugin, &mut active, |client, admin| {
+        let sessions = caller.run(plugin, |client, admin| {
             client.mas_personal_sessions(admin, actor.as_ref().map(|user| user.id.as_str()))
         })?;
         // The user IDs, one lookup per user of the list.
@@ -77,7 +75,7 @@ impl SimplePluginCommand for AdminTokens {
         let mut rows = Vec::with_capacity(sessions.len());
         for session in &sessions {
             if !names.contains_key(&session.actor_user_id) {
-                let user = with_admin(plugin, &mut active, |client, admin| {
+                let user = caller.run(plugin, |client, admin| {
                     client.mas_user_by_id(admin, &session.actor_user_id)
                 })?;
                 names.insert(session.actor_user_id.clone(), user.username);

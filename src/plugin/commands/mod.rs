@@ -4,6 +4,7 @@
 
 mod admin;
 mod admin_revoke;
+mod admin_session;
 mod admin_token;
 mod admin_tokens;
 mod api;
@@ -33,6 +34,7 @@ mod whoami;
 
 pub use admin::AdminLoginAs;
 pub use admin_revoke::AdminRevoke;
+pub use admin_session::AdminSession;
 pub use admin_token::AdminToken;
 pub(crate) use admin_token::default_name;
 pub use admin_tokens::AdminTokens;

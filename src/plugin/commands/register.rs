@@ -9,11 +9,11 @@ use super::Pipe;
 use crate::error::{Error, ErrorCode};
 use crate::ids::UserArg;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::Active;
+
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
-use crate::plugin::mas_admin::{self, NewUser};
+use crate::plugin::mas_admin::{self, Caller, NewUser};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TokenValue, session_record};
 use crate::register::{
@@ -243,12 +243,14 @@ fn register_with_admin_session(
     }
     let password = new_password(call)?;
     let save = save_flag(plugin, call)?;
-    let mut active = Active::resolve(plugin, engine, call, input)?;
-    if active.session.oauth.is_none() {
+    let mut caller = Caller::resolve(plugin, engine, call, input)?;
+    if let Caller::User(active) = &caller
+        && active.session.oauth.is_none()
+    {
         return Err(LabeledError::new(
             "An admin session registers users only where MAS runs the accounts",
         )
-        .with_label("not an OAuth 2.0 session of MAS", active.blame().user)
+        .with_label("not an OAuth 2.0 session of MAS", caller.blame().user)
         .with_help(
             "on Synapse, register with its shared secret (--synapse-config, \
              --shared-secret-file or the secret on the pipeline); with MAS, log in as its admin \
@@ -260,7 +262,7 @@ fn register_with_admin_session(
         password: &password,
         admin: call.has_flag("admin")?,
     };
-    let session = mas_admin::register(plugin, &mut active, &new, call.head)?;
+    let session = mas_admin::register(plugin, &mut caller, &new, call.head)?;
     let saved_as = save_if_asked(plugin, save, &session)?;
     let mut record = session_record(&session, saved_as.as_deref(), call.head);
     if let Value::Record { val, .. } = &mut record {

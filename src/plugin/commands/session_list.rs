@@ -77,7 +77,29 @@ impl SimplePluginCommand for SessionList {
                 );
                 Value::record(row, span)
             })
-            .collect();
-        Ok(Value::list(rows, span))
+            .collect::<Vec<_>>();
+        // Saved MAS admin clients (`matrix admin session --save`): no user, no kept token.
+        let admin_rows = saved.admin_clients.iter().map(|(name, admin)| {
+            let mut row = Record::new();
+            row.push("name", Value::string(name, span));
+            row.push(
+                "default",
+                Value::bool(saved.default.as_ref() == Some(name), span),
+            );
+            row.push("user_id", Value::nothing(span));
+            row.push(
+                "device_id",
+                Value::string(format!("admin client {}", admin.client_id), span),
+            );
+            row.push("homeserver", Value::string(&admin.homeserver, span));
+            row.push("access_token", Value::nothing(span));
+            row.push("expires_at", Value::nothing(span));
+            row.push("needs_login", Value::bool(false, span));
+            Value::record(row, span)
+        });
+        Ok(Value::list(
+            rows.into_iter().chain(admin_rows).collect(),
+            span,
+        ))
     }
 }

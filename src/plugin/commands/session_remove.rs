@@ -42,7 +42,9 @@ impl SimplePluginCommand for SessionRemove {
     ) -> Result<Value, LabeledError> {
         let name: Spanned<String> = call.req(0)?;
         store_of(plugin, call.head)?.update(|saved| {
-            if saved.sessions.remove(&name.item).is_none() {
+            if saved.sessions.remove(&name.item).is_none()
+                && saved.admin_clients.remove(&name.item).is_none()
+            {
                 return Err(unknown(&name, saved));
             }
             if saved.default.as_ref() == Some(&name.item) {

@@ -1,0 +1,243 @@
+use std::path::PathBuf;
+
+use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
+use nu_protocol::{
+    Category, Example, LabeledError, Record, Signature, Span, Spanned, SyntaxShape, Type, Value,
+};
+
+use super::Pipe;
+use crate::mas_admin::{ADMIN_SCOPE, MasAdmin};
+use crate::plugin::MatrixPlugin;
+use crate::plugin::config::PluginConfig;
+use crate::plugin::errors::{self, Blame};
+use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
+use crate::plugin::mas_admin::refused_client;
+use crate::plugin::session_store::save_flag;
+use crate::plugin::token::{AdminClientOf, TokenValue, date_or_nothing, text_or_nothing};
+use crate::secret::Password;
+use crate::store::{SavedAdminClient, StoreError};
+
+/// `matrix admin session`: an admin token for a MAS admin client (client credentials).
+pub struct AdminSession;
+
+impl SimplePluginCommand for AdminSession {
+    type Plugin = MatrixPlugin;
+
+    fn name(&self) -> &str {
+        "matrix admin session"
+    }
+
+    fn description(&self) -> &str {
+        "An admin session for scripts: a token for one of MAS's admin clients (the client credentials grant), no browser."
+    }
+
+    fn extra_description(&self) -> &str {
+        "The client is one MAS's configuration lists under `clients:` (client_secret_basic) and \
+         its policy names in `admin_clients`. Its secret comes from the pipeline or from \
+         --client-secret-file, never from a flag of its own (it would land in the history). The \
+         record's token (urn:mas:admin) lasts minutes; with --save, the client is kept in the \
+         session file (0600, secret included) and every `matrix admin` command given \
+         --session <name> gets a fresh token."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .input_output_types(vec![
+                (Type::Nothing, Type::record()),
+                (Type::String, Type::record()),
+            ])
+            .named(
+                "client-id",
+                SyntaxShape::String,
+                "The admin client's ID (a ULID from MAS's configuration).",
+                None,
+            )
+            .named(
+                "client-secret-file",
+                SyntaxShape::Filepath,
+                "A file holding the client's secret (else the pipeline).",
+                None,
+            )
+            .named(
+                "homeserver",
+                SyntaxShape::String,
+                "Base URL of the homeserver (default: the configured one).",
+                Some('H'),
+            )
+            .category(Category::Network)
+            .pipe(super::with_save)
+            .pipe(super::with_timeout)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["mas", "client credentials", "admin token", "automation"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![Example {
+            example: "open --raw mas-admin-secret.txt | matrix admin session --client-id 01JADM1NC11ENT0000000000AB -H https://matrix.example.org --save mas-admin",
+            description: "Keep MAS's admin client as the session 'mas-admin'; `matrix admin token bot --session mas-admin` then works from cron",
+            result: None,
+        }]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: &Value,
+    ) -> Result<Value, LabeledError> {
+        let Some(client_id) = call.get_flag::<Spanned<String>>("client-id")? else {
+            return Err(LabeledError::new("Which admin client?")
+                .with_label("no --client-id", call.head)
+                .with_help("give --client-id <the client's ULID from MAS's configuration>"));
+        };
+        let secret = client_secret(call, input)?;
+        let save = save_flag(plugin, call)?;
+        let config = PluginConfig::for_call(engine, call)?;
+        let flag: Option<Spanned<String>> = call.get_flag("homeserver")?;
+        let (homeserver, homeserver_span, discovered) = resolve_homeserver(&HomeserverLookup {
+            plugin,
+            engine,
+            call,
+            config: &config,
+            flag: flag.as_ref(),
+            user: None,
+            command: self.name(),
+        })?;
+        let blame = Blame {
+            head: call.head,
+            homeserver: homeserver_span,
+            homeserver_guessed: discovered,
+            user: client_id.span,
+            user_text: client_id.item.clone(),
+        };
+        let client = plugin
+            .client(&homeserver, &config.client, plugin.interrupt_of(engine))
+            .map_err(|err| errors::request(err, &blame))?;
+        let Some(metadata) = client
+            .auth_metadata()
+            .map_err(|err| errors::request(err, &blame))?
+        else {
+            return Err(
+                LabeledError::new("This homeserver's accounts are not run by MAS")
+                    .with_label("no OAuth 2.0 server", homeserver_span)
+                    .with_help(
+                        "admin clients are MAS's; on Synapse alone, use a server admin's session \
+                     (`matrix login`) or its shared secret",
+                    ),
+            );
+        };
+        let tokens = client
+            .client_credentials(&metadata, &client_id.item, &secret, ADMIN_SCOPE)
+            .map_err(|err| refused_client(err, &blame))?;
+        // The server name of the users, which also shows that the admin API answers.
+        let admin = MasAdmin::new(&metadata, tokens.access_token.clone())
+            .map_err(|err| errors::request(err, &blame))?;
+        let home_server = client
+            .mas_server_name(&admin)
+            .map_err(|err| errors::request(err, &blame))?;
+        if let Some(name) = &save {
+            keep(
+                plugin,
+                name,
+                SavedAdminClient {
+                    homeserver: homeserver.clone(),
+                    home_server: home_server.clone(),
+                    issuer: metadata.issuer.clone(),
+                    token_endpoint: metadata.token_endpoint.clone(),
+                    client_id: client_id.item.clone(),
+                    client_secret: secret,
+                },
+            )?;
+        }
+        let of = AdminClientOf {
+            issuer: metadata.issuer.clone(),
+            client_id: client_id.item.clone(),
+            home_server: home_server.clone(),
+        };
+        let span = call.head;
+        let mut record = Record::new();
+        record.push("client_id", Value::string(&client_id.item, span));
+        record.push("issuer", Value::string(&metadata.issuer, span));
+        record.push("homeserver", Value::string(&homeserver, span));
+        record.push("home_server", Value::string(&home_server, span));
+        record.push(
+            "access_token",
+            TokenValue::admin_client(tokens.access_token, tokens.expires_at, &homeserver, of)
+                .into_value(span),
+        );
+        record.push("expires_at", date_or_nothing(tokens.expires_at, span));
+        record.push(
+            "saved_as",
+            text_or_nothing(save.map(|name| name.item), span),
+        );
+        Ok(Value::record(record, span))
+    }
+}
+
+/// The client's secret: from the pipeline or `--client-secret-file`, exactly one.
+fn client_secret(call: &EvaluatedCall, input: &Value) -> Result<Password, LabeledError> {
+    let file: Option<Spanned<PathBuf>> = call.get_flag("client-secret-file")?;
+    let piped = match input {
+        Value::String { val, .. } => Some(val.trim_end_matches(['\r', '\n']).to_owned()),
+        _ => None,
+    };
+    let secret = match (piped, file) {
+        (Some(_), Some(file)) => {
+            return Err(LabeledError::new("The secret was given twice")
+                .with_label("a secret also came from the pipeline", file.span)
+                .with_help("give it one way: on the pipeline or with --client-secret-file"));
+        }
+        (Some(piped), None) => piped,
+        (None, Some(file)) => std::fs::read_to_string(&file.item)
+            .map_err(|err| {
+                LabeledError::new("The secret file cannot be read")
+                    .with_label(err.to_string(), file.span)
+                    .with_help("give a file holding the client's secret")
+            })?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        (None, None) => {
+            return Err(LabeledError::new("The client's secret is missing")
+                .with_label("no secret given", call.head)
+                .with_help(
+                    "pipe it in (`open --raw secret.txt | matrix admin session ...`) or give \
+                     --client-secret-file; there is no flag for the secret itself, which would \
+                     land in the shell's history",
+                ));
+        }
+    };
+    if secret.is_empty() {
+        return Err(LabeledError::new("The client's secret is empty")
+            .with_label("empty secret", call.head)
+            .with_help("give the secret from MAS's configuration"));
+    }
+    Ok(Password::new(secret))
+}
+
+/// Keeps the admin client in the session file under `name`, which no user's session may hold.
+fn keep(
+    plugin: &MatrixPlugin,
+    name: &Spanned<String>,
+    admin: SavedAdminClient,
+) -> Result<(), LabeledError> {
+    let taken = |span: Span| {
+        LabeledError::new(format!("A user's session is saved as '{}'", name.item))
+            .with_label("name taken", span)
+            .with_help("save the admin client under another name")
+    };
+    let store = plugin
+        .store()
+        .map_err(|err| errors::store(err, name.span))?;
+    store
+        .update(|saved| {
+            if saved.sessions.contains_key(&name.item) {
+                return Ok(Err(taken(name.span)));
+            }
+            saved.admin_clients.insert(name.item.clone(), admin);
+            Ok::<_, StoreError>(Ok(()))
+        })
+        .map_err(|err| errors::store(err, name.span))?
+}
