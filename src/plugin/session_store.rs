@@ -42,10 +42,9 @@ pub(crate) fn save_session(
     plugin.store()?.update(|saved| {
         saved.sessions.insert(name.to_owned(), session.clone());
         saved.needs_login.remove(name);
-        let default_missing = saved
-            .default
-            .as_ref()
-            .is_none_or(|default| !saved.sessions.contains_key(default));
+        let default_missing = saved.default.as_ref().is_none_or(|default| {
+            !saved.sessions.contains_key(default) && !saved.admin_clients.contains_key(default)
+        });
         if make_default || default_missing {
             saved.default = Some(name.to_owned());
         }

@@ -238,3 +238,53 @@ fn an_admin_client_session_works_piped_and_saved() {
     assert_eq!(lines[7], "0", "removed");
     assert!(!run.all().contains(&secret), "the secret never shows");
 }
+
+/// A bot's token from the saved admin session `adm`, written once for both kinds of server.
+const BOT_SCRIPT: &str =
+    "matrix admin login-as $env.BOT --valid-for 10min | matrix whoami | get user_id";
+
+#[test]
+fn one_bot_script_serves_synapse_and_mas() {
+    // Synapse: `adm` is a server admin's password session.
+    let synapse = crate::support::synapse();
+    let admin = unique_user("synadm");
+    synapse.register_admin(&admin, "pw-SynAdm-1");
+    let bot = unique_user("synbot");
+    let bot_id = synapse.register(&bot, "pw-SynBot-1");
+    let config = scratch(&format!("config-{admin}"));
+    let run = crate::support::nu_cfg(
+        &format!(
+            "$env.PW | matrix login @{admin}:localhost -H {} --save adm | ignore",
+            synapse.url
+        ),
+        &config,
+        "pw-SynAdm-1",
+    );
+    assert!(run.success, "{}", run.stderr);
+    let run = crate::support::nu_with(BOT_SCRIPT, |command| {
+        command.env("XDG_CONFIG_HOME", &config).env("BOT", &bot_id);
+    });
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), bot_id);
+
+    // MAS: `adm` is its admin client.
+    let mas = mas();
+    let (client_id, secret) = mas.admin_client();
+    let bot = unique_user("masscriptbot");
+    let bot_id = mas.register(&bot, "pw-Bot-3");
+    let config = scratch(&format!("config-mas-{bot}"));
+    let run = crate::support::nu_with(
+        &format!(
+            "$env.SECRET | matrix admin session --client-id {client_id} -H {} --save adm | ignore\n{BOT_SCRIPT}",
+            mas.url
+        ),
+        |command| {
+            command
+                .env("XDG_CONFIG_HOME", &config)
+                .env("SECRET", &secret)
+                .env("BOT", &bot_id);
+        },
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), bot_id);
+}

@@ -237,6 +237,13 @@ fn keep(
                 return Ok(Err(taken(name.span)));
             }
             saved.admin_clients.insert(name.item.clone(), admin);
+            // As for sessions: the first one saved becomes the default.
+            let default_missing = saved.default.as_ref().is_none_or(|default| {
+                !saved.sessions.contains_key(default) && !saved.admin_clients.contains_key(default)
+            });
+            if default_missing {
+                saved.default = Some(name.item.clone());
+            }
             Ok::<_, StoreError>(Ok(()))
         })
         .map_err(|err| errors::store(err, name.span))?
