@@ -442,9 +442,11 @@ fn devices_to_delete_can_be_piped_from_matrix_devices() {
             r#"$env.PW | matrix login {user_id} -H {url} --device-id KEEPER --save main | ignore
             $env.PW | matrix login {user_id} -H {url} --device-id OLDONE1 | ignore
             $env.PW | matrix login {user_id} -H {url} --device-id OLDONE2 | ignore
+            $env.PW | matrix login {user_id} -H {url} --device-id LONEONE | ignore
             print (matrix devices | where device_id starts-with OLDONE | matrix devices delete --password $env.PW | get deleted | sort | to json --raw)
             print "-----"; print (matrix devices | where device_id starts-with OLDONE | length)
-            print "-----"; print (matrix devices | where current | get device_id | to json --raw)"#,
+            print "-----"; print (matrix devices | where current | get device_id | to json --raw)
+            print "-----"; print (matrix devices | where device_id == LONEONE | first | matrix devices delete --password $env.PW | get deleted | to json --raw)"#,
             url = hs.url
         ),
         &config,
@@ -455,6 +457,8 @@ fn devices_to_delete_can_be_piped_from_matrix_devices() {
     assert_eq!(parts[0], r#"["OLDONE1","OLDONE2"]"#);
     assert_eq!(parts[1], "0");
     assert_eq!(parts[2], r#"["KEEPER"]"#);
+    // One row (`first`) is taken as a row, not as a session.
+    assert_eq!(parts[3], r#"["LONEONE"]"#);
 }
 
 /// Connection reuse, counted at the server's door rather than inferred from timing: a login

@@ -320,16 +320,21 @@ fn a_login_token_from_a_session_logs_in_a_second_session_once() {
          let lt = ($first | matrix token login-token --password $env.PW); \
          let second = ($lt | matrix login --device-name second); \
          let text = ($lt.login_token | matrix token reveal); \
+         let whole = ($lt | matrix token reveal | get login_token); \
          let again = (try {{ matrix login --login-token $text -H {url}; 'accepted' }} catch {{|e| $e.msg }}); \
          {{shown: ($lt | to json), user: $lt.user_id, expires: ($lt.expires_at > (date now)), \
           first: $first.device_id, second: ($second | matrix whoami), again: $again, \
-          text_prefix: ($text | str substring 0..3)}} | to json",
+          text_prefix: ($text | str substring 0..3), whole_record: ($whole == $text)}} | to json",
         url = synapse.url
     );
     let run = support::nu_pw(&script, password);
     assert!(run.success, "{}", run.stderr);
     let out = json(&run.stdout);
     assert_eq!(out["user"], user_id.as_str());
+    assert_eq!(
+        out["whole_record"], true,
+        "the record's login token is revealed too"
+    );
     assert_eq!(out["expires"], true);
     assert_eq!(out["second"]["user_id"], user_id.as_str());
     assert_ne!(out["second"]["device_id"], out["first"]);

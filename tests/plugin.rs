@@ -465,5 +465,5 @@ fn reveal_refuses_plain_and_masked_strings() {
     let text = error_of("{access_token: 'plain'} | matrix token reveal");
     assert!(text.contains("already plain text"), "{text}");
     let text = error_of("{user_id: '@a:b'} | matrix token reveal");
-    assert!(text.contains("The record has no access_token"), "{text}");
+    assert!(text.contains("The record holds no token value"), "{text}");
 }

@@ -97,6 +97,16 @@ impl PluginCommand for DevicesDelete {
                 ids.extend(device_ids_of(input.into_value(call.head)?)?);
                 (Value::nothing(call.head), None)
             }
+            // One row of `matrix devices` (`first`, `get 0`): a device, not a session, which
+            // would have an access_token.
+            PipelineData::Value(Value::Record { ref val, .. }, _)
+                if val.get("device_id").is_some() && val.get("access_token").is_none() =>
+            {
+                let row = input.into_value(call.head)?;
+                let span = row.span();
+                ids.extend(device_ids_of(Value::list(vec![row], span))?);
+                (Value::nothing(call.head), None)
+            }
             other => session_or_password(other, call.head)?,
         };
         if ids.is_empty() {

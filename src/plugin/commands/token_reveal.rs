@@ -84,25 +84,33 @@ fn reveal_record(
     span: nu_protocol::Span,
     call: &EvaluatedCall,
 ) -> Result<Value, LabeledError> {
-    let Some(field) = record.get("access_token") else {
-        return Err(LabeledError::new("The record has no access_token")
-            .with_label("expected a session record from `matrix login`", span));
-    };
-    if TokenValue::from_value(field).is_none() {
-        return Err(not_a_token(
-            field,
-            "this access_token is not a token value",
-            call.head,
-        ));
-    }
-    // Every token field: the access token, and the refresh token if there is one.
+    // Every token value in it: a session's access and refresh tokens, a login token, a
+    // generated password.
     let mut revealed = record.clone();
+    let mut found = false;
     for (_, value) in revealed.iter_mut() {
         if let Some(token) = TokenValue::from_value(value) {
             *value = Value::string(token.token().reveal(), call.head);
+            found = true;
         }
     }
-    Ok(Value::record(revealed, span))
+    if found {
+        return Ok(Value::record(revealed, span));
+    }
+    match record.get("access_token") {
+        Some(field) => Err(not_a_token(
+            field,
+            "this access_token is not a token value",
+            call.head,
+        )),
+        None => Err(
+            LabeledError::new("The record holds no token value").with_label(
+                "expected a record from `matrix login`, `matrix register` or `matrix token \
+                 login-token`",
+                span,
+            ),
+        ),
+    }
 }
 
 /// The error for a value that is no token. Strings are never labelled at their own span, which
