@@ -435,3 +435,51 @@ fn oauth_on_a_server_without_it_says_so() {
     );
     assert!(text.contains("matrix flows"), "{text}");
 }
+
+#[test]
+fn a_login_names_its_new_device_and_a_reused_device_keeps_its_name() {
+    let hs = synapse();
+    let name = unique_user("named");
+    let user_id = hs.register(&name, "pw-Named-1");
+    let admin = unique_user("namedadm");
+    let admin_token = hs.register_admin(&admin, "pw-NamedAdm-1");
+    let run = support::nu_pw(
+        &format!(
+            r#"let s = ($env.PW | matrix login {user_id} -H {url})
+            print ($s | matrix devices | where current | get display_name.0)
+            $env.PW | matrix login {user_id} -H {url} --device-id KEPTNAME --device-name 'first name' | ignore
+            let again = ($env.PW | matrix login {user_id} -H {url} --device-id KEPTNAME)
+            print ($again | matrix devices | where device_id == KEPTNAME | get display_name.0)
+            $env.config.plugins.matrix = {{device_name: 'ops bots'}}
+            let c = ($env.PW | matrix login {user_id} -H {url})
+            print ($c | matrix devices | where current | get display_name.0)
+            print $s.device_id"#,
+            url = hs.url
+        ),
+        "pw-Named-1",
+    );
+    assert!(run.success, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("nu_plugin_matrix on ") && lines[0].len() > 20,
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "first name", "a reused device keeps its name");
+    assert_eq!(
+        lines[2], "ops bots",
+        "$env.config.plugins.matrix.device_name"
+    );
+    // The name as the server's admin sees it.
+    let devices = hs.get_json(
+        &format!("{}/_synapse/admin/v2/users/{user_id}/devices", hs.url),
+        Some(&admin_token),
+    );
+    let named = devices["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|device| device["device_id"] == lines[3])
+        .expect("the first login's device");
+    assert_eq!(named["display_name"], lines[0]);
+}

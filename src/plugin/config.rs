@@ -8,6 +8,7 @@
 //!     ca_file: ~/ca.pem                        # trust these CAs instead of the system's
 //!     max_rate_limit_wait: 10sec               # wait out a 429 this long at most, once
 //!     oauth_client_uri: "https://example.org/" # the page OAuth 2.0 consent screens link to
+//!     device_name: "ops bots"                  # the name of the devices logins make
 //! }
 //! ```
 
@@ -28,10 +29,25 @@ pub(crate) struct PluginConfig {
     pub client: ClientConfig,
     /// The https page this program names when it registers as an OAuth 2.0 client.
     pub oauth_client_uri: Option<String>,
+    /// The name of the devices logins make, when `--device-name` gives none.
+    pub device_name: Option<String>,
 }
 
-const KEYS: &str =
-    "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait, oauth_client_uri";
+/// The name of a device a login makes: `--device-name`, else the configured `device_name`, else
+/// `nu_plugin_matrix on <host name>`.
+pub(crate) fn device_name_or_default(config: &PluginConfig, given: Option<String>) -> String {
+    given
+        .or_else(|| config.device_name.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "nu_plugin_matrix on {}",
+                gethostname::gethostname().to_string_lossy()
+            )
+        })
+}
+
+const KEYS: &str = "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait, \
+    oauth_client_uri, device_name";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
@@ -147,6 +163,23 @@ impl PluginConfig {
                     };
                     config.oauth_client_uri = Some(page.into());
                 }
+                "device_name" => {
+                    let name = match value {
+                        Value::String { val, .. } => Some(val.trim())
+                            .filter(|name| !name.is_empty() && name.len() <= 100)
+                            .filter(|name| !name.chars().any(char::is_control)),
+                        _ => None,
+                    };
+                    let Some(name) = name else {
+                        return Err(bad(
+                            key,
+                            span,
+                            "is not a short line of text".into(),
+                            "give a name of at most 100 bytes, e.g. \"ops bots\"".into(),
+                        ));
+                    };
+                    config.device_name = Some(name.to_owned());
+                }
                 _ => {
                     return Err(bad(
                         key,
@@ -232,8 +265,19 @@ mod tests {
             "timeout" => Value::duration(5_000_000_000, span),
             "allow_http" => Value::bool(true, span),
             "oauth_client_uri" => Value::string("https://example.org/bots", span),
+            "device_name" => Value::string(" ops bots ", span),
         }))
         .expect("valid");
+        assert_eq!(config.device_name.as_deref(), Some("ops bots"));
+        assert_eq!(
+            device_name_or_default(&config, Some("given".into())),
+            "given"
+        );
+        assert_eq!(device_name_or_default(&config, None), "ops bots");
+        assert!(
+            device_name_or_default(&PluginConfig::default(), None)
+                .starts_with("nu_plugin_matrix on ")
+        );
         assert_eq!(
             config.oauth_client_uri.as_deref(),
             Some("https://example.org/bots")
@@ -274,6 +318,10 @@ mod tests {
             (
                 record! {"oauth_client_uri" => Value::string("http://example.org/", span)},
                 "plugins.matrix.oauth_client_uri is not an https address",
+            ),
+            (
+                record! {"device_name" => Value::string("", span)},
+                "plugins.matrix.device_name is not a short line of text",
             ),
             (
                 record! {"homeservr" => Value::string("x", span)},

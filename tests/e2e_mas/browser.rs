@@ -51,7 +51,8 @@ fn matrix_login_oauth_browser_signs_in_and_refuses_a_forged_callback() {
         r#"print ($s | reject access_token refresh_token | to json --raw)
         print ($s.refresh_token | into string)
         print ($s | matrix whoami | to json --raw)
-        print ($s | matrix devices | where current | get device_id | to json --raw)"#,
+        print ($s | matrix devices | where current | get device_id | to json --raw)
+        print ($s | matrix devices | where current | get display_name.0)"#,
     );
     assert_eq!(param(&page, "code_challenge_method"), "S256");
     assert_eq!(param(&page, "code_challenge").len(), 43);
@@ -87,6 +88,11 @@ fn matrix_login_oauth_browser_signs_in_and_refuses_a_forged_callback() {
         json(lines[3]),
         serde_json::json!([device_id]),
         "the device list"
+    );
+    assert!(
+        lines[4].starts_with("nu_plugin_matrix on "),
+        "the OAuth device is named: {}",
+        lines[4]
     );
     for text in [&run.stdout, &run.stderr] {
         assert!(!text.contains(&code), "the code never shows");

@@ -8,7 +8,7 @@ use nu_protocol::{
 use super::Pipe;
 use crate::ids::UserArg;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::config::PluginConfig;
+use crate::plugin::config::{PluginConfig, device_name_or_default};
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::login_way::{Legacy, Way, legacy_login};
@@ -95,7 +95,7 @@ impl PluginCommand for Login {
             .named(
                 "device-name",
                 SyntaxShape::String,
-                "Display name for a new device.",
+                "Display name for a new device (default: $env.config.plugins.matrix.device_name, else 'nu_plugin_matrix on <host name>').",
                 None,
             )
             .switch(
@@ -295,9 +295,13 @@ impl PluginCommand for Login {
         let device_id = device_id
             .map(|id| checked_device_text(id, "device ID"))
             .transpose()?;
-        let device_name = device_name
-            .map(|name| checked_device_text(name, "device name"))
-            .transpose()?;
+        let fresh_device = device_id.is_none();
+        let device_name = device_name_or_default(
+            &config,
+            device_name
+                .map(|name| checked_device_text(name, "device name"))
+                .transpose()?,
+        );
         let blame = Blame {
             head: call.head,
             homeserver: homeserver_span,
@@ -326,15 +330,27 @@ impl PluginCommand for Login {
         };
         let token_login = !matches!(way, Way::Password { .. });
         let session = match way {
-            Way::OAuth(options) => oauth_login::sign_in(
-                plugin,
-                &client,
-                config.oauth_client_uri.as_deref(),
-                device_id.as_deref(),
-                options,
-                &interrupt,
-                &blame,
-            )?,
+            Way::OAuth(options) => {
+                let session = oauth_login::sign_in(
+                    plugin,
+                    &client,
+                    config.oauth_client_uri.as_deref(),
+                    device_id.as_deref(),
+                    options,
+                    &interrupt,
+                    &blame,
+                )?;
+                // The grant names no device: a fresh one gets its name now. (A name is no
+                // reason to fail a login that worked.)
+                if fresh_device {
+                    let _ = client.rename_device(
+                        &session.access_token,
+                        &session.device_id,
+                        &device_name,
+                    );
+                }
+                session
+            }
             way => {
                 let legacy = Legacy {
                     client: &client,
@@ -344,7 +360,7 @@ impl PluginCommand for Login {
                     interrupt: &interrupt,
                     blame: &blame,
                 };
-                legacy_login(&legacy, way, refresh, device_id, device_name)?
+                legacy_login(&legacy, way, refresh, device_id, Some(device_name))?
             }
         };
         if token_login
