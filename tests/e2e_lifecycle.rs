@@ -488,3 +488,41 @@ fn one_nu_session_keeps_one_connection_alive() {
     );
     assert_eq!(door.accepted(), 1, "27 requests, one connection");
 }
+
+/// Tab after `--session`, and after `matrix session use`, in an interactive nu (a
+/// pseudo-terminal) offers the saved sessions' names, read from the session file alone.
+#[test]
+fn session_names_complete_at_the_prompt() {
+    let hs = synapse();
+    let (user_id, password, config) = fixture("complete");
+    let run = nu_cfg(
+        &format!(
+            "$env.PW | matrix login {user_id} -H {url} --save alpha-bot | ignore
+            $env.PW | matrix login {user_id} -H {url} --save beta-bot | ignore",
+            url = hs.url
+        ),
+        &config,
+        &password,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let typescript = scratch("pty-session-completion").join("typescript");
+    let command = format!(
+        "XDG_CONFIG_HOME='{config}' {nu} --no-config-file --no-history --plugins '[{plugin}]'",
+        config = config.display(),
+        nu = support::nu_binary().display(),
+        plugin = support::plugin_binary(),
+    );
+    let terminal = support::pty::Terminal::start(&command, &typescript);
+    terminal.wait_for("Startup Time", std::time::Duration::from_secs(20));
+    let within = std::time::Duration::from_secs(10);
+    terminal.type_keys(b"matrix whoami --session al");
+    terminal.wait_for("--session al", within);
+    terminal.type_keys(b"\t");
+    terminal.wait_for("--session alpha-bot", within);
+    terminal.type_keys(b"\x03matrix session use be");
+    terminal.wait_for("session use be", within);
+    terminal.type_keys(b"\t");
+    terminal.wait_for("session use beta-bot", within);
+    terminal.type_keys(b"\x03exit\r");
+    terminal.finish(within);
+}

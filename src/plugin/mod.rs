@@ -4,6 +4,7 @@
 mod active;
 mod browser;
 pub mod commands;
+mod completion;
 mod config;
 mod errors;
 mod examples;

@@ -17,6 +17,8 @@ pub struct AdminLoginAs;
 impl SimplePluginCommand for AdminLoginAs {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix admin login-as"
     }

@@ -11,6 +11,8 @@ pub struct AdminRevoke;
 impl SimplePluginCommand for AdminRevoke {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix admin revoke"
     }

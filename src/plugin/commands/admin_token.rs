@@ -12,6 +12,8 @@ pub struct AdminToken;
 impl SimplePluginCommand for AdminToken {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix admin token"
     }

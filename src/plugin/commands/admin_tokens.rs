@@ -13,6 +13,8 @@ pub struct AdminTokens;
 impl SimplePluginCommand for AdminTokens {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix admin tokens"
     }

@@ -14,6 +14,8 @@ pub struct Api;
 impl SimplePluginCommand for Api {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix api"
     }

@@ -12,6 +12,8 @@ pub struct Devices;
 impl SimplePluginCommand for Devices {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix devices"
     }

@@ -20,6 +20,8 @@ pub struct DevicesDelete;
 impl PluginCommand for DevicesDelete {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix devices delete"
     }

@@ -14,6 +14,8 @@ pub struct DevicesRename;
 impl SimplePluginCommand for DevicesRename {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix devices rename"
     }

@@ -12,6 +12,8 @@ pub struct Join;
 impl SimplePluginCommand for Join {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix join"
     }

@@ -20,6 +20,8 @@ pub struct TokenLoginToken;
 impl PluginCommand for TokenLoginToken {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix token login-token"
     }

@@ -15,6 +15,8 @@ pub struct Logout;
 impl SimplePluginCommand for Logout {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix logout"
     }

@@ -22,6 +22,8 @@ pub struct Messages;
 impl PluginCommand for Messages {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix messages"
     }

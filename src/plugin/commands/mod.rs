@@ -2,6 +2,28 @@
 //! commands `matrix`, `matrix token`, ... share `group.rs`). Helpers that several commands use
 //! live beside this folder, in modules named for what they do.
 
+/// The `get_dynamic_completion` of a command whose only completion is a saved session's name:
+/// `completes_saved_sessions!(Flag)` for `--session`, `(First)` for the first argument.
+macro_rules! completes_saved_sessions {
+    ($arg:ident) => {
+        #[allow(deprecated)] // Nushell marks plugin completions experimental
+        fn get_dynamic_completion(
+            &self,
+            plugin: &MatrixPlugin,
+            _engine: &nu_plugin::EngineInterface,
+            _call: nu_plugin::DynamicCompletionCall,
+            arg_type: nu_protocol::engine::ArgType,
+            _experimental: nu_protocol::engine::ExperimentalMarker,
+        ) -> Option<Vec<nu_protocol::DynamicSuggestion>> {
+            crate::plugin::completion::saved_sessions(
+                plugin,
+                &arg_type,
+                crate::plugin::completion::SessionArg::$arg,
+            )
+        }
+    };
+}
+
 mod admin;
 mod admin_revoke;
 mod admin_session;

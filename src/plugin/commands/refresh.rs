@@ -12,6 +12,8 @@ pub struct Refresh;
 impl SimplePluginCommand for Refresh {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix refresh"
     }

@@ -27,6 +27,8 @@ pub struct Register;
 impl SimplePluginCommand for Register {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix register"
     }

@@ -12,6 +12,8 @@ pub struct Rooms;
 impl SimplePluginCommand for Rooms {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix rooms"
     }

@@ -16,6 +16,8 @@ pub struct SendMessage;
 impl PluginCommand for SendMessage {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix send"
     }

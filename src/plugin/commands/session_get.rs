@@ -12,6 +12,8 @@ pub struct SessionGet;
 impl SimplePluginCommand for SessionGet {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(First);
+
     fn name(&self) -> &str {
         "matrix session get"
     }

@@ -10,6 +10,8 @@ pub struct SessionRemove;
 impl SimplePluginCommand for SessionRemove {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(First);
+
     fn name(&self) -> &str {
         "matrix session remove"
     }

@@ -10,6 +10,8 @@ pub struct SessionUse;
 impl SimplePluginCommand for SessionUse {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(First);
+
     fn name(&self) -> &str {
         "matrix session use"
     }

@@ -12,6 +12,8 @@ pub struct Whoami;
 impl SimplePluginCommand for Whoami {
     type Plugin = MatrixPlugin;
 
+    completes_saved_sessions!(Flag);
+
     fn name(&self) -> &str {
         "matrix whoami"
     }
