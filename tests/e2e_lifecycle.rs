@@ -490,9 +490,10 @@ fn one_nu_session_keeps_one_connection_alive() {
 }
 
 /// Tab after `--session`, and after `matrix session use`, in an interactive nu (a
-/// pseudo-terminal) offers the saved sessions' names, read from the session file alone.
+/// pseudo-terminal) offers the saved sessions' names, read from the session file alone; Tab
+/// after `matrix api --method` and `matrix api` offers the methods and common paths.
 #[test]
-fn session_names_complete_at_the_prompt() {
+fn session_names_and_api_complete_at_the_prompt() {
     let hs = synapse();
     let (user_id, password, config) = fixture("complete");
     let run = nu_cfg(
@@ -523,6 +524,15 @@ fn session_names_complete_at_the_prompt() {
     terminal.wait_for("session use be", within);
     terminal.type_keys(b"\t");
     terminal.wait_for("session use beta-bot", within);
+    // matrix api: its methods and common paths.
+    terminal.type_keys(b"\x03matrix api --method DE");
+    terminal.wait_for("--method DE", within);
+    terminal.type_keys(b"\t");
+    terminal.wait_for("--method DELETE", within);
+    terminal.type_keys(b"\x03matrix api account/wh");
+    terminal.wait_for("api account/wh", within);
+    terminal.type_keys(b"\t");
+    terminal.wait_for("api account/whoami", within);
     terminal.type_keys(b"\x03exit\r");
     terminal.finish(within);
 }

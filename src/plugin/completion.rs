@@ -1,5 +1,6 @@
 //! Completions answered from local data, without the network: the names of the saved sessions
-//! (and saved MAS admin clients), for `--session` and the `matrix session` commands.
+//! (and saved MAS admin clients), for `--session` and the `matrix session` commands; the methods
+//! and common paths of `matrix api`.
 
 use nu_protocol::DynamicSuggestion;
 use nu_protocol::engine::ArgType;
@@ -62,4 +63,52 @@ pub(crate) fn saved_sessions(
         })
         .collect();
     Some(suggestions)
+}
+
+/// The methods `matrix api --method` takes.
+const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
+
+/// Common endpoints of the client API and Synapse's admin API, for `matrix api <path>`, with
+/// what each answers.
+const API_PATHS: [(&str, &str); 12] = [
+    ("account/whoami", "who the token belongs to"),
+    ("joined_rooms", "the rooms joined"),
+    ("devices", "the user's devices"),
+    ("capabilities", "what the server allows"),
+    ("pushrules/", "the push rules"),
+    ("user/{user_id}/filter", "POST: make a sync filter"),
+    ("rooms/{room_id}/state", "a room's state"),
+    ("rooms/{room_id}/members", "a room's members"),
+    ("profile/{user_id}", "a user's profile"),
+    ("/_matrix/client/versions", "the spec versions served"),
+    (
+        "/_synapse/admin/v1/server_version",
+        "Synapse's version (admin)",
+    ),
+    ("/_synapse/admin/v2/users", "the users (admin)"),
+];
+
+/// What `matrix api` completes: `--method`, and the path (its first argument).
+pub(crate) fn api(arg: &ArgType<'_>) -> Option<Vec<DynamicSuggestion>> {
+    let suggestion = |value: &str, description: Option<&str>| DynamicSuggestion {
+        value: value.to_owned(),
+        description: description.map(str::to_owned),
+        append_whitespace: true,
+        ..DynamicSuggestion::default()
+    };
+    match arg {
+        ArgType::Flag(name) if name == "method" => Some(
+            METHODS
+                .iter()
+                .map(|method| suggestion(method, None))
+                .collect(),
+        ),
+        ArgType::Positional(0) => Some(
+            API_PATHS
+                .iter()
+                .map(|(path, what)| suggestion(path, Some(what)))
+                .collect(),
+        ),
+        _ => None,
+    }
 }

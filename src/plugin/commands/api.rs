@@ -6,6 +6,7 @@ use crate::client::Method;
 use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::completion::{self, SessionArg};
 use crate::plugin::json;
 
 /// `matrix api`: any endpoint, with the session's token.
@@ -14,7 +15,19 @@ pub struct Api;
 impl SimplePluginCommand for Api {
     type Plugin = MatrixPlugin;
 
-    completes_saved_sessions!(Flag);
+    /// `--session`: the saved sessions; `--method` and the path: the methods and common paths.
+    #[allow(deprecated)] // Nushell marks plugin completions experimental
+    fn get_dynamic_completion(
+        &self,
+        plugin: &MatrixPlugin,
+        _engine: &nu_plugin::EngineInterface,
+        _call: nu_plugin::DynamicCompletionCall,
+        arg_type: nu_protocol::engine::ArgType,
+        _experimental: nu_protocol::engine::ExperimentalMarker,
+    ) -> Option<Vec<nu_protocol::DynamicSuggestion>> {
+        completion::saved_sessions(plugin, &arg_type, SessionArg::Flag)
+            .or_else(|| completion::api(&arg_type))
+    }
 
     fn name(&self) -> &str {
         "matrix api"
