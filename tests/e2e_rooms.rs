@@ -373,3 +373,90 @@ fn a_send_whose_answer_is_lost_is_repeated_once_and_posted_once() {
     assert_eq!(out["bodies"], serde_json::json!(["exactly once"]));
     assert_eq!(sends.load(Ordering::SeqCst), 2, "the send was not repeated");
 }
+
+/// Tab after `matrix send` and `matrix devices delete` at a real nu prompt offers the joined
+/// rooms and the devices, asked of the homeserver; a silent homeserver gives nothing, fast.
+#[test]
+fn rooms_and_devices_complete_at_the_prompt_and_a_silent_server_gives_nothing_fast() {
+    use std::time::{Duration, Instant};
+    let hs = synapse();
+    let password = "pw-Complete-42";
+    let user_id = hs.register(&unique_user("completer"), password);
+    let config = scratch(&format!("rooms-{}", unique_user("completer")));
+    let setup = support::nu_cfg(
+        &format!(
+            "$env.PW | matrix login {user_id} -H {} --save me --device-id COMPLDEV1 | ignore
+            matrix api createRoom --data {{name: 'Completion Room'}} | get room_id",
+            hs.url
+        ),
+        &config,
+        password,
+    );
+    assert!(setup.success, "{}", setup.stderr);
+    let room_id = setup.stdout.trim().to_owned();
+    let typescript = scratch("pty-room-completion").join("typescript");
+    let command = format!(
+        "XDG_CONFIG_HOME='{config}' {nu} --no-config-file --no-history --plugins '[{plugin}]'",
+        config = config.display(),
+        nu = support::nu_binary().display(),
+        plugin = support::plugin_binary(),
+    );
+    let terminal = support::pty::Terminal::start(&command, &typescript);
+    let within = Duration::from_secs(10);
+    terminal.wait_for("Startup Time", Duration::from_secs(20));
+    // Timed (reported with --nocapture): rooms cold, rooms kept, devices.
+    let timed = |typed: &[u8], shown: &str, what: &str| {
+        terminal.type_keys(typed);
+        terminal.wait_for(
+            std::str::from_utf8(typed)
+                .expect("text")
+                .trim_start_matches('\x03'),
+            within,
+        );
+        let started = Instant::now();
+        terminal.type_keys(b"\t");
+        terminal.wait_for(shown, within);
+        eprintln!("{what}: {:?}", started.elapsed());
+    };
+    timed(b"matrix send !", &format!("send {room_id}"), "rooms, cold");
+    timed(
+        b"\x03matrix join !",
+        &format!("join {room_id}"),
+        "rooms, kept",
+    );
+    timed(
+        b"\x03matrix devices delete COMPL",
+        "delete COMPLDEV1",
+        "devices",
+    );
+    terminal.type_keys(b"\x03matrix devices rename COMPL");
+    terminal.wait_for("rename COMPL", within);
+    terminal.type_keys(b"\t");
+    terminal.wait_for("rename COMPLDEV1", within);
+    // The saved session's homeserver goes silent: accepts, never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let silent_url = format!("http://{}", silent.local_addr().expect("an address"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let file = config.join("nu_plugin_matrix/sessions.json");
+    let text = std::fs::read_to_string(&file).expect("the session file");
+    std::fs::write(&file, text.replace(&hs.url, &silent_url)).expect("written");
+    terminal.type_keys(b"\x03matrix devices rename X");
+    terminal.wait_for("rename X", within);
+    // The menu says it found nothing once the completion gave up.
+    let started = Instant::now();
+    terminal.type_keys(b"\t");
+    terminal.wait_for("NO RECORDS FOUND", within);
+    let waited = started.elapsed();
+    eprintln!("silent server: nothing offered after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(1500),
+        "a silent homeserver held the completion {waited:?}"
+    );
+    terminal.type_keys(b"\x03exit\r");
+    terminal.finish(within);
+}

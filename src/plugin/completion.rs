@@ -1,11 +1,15 @@
-//! Completions answered from local data, without the network: the names of the saved sessions
-//! (and saved MAS admin clients), for `--session` and the `matrix session` commands; the methods
-//! and common paths of `matrix api`.
+//! Completions. From local data, without the network: the names of the saved sessions (and saved
+//! MAS admin clients), for `--session` and the `matrix session` commands; the methods and common
+//! paths of `matrix api`. From the homeserver, bounded (`network`): devices and rooms.
+
+mod network;
 
 use nu_protocol::DynamicSuggestion;
 use nu_protocol::engine::ArgType;
 
 use crate::plugin::MatrixPlugin;
+
+pub(crate) use network::{devices, rooms};
 
 /// Which argument takes a saved session's name.
 #[derive(Clone, Copy)]

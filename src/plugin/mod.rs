@@ -24,9 +24,10 @@ mod token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
 
 use nu_plugin::{EngineInterface, Plugin, PluginCommand};
-use nu_protocol::{HandlerGuard, SignalAction};
+use nu_protocol::{DynamicSuggestion, HandlerGuard, SignalAction};
 
 pub use token::{TYPE_NAME as TOKEN_TYPE_NAME, TokenValue};
 
@@ -51,6 +52,8 @@ pub struct MatrixPlugin {
     renewed: Mutex<HashMap<String, Session>>,
     /// In example mode ([`MatrixPlugin::for_examples`]): its own store, and no network.
     example_store: Option<SessionStore>,
+    /// Joined rooms offered as completions, by session, with when they were asked for.
+    completion_rooms: Mutex<HashMap<String, (Instant, Vec<DynamicSuggestion>)>>,
 }
 
 impl MatrixPlugin {
@@ -104,6 +107,23 @@ impl MatrixPlugin {
 }
 
 impl MatrixPlugin {
+    /// The rooms kept for completions of the session `key`, and when they were asked for.
+    pub(crate) fn kept_rooms(&self, key: &str) -> Option<(Instant, Vec<DynamicSuggestion>)> {
+        let kept = self
+            .completion_rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        kept.get(key).cloned()
+    }
+
+    /// Keeps the rooms of the session `key` for completions.
+    pub(crate) fn keep_rooms(&self, key: String, at: Instant, rooms: Vec<DynamicSuggestion>) {
+        self.completion_rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, (at, rooms));
+    }
+
     /// The session store at its usual place (in example mode, the example store).
     pub(crate) fn store(&self) -> Result<SessionStore, StoreError> {
         match &self.example_store {

@@ -20,7 +20,7 @@ pub struct DevicesDelete;
 impl PluginCommand for DevicesDelete {
     type Plugin = MatrixPlugin;
 
-    completes_saved_sessions!(Flag);
+    completes_sessions_and!(devices, _);
 
     fn name(&self) -> &str {
         "matrix devices delete"

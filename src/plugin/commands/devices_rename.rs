@@ -14,7 +14,7 @@ pub struct DevicesRename;
 impl SimplePluginCommand for DevicesRename {
     type Plugin = MatrixPlugin;
 
-    completes_saved_sessions!(Flag);
+    completes_sessions_and!(devices, 0);
 
     fn name(&self) -> &str {
         "matrix devices rename"

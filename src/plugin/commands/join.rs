@@ -12,7 +12,7 @@ pub struct Join;
 impl SimplePluginCommand for Join {
     type Plugin = MatrixPlugin;
 
-    completes_saved_sessions!(Flag);
+    completes_sessions_and!(rooms, 0);
 
     fn name(&self) -> &str {
         "matrix join"

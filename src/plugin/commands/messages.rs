@@ -22,7 +22,7 @@ pub struct Messages;
 impl PluginCommand for Messages {
     type Plugin = MatrixPlugin;
 
-    completes_saved_sessions!(Flag);
+    completes_sessions_and!(rooms, 0);
 
     fn name(&self) -> &str {
         "matrix messages"

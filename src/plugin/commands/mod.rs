@@ -24,6 +24,32 @@ macro_rules! completes_saved_sessions {
     };
 }
 
+/// The `get_dynamic_completion` of a command whose positional argument (`$at`: an index, or `_`
+/// for any) takes a device or a room: `completes_sessions_and!(devices, 0)`; `--session`
+/// completes the saved sessions.
+macro_rules! completes_sessions_and {
+    ($what:ident, $at:pat) => {
+        #[allow(deprecated)] // Nushell marks plugin completions experimental
+        fn get_dynamic_completion(
+            &self,
+            plugin: &MatrixPlugin,
+            engine: &nu_plugin::EngineInterface,
+            call: nu_plugin::DynamicCompletionCall,
+            arg_type: nu_protocol::engine::ArgType,
+            _experimental: nu_protocol::engine::ExperimentalMarker,
+        ) -> Option<Vec<nu_protocol::DynamicSuggestion>> {
+            if matches!(arg_type, nu_protocol::engine::ArgType::Positional($at)) {
+                return crate::plugin::completion::$what(plugin, engine, &call);
+            }
+            crate::plugin::completion::saved_sessions(
+                plugin,
+                &arg_type,
+                crate::plugin::completion::SessionArg::Flag,
+            )
+        }
+    };
+}
+
 mod admin;
 mod admin_revoke;
 mod admin_session;

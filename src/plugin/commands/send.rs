@@ -16,7 +16,7 @@ pub struct SendMessage;
 impl PluginCommand for SendMessage {
     type Plugin = MatrixPlugin;
 
-    completes_saved_sessions!(Flag);
+    completes_sessions_and!(rooms, 0);
 
     fn name(&self) -> &str {
         "matrix send"
