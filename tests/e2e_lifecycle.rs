@@ -506,15 +506,7 @@ fn session_names_and_api_complete_at_the_prompt() {
         &password,
     );
     assert!(run.success, "{}", run.stderr);
-    let typescript = scratch("pty-session-completion").join("typescript");
-    let command = format!(
-        "XDG_CONFIG_HOME='{config}' {nu} --no-config-file --no-history --plugins '[{plugin}]'",
-        config = config.display(),
-        nu = support::nu_binary().display(),
-        plugin = support::plugin_binary(),
-    );
-    let terminal = support::pty::Terminal::start(&command, &typescript);
-    terminal.wait_for("Startup Time", std::time::Duration::from_secs(20));
+    let terminal = support::pty::Terminal::nu_prompt(&config, "pty-session-completion");
     let within = std::time::Duration::from_secs(10);
     terminal.type_keys(b"matrix whoami --session al");
     terminal.wait_for("--session al", within);

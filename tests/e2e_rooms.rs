@@ -394,16 +394,8 @@ fn rooms_and_devices_complete_at_the_prompt_and_a_silent_server_gives_nothing_fa
     );
     assert!(setup.success, "{}", setup.stderr);
     let room_id = setup.stdout.trim().to_owned();
-    let typescript = scratch("pty-room-completion").join("typescript");
-    let command = format!(
-        "XDG_CONFIG_HOME='{config}' {nu} --no-config-file --no-history --plugins '[{plugin}]'",
-        config = config.display(),
-        nu = support::nu_binary().display(),
-        plugin = support::plugin_binary(),
-    );
-    let terminal = support::pty::Terminal::start(&command, &typescript);
+    let terminal = support::pty::Terminal::nu_prompt(&config, "pty-room-completion");
     let within = Duration::from_secs(10);
-    terminal.wait_for("Startup Time", Duration::from_secs(20));
     // Timed (reported with --nocapture): rooms cold, rooms kept, devices.
     let timed = |typed: &[u8], shown: &str, what: &str| {
         terminal.type_keys(typed);

@@ -56,6 +56,20 @@ impl Terminal {
         }
     }
 
+    /// An interactive nu with this plugin (no config files, no history), its session file in
+    /// `config`, ready at its prompt.
+    pub fn nu_prompt(config: &std::path::Path, name: &str) -> Self {
+        let command = format!(
+            "XDG_CONFIG_HOME='{config}' {nu} --no-config-file --no-history --plugins '[{plugin}]'",
+            config = config.display(),
+            nu = super::nu_binary().display(),
+            plugin = super::plugin_binary(),
+        );
+        let terminal = Self::start(&command, &super::scratch(name).join("typescript"));
+        terminal.wait_for("Startup Time", Duration::from_secs(20));
+        terminal
+    }
+
     /// Everything shown so far.
     pub fn screen(&self) -> String {
         String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
