@@ -70,3 +70,36 @@ fn the_plugin_reports_the_nushell_version_it_was_built_for() {
     assert_eq!(run.stdout.trim(), env!("CARGO_PKG_VERSION"));
     assert!(run.stdout.trim().ends_with("+0.115.1"));
 }
+
+#[test]
+fn matrix_config_shows_each_setting_in_effect_its_default_and_source() {
+    let run = support::nu(
+        "$env.config.plugins.matrix = {timeout: 20sec, device_name: 'ops bots'}
+        matrix config | update value {|row| $row.value | to nuon } | update default {|row| $row.default | to nuon } | to json --raw",
+    );
+    assert!(run.success, "{}", run.stderr);
+    let rows: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    let row = |name: &str| {
+        rows.as_array()
+            .expect("a table")
+            .iter()
+            .find(|row| row["setting"] == name)
+            .unwrap_or_else(|| panic!("no row {name}: {rows}"))
+            .clone()
+    };
+    let timeout = row("timeout");
+    assert_eq!(timeout["value"], "20000000000ns");
+    assert_eq!(timeout["default"], "30000000000ns");
+    assert_eq!(timeout["source"], "$env.config.plugins.matrix");
+    let device = row("device_name");
+    assert_eq!(device["value"], "\"ops bots\"");
+    assert!(
+        device["default"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nu_plugin_matrix on ")
+    );
+    assert_eq!(row("allow_http")["source"], "default");
+    assert_eq!(row("max_rate_limit_wait")["value"], "10000000000ns");
+    assert_eq!(rows.as_array().map(Vec::len), Some(7), "every setting");
+}

@@ -196,6 +196,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::SessionRemove),
             Box::new(commands::Discover),
             Box::new(commands::Flows),
+            Box::new(commands::Config),
             Box::new(commands::Register),
             Box::new(commands::Api),
             Box::new(commands::Rooms),

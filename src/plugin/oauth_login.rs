@@ -28,7 +28,7 @@ use crate::store::{SessionStore, StoreError};
 const CLIENT_NAME: &str = "nu_plugin_matrix (Nushell)";
 /// An https page about this program, for the consent page, unless
 /// `$env.config.plugins.matrix.oauth_client_uri` names another.
-const CLIENT_URI: &str = "https://crates.io/crates/nu_plugin_matrix";
+pub(crate) const CLIENT_URI: &str = "https://crates.io/crates/nu_plugin_matrix";
 
 /// The options of `matrix login --oauth` and `--oauth-browser`.
 pub(crate) struct OAuthOptions {
