@@ -508,23 +508,11 @@ fn session_names_and_api_complete_at_the_prompt() {
     assert!(run.success, "{}", run.stderr);
     let terminal = support::pty::Terminal::nu_prompt(&config, "pty-session-completion");
     let within = std::time::Duration::from_secs(10);
-    terminal.type_keys(b"matrix whoami --session al");
-    terminal.wait_for("--session al", within);
-    terminal.type_keys(b"\t");
-    terminal.wait_for("--session alpha-bot", within);
-    terminal.type_keys(b"\x03matrix session use be");
-    terminal.wait_for("session use be", within);
-    terminal.type_keys(b"\t");
-    terminal.wait_for("session use beta-bot", within);
+    terminal.tab_completes("matrix whoami --session al", "--session alpha-bot", within);
+    terminal.tab_completes("\x03matrix session use be", "session use beta-bot", within);
     // matrix api: its methods and common paths.
-    terminal.type_keys(b"\x03matrix api --method DE");
-    terminal.wait_for("--method DE", within);
-    terminal.type_keys(b"\t");
-    terminal.wait_for("--method DELETE", within);
-    terminal.type_keys(b"\x03matrix api account/wh");
-    terminal.wait_for("api account/wh", within);
-    terminal.type_keys(b"\t");
-    terminal.wait_for("api account/whoami", within);
+    terminal.tab_completes("\x03matrix api --method DE", "--method DELETE", within);
+    terminal.tab_completes("\x03matrix api account/wh", "api account/whoami", within);
     terminal.type_keys(b"\x03exit\r");
     terminal.finish(within);
 }

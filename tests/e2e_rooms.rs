@@ -397,34 +397,27 @@ fn rooms_and_devices_complete_at_the_prompt_and_a_silent_server_gives_nothing_fa
     let terminal = support::pty::Terminal::nu_prompt(&config, "pty-room-completion");
     let within = Duration::from_secs(10);
     // Timed (reported with --nocapture): rooms cold, rooms kept, devices.
-    let timed = |typed: &[u8], shown: &str, what: &str| {
-        terminal.type_keys(typed);
-        terminal.wait_for(
-            std::str::from_utf8(typed)
-                .expect("text")
-                .trim_start_matches('\x03'),
-            within,
-        );
-        let started = Instant::now();
-        terminal.type_keys(b"\t");
-        terminal.wait_for(shown, within);
-        eprintln!("{what}: {:?}", started.elapsed());
-    };
-    timed(b"matrix send !", &format!("send {room_id}"), "rooms, cold");
-    timed(
-        b"\x03matrix join !",
-        &format!("join {room_id}"),
-        "rooms, kept",
+    for (line, shown, what) in [
+        ("matrix send !", format!("send {room_id}"), "rooms, cold"),
+        (
+            "\x03matrix join !",
+            format!("join {room_id}"),
+            "rooms, kept",
+        ),
+        (
+            "\x03matrix devices delete COMPL",
+            "delete COMPLDEV1".to_owned(),
+            "devices",
+        ),
+    ] {
+        let took = terminal.tab_completes(line, &shown, within);
+        eprintln!("{what}: {took:?}");
+    }
+    terminal.tab_completes(
+        "\x03matrix devices rename COMPL",
+        "rename COMPLDEV1",
+        within,
     );
-    timed(
-        b"\x03matrix devices delete COMPL",
-        "delete COMPLDEV1",
-        "devices",
-    );
-    terminal.type_keys(b"\x03matrix devices rename COMPL");
-    terminal.wait_for("rename COMPL", within);
-    terminal.type_keys(b"\t");
-    terminal.wait_for("rename COMPLDEV1", within);
     // The saved session's homeserver goes silent: accepts, never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let silent_url = format!("http://{}", silent.local_addr().expect("an address"));

@@ -490,10 +490,7 @@ fn idp_completes_from_the_homeservers_identity_providers() {
     let terminal = support::pty::Terminal::start(&command, &typescript);
     terminal.wait_for("Startup Time", Duration::from_secs(20));
     let typing = format!("matrix login --sso -H {} --idp ", synapse.url);
-    terminal.type_keys(typing.as_bytes());
-    terminal.wait_for(&typing, Duration::from_secs(10));
-    terminal.type_keys(b"\t");
-    terminal.wait_for("--idp oidc-mock", Duration::from_secs(15));
+    terminal.tab_completes(&typing, "--idp oidc-mock", Duration::from_secs(15));
     // Leave without running it: Ctrl-C clears the line, then exit.
     terminal.type_keys(b"\x03exit\r");
     terminal.finish(Duration::from_secs(10));

@@ -48,11 +48,12 @@ impl Caller {
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Self, LabeledError> {
-        let config = PluginConfig::for_call(engine, call)?;
-        let interrupt = plugin.interrupt_of(engine);
+        // The settings are read only on the admin client's paths: a user's session reads them
+        // in `Active::resolve`.
         let client_of = |homeserver: &str| {
+            let config = PluginConfig::for_call(engine, call)?;
             plugin
-                .client(homeserver, &config.client, interrupt.clone())
+                .client(homeserver, &config.client, plugin.interrupt_of(engine))
                 .map_err(|err| errors::request(err, &Blame::session(call.head, call.head, "")))
         };
         if let Some(token) = admin_token_in(input) {

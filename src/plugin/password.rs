@@ -1,5 +1,7 @@
 //! Where passwords come from: the pipeline, `--password`, or a hidden prompt on the terminal.
 
+use std::path::PathBuf;
+
 use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, PipelineData, Span, Spanned, Value};
 
@@ -57,6 +59,30 @@ pub(crate) fn session_or_password(
         }
         other => Ok((other.into_value(head)?, None)),
     }
+}
+
+/// A secret piped in as a string (a shared secret, a client's secret), without its trailing line
+/// breaks.
+pub(crate) fn piped_secret(input: &Value) -> Option<String> {
+    match input {
+        Value::String { val, .. } => Some(val.trim_end_matches(['\r', '\n']).to_owned()),
+        _ => None,
+    }
+}
+
+/// A secret read from a file, without its trailing line breaks; `unreadable` and `hint` word the
+/// error when the file cannot be read.
+pub(crate) fn secret_file(
+    file: &Spanned<PathBuf>,
+    unreadable: &str,
+    hint: &str,
+) -> Result<String, LabeledError> {
+    let text = std::fs::read_to_string(&file.item).map_err(|err| {
+        LabeledError::new(unreadable)
+            .with_label(err.to_string(), file.span)
+            .with_help(hint)
+    })?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// A password piped in: a string, or a byte stream of text. Anything else is an error.

@@ -88,6 +88,17 @@ impl Terminal {
         }
     }
 
+    /// Types `line` (a leading Ctrl-C clears the line first), then Tab, and waits for `shown`
+    /// (the completed text); returns how long the completion took to show.
+    pub fn tab_completes(&self, line: &str, shown: &str, within: Duration) -> Duration {
+        self.type_keys(line.as_bytes());
+        self.wait_for(line.trim_start_matches('\x03'), within);
+        let started = Instant::now();
+        self.type_keys(b"\t");
+        self.wait_for(shown, within);
+        started.elapsed()
+    }
+
     /// Types `keys`.
     pub fn type_keys(&self, keys: &[u8]) {
         self.keyboard

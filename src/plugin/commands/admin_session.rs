@@ -12,6 +12,7 @@ use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::mas_admin::refused_client;
+use crate::plugin::password::{piped_secret, secret_file};
 use crate::plugin::session_store::save_flag;
 use crate::plugin::token::{AdminClientOf, TokenValue, date_or_nothing, text_or_nothing};
 use crate::secret::Password;
@@ -180,25 +181,18 @@ impl SimplePluginCommand for AdminSession {
 /// The client's secret: from the pipeline or `--client-secret-file`, exactly one.
 fn client_secret(call: &EvaluatedCall, input: &Value) -> Result<Password, LabeledError> {
     let file: Option<Spanned<PathBuf>> = call.get_flag("client-secret-file")?;
-    let piped = match input {
-        Value::String { val, .. } => Some(val.trim_end_matches(['\r', '\n']).to_owned()),
-        _ => None,
-    };
-    let secret = match (piped, file) {
+    let secret = match (piped_secret(input), file) {
         (Some(_), Some(file)) => {
             return Err(LabeledError::new("The secret was given twice")
                 .with_label("a secret also came from the pipeline", file.span)
                 .with_help("give it one way: on the pipeline or with --client-secret-file"));
         }
         (Some(piped), None) => piped,
-        (None, Some(file)) => std::fs::read_to_string(&file.item)
-            .map_err(|err| {
-                LabeledError::new("The secret file cannot be read")
-                    .with_label(err.to_string(), file.span)
-                    .with_help("give a file holding the client's secret")
-            })?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned(),
+        (None, Some(file)) => secret_file(
+            &file,
+            "The secret file cannot be read",
+            "give a file holding the client's secret",
+        )?,
         (None, None) => {
             return Err(LabeledError::new("The client's secret is missing")
                 .with_label("no secret given", call.head)

@@ -392,7 +392,7 @@ impl PluginCommand for Login {
     }
 }
 
-/// A login token piped in: a record of `matrix token login-token`, or its `login_token`.
+/// A device ID or name as given: not empty, at most [`MAX_DEVICE_BYTES`], no control characters.
 fn checked_device_text(text: Spanned<String>, what: &str) -> Result<String, LabeledError> {
     let problem = if text.item.trim().is_empty() {
         Some(format!("the {what} is empty"))

@@ -14,6 +14,7 @@ use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::mas_admin::{self, Caller, NewUser};
+use crate::plugin::password::{piped_secret, secret_file};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::token::{TokenValue, session_record};
 use crate::register::{
@@ -314,10 +315,7 @@ fn shared_secret(
 ) -> Result<Option<(Password, Span)>, LabeledError> {
     let file: Option<Spanned<PathBuf>> = call.get_flag("shared-secret-file")?;
     let config: Option<Spanned<PathBuf>> = call.get_flag("synapse-config")?;
-    let piped = match input {
-        Value::String { val, .. } => Some(val.trim_end_matches(['\r', '\n']).to_owned()),
-        _ => None,
-    };
+    let piped = piped_secret(input);
     let given =
         usize::from(piped.is_some()) + usize::from(file.is_some()) + usize::from(config.is_some());
     if given > 1 {
@@ -332,15 +330,12 @@ fn shared_secret(
         return Ok(Some((Password::new(secret), call.head)));
     }
     if let Some(file) = file {
-        let text = std::fs::read_to_string(&file.item).map_err(|err| {
-            LabeledError::new("The shared secret file cannot be read")
-                .with_label(err.to_string(), file.span)
-                .with_help("give a file holding registration_shared_secret")
-        })?;
-        return Ok(Some((
-            Password::new(text.trim_end_matches(['\r', '\n']).to_owned()),
-            file.span,
-        )));
+        let text = secret_file(
+            &file,
+            "The shared secret file cannot be read",
+            "give a file holding registration_shared_secret",
+        )?;
+        return Ok(Some((Password::new(text), file.span)));
     }
     if let Some(config) = config {
         let secret = shared_secret_from_synapse_config(&config.item)
