@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
 use crate::plugin::errors::{self, Blame};
+use crate::plugin::session_store::unknown;
 use crate::plugin::token::{TokenKind, TokenValue};
 use crate::secret::AccessToken;
 use crate::session::{Refreshed, Session};
@@ -174,24 +175,8 @@ impl Active {
                 }
             },
         };
-        if saved.admin_clients.contains_key(&name) {
-            return Err(LabeledError::new(format!(
-                "'{name}' is a saved MAS admin client, not a session"
-            ))
-            .with_label("an admin client", span)
-            .with_help("it works with the `matrix admin` commands; give a user's session"));
-        }
         let Some(session) = saved.sessions.get(&name) else {
-            let names: Vec<&str> = saved.sessions.keys().map(String::as_str).collect();
-            return Err(
-                LabeledError::new(format!("No saved session named '{name}'"))
-                    .with_label("unknown session", span)
-                    .with_help(if names.is_empty() {
-                        "no session is saved yet: `matrix login ... --save <name>`".to_owned()
-                    } else {
-                        format!("saved sessions: {}", names.join(", "))
-                    }),
-            );
+            return Err(unknown(&Spanned { item: name, span }, &saved));
         };
         Ok(Self {
             session: session.clone(),

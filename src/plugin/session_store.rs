@@ -129,11 +129,19 @@ pub(crate) fn load(plugin: &MatrixPlugin, span: Span) -> Result<SavedSessions, L
 
 /// No saved session has this name: say which ones there are.
 pub(crate) fn unknown(name: &Spanned<String>, saved: &SavedSessions) -> LabeledError {
+    if saved.admin_clients.contains_key(&name.item) {
+        return LabeledError::new(format!(
+            "'{}' is a saved MAS admin client, not a session",
+            name.item
+        ))
+        .with_label("an admin client", name.span)
+        .with_help("it works with the `matrix admin` commands; give a user's session");
+    }
     let names: Vec<&str> = saved.sessions.keys().map(String::as_str).collect();
     LabeledError::new(format!("No saved session named '{}'", name.item))
         .with_label("unknown session", name.span)
         .with_help(if names.is_empty() {
-            "no session is saved yet".to_owned()
+            "no session is saved yet: `matrix login ... --save <name>`".to_owned()
         } else {
             format!("saved sessions: {}", names.join(", "))
         })

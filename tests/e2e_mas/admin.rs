@@ -203,6 +203,8 @@ fn an_admin_client_session_works_piped_and_saved() {
         print (matrix admin tokens {bot} --session masadm | length)
         print (matrix session list | where name == masadm | get device_id.0)
         print (try {{ matrix whoami --session masadm }} catch {{|e| $e.msg }})
+        matrix session use masadm
+        print (matrix session list | where default | get name | to json --raw)
         print (try {{ 'not-the-secret' | matrix admin session --client-id {client_id} -H {url} }} catch {{|e| $e.msg }})
         matrix session remove masadm
         print (matrix session list | length)"#,
@@ -230,12 +232,16 @@ fn an_admin_client_session_works_piped_and_saved() {
         "{}",
         lines[5]
     );
-    assert!(
-        lines[6].contains("does not know this client, or the secret is wrong"),
-        "{}",
-        lines[6]
+    assert_eq!(
+        lines[6], r#"["masadm"]"#,
+        "an admin client may be the default"
     );
-    assert_eq!(lines[7], "0", "removed");
+    assert!(
+        lines[7].contains("does not know this client, or the secret is wrong"),
+        "{}",
+        lines[7]
+    );
+    assert_eq!(lines[8], "0", "removed");
     assert!(!run.all().contains(&secret), "the secret never shows");
 }
 

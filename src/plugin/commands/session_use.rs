@@ -44,7 +44,10 @@ impl SimplePluginCommand for SessionUse {
     ) -> Result<Value, LabeledError> {
         let name: Spanned<String> = call.req(0)?;
         store_of(plugin, call.head)?.update(|saved| {
-            if !saved.sessions.contains_key(&name.item) {
+            // A saved MAS admin client may be the default too (`matrix admin` commands use it).
+            if !saved.sessions.contains_key(&name.item)
+                && !saved.admin_clients.contains_key(&name.item)
+            {
                 return Err(unknown(&name, saved));
             }
             saved.default = Some(name.item.clone());
