@@ -7,6 +7,8 @@
 mod admin;
 #[path = "e2e_mas/browser.rs"]
 mod browser;
+#[path = "e2e_mas/examples.rs"]
+mod examples;
 #[path = "e2e_mas/lifecycle.rs"]
 mod lifecycle;
 #[path = "e2e_mas/secrets.rs"]

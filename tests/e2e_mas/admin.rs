@@ -49,6 +49,7 @@ fn an_admin_session_issues_lists_and_revokes_personal_tokens() {
     assert_eq!(me["device_id"], device);
     let revoked = json(lines[3]);
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert_eq!(revoked["user_id"], bot_id.as_str(), "whose token it was");
     assert!(
         lines[4].contains("no longer valid"),
         "refused: {}",

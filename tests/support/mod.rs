@@ -17,6 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 pub mod browser;
+pub mod examples;
 pub mod mas;
 pub mod proxy;
 pub mod pty;
@@ -268,6 +269,23 @@ impl Synapse {
         let answer: JsonValue = response.body_mut().read_json().expect("JSON from Synapse");
         assert!(status.is_success(), "{url}: {status} {answer}");
         answer
+    }
+
+    /// Sets a user's password with the admin API of `admin_token`; the user's devices stay
+    /// logged in.
+    pub fn set_password(&self, admin_token: &str, user_id: &str, password: &str) {
+        let url = format!("{}/_synapse/admin/v2/users/{user_id}", self.url);
+        let response = self
+            .agent
+            .put(&url)
+            .header("Authorization", format!("Bearer {admin_token}"))
+            .send_json(json!({"password": password, "logout_devices": false}))
+            .expect("PUT to Synapse");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
     }
 
     /// The HTTP status of `GET /account/whoami` with this token.

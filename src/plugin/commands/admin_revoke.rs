@@ -58,11 +58,30 @@ impl SimplePluginCommand for AdminRevoke {
         let revoked = caller.run(plugin, |client, admin| {
             client.mas_revoke_personal_session(admin, &id.item)
         })?;
+        // Whose token it was: the piped row of `matrix admin tokens` says, else MAS does.
+        let user_id = match listed_user(input, &id.item) {
+            Some(user_id) => user_id,
+            None => {
+                let user = caller.run(plugin, |client, admin| {
+                    client.mas_user_by_id(admin, &revoked.actor_user_id)
+                })?;
+                format!("@{}:{}", user.username, caller.home_server())
+            }
+        };
         Ok(Value::record(
-            personal_session_row(&revoked, None, call.head),
+            personal_session_row(&revoked, Some(&user_id), call.head),
             call.head,
         ))
     }
+}
+
+/// The `user_id` of a piped row of `matrix admin tokens` that is the session `id`.
+fn listed_user(input: &Value, id: &str) -> Option<String> {
+    let row = input.as_record().ok()?;
+    if row.get("id")?.as_str().ok()? != id {
+        return None;
+    }
+    row.get("user_id")?.as_str().ok().map(str::to_owned)
 }
 
 /// The pipeline's value when it may be a session: a row of `matrix admin tokens` (which `each`

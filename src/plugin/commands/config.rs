@@ -8,6 +8,17 @@ use crate::plugin::MatrixPlugin;
 use crate::plugin::config::{PluginConfig, device_name_or_default};
 use crate::plugin::oauth_login::CLIENT_URI;
 
+/// The settings, in the order `matrix config` shows them.
+const SETTINGS: [&str; 7] = [
+    "homeserver",
+    "timeout",
+    "allow_http",
+    "ca_file",
+    "max_rate_limit_wait",
+    "oauth_client_uri",
+    "device_name",
+];
+
 /// `matrix config`: the plugin's settings in effect, their defaults, and where each came from.
 pub struct Config;
 
@@ -40,11 +51,23 @@ impl SimplePluginCommand for Config {
     }
 
     fn examples(&self) -> Vec<Example<'_>> {
-        vec![Example {
-            example: "matrix config | where source != default",
-            description: "The settings changed from their defaults",
-            result: None,
-        }]
+        vec![
+            Example {
+                example: "(matrix config).setting",
+                description: "The settings there are (each a key of $env.config.plugins.matrix)",
+                result: Some(Value::test_list(
+                    SETTINGS
+                        .iter()
+                        .map(|name| Value::test_string(*name))
+                        .collect(),
+                )),
+            },
+            Example {
+                example: "matrix config | where source != default",
+                description: "The settings changed from their defaults",
+                result: None,
+            },
+        ]
     }
 
     fn run(

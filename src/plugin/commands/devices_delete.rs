@@ -1,7 +1,7 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
-    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Spanned,
-    SyntaxShape, Type, Value,
+    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Span,
+    Spanned, SyntaxShape, Type, Value,
 };
 
 use super::Pipe;
@@ -32,7 +32,8 @@ impl PluginCommand for DevicesDelete {
 
     fn extra_description(&self) -> &str {
         "The devices are named as arguments, or piped in as a list of device IDs or a table \
-         with a device_id column (such as `matrix devices` gives). The homeserver asks for the \
+         with a device_id column (such as `matrix devices` gives); an empty list (a filter \
+         that matched nothing) deletes nothing and asks for nothing. The homeserver asks for the \
          account's password to delete devices. It comes from the pipeline as a string (then \
          the session comes from --session or the default), from --password, or from a hidden \
          prompt. A wrong password deletes nothing."
@@ -73,7 +74,7 @@ impl PluginCommand for DevicesDelete {
                 result: None,
             },
             Example {
-                example: "matrix devices | where not current and last_seen < ((date now) - 90day) | matrix devices delete",
+                example: "matrix devices | where not current and last_seen != null and last_seen < ((date now) - 90day) | matrix devices delete",
                 description: "Delete the devices not seen for three months (asks for the password)",
                 result: None,
             },
@@ -94,8 +95,10 @@ impl PluginCommand for DevicesDelete {
             .collect();
         // A string on the pipeline is the password, a list names devices; either way the
         // session comes from --session or the default. Anything else is the session.
+        let mut rows_piped = false;
         let (session_input, piped) = match input {
             PipelineData::Value(Value::List { .. }, _) | PipelineData::ListStream(..) => {
+                rows_piped = true;
                 ids.extend(device_ids_of(input.into_value(call.head)?)?);
                 (Value::nothing(call.head), None)
             }
@@ -111,6 +114,11 @@ impl PluginCommand for DevicesDelete {
             }
             other => session_or_password(other, call.head)?,
         };
+        // A filter that matched no device (`matrix devices | where ... | matrix devices
+        // delete` in a cron job) deletes nothing: no password is asked, no request sent.
+        if ids.is_empty() && rows_piped {
+            return Ok(deleted_record(&[], &[], call.head).into_pipeline_data());
+        }
         if ids.is_empty() {
             return Err(LabeledError::new("Which devices?")
                 .with_label("no device IDs given", call.head)
@@ -174,30 +182,23 @@ impl PluginCommand for DevicesDelete {
                 && device_ids.contains(&s.device_id)
         })
         .map_err(|err| errors::store(err, call.head))?;
-        let span = call.head;
-        let mut record = Record::new();
-        record.push(
-            "deleted",
-            Value::list(
-                device_ids
-                    .iter()
-                    .map(|id| Value::string(id, span))
-                    .collect(),
-                span,
-            ),
-        );
-        record.push(
-            "removed_sessions",
-            Value::list(
-                removed
-                    .into_iter()
-                    .map(|name| Value::string(name, span))
-                    .collect(),
-                span,
-            ),
-        );
-        Ok(Value::record(record, span).into_pipeline_data())
+        Ok(deleted_record(&device_ids, &removed, call.head).into_pipeline_data())
     }
+}
+
+/// What `matrix devices delete` gives: the devices deleted, and the saved sessions forgotten
+/// with them.
+fn deleted_record(device_ids: &[String], removed: &[String], span: Span) -> Value {
+    let strings = |texts: &[String]| {
+        Value::list(
+            texts.iter().map(|text| Value::string(text, span)).collect(),
+            span,
+        )
+    };
+    let mut record = Record::new();
+    record.push("deleted", strings(device_ids));
+    record.push("removed_sessions", strings(removed));
+    Value::record(record, span)
 }
 
 /// Device IDs from a piped list: strings, or records with a `device_id` column.

@@ -1,0 +1,321 @@
+//! Help that runs: every command example that needs a homeserver, run as its command shows it
+//! (with the example names swapped for the test's) against a real Synapse, in the order a new
+//! operator would meet them: create the bot, log in, save, look around, talk, clean up. The
+//! examples that need MAS run in the MAS suite; those that need no server carry a checked result
+//! (tests/plugin.rs).
+
+mod support;
+
+use serde_json::json;
+use support::browser::Browser;
+use support::examples::{Examples, needs_mas};
+use support::{FaultServer, Running, http, synapse_with_sso};
+
+const PW: &str = "pw-Examples-1";
+
+/// The shapes of a session record: as logged in, with a refresh token, with an expiry, as
+/// registered (with the generated password).
+const SESSION: &str = "record<user_id: string, device_id: string, home_server: string, \
+    homeserver: string, access_token: matrix_token>";
+const REFRESHABLE: &str = "record<user_id: string, device_id: string, home_server: string, \
+    homeserver: string, access_token: matrix_token, refresh_token: matrix_token, \
+    expires_at: datetime>";
+const EXPIRING: &str = "record<user_id: string, device_id: string, home_server: string, \
+    homeserver: string, access_token: matrix_token, expires_at: datetime>";
+const REGISTERED: &str = "record<user_id: string, device_id: string, home_server: string, \
+    homeserver: string, access_token: matrix_token, password: matrix_token>";
+const WHOAMI: &str =
+    "record<user_id: string, device_id: string, is_guest: bool, homeserver: string>";
+const SENT: &str = "record<event_id: string, room_id: string, txn_id: string>";
+
+#[test]
+fn every_example_that_needs_a_homeserver_runs_against_synapse() {
+    // SSO (for the identity-provider example) and login tokens (`matrix token login-token`),
+    // with password login as well.
+    let hs = synapse_with_sso();
+    let config = hs.dir.join("homeserver.yaml");
+    let config = config.to_string_lossy();
+    // `https://localhost/.well-known/matrix/client` (discovery of example.org's stand-in) is a
+    // loopback server delegating to the Synapse.
+    let well_known = FaultServer::routes(vec![(
+        "/.well-known/matrix/client",
+        http(
+            "200 OK",
+            "application/json",
+            &json!({"m.homeserver": {"base_url": hs.url}}).to_string(),
+        ),
+    )]);
+    let ex = Examples::new(
+        "examples",
+        &hs.url,
+        &[
+            ("/matrix/synapse/config/homeserver.yaml", &config),
+            ("oidc-keycloak", "oidc-mock"),
+        ],
+        &[("NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN", &well_known.url)],
+    );
+    let shared_secret =
+        std::fs::read_to_string(hs.dir.join("shared_secret")).expect("the shared secret");
+    ex.file("secret.txt", shared_secret.trim());
+    let admin_token = hs.register_admin("admin", PW);
+    hs.register("oldbot", PW);
+    for (user, name) in [("admin", "admin"), ("oldbot", "old-bot")] {
+        ex.prepare(
+            &format!(
+                "$env.PW | matrix login @{user}:localhost -H {} | matrix session save {name}",
+                hs.url
+            ),
+            PW,
+        );
+    }
+
+    // Creating the bot: the generated password is replaced by one the test knows.
+    let bot = ex.run(
+        "matrix register bot -H https://matrix.example.org --synapse-config /matrix/synapse/config/homeserver.yaml",
+        "",
+        REGISTERED,
+    );
+    assert_eq!(bot.json["user_id"], "@bot:localhost", "{}", bot.json);
+    hs.set_password(&admin_token, "@bot:localhost", PW);
+    ex.run(
+        "open --raw secret.txt | matrix register ops-bot -H https://matrix.example.org --admin --save ops",
+        "",
+        REGISTERED,
+    );
+
+    // Logging in and saving. @me signs in with single sign-on (the provider's user "me"), and
+    // gets a password too for the examples that confirm with one.
+    ex.run_while(
+        "matrix login @me:example.org --sso --save me",
+        SESSION,
+        sign_in("me"),
+    );
+    hs.set_password(&admin_token, "@me:localhost", PW);
+    ex.run_while(
+        "matrix login --sso --no-browser --idp oidc-keycloak -H https://matrix.example.org",
+        SESSION,
+        sign_in("someone"),
+    );
+    ex.run(
+        "input -s | matrix login @bot:example.org --refresh --save bot",
+        PW,
+        REFRESHABLE,
+    );
+    ex.run_at_terminal(
+        "let s = (matrix login @bot:example.org); $s.access_token | matrix token reveal",
+        PW,
+        "string",
+    );
+    ex.run_at_terminal(
+        "matrix login @bot:example.org | matrix token reveal | to json",
+        PW,
+        "string",
+    );
+    // Synapse hands out one login token a minute per user: this one is @oldbot's.
+    let oldbot_token = hs.login("@oldbot:localhost", PW);
+    ex.run(
+        "matrix login --login-token (input -s) -H https://matrix.example.org",
+        &hs.login_token(&oldbot_token, "@oldbot:localhost", PW),
+        SESSION,
+    );
+    ex.run(
+        r#"input -s "Password: " | matrix login @bot:example.org --homeserver https://matrix.example.org"#,
+        PW,
+        SESSION,
+    );
+    ex.run(
+        "matrix login bot -H https://matrix.example.org --password (input -s) --device-id BOT1 --device-name 'ops bot'",
+        PW,
+        SESSION,
+    );
+    ex.run(
+        "input -s | matrix login @bot:example.org | matrix session save bot --default",
+        PW,
+        "record<name: string, user_id: string, default: bool>",
+    );
+    ex.run("matrix session list", "", "table<name: string, default: bool, user_id: string, device_id: string, homeserver: string, access_token: matrix_token, expires_at: nothing, needs_login: bool>");
+    ex.run("matrix whoami --session bot", "", WHOAMI);
+    ex.run(
+        "input -s | matrix login @bot:example.org | matrix whoami",
+        PW,
+        WHOAMI,
+    );
+    ex.run(
+        "let session = (input -s | matrix login @bot:example.org); $session.access_token | matrix token reveal",
+        PW,
+        "string",
+    );
+    ex.file("bot.token", &hs.login("@bot:localhost", PW));
+    ex.run(
+        "open --raw bot.token | matrix token import --homeserver https://matrix.example.org",
+        "",
+        SESSION,
+    );
+    let token = hs.login("@bot:localhost", PW);
+    ex.run(
+        "input -s 'Token: ' | matrix token import -H https://matrix.example.org --save bot",
+        &token,
+        SESSION,
+    );
+    ex.run_at_terminal(
+        "matrix token login-token --session me | get login_token | matrix token reveal",
+        PW,
+        "string",
+    );
+    ex.run_at_terminal(
+        "matrix token login-token | matrix login --device-name 'backup job'",
+        PW,
+        SESSION,
+    );
+
+    // Finding the server.
+    ex.run("matrix discover example.org", "", "record<server_name: string, homeserver: string, identity_server: nothing, versions: list<string>, source: string, oauth2: nothing>");
+    let homeserver = ex.run(
+        "matrix discover @bot:example.org | get homeserver",
+        "",
+        "string",
+    );
+    assert_eq!(homeserver.json, hs.url.as_str());
+    ex.run("matrix flows example.org", "", "table<type: string, identity_providers: list<any>, oauth_aware_preferred: bool, issuer: nothing, account_page: nothing>");
+    ex.run(
+        "matrix flows https://matrix.example.org | where type == m.login.sso | get identity_providers",
+        "",
+        "list<table<id: string, name: string, brand: nothing>>",
+    );
+    ex.run_after(
+        "$env.config.plugins.matrix = {timeout: 20sec}",
+        "matrix config | where source != default",
+        "",
+        "table<setting: string, value: duration, default: duration, source: string>",
+    );
+
+    // Rooms and messages, as the default session ('bot').
+    ex.run("matrix api account/whoami", "", "record<…>");
+    ex.run(
+        "matrix api createRoom --data {name: 'Ops', room_alias_name: 'ops'} | get room_id",
+        "",
+        "string",
+    );
+    ex.run(
+        "matrix api 'directory/room/#ops:example.org' | get room_id",
+        "",
+        "string",
+    );
+    ex.run(
+        "matrix join '#ops:example.org' --session bot",
+        "",
+        "record<room_id: string>",
+    );
+    ex.run(
+        "\"backup done\" | matrix send '#ops:example.org' --notice",
+        "",
+        SENT,
+    );
+    ex.run(
+        "matrix send '#ops:example.org' '**disk 91%** on `db1`' --markdown --session bot",
+        "",
+        SENT,
+    );
+    ex.run(
+        "matrix messages '#ops:example.org' --limit 5",
+        "",
+        "table<time: datetime, sender: string, msgtype: string, body: string, event_id: string>",
+    );
+    let sent = ex.run(
+        "matrix messages '#ops:example.org' --limit 1000 | where sender == '@bot:example.org' | length",
+        "",
+        "int",
+    );
+    assert_eq!(sent.json, 2, "the two messages the bot sent");
+    ex.run(
+        "matrix rooms",
+        "",
+        "table<room_id: string, alias: string, name: string, members: int, encrypted: bool>",
+    );
+    ex.run(
+        "matrix rooms --session bot | where not encrypted | get alias",
+        "",
+        "list<string>",
+    );
+
+    // Devices.
+    for device in ["OLDDEV1", "OLDDEV2"] {
+        ex.prepare(
+            &format!(
+                "$env.PW | matrix login @bot:localhost -H {} --device-id {device} | ignore",
+                hs.url
+            ),
+            PW,
+        );
+    }
+    ex.run("matrix devices", "", "table<device_id: string, display_name: oneof<nothing, string>, last_seen_ip: oneof<nothing, string>, last_seen: oneof<datetime, nothing>, current: bool>");
+    ex.run(
+        "matrix devices --session bot | where last_seen < ((date now) - 90day)",
+        "",
+        "list<any>",
+    );
+    ex.run(
+        "matrix devices rename BOT1 'ops bot (prod)'",
+        "",
+        "record<device_id: string, display_name: string>",
+    );
+    let deleted = ex.run(
+        "input -s | matrix devices delete OLDDEV1 OLDDEV2",
+        PW,
+        "record<deleted: list<string>, removed_sessions: list<any>>",
+    );
+    assert_eq!(deleted.json["deleted"], json!(["OLDDEV1", "OLDDEV2"]));
+    // No device is 90 days old: the filter matches nothing, and nothing is deleted or asked.
+    let none = ex.run(
+        "matrix devices | where not current and last_seen != null and last_seen < ((date now) - 90day) | matrix devices delete",
+        "",
+        "record<deleted: list<any>, removed_sessions: list<any>>",
+    );
+    assert_eq!(none.json["deleted"], json!([]));
+
+    // Administration.
+    ex.run(
+        "matrix admin login-as @bot:example.org --valid-for 1hr --session admin",
+        "",
+        EXPIRING,
+    );
+
+    ex.run(
+        "matrix api '/_synapse/admin/v2/users' --query {limit: 5} --session admin | get users",
+        "",
+        "table<…>",
+    );
+
+    // Renewing and revoking.
+    ex.prepare(
+        &format!(
+            "$env.PW | matrix login @bot:localhost -H {} --refresh | matrix session save bot",
+            hs.url
+        ),
+        PW,
+    );
+    ex.run("matrix refresh --session bot", "", REFRESHABLE);
+    ex.run(
+        "let s = (input -s | matrix login @bot:example.org --refresh); $s | matrix refresh",
+        PW,
+        REFRESHABLE,
+    );
+    ex.run("matrix logout --session old-bot", "", "record<user_id: string, device_id: string, revoked: string, removed_sessions: list<string>>");
+    ex.run("matrix logout --all", "", "record<user_id: string, device_id: nothing, revoked: string, removed_sessions: list<string>>");
+
+    ex.all_ran(|command, example| !needs_mas(command, example));
+}
+
+/// The user at the browser: signs in at the single sign-on page nu printed, as the provider's
+/// user `sub`.
+fn sign_in(sub: &str) -> impl FnOnce(&mut Running) + '_ {
+    move |nu| {
+        let line = nu.line_with("/login/sso/redirect", std::time::Duration::from_secs(30));
+        let url = line
+            .split_whitespace()
+            .find(|word| word.contains("/login/sso/redirect"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        let page = Browser::new().sign_in(url, sub);
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+}
