@@ -1,7 +1,8 @@
 """Writes the results of scripts/bench as Markdown: usage is in scripts/bench.
 
 Reads hyperfine's JSON exports (seconds per run), the in-session measurements of
-scripts/bench.nu (microseconds) and the connection counts, all from one folder.
+scripts/bench.nu (microseconds), the completion times of scripts/bench_completion.py
+(milliseconds) and the connection counts, all from one folder.
 """
 
 import argparse
@@ -100,6 +101,21 @@ def main():
     row("plugin start", "first `matrix whoami` after `plugin stop` (spawn, handshake, call)",
         us_to_ms(session["cold_start"]))
     row("plugin start", "the next `matrix whoami` (warm)", us_to_ms(session["warm_after_start"]))
+
+    completion = load(folder, "completion")
+    tab = "Tab to the completed line at a nu prompt"
+    row(tab, "Nushell's own file names (`open bench-no`)", completion["files"]["warm"],
+        "no plugin")
+    for key, case, note in [
+        ("sessions", "saved session names (`--session ben`)",
+         "the session file; nu 0.115 shows any plugin's completions when a 100 ms poll of the "
+         "keyboard runs out"),
+        ("api_paths", "`matrix api` paths (`account/who`)", "a built-in list"),
+        ("rooms", "rooms (`matrix send !`)", "cold: one filtered /sync; warm: kept 60 s"),
+        ("devices", "devices (`matrix devices rename …`)", "one /devices request each time"),
+    ]:
+        row(tab, f"{case}, cold (after `plugin stop`)", completion[key]["cold"], note)
+        row(tab, f"{case}, warm", completion[key]["warm"])
 
     for group, case, samples, _ in rows:
         if not samples or min(samples) <= 0:
