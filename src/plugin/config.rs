@@ -33,16 +33,26 @@ pub(crate) struct PluginConfig {
     pub device_name: Option<String>,
 }
 
+/// The longest device ID or device name accepted, in bytes: one rule for `--device-id`,
+/// `--device-name` and the `device_name` setting.
+pub(crate) const MAX_DEVICE_BYTES: usize = 255;
+
 /// The name of a device a login makes: `--device-name`, else the configured `device_name`, else
-/// `nu_plugin_matrix on <host name>`.
+/// `nu_plugin_matrix on <host name>` (cut to [`MAX_DEVICE_BYTES`] at a character boundary).
 pub(crate) fn device_name_or_default(config: &PluginConfig, given: Option<String>) -> String {
     given
         .or_else(|| config.device_name.clone())
         .unwrap_or_else(|| {
-            format!(
+            let mut name = format!(
                 "nu_plugin_matrix on {}",
                 gethostname::gethostname().to_string_lossy()
-            )
+            );
+            let mut end = name.len().min(MAX_DEVICE_BYTES);
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            name.truncate(end);
+            name
         })
 }
 
@@ -166,7 +176,7 @@ impl PluginConfig {
                 "device_name" => {
                     let name = match value {
                         Value::String { val, .. } => Some(val.trim())
-                            .filter(|name| !name.is_empty() && name.len() <= 100)
+                            .filter(|name| !name.is_empty() && name.len() <= MAX_DEVICE_BYTES)
                             .filter(|name| !name.chars().any(char::is_control)),
                         _ => None,
                     };
@@ -175,7 +185,9 @@ impl PluginConfig {
                             key,
                             span,
                             "is not a short line of text".into(),
-                            "give a name of at most 100 bytes, e.g. \"ops bots\"".into(),
+                            format!(
+                                "give a name of at most {MAX_DEVICE_BYTES} bytes, e.g. \"ops bots\""
+                            ),
                         ));
                     };
                     config.device_name = Some(name.to_owned());
@@ -289,6 +301,13 @@ mod tests {
         assert_eq!(config.client.timeout, Duration::from_secs(5));
         assert_eq!(config.client.connect_timeout, Duration::from_secs(5));
         assert!(config.client.allow_http);
+        // The longest name --device-name takes is the longest the setting takes.
+        let longest = "n".repeat(MAX_DEVICE_BYTES);
+        let config = read(Value::test_record(
+            record! {"device_name" => Value::string(&longest, span)},
+        ))
+        .expect("valid");
+        assert_eq!(config.device_name, Some(longest));
     }
 
     #[test]
@@ -321,6 +340,10 @@ mod tests {
             ),
             (
                 record! {"device_name" => Value::string("", span)},
+                "plugins.matrix.device_name is not a short line of text",
+            ),
+            (
+                record! {"device_name" => Value::string("n".repeat(MAX_DEVICE_BYTES + 1), span)},
                 "plugins.matrix.device_name is not a short line of text",
             ),
             (

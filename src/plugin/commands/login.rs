@@ -8,7 +8,7 @@ use nu_protocol::{
 use super::Pipe;
 use crate::ids::UserArg;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::config::{PluginConfig, device_name_or_default};
+use crate::plugin::config::{MAX_DEVICE_BYTES, PluginConfig, device_name_or_default};
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::login_way::{Legacy, Way, legacy_login};
@@ -17,9 +17,6 @@ use crate::plugin::oauth_login::{self, OAuthOptions, check_device_id};
 use crate::plugin::session_store::{save_flag, save_if_asked};
 use crate::plugin::sso::{self};
 use crate::plugin::token::{TYPE_NAME, session_record, session_type};
-
-/// The longest device ID or device name accepted, in bytes.
-const MAX_DEVICE_BYTES: usize = 255;
 
 /// `matrix login`: password login, returning a session record with a masked token.
 pub struct Login;
