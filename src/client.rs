@@ -6,6 +6,8 @@
 //! they have nothing to say), uses the spec's v3 paths and carries a token only in the
 //! `Authorization: Bearer` header. Redirects are never followed: see [`Error::Redirect`].
 
+use std::time::Duration;
+
 use serde_json::{Value as JsonValue, json};
 
 use crate::answer::{Answer, Raw, oauth_error, scrub_list};
@@ -128,7 +130,7 @@ impl Client {
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
         let scrub = scrub_list(secrets, token);
-        self.transfer(method, &url, token, body, MAX_BODY_BYTES)?
+        self.transfer(method, &url, token, body, MAX_BODY_BYTES, Duration::ZERO)?
             .success(&scrub)?
             .parse(&scrub)
     }
@@ -143,7 +145,7 @@ impl Client {
         body: Option<JsonValue>,
     ) -> Result<Raw, Error> {
         let scrub = scrub_list(&[], token);
-        self.transfer(method, url, token, body, MAX_API_BODY_BYTES)?
+        self.transfer(method, url, token, body, MAX_API_BODY_BYTES, Duration::ZERO)?
             .success(&scrub)
     }
 
@@ -201,6 +203,7 @@ impl Client {
             basic: client,
             body: Some(body),
             limit: MAX_BODY_BYTES,
+            held: Duration::ZERO,
         };
         let raw = self.transport.send(&request)?.not_redirected()?;
         // A revocation endpoint may answer 200 with nothing (RFC 7009).
@@ -227,7 +230,7 @@ impl Client {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let url = self.endpoint(path);
-        self.transfer(method, &url, token, body, MAX_BODY_BYTES)?
+        self.transfer(method, &url, token, body, MAX_BODY_BYTES, Duration::ZERO)?
             .parse(&scrub_list(secrets, token))
     }
 
@@ -240,12 +243,45 @@ impl Client {
         token: &AccessToken,
         body: Option<JsonValue>,
     ) -> Result<Raw, Error> {
-        self.transfer(method, url, Some(token), body, MAX_BODY_BYTES)
+        self.transfer(
+            method,
+            url,
+            Some(token),
+            body,
+            MAX_BODY_BYTES,
+            Duration::ZERO,
+        )
+    }
+
+    /// `GET /_matrix/client/v3/<path>?<query>`, which the server may hold up to `held` before
+    /// it answers (a `/sync` long-poll): the JSON object of a 2xx answer; other answers become
+    /// errors.
+    pub(crate) fn get_held(
+        &self,
+        token: &AccessToken,
+        path: &[&str],
+        query: &[(&str, &str)],
+        held: Duration,
+    ) -> Result<Answer, Error> {
+        let mut url = self.url_of(true, path.iter().copied());
+        url.query_pairs_mut().extend_pairs(query);
+        let scrub = scrub_list(&[], Some(token));
+        self.transfer(
+            Method::Get,
+            url.as_str(),
+            Some(token),
+            None,
+            MAX_API_BODY_BYTES,
+            held,
+        )?
+        .success(&scrub)?
+        .parse(&scrub)
     }
 
     /// Sends one request to `url` through the transport (a short rate limit waited out once)
-    /// and reads the answer's body (at most `limit` bytes), whatever its status. No answer and
-    /// a redirect are errors. POST and PUT without a body send `{}`.
+    /// and reads the answer's body (at most `limit` bytes), whatever its status; the server
+    /// may hold it `held` longer than the time-out. No answer and a redirect are errors. POST
+    /// and PUT without a body send `{}`.
     fn transfer(
         &self,
         method: Method,
@@ -253,6 +289,7 @@ impl Client {
         token: Option<&AccessToken>,
         body: Option<JsonValue>,
         limit: u64,
+        held: Duration,
     ) -> Result<Raw, Error> {
         let body = match (method, body) {
             (Method::Get | Method::Delete, None) => None,
@@ -265,6 +302,7 @@ impl Client {
             basic: None,
             body,
             limit,
+            held,
         };
         self.transport.send(&request)?.not_redirected()
     }

@@ -15,6 +15,7 @@
 //! never from https down to http. `/.well-known/matrix/server` is for federation and not used.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::Value as JsonValue;
 
@@ -318,6 +319,7 @@ impl Discovery {
             basic: None,
             body: None,
             limit: MAX_BODY_BYTES,
+            held: Duration::ZERO,
         };
         Ok(self.transport.send(&request)?)
     }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::ids::UserId;
+use crate::listen::Position;
 use crate::secret::{AccessToken, Password};
 use crate::session::{OAuthClient, Session};
 use crate::unix_ms;
@@ -66,6 +67,21 @@ pub struct SavedSessions {
     /// MAS admin clients (the client credentials grant), by name: what gets them a fresh admin
     /// token, secret included.
     pub admin_clients: BTreeMap<String, SavedAdminClient>,
+    /// Where `matrix listen --since saved` goes on, by the name of the saved session whose
+    /// listener handed its events out.
+    pub listened: BTreeMap<String, Listened>,
+}
+
+/// How far a saved session's listener got, and whose session it was (a position means
+/// nothing to another user's or server's sync).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listened {
+    /// The session's user.
+    pub user_id: String,
+    /// The session's homeserver.
+    pub homeserver: String,
+    /// Past the events handed out.
+    pub position: Position,
 }
 
 /// A MAS admin client, saved: enough to ask for a fresh `urn:mas:admin` token. `Debug` does not
@@ -208,6 +224,11 @@ impl SessionStore {
             .into_iter()
             .filter(|name| sessions.contains_key(name))
             .collect();
+        let listened = file
+            .listened
+            .into_iter()
+            .filter(|(name, _)| sessions.contains_key(name))
+            .collect();
         Ok(SavedSessions {
             default: file.default,
             sessions,
@@ -218,6 +239,7 @@ impl SessionStore {
                 .into_iter()
                 .map(|(name, stored)| (name, stored.into_saved()))
                 .collect(),
+            listened,
         })
     }
 
@@ -295,6 +317,7 @@ impl SessionStore {
                 .iter()
                 .map(|(name, saved)| (name.clone(), saved.stored()))
                 .collect(),
+            listened: sessions.listened.clone(),
         };
         let mut bytes =
             Zeroizing::new(serde_json::to_vec_pretty(&file).expect("plain data serialises"));
@@ -338,6 +361,8 @@ struct StoredFile {
     needs_login: BTreeSet<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     admin_clients: BTreeMap<String, StoredAdminClient>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    listened: BTreeMap<String, Listened>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -158,6 +158,9 @@ pub(crate) struct Request<'a> {
     pub(crate) body: Option<Body>,
     /// The most bytes of the answer's body read.
     pub(crate) limit: u64,
+    /// How long the server may hold the request before it answers, on top of the configured
+    /// time-out: a `/sync` long-poll's wait.
+    pub(crate) held: Duration,
 }
 
 /// The `Authorization` header of a request, if it has one.
@@ -265,6 +268,8 @@ impl Transport {
             authorization: authorization(request),
             body: request.body.clone(),
             limit: request.limit,
+            answer_within: (!request.held.is_zero())
+                .then(|| self.connections.config().timeout + request.held),
         };
         let exchanged = if warm || self.interrupt.is_none() {
             if self.interrupted() {
@@ -354,6 +359,7 @@ mod tests {
             basic: Some(("01J:client", &secret)),
             body: None,
             limit: 1,
+            held: Duration::ZERO,
         };
         let header = authorization(&request).expect("a header");
         let encoded = header.strip_prefix("Basic ").expect("basic");

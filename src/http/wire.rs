@@ -14,6 +14,8 @@ pub(super) struct Work {
     pub(super) authorization: Option<Zeroizing<String>>,
     pub(super) body: Option<Body>,
     pub(super) limit: u64,
+    /// A longer time-out for the answer than the agent's (a long-poll).
+    pub(super) answer_within: Option<std::time::Duration>,
 }
 
 /// What came back from one HTTP exchange, before it is interpreted.
@@ -35,6 +37,7 @@ impl Work {
             authorization,
             body,
             limit,
+            answer_within,
         } = self;
         let result = match (method, body) {
             (Method::Get | Method::Delete, None) => {
@@ -42,6 +45,13 @@ impl Work {
                     Method::Delete => agent.delete(&url),
                     _ => agent.get(&url),
                 };
+                if let Some(within) = answer_within {
+                    request = request
+                        .config()
+                        .timeout_recv_response(Some(within))
+                        .timeout_recv_body(Some(within))
+                        .build();
+                }
                 if let Some(authorization) = &authorization {
                     request = request.header("Authorization", authorization.as_str());
                 }

@@ -10,6 +10,7 @@ mod errors;
 mod examples;
 mod homeserver;
 mod json;
+mod listen;
 mod login_way;
 mod mas_admin;
 mod oauth;
@@ -42,19 +43,24 @@ pub const DISCOVERY_ORIGIN_VAR: &str = "NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN";
 
 /// The plugin. It keeps one [`Client`] per homeserver for as long as the plugin process lives,
 /// so calls in one Nushell session reuse their connections.
-#[derive(Default)]
+/// The plugin's state. Clones share it: a stream that outlives its command's call (`matrix
+/// listen`) keeps one.
+#[derive(Default, Clone)]
 pub struct MatrixPlugin {
     clients: Arc<Mutex<HashMap<(String, ClientConfig), Client>>>,
     /// Keeps the Ctrl-C handler that stops the clients' requests in flight.
-    on_interrupt: OnceLock<HandlerGuard>,
+    on_interrupt: Arc<OnceLock<HandlerGuard>>,
     /// Sessions renewed by a refresh in this process, by the refresh token they replaced, so
     /// that an unsaved session refreshed by one call is not refreshed again by the next.
-    renewed: Mutex<HashMap<String, Session>>,
+    renewed: Arc<Mutex<HashMap<String, Session>>>,
     /// In example mode ([`MatrixPlugin::for_examples`]): its own store, and no network.
     example_store: Option<SessionStore>,
     /// Joined rooms offered as completions, by session, with when they were asked for.
-    completion_rooms: Mutex<HashMap<String, (Instant, Vec<DynamicSuggestion>)>>,
+    completion_rooms: Arc<Mutex<HashMap<String, KeptRooms>>>,
 }
+
+/// Rooms offered as completions, and when they were asked for.
+type KeptRooms = (Instant, Vec<DynamicSuggestion>);
 
 impl MatrixPlugin {
     /// A plugin with no connections yet.
@@ -203,6 +209,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Join),
             Box::new(commands::SendMessage),
             Box::new(commands::Messages),
+            Box::new(commands::Listen),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminSession),
             Box::new(commands::AdminLoginAs),

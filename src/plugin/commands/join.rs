@@ -1,10 +1,14 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
-use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Value};
+use nu_protocol::{
+    Category, Example, LabeledError, Record, Signature, Span, Spanned, SyntaxShape, Type, Value,
+};
 
-use super::{Pipe, with_session};
+use super::with_session;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
-use crate::plugin::room_arg::{room_arg, room_failure, with_room};
+use crate::plugin::errors;
+use crate::plugin::room_arg::{room_arg, room_failure};
+use crate::rooms::check_room;
 
 /// `matrix join`: joins a room.
 pub struct Join;
@@ -22,9 +26,19 @@ impl SimplePluginCommand for Join {
         "Join a room by ID or alias; returns its room ID."
     }
 
+    fn extra_description(&self) -> &str {
+        "The room may come from the pipeline instead: a row with a room_id, such as an \
+         invitation from `matrix listen --invites` (then the session comes from --session or \
+         the default)."
+    }
+
     fn signature(&self) -> Signature {
         with_session(Signature::build(self.name()), Type::record())
-            .pipe(with_room)
+            .optional(
+                "room",
+                SyntaxShape::String,
+                "The room: an alias (#ops:example.org) or a room ID (!abc:example.org).",
+            )
             .category(Category::Network)
     }
 
@@ -43,8 +57,11 @@ impl SimplePluginCommand for Join {
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
-        let room = room_arg(call)?;
-        let mut active = Active::resolve(plugin, engine, call, input)?;
+        let (room, input) = match call.opt::<Spanned<String>>(0)? {
+            Some(_) => (room_arg(call)?, input.clone()),
+            None => (piped_room(input, call.head)?, Value::nothing(call.head)),
+        };
+        let mut active = Active::resolve(plugin, engine, call, &input)?;
         let blame = active.blame();
         let room_id = active
             .run(plugin, |client, token| client.join(token, &room.item))
@@ -53,4 +70,29 @@ impl SimplePluginCommand for Join {
         record.push("room_id", Value::string(room_id, call.head));
         Ok(Value::record(record, call.head))
     }
+}
+
+/// The room of a piped row (an invitation of `matrix listen --invites`, a row of `matrix
+/// rooms`): its `room_id`.
+fn piped_room(input: &Value, head: Span) -> Result<Spanned<String>, LabeledError> {
+    let room = match input {
+        Value::Record { val, .. } if val.get("access_token").is_none() => val
+            .get("room_id")
+            .and_then(|id| id.as_str().ok())
+            .map(|id| Spanned {
+                item: id.to_owned(),
+                span: input.span(),
+            }),
+        _ => None,
+    };
+    let room = room.ok_or_else(|| {
+        LabeledError::new("Which room?")
+            .with_label("no room given", head)
+            .with_help(
+                "name it (`matrix join '#ops:example.org'`) or pipe a row with a room_id \
+                 (an invitation from `matrix listen --invites`)",
+            )
+    })?;
+    check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+    Ok(room)
 }

@@ -1,0 +1,381 @@
+//! One `/sync` as [`Listener`](super::Listener) asks it: the filter built from what to listen
+//! for, the answer taken apart into events in order, and the gaps of a limited timeline filled
+//! from `/rooms/{roomId}/messages`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value as JsonValue, json};
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::secret::AccessToken;
+use crate::unix_ms;
+
+/// The most events of one room one `/sync` carries; more, and the gap is filled page by page.
+const TIMELINE_LIMIT: u32 = 100;
+
+/// What to listen for; the server filters by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenFilter {
+    /// Room IDs to listen to; empty: every joined room.
+    pub rooms: Vec<String>,
+    /// Event types (`*` wildcards allowed, as the spec's filters take them). Default:
+    /// `m.room.message`.
+    pub types: Vec<String>,
+    /// Only events of these senders; empty: anyone's.
+    pub senders: Vec<String>,
+    /// Never events of these senders (the session's own user, so that a bot does not answer
+    /// itself).
+    pub not_senders: Vec<String>,
+    /// Also invitations of the user to rooms.
+    pub invites: bool,
+}
+
+impl Default for ListenFilter {
+    fn default() -> Self {
+        Self {
+            rooms: Vec::new(),
+            types: vec!["m.room.message".to_owned()],
+            senders: Vec::new(),
+            not_senders: Vec::new(),
+            invites: false,
+        }
+    }
+}
+
+impl ListenFilter {
+    /// The filter of the timeline's events (`RoomEventFilter`), for `/sync` and `/messages`.
+    fn events(&self) -> JsonValue {
+        let mut filter = json!({"types": self.types, "limit": TIMELINE_LIMIT});
+        if !self.senders.is_empty() {
+            filter["senders"] = json!(self.senders);
+        }
+        if !self.not_senders.is_empty() {
+            filter["not_senders"] = json!(self.not_senders);
+        }
+        filter
+    }
+
+    /// The whole `/sync` filter: the timeline's events of the chosen rooms and the rooms'
+    /// names, and nothing else (no presence, receipts, typing, account data, members).
+    fn sync(&self, timeline: bool) -> JsonValue {
+        let mut events = self.events();
+        if !timeline {
+            events["limit"] = json!(0);
+        }
+        let mut room = json!({
+            "timeline": events,
+            "state": {
+                "types": ["m.room.name", "m.room.canonical_alias"],
+                "lazy_load_members": true,
+            },
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+        });
+        if !self.rooms.is_empty() {
+            room["rooms"] = json!(self.rooms);
+        }
+        json!({
+            "room": room,
+            "presence": {"types": []},
+            "account_data": {"types": []},
+        })
+    }
+}
+
+/// An event heard: a room event, or an invitation (`kind` `invite`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `!abc:example.org`
+    pub room_id: String,
+    /// `$event:example.org`; `None` for an invitation (its state comes stripped).
+    pub event_id: Option<String>,
+    /// Who sent it (for an invitation: who invited).
+    pub sender: String,
+    /// The event type, e.g. `m.room.message`; `invite` for an invitation.
+    pub kind: String,
+    /// When the sender's server received it (an invitation: when it was heard).
+    pub time: SystemTime,
+    /// The event's content.
+    pub content: JsonValue,
+}
+
+/// One `/sync`: its events in order, the names of rooms it told of, and where the next starts.
+#[derive(Debug, Clone)]
+pub struct SyncBatch {
+    /// The events, each room's in timeline order, rooms merged by time.
+    pub events: Vec<Event>,
+    /// Names of rooms (alias, else name) the answer carried.
+    pub room_names: BTreeMap<String, String>,
+    /// The `since` of the next `/sync`.
+    pub next_batch: String,
+}
+
+impl Client {
+    /// One `/sync` for `filter` from `since`, held by the server up to `wait` when there is
+    /// nothing new yet. A room's timeline the server cut short (`limited`) is completed from
+    /// `/rooms/{roomId}/messages` back to `since`, so that no event between two syncs is
+    /// missed. Without `since`, the timeline is left out: the answer gives the names of the
+    /// rooms and the position to listen from.
+    pub fn sync_events(
+        &self,
+        token: &AccessToken,
+        filter: &ListenFilter,
+        since: Option<&str>,
+        wait: Duration,
+    ) -> Result<SyncBatch, Error> {
+        let sync_filter = filter.sync(since.is_some()).to_string();
+        let timeout = wait.as_millis().to_string();
+        let mut query = vec![
+            ("filter", sync_filter.as_str()),
+            ("timeout", timeout.as_str()),
+        ];
+        if let Some(since) = since {
+            query.push(("since", since));
+        }
+        let answer = self.get_held(token, &["sync"], &query, wait)?;
+        let Some(next_batch) = answer
+            .object
+            .get("next_batch")
+            .and_then(JsonValue::as_str)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+        else {
+            return Err(answer.unexpected("the field `next_batch` is missing"));
+        };
+        let answer = JsonValue::Object(answer.object);
+        let mut room_names = BTreeMap::new();
+        let mut timelines = Vec::new();
+        if let Some(joined) = answer["rooms"]["join"].as_object() {
+            for (room_id, room) in joined {
+                if let Some(name) = room_name(&room["state"]["events"])
+                    .or_else(|| room_name(&room["timeline"]["events"]))
+                {
+                    room_names.insert(room_id.clone(), name);
+                }
+                let Some(since) = since else { continue };
+                let mut events: Vec<Event> = room["timeline"]["events"]
+                    .as_array()
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .filter_map(|event| event_of(room_id, event))
+                    .filter(|event| filter.types_match(&event.kind))
+                    .collect();
+                if room["timeline"]["limited"] == true
+                    && let Some(prev) = room["timeline"]["prev_batch"].as_str()
+                {
+                    let mut gap = self.fill_gap(token, filter, room_id, prev, since)?;
+                    gap.append(&mut events);
+                    events = gap;
+                }
+                timelines.push(VecDeque::from(events));
+            }
+        }
+        let mut events = merge_by_time(timelines);
+        if filter.invites && since.is_some() {
+            events.extend(invites_of(&answer["rooms"]["invite"], &mut room_names));
+        }
+        Ok(SyncBatch {
+            events,
+            room_names,
+            next_batch,
+        })
+    }
+
+    /// The events of a room between `since` and `prev_batch`, oldest first.
+    fn fill_gap(
+        &self,
+        token: &AccessToken,
+        filter: &ListenFilter,
+        room_id: &str,
+        prev_batch: &str,
+        since: &str,
+    ) -> Result<Vec<Event>, Error> {
+        let events_filter = filter.events().to_string();
+        let limit = TIMELINE_LIMIT.to_string();
+        let mut from = prev_batch.to_owned();
+        let mut newest_first = Vec::new();
+        loop {
+            let query = [
+                ("dir", "b"),
+                ("from", from.as_str()),
+                ("to", since),
+                ("limit", limit.as_str()),
+                ("filter", events_filter.as_str()),
+            ];
+            let page = JsonValue::Object(
+                self.get_held(
+                    token,
+                    &["rooms", room_id, "messages"],
+                    &query,
+                    Duration::ZERO,
+                )?
+                .object,
+            );
+            let chunk = page["chunk"].as_array().map_or(&[][..], Vec::as_slice);
+            newest_first.extend(chunk.iter().filter_map(|event| event_of(room_id, event)));
+            match page["end"].as_str() {
+                Some(end) if !chunk.is_empty() && end != from => from = end.to_owned(),
+                _ => break,
+            }
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+}
+
+impl ListenFilter {
+    /// Whether an event's type is one listened for (the server filters; this keeps state
+    /// events that a limited timeline may carry out).
+    fn types_match(&self, kind: &str) -> bool {
+        self.types
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => kind.starts_with(prefix),
+                None => pattern == kind,
+            })
+    }
+}
+
+/// A room event of a timeline or a `/messages` page.
+fn event_of(room_id: &str, event: &JsonValue) -> Option<Event> {
+    Some(Event {
+        room_id: room_id.to_owned(),
+        event_id: Some(event["event_id"].as_str()?.to_owned()),
+        sender: event["sender"].as_str()?.to_owned(),
+        kind: event["type"].as_str()?.to_owned(),
+        time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
+        content: event["content"].clone(),
+    })
+}
+
+/// The alias, else the name, of a room, from its state events.
+fn room_name(events: &JsonValue) -> Option<String> {
+    let events = events.as_array()?;
+    let text = |kind: &str, field: &str| {
+        events
+            .iter()
+            .rev()
+            .find(|event| event["type"] == kind && event["state_key"] == "")
+            .and_then(|event| event["content"][field].as_str())
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    text("m.room.canonical_alias", "alias").or_else(|| text("m.room.name", "name"))
+}
+
+/// Invitations: who invited to which room, and the room's name from its stripped state.
+fn invites_of(invited: &JsonValue, room_names: &mut BTreeMap<String, String>) -> Vec<Event> {
+    let Some(invited) = invited.as_object() else {
+        return Vec::new();
+    };
+    invited
+        .iter()
+        .filter_map(|(room_id, room)| {
+            let state = &room["invite_state"]["events"];
+            if let Some(name) = room_name(state) {
+                room_names.insert(room_id.clone(), name);
+            }
+            let member = state.as_array()?.iter().rev().find(|event| {
+                event["type"] == "m.room.member" && event["content"]["membership"] == "invite"
+            })?;
+            Some(Event {
+                room_id: room_id.clone(),
+                event_id: None,
+                sender: member["sender"].as_str()?.to_owned(),
+                kind: "invite".to_owned(),
+                time: SystemTime::now(),
+                content: member["content"].clone(),
+            })
+        })
+        .collect()
+}
+
+/// The rooms' timelines as one, by time, each room's order kept.
+fn merge_by_time(mut timelines: Vec<VecDeque<Event>>) -> Vec<Event> {
+    let mut merged = Vec::with_capacity(timelines.iter().map(VecDeque::len).sum());
+    loop {
+        let earliest = timelines
+            .iter()
+            .enumerate()
+            .filter_map(|(at, timeline)| Some((at, timeline.front()?.time)))
+            .min_by_key(|(_, time)| *time);
+        let Some((at, _)) = earliest else {
+            return merged;
+        };
+        if let Some(event) = timelines[at].pop_front() {
+            merged.push(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(room: &str, ms: u64, id: &str) -> Event {
+        Event {
+            room_id: room.into(),
+            event_id: Some(id.into()),
+            sender: "@a:x".into(),
+            kind: "m.room.message".into(),
+            time: unix_ms::to_time(ms),
+            content: json!({}),
+        }
+    }
+
+    #[test]
+    fn timelines_merge_by_time_keeping_each_rooms_order() {
+        let a = VecDeque::from(vec![
+            at("!a", 10, "a1"),
+            at("!a", 5, "a2"),
+            at("!a", 30, "a3"),
+        ]);
+        let b = VecDeque::from(vec![at("!b", 7, "b1"), at("!b", 20, "b2")]);
+        let ids: Vec<_> = merge_by_time(vec![a, b])
+            .into_iter()
+            .filter_map(|event| event.event_id)
+            .collect();
+        assert_eq!(ids, ["b1", "a1", "a2", "b2", "a3"]);
+    }
+
+    #[test]
+    fn the_filter_asks_for_the_chosen_events_and_nothing_else() {
+        let filter = ListenFilter {
+            rooms: vec!["!r:x".into()],
+            senders: vec!["@boss:x".into()],
+            not_senders: vec!["@bot:x".into()],
+            ..ListenFilter::default()
+        };
+        let sync = filter.sync(true);
+        assert_eq!(sync["room"]["rooms"], json!(["!r:x"]));
+        assert_eq!(sync["room"]["timeline"]["types"], json!(["m.room.message"]));
+        assert_eq!(sync["room"]["timeline"]["senders"], json!(["@boss:x"]));
+        assert_eq!(sync["room"]["timeline"]["not_senders"], json!(["@bot:x"]));
+        assert_eq!(sync["presence"]["types"], json!([]));
+        assert_eq!(filter.sync(false)["room"]["timeline"]["limit"], 0);
+        assert!(filter.types_match("m.room.message"));
+        assert!(!filter.types_match("m.room.name"));
+        let any_room = ListenFilter {
+            types: vec!["m.room.*".into()],
+            ..ListenFilter::default()
+        };
+        assert!(any_room.types_match("m.room.name"));
+    }
+
+    #[test]
+    fn an_invitation_names_who_invited_and_the_room() {
+        let invited = json!({"!r:x": {"invite_state": {"events": [
+            {"type": "m.room.name", "state_key": "", "content": {"name": "Ops"}, "sender": "@a:x"},
+            {"type": "m.room.member", "state_key": "@bot:x", "sender": "@boss:x",
+             "content": {"membership": "invite"}},
+        ]}}});
+        let mut names = BTreeMap::new();
+        let invites = invites_of(&invited, &mut names);
+        assert_eq!(invites.len(), 1);
+        assert_eq!(invites[0].sender, "@boss:x");
+        assert_eq!(invites[0].kind, "invite");
+        assert_eq!(names["!r:x"], "Ops");
+    }
+}

@@ -1,0 +1,287 @@
+use std::time::Duration;
+
+use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
+use nu_protocol::{
+    Category, Example, LabeledError, ListStream, PipelineData, Signature, Spanned, SyntaxShape,
+    Type, Value,
+};
+
+use super::{table_of, with_session};
+use crate::listen::{DEFAULT_WAIT, ListenFilter, Position, Start};
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::Active;
+use crate::plugin::errors;
+use crate::plugin::listen::{Plan, Stream};
+use crate::plugin::room_arg::room_failure;
+use crate::plugin::session_store::load;
+use crate::rooms::check_room;
+
+/// The longest long-poll `--wait` takes.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// `matrix listen`: the rooms' events as a live stream.
+pub struct Listen;
+
+impl PluginCommand for Listen {
+    type Plugin = MatrixPlugin;
+
+    completes_sessions_and!(rooms, _);
+
+    fn name(&self) -> &str {
+        "matrix listen"
+    }
+
+    fn description(&self) -> &str {
+        "The events of the user's rooms as they come, one row each: a bot is a pipeline."
+    }
+
+    fn extra_description(&self) -> &str {
+        "Rows: time, room_id, room (alias or name), sender, type, msgtype, body, event_id, \
+         content. The server filters (by rooms, --type, --sender), and holds each /sync up to \
+         --wait while nothing happens: an idle listener costs one request per wait. The \
+         session's own events are left out unless --own. A failed request (a server restart, \
+         no network, 5xx, 429) is retried with a growing pause (1 s to 30 s), said on stderr; \
+         a refused token ends the stream with an error (after a refresh, when the session has \
+         a refresh token). With --since saved, a saved session goes on after the last event \
+         it handed to the pipeline: each event at least once across a crash, exactly once in \
+         a clean run. Ctrl-C ends it. End-to-end encrypted rooms show m.room.encrypted events \
+         (this plugin does not decrypt)."
+    }
+
+    fn signature(&self) -> Signature {
+        with_session(
+            Signature::build(self.name()),
+            table_of(&[
+                ("time", Type::Date),
+                ("room_id", Type::String),
+                ("room", Type::String),
+                ("sender", Type::String),
+                ("type", Type::String),
+                ("msgtype", Type::String),
+                ("body", Type::String),
+                ("event_id", Type::String),
+                ("content", Type::record()),
+            ]),
+        )
+        .rest(
+            "rooms",
+            SyntaxShape::String,
+            "Only these rooms: aliases (#ops:example.org) or IDs (default: every joined room).",
+        )
+        .named(
+            "type",
+            SyntaxShape::OneOf(vec![
+                SyntaxShape::String,
+                SyntaxShape::List(Box::new(SyntaxShape::String)),
+            ]),
+            "Event types, `*` wildcards allowed (default: m.room.message).",
+            None,
+        )
+        .named(
+            "sender",
+            SyntaxShape::OneOf(vec![
+                SyntaxShape::String,
+                SyntaxShape::List(Box::new(SyntaxShape::String)),
+            ]),
+            "Only events of these users.",
+            None,
+        )
+        .switch("own", "Also the session's own events (a bot answering itself loops).", None)
+        .switch(
+            "invites",
+            "Also invitations to rooms, as rows of type `invite` (pipe one to `matrix join`).",
+            None,
+        )
+        .named(
+            "since",
+            SyntaxShape::String,
+            "Where to start: now (default), saved (after the last event this saved session handed out), or a sync token.",
+            None,
+        )
+        .switch("once", "One sync, then the end: what is new (for cron, with --since saved).", None)
+        .named("limit", SyntaxShape::Int, "End after this many events.", None)
+        .named(
+            "wait",
+            SyntaxShape::Duration,
+            "How long the server holds a request while nothing happens (default: 30sec).",
+            None,
+        )
+        .category(Category::Network)
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["sync", "bot", "stream", "events", "watch", "follow"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "matrix listen --session bot | where body == '!ping' | each {|m| 'pong' | matrix send $m.room_id --notice --session bot }",
+                description: "A bot that answers !ping with pong, until Ctrl-C",
+                result: None,
+            },
+            Example {
+                example: "matrix listen --invites --session bot | where type == invite | each {|i| $i | matrix join --session bot }",
+                description: "A bot that joins every room it is invited to",
+                result: None,
+            },
+            Example {
+                example: "matrix listen '#ops:example.org' --limit 3 | select sender body",
+                description: "The next three messages of #ops",
+                result: None,
+            },
+            Example {
+                example: "matrix listen --session bot --since saved --once | select time room sender body",
+                description: "What came since the last run (for cron): each message once",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &MatrixPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        input: PipelineData,
+    ) -> Result<PipelineData, LabeledError> {
+        let rooms: Vec<Spanned<String>> = call.rest(0)?;
+        for room in &rooms {
+            check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+        }
+        let types = texts(call, "type")?.unwrap_or_else(|| vec!["m.room.message".to_owned()]);
+        let senders = texts(call, "sender")?.unwrap_or_default();
+        let limit = match call.get_flag::<Spanned<i64>>("limit")? {
+            Some(limit) if limit.item < 1 => {
+                return Err(LabeledError::new("The limit must be at least 1")
+                    .with_label("not a positive number", limit.span)
+                    .with_help("e.g. --limit 10"));
+            }
+            limit => limit.map(|limit| limit.item.unsigned_abs()),
+        };
+        let wait = wait_of(call)?;
+        let since: Option<Spanned<String>> = call.get_flag("since")?;
+        let input = input.into_value(call.head)?;
+        let mut active = Active::resolve(plugin, engine, call, &input)?;
+        let blame = active.blame();
+        let mut room_ids = Vec::with_capacity(rooms.len());
+        for room in &rooms {
+            let id = active
+                .run(plugin, |client, token| {
+                    client.resolve_room(token, &room.item)
+                })
+                .map_err(|err| room_failure(err, room, &blame))?;
+            room_ids.push(id);
+        }
+        let (start, keep_as) = start_of(plugin, &active, since)?;
+        let own = call.has_flag("own")?;
+        let filter = ListenFilter {
+            rooms: room_ids,
+            types,
+            senders,
+            not_senders: if own {
+                Vec::new()
+            } else {
+                vec![active.session.user_id.as_str().to_owned()]
+            },
+            invites: call.has_flag("invites")?,
+        };
+        let plan = Plan {
+            filter,
+            start,
+            wait,
+            once: call.has_flag("once")?,
+            limit,
+            keep_as,
+        };
+        let stream = Stream::new(plugin, active, plan);
+        Ok(PipelineData::list_stream(
+            ListStream::new(stream, call.head, engine.signals().clone()),
+            None,
+        ))
+    }
+}
+
+/// A flag given as a string or a list of strings.
+fn texts(call: &EvaluatedCall, name: &str) -> Result<Option<Vec<String>>, LabeledError> {
+    let Some(value) = call.get_flag_value(name) else {
+        return Ok(None);
+    };
+    let span = value.span();
+    let list = match value {
+        Value::String { val, .. } => vec![val],
+        Value::List { vals, .. } => vals
+            .into_iter()
+            .map(|item| item.into_string().map_err(LabeledError::from))
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    if list.is_empty() || list.iter().any(|text| text.trim().is_empty()) {
+        return Err(LabeledError::new(format!("--{name} is empty"))
+            .with_label("give at least one, none empty", span)
+            .with_help(format!("e.g. --{name} m.room.message, or a list")));
+    }
+    Ok(Some(list))
+}
+
+/// `--wait`: positive, at most [`MAX_WAIT`].
+fn wait_of(call: &EvaluatedCall) -> Result<Duration, LabeledError> {
+    let Some(wait) = call.get_flag::<Spanned<i64>>("wait")? else {
+        return Ok(DEFAULT_WAIT);
+    };
+    match u64::try_from(wait.item) {
+        Ok(nanos) if nanos > 0 && Duration::from_nanos(nanos) <= MAX_WAIT => {
+            Ok(Duration::from_nanos(nanos))
+        }
+        _ => Err(LabeledError::new("The wait is out of range")
+            .with_label("between 1ms and 5min", wait.span)
+            .with_help("e.g. --wait 30sec (how long the server holds a quiet request)")),
+    }
+}
+
+/// Where the stream starts, and the saved session whose position it keeps.
+fn start_of(
+    plugin: &MatrixPlugin,
+    active: &Active,
+    since: Option<Spanned<String>>,
+) -> Result<(Start, Option<String>), LabeledError> {
+    let Some(since) = since else {
+        return Ok((Start::Now, None));
+    };
+    match since.item.as_str() {
+        "now" => Ok((Start::Now, None)),
+        "saved" => {
+            let Some(name) = active.saved_as.clone() else {
+                return Err(LabeledError::new("--since saved needs a saved session")
+                    .with_label("this session is not saved", since.span)
+                    .with_help(
+                        "save it (`matrix session save <name>`) and listen with --session <name>",
+                    ));
+            };
+            let saved = load(plugin, since.span)?;
+            let kept = saved.listened.get(&name).filter(|kept| {
+                kept.user_id == active.session.user_id.as_str()
+                    && kept.homeserver == active.session.homeserver
+            });
+            match kept {
+                Some(kept) => Ok((Start::At(kept.position.clone()), Some(name))),
+                None => {
+                    eprintln!(
+                        "matrix listen: nothing kept for '{name}' yet: listening from now on"
+                    );
+                    Ok((Start::Now, Some(name)))
+                }
+            }
+        }
+        token if !token.trim().is_empty() && !token.contains(char::is_whitespace) => Ok((
+            Start::At(Position {
+                since: token.to_owned(),
+                after: None,
+            }),
+            None,
+        )),
+        _ => Err(LabeledError::new("Not a place to start")
+            .with_label("not now, saved or a sync token", since.span)
+            .with_help("--since now, --since saved (a saved session), or a sync token")),
+    }
+}

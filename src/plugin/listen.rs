@@ -1,0 +1,198 @@
+//! The stream of `matrix listen`: the library's [`Listener`] with the session's refreshes, notes
+//! on standard error while it retries, rows for Nushell, and the position of a saved session
+//! kept in the session store.
+//!
+//! A row counts as delivered once it is handed to Nushell: the stream writer asks for the next
+//! row only after it wrote the last one, so the position kept is the one before the row in
+//! hand (a row taken from the listener while the stream was dropped is not counted). It is written under the store's lock at most once a second while rows flow, and
+//! whenever the stream ends or is dropped.
+
+use std::time::{Duration, Instant};
+
+use nu_protocol::{LabeledError, Record, ShellError, Span, Value};
+
+use crate::error::Error;
+use crate::listen::{Event, ListenFilter, Listener, Position, Start, SyncFn, Verdict};
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::errors::Blame;
+use crate::plugin::json;
+use crate::plugin::token::{date_value, text_or_nothing};
+use crate::store::Listened;
+
+/// How often the position is written while rows flow.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a `matrix listen` stream needs besides its listener.
+pub(crate) struct Stream {
+    listener: Listener<Failure>,
+    plugin: MatrixPlugin,
+    /// The saved session whose position is kept (`--since saved`), with whose it is.
+    keep: Option<Kept>,
+    /// The position after the rows handed to Nushell.
+    delivered: Option<Position>,
+    /// `--limit`: rows left.
+    left: Option<u64>,
+    blame: Blame,
+    span: Span,
+}
+
+/// Where the position of a saved session goes.
+struct Kept {
+    name: String,
+    user_id: String,
+    homeserver: String,
+    written: Option<Position>,
+    at: Instant,
+}
+
+impl Failure {
+    /// Whether a failed sync is worth another try.
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Request(err) => Verdict::of(err),
+            _ => Verdict::Stop,
+        }
+    }
+}
+
+/// How a stream starts and ends.
+pub(crate) struct Plan {
+    pub filter: ListenFilter,
+    pub start: Start,
+    pub wait: Duration,
+    pub once: bool,
+    pub limit: Option<u64>,
+    /// `--since saved`: keep the position under this saved session's name.
+    pub keep_as: Option<String>,
+}
+
+impl Stream {
+    /// The stream of `active`'s events.
+    pub(crate) fn new(plugin: &MatrixPlugin, active: Active, plan: Plan) -> Self {
+        let blame = active.blame();
+        let span = active.head;
+        let interrupt = active.interrupt.clone();
+        let keep = plan.keep_as.map(|name| Kept {
+            name,
+            user_id: active.session.user_id.as_str().to_owned(),
+            homeserver: active.session.homeserver.clone(),
+            written: None,
+            at: Instant::now(),
+        });
+        let (shared, filter) = (plugin.clone(), plan.filter);
+        let mut active = active;
+        let sync: SyncFn<Failure> = Box::new(move |since, wait| {
+            active.run(&shared, |client, token| {
+                client.sync_events(token, &filter, since, wait)
+            })
+        });
+        let listener = Listener::new(sync, Failure::verdict, plan.start, plan.wait, plan.once)
+            .on_retry(Box::new(|failure, pause| {
+                let what = match failure {
+                    Failure::Request(err) => err.to_string(),
+                    _ => "the session could not be used".to_owned(),
+                };
+                eprintln!(
+                    "matrix listen: {what}; trying again in {}s",
+                    pause.as_secs()
+                );
+            }))
+            .stop_when(interrupt);
+        Self {
+            listener,
+            plugin: plugin.clone(),
+            keep,
+            delivered: None,
+            left: plan.limit,
+            blame,
+            span,
+        }
+    }
+
+    /// Writes the delivered position of a kept session: when `now`, or when due.
+    fn keep_position(&mut self, now: bool) {
+        let (Some(kept), Some(position)) = (self.keep.as_mut(), self.delivered.as_ref()) else {
+            return;
+        };
+        if kept.written.as_ref() == Some(position) || (!now && kept.at.elapsed() < SAVE_EVERY) {
+            return;
+        }
+        let listened = Listened {
+            user_id: kept.user_id.clone(),
+            homeserver: kept.homeserver.clone(),
+            position: position.clone(),
+        };
+        let written = self.plugin.store().and_then(|store| {
+            store.update(|saved| {
+                if saved.sessions.contains_key(&kept.name) {
+                    saved.listened.insert(kept.name.clone(), listened);
+                }
+                Ok::<_, crate::store::StoreError>(())
+            })
+        });
+        match written {
+            Ok(()) => {
+                kept.written = Some(position.clone());
+                kept.at = Instant::now();
+            }
+            Err(err) => eprintln!("matrix listen: the position was not kept: {err}"),
+        }
+    }
+
+    fn row(&self, event: Event) -> Value {
+        let span = self.span;
+        let room = self.listener.room_name(&event.room_id).map(str::to_owned);
+        let mut record = Record::new();
+        record.push("time", date_value(event.time, span));
+        record.push("room_id", Value::string(&event.room_id, span));
+        record.push("room", text_or_nothing(room, span));
+        record.push("sender", Value::string(event.sender, span));
+        record.push("type", Value::string(event.kind, span));
+        let text = |field: &str| event.content[field].as_str().map(str::to_owned);
+        record.push("msgtype", text_or_nothing(text("msgtype"), span));
+        record.push("body", text_or_nothing(text("body"), span));
+        record.push("event_id", text_or_nothing(event.event_id, span));
+        record.push("content", json::to_value(event.content, span));
+        Value::record(record, span)
+    }
+}
+
+impl Iterator for Stream {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        // Asked again: the row in hand, if any, was written to Nushell.
+        self.delivered = self.listener.position().cloned();
+        if self.left == Some(0) {
+            self.keep_position(true);
+            return None;
+        }
+        self.keep_position(false);
+        match self.listener.next() {
+            Some(Ok(event)) => {
+                self.left = self.left.map(|left| left - 1);
+                Some(self.row(event))
+            }
+            None | Some(Err(Failure::Request(Error::Interrupted { .. }))) => {
+                self.delivered = self.listener.position().cloned();
+                self.keep_position(true);
+                None
+            }
+            Some(Err(err)) => {
+                self.keep_position(true);
+                let err: LabeledError = failure(err, &self.blame);
+                Some(Value::error(
+                    ShellError::LabeledError(Box::new(err)),
+                    self.span,
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.keep_position(true);
+    }
+}
