@@ -182,6 +182,22 @@ impl<E> Listener<E> {
         self.room_names.get(room_id).map(String::as_str)
     }
 
+    /// Makes the first sync now, if none was made (it places a listener that starts now, and
+    /// learns the rooms' names), so that a refused token or an unknown room is an error before
+    /// any event. Failures that pass are retried as always.
+    pub fn prime(&mut self) -> Result<(), E> {
+        if self.position.is_some() || self.ended {
+            return Ok(());
+        }
+        match self.fill() {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                self.ended = true;
+                failure.map_or(Ok(()), Err)
+            }
+        }
+    }
+
     /// The next sync's events into `pending`; `Err` when it ends the listener.
     fn fill(&mut self) -> Result<(), Option<E>> {
         loop {
@@ -223,10 +239,17 @@ impl<E> Listener<E> {
     fn absorb(&mut self, batch: SyncBatch) {
         self.room_names.extend(batch.room_names);
         let Some(position) = self.position.clone() else {
-            self.position = Some(self.start.take().unwrap_or(Position {
-                since: batch.next_batch,
-                after: None,
-            }));
+            self.position = Some(match self.start.take() {
+                Some(start) => start,
+                // Starting now: the invitations still pending come first.
+                None => {
+                    self.pending = batch.events.into();
+                    Position {
+                        since: batch.next_batch,
+                        after: None,
+                    }
+                }
+            });
             return;
         };
         self.synced = true;

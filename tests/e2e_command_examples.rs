@@ -7,9 +7,11 @@
 mod support;
 
 use serde_json::json;
+use std::time::Duration;
 use support::browser::Browser;
 use support::examples::{Examples, needs_mas};
-use support::{FaultServer, Running, http, synapse_with_sso};
+
+use support::{FaultServer, Running, Synapse, http, synapse_with_sso};
 
 const PW: &str = "pw-Examples-1";
 
@@ -238,6 +240,8 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "list<string>",
     );
 
+    listening(&ex, hs, &admin_token);
+
     // Devices.
     for device in ["OLDDEV1", "OLDDEV2"] {
         ex.prepare(
@@ -317,5 +321,103 @@ fn sign_in(sub: &str) -> impl FnOnce(&mut Running) + '_ {
             .unwrap_or_else(|| panic!("no URL in {line:?}"));
         let page = Browser::new().sign_in(url, sub);
         assert_eq!(page.status, 200, "{}", page.body);
+    }
+}
+
+/// The `matrix listen` examples: the bots run until stopped, once they did their job; the
+/// others end by themselves. @admin plays the human.
+fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
+    let within = Duration::from_secs(20);
+    // The bot joins what it is invited to.
+    let room_id = hs.call(
+        admin_token,
+        "POST",
+        "createRoom",
+        &json!({"name": "Ping room", "invite": ["@bot:localhost"]}),
+    )["room_id"]
+        .as_str()
+        .expect("a room")
+        .to_owned();
+    ex.run_until_stopped(
+        "matrix listen --invites --session bot | where type == invite | each {|i| $i | matrix join --session bot }",
+        || {
+            wait_until(within, || {
+                hs.call(admin_token, "GET", &format!("rooms/{room_id}/joined_members"), &json!({}))
+                    ["joined"]
+                    .get("@bot:localhost")
+                    .is_some()
+            })
+        },
+    );
+    // The bot answers !ping.
+    ex.run_until_stopped(
+        "matrix listen --session bot | where body == '!ping' | each {|m| 'pong' | matrix send $m.room_id --notice --session bot }",
+        || {
+            std::thread::sleep(Duration::from_secs(1));
+            hs.send_text(admin_token, &room_id, "!ping");
+            wait_until(within, || {
+                let page = hs.call(
+                    admin_token,
+                    "GET",
+                    &format!("rooms/{room_id}/messages?dir=b&limit=5"),
+                    &json!({}),
+                );
+                page["chunk"].as_array().is_some_and(|events| {
+                    events.iter().any(|event| {
+                        event["sender"] == "@bot:localhost" && event["content"]["body"] == "pong"
+                    })
+                })
+            })
+        },
+    );
+    // #ops, with @admin in it.
+    ex.prepare(
+        "let ops = (matrix api 'directory/room/#ops:localhost').room_id
+        matrix api $'rooms/($ops)/invite' --data {user_id: '@admin:localhost'} | ignore",
+        "",
+    );
+    hs.call(admin_token, "POST", "join/%23ops:localhost", &json!({}));
+    let ops = hs.call(
+        admin_token,
+        "GET",
+        "directory/room/%23ops:localhost",
+        &json!({}),
+    )["room_id"]
+        .as_str()
+        .expect("#ops")
+        .to_owned();
+    // Messages every 300 ms: three of them come after the listener started.
+    let listened = ex.run_while(
+        "matrix listen '#ops:example.org' --limit 3 | select sender body",
+        "table<sender: string, body: string>",
+        |_| {
+            for n in 0..10 {
+                hs.send_text(admin_token, &ops, &format!("tick {n}"));
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        },
+    );
+    assert_eq!(listened.json.as_array().map(Vec::len), Some(3));
+    // What came since the last run, once.
+    ex.prepare(
+        "matrix listen --session bot --since saved --once | ignore",
+        "",
+    );
+    hs.send_text(admin_token, &ops, "while away");
+    let missed = ex.run(
+        "matrix listen --session bot --since saved --once | select time room sender body",
+        "",
+        "table<time: datetime, room: string, sender: string, body: string>",
+    );
+    assert_eq!(missed.json[0]["body"], "while away", "{}", missed.json);
+    assert_eq!(missed.json[0]["room"], "#ops:localhost");
+}
+
+/// Waits until `done` (asked every 200 ms); fails after `within`.
+fn wait_until(within: Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < within, "not done within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

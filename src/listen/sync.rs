@@ -117,7 +117,7 @@ impl Client {
     /// nothing new yet. A room's timeline the server cut short (`limited`) is completed from
     /// `/rooms/{roomId}/messages` back to `since`, so that no event between two syncs is
     /// missed. Without `since`, the timeline is left out: the answer gives the names of the
-    /// rooms and the position to listen from.
+    /// rooms, the position to listen from, and (with `invites`) the invitations pending.
     pub fn sync_events(
         &self,
         token: &AccessToken,
@@ -173,7 +173,7 @@ impl Client {
             }
         }
         let mut events = merge_by_time(timelines);
-        if filter.invites && since.is_some() {
+        if filter.invites {
             events.extend(invites_of(&answer["rooms"]["invite"], &mut room_names));
         }
         Ok(SyncBatch {

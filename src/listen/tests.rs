@@ -147,6 +147,18 @@ fn passing_failures_are_retried_and_said_and_others_end_it() {
 }
 
 #[test]
+fn priming_places_the_listener_or_says_why_not() {
+    let (mut listener, asked) = scripted(vec![Ok(batch(&[], "s1"))], Start::Now, false);
+    listener.prime().expect("placed");
+    listener.prime().expect("once only");
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    assert_eq!(listener.position().map(|at| at.since.as_str()), Some("s1"));
+    let (mut refused, _) = scripted(Vec::new(), Start::Now, false);
+    assert!(matches!(refused.prime(), Err(Error::Matrix(_))));
+    assert!(refused.next().is_none());
+}
+
+#[test]
 fn a_stop_ends_it_between_attempts() {
     let (listener, _) = scripted(vec![Ok(batch(&[], "s1"))], Start::Now, false);
     let mut listener = listener.stop_when(Arc::new(|| true));

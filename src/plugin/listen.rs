@@ -7,6 +7,8 @@
 //! hand (a row taken from the listener while the stream was dropped is not counted). It is written under the store's lock at most once a second while rows flow, and
 //! whenever the stream ends or is dropped.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nu_protocol::{LabeledError, Record, ShellError, Span, Value};
@@ -23,6 +25,9 @@ use crate::store::Listened;
 /// How often the position is written while rows flow.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
+/// How often the watchdog looks whether Nushell is still there.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
 /// What a `matrix listen` stream needs besides its listener.
 pub(crate) struct Stream {
     listener: Listener<Failure>,
@@ -33,6 +38,8 @@ pub(crate) struct Stream {
     delivered: Option<Position>,
     /// `--limit`: rows left.
     left: Option<u64>,
+    /// Set when Nushell is gone; the watchdog stops when the stream is dropped.
+    orphaned: Arc<AtomicBool>,
     blame: Blame,
     span: Span,
 }
@@ -68,11 +75,20 @@ pub(crate) struct Plan {
 }
 
 impl Stream {
-    /// The stream of `active`'s events.
-    pub(crate) fn new(plugin: &MatrixPlugin, active: Active, plan: Plan) -> Self {
+    /// The stream of `active`'s events, placed (its first sync made): a refused token is an
+    /// error here, not a row.
+    pub(crate) fn new(
+        plugin: &MatrixPlugin,
+        active: Active,
+        plan: Plan,
+    ) -> Result<Self, LabeledError> {
         let blame = active.blame();
         let span = active.head;
-        let interrupt = active.interrupt.clone();
+        let ctrl_c = active.interrupt.clone();
+        let orphaned = watch_for_orphaning(plugin);
+        let gone = orphaned.clone();
+        let interrupt: crate::client::Interrupt =
+            Arc::new(move || ctrl_c() || gone.load(Ordering::Relaxed));
         let keep = plan.keep_as.map(|name| Kept {
             name,
             user_id: active.session.user_id.as_str().to_owned(),
@@ -87,7 +103,7 @@ impl Stream {
                 client.sync_events(token, &filter, since, wait)
             })
         });
-        let listener = Listener::new(sync, Failure::verdict, plan.start, plan.wait, plan.once)
+        let mut listener = Listener::new(sync, Failure::verdict, plan.start, plan.wait, plan.once)
             .on_retry(Box::new(|failure, pause| {
                 let what = match failure {
                     Failure::Request(err) => err.to_string(),
@@ -99,15 +115,17 @@ impl Stream {
                 );
             }))
             .stop_when(interrupt);
-        Self {
+        listener.prime().map_err(|err| failure(err, &blame))?;
+        Ok(Self {
             listener,
             plugin: plugin.clone(),
             keep,
             delivered: None,
             left: plan.limit,
+            orphaned,
             blame,
             span,
-        }
+        })
     }
 
     /// Writes the delivered position of a kept session: when `now`, or when due.
@@ -194,5 +212,28 @@ impl Iterator for Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.keep_position(true);
+        // Tells the watchdog to end (the flag means "stop" either way).
+        self.orphaned.store(true, Ordering::Relaxed);
     }
+}
+
+/// A stream is ended by Nushell: by dropping it, or by Ctrl-C. When the Nushell that started
+/// the plugin is killed instead, neither comes, and a listener would long-poll on forever in an
+/// orphaned plugin. A watchdog sees the plugin's parent change, stops the requests in flight,
+/// and sets the flag it returns, which ends the listener.
+fn watch_for_orphaning(plugin: &MatrixPlugin) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let (set, plugin) = (flag.clone(), plugin.clone());
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || {
+        while !set.load(Ordering::Relaxed) {
+            if std::os::unix::process::parent_id() != parent {
+                set.store(true, Ordering::Relaxed);
+                plugin.stop_requests();
+                return;
+            }
+            std::thread::sleep(WATCH_EVERY);
+        }
+    });
+    flag
 }

@@ -59,6 +59,14 @@ pub struct MatrixPlugin {
     completion_rooms: Arc<Mutex<HashMap<String, KeptRooms>>>,
 }
 
+/// Stops the requests in flight of every client in the pool.
+fn stop_all(clients: &Mutex<HashMap<(String, ClientConfig), Client>>) {
+    let clients = clients.lock().unwrap_or_else(PoisonError::into_inner);
+    for client in clients.values() {
+        client.interrupt();
+    }
+}
+
 /// Rooms offered as completions, and when they were asked for.
 type KeptRooms = (Instant, Vec<DynamicSuggestion>);
 
@@ -151,6 +159,11 @@ impl MatrixPlugin {
 }
 
 impl MatrixPlugin {
+    /// Stops every request in flight, on every client.
+    pub(crate) fn stop_requests(&self) {
+        stop_all(&self.clients);
+    }
+
     /// Ctrl-C in Nushell, as a check for the clients. On first use, also registers a handler
     /// that stops the requests in flight when Ctrl-C comes (see [`Client::with_interrupt`]).
     pub(crate) fn interrupt_of(&self, engine: &EngineInterface) -> Interrupt {
@@ -158,10 +171,7 @@ impl MatrixPlugin {
             let clients = self.clients.clone();
             let handler = Box::new(move |action: SignalAction| {
                 if matches!(action, SignalAction::Interrupt) {
-                    let clients = clients.lock().unwrap_or_else(PoisonError::into_inner);
-                    for client in clients.values() {
-                        client.interrupt();
-                    }
+                    stop_all(&clients);
                 }
             });
             // Without a handler, requests still stop at their time-outs; nothing to report.

@@ -163,6 +163,23 @@ impl Examples {
         self.judge(example, shape, &run.stdout)
     }
 
+    /// Runs `example`, which goes on until stopped (a bot), while `act` does what it reacts to
+    /// and waits for its effect; then stops it as Ctrl-C would. It must have printed no error.
+    pub fn run_until_stopped(&self, example: &str, act: impl FnOnce()) {
+        let script = self.script("", example);
+        let nu = Running::start(&script, |command| self.set_up(command, ""));
+        act();
+        nu.interrupt();
+        let run = nu.finish(Duration::from_secs(30));
+        // Nushell reports the Ctrl-C itself as an error; any other is the example's.
+        assert!(
+            run.stderr.matches("Error:").count() <= run.stderr.matches("interrupted").count(),
+            "the example `{example}` failed: {}",
+            run.stderr
+        );
+        self.ran.lock().unwrap().insert(example.to_owned());
+    }
+
     /// Fails unless every example that carries no result, of the commands and examples `mine`
     /// picks, ran.
     pub fn all_ran(&self, mine: impl Fn(&str, &str) -> bool) {

@@ -125,6 +125,12 @@ pub fn synapse_with_sso() -> &'static Synapse {
     })
 }
 
+/// A Synapse of the caller's own (not shared with the other tests of the binary), for a test
+/// that stops and restarts it.
+pub fn start_own_synapse(name: &str) -> Synapse {
+    start_synapse(name, &[])
+}
+
 /// A Synapse whose listener speaks https with this certificate and key (PEM files).
 pub fn start_synapse_with_tls(cert: &Path, key: &Path) -> Synapse {
     let cert = cert.to_string_lossy().into_owned();
@@ -286,6 +292,74 @@ impl Synapse {
             "{url}: {}",
             response.status()
         );
+    }
+
+    /// A client-server API call with `token`: `method` `/_matrix/client/v3/<path>` with a JSON
+    /// body; the JSON answer of a 2xx, else a failed test.
+    pub fn call(&self, token: &str, method: &str, path: &str, body: &JsonValue) -> JsonValue {
+        let url = format!("{}/_matrix/client/v3/{path}", self.url);
+        let bearer = format!("Bearer {token}");
+        let sent = match method {
+            "GET" => self.agent.get(&url).header("Authorization", &bearer).call(),
+            "PUT" => self
+                .agent
+                .put(&url)
+                .header("Authorization", &bearer)
+                .send_json(body),
+            _ => self
+                .agent
+                .post(&url)
+                .header("Authorization", &bearer)
+                .send_json(body),
+        };
+        let mut response = sent.expect("a call to Synapse");
+        let status = response.status();
+        let answer: JsonValue = response.body_mut().read_json().expect("JSON from Synapse");
+        assert!(status.is_success(), "{method} {url}: {status} {answer}");
+        answer
+    }
+
+    /// Sends a text message to a room as the user of `token`; returns its event ID.
+    pub fn send_text(&self, token: &str, room_id: &str, body: &str) -> String {
+        static TXN: AtomicUsize = AtomicUsize::new(0);
+        let txn = format!(
+            "t{}x{}",
+            TXN.fetch_add(1, Ordering::Relaxed),
+            std::process::id()
+        );
+        let path = format!("rooms/{room_id}/send/m.room.message/{txn}");
+        self.call(
+            token,
+            "PUT",
+            &path,
+            &json!({"msgtype": "m.text", "body": body}),
+        )["event_id"]
+            .as_str()
+            .expect("an event ID")
+            .to_owned()
+    }
+
+    /// Stops Synapse and runs it again, on the same port with the same data.
+    pub fn restart(&self) {
+        let status = Command::new(root().join("scripts/synapse"))
+            .arg("restart")
+            .arg(&self.dir)
+            .arg("--watch")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .status()
+            .expect("run scripts/synapse restart");
+        assert!(status.success(), "Synapse did not come back");
+    }
+
+    /// Stops Synapse.
+    pub fn stop(&self) {
+        let status = Command::new(root().join("scripts/synapse"))
+            .arg("stop")
+            .arg(&self.dir)
+            .status()
+            .expect("run scripts/synapse stop");
+        assert!(status.success());
     }
 
     /// The HTTP status of `GET /account/whoami` with this token.

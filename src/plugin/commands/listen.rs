@@ -89,7 +89,7 @@ impl PluginCommand for Listen {
         .switch("own", "Also the session's own events (a bot answering itself loops).", None)
         .switch(
             "invites",
-            "Also invitations to rooms, as rows of type `invite` (pipe one to `matrix join`).",
+            "Also invitations to rooms (those pending first), as rows of type `invite`: pipe one to `matrix join`.",
             None,
         )
         .named(
@@ -194,7 +194,7 @@ impl PluginCommand for Listen {
             limit,
             keep_as,
         };
-        let stream = Stream::new(plugin, active, plan);
+        let stream = Stream::new(plugin, active, plan)?;
         Ok(PipelineData::list_stream(
             ListStream::new(stream, call.head, engine.signals().clone()),
             None,

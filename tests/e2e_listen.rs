@@ -1,0 +1,308 @@
+//! `matrix listen` in the real nu against a real Synapse: messages another user sends (straight
+//! to Synapse's API) come out as rows in order; a saved session goes on where it stopped; the
+//! stream stays up across a Synapse restart; Ctrl-C and `first` end it; a refused token ends it
+//! with an error; a rate limit is waited out (a loopback server that answers 429 once).
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as JsonValue, json};
+use support::{FaultServer, Running, Synapse, http, nu_cfg, scratch, synapse, unique_user};
+
+const PW: &str = "pw-Listen-1";
+
+/// A bot with a saved session `bot`, and a room it shares with a human who writes to it.
+struct Room {
+    config: PathBuf,
+    bot: String,
+    human_token: String,
+    room_id: String,
+}
+
+fn room_on(hs: &Synapse, name: &str) -> Room {
+    let bot = hs.register(&unique_user("listenbot"), PW);
+    let human = hs.register(&unique_user("human"), PW);
+    let bot_token = hs.login(&bot, PW);
+    let human_token = hs.login(&human, PW);
+    let room_id = hs.call(
+        &bot_token,
+        "POST",
+        "createRoom",
+        &json!({"name": "Listen room", "invite": [human]}),
+    )["room_id"]
+        .as_str()
+        .expect("a room")
+        .to_owned();
+    hs.call(&human_token, "POST", &format!("join/{room_id}"), &json!({}));
+    let config = scratch(&format!("listen-{name}"));
+    let run = nu_cfg(
+        &format!(
+            "$env.PW | matrix login {bot} -H {} --save bot | ignore",
+            hs.url
+        ),
+        &config,
+        PW,
+    );
+    assert!(run.success, "{}", run.stderr);
+    Room {
+        config,
+        bot,
+        human_token,
+        room_id,
+    }
+}
+
+fn json_of(text: &str) -> JsonValue {
+    serde_json::from_str(text.trim()).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+}
+
+/// The bodies of a JSON table of rows.
+fn bodies(rows: &JsonValue) -> Vec<String> {
+    rows.as_array()
+        .expect("a table")
+        .iter()
+        .map(|row| row["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs `script` with the room's config and waits for it.
+fn nu_in(room: &Room, script: &str) -> support::NuRun {
+    let run = nu_cfg(script, &room.config, PW);
+    assert!(run.success, "`{script}`: {}", run.stderr);
+    run
+}
+
+fn start_in(room: &Room, script: &str) -> Running {
+    Running::start(script, |command| {
+        command.env("XDG_CONFIG_HOME", &room.config);
+    })
+}
+
+#[test]
+fn messages_sent_while_listening_come_in_order_with_their_fields() {
+    let hs = synapse();
+    let room = room_on(hs, "order");
+    // The position of "now", kept, so that nothing sent from here on can be missed.
+    nu_in(
+        &room,
+        "matrix listen --session bot --since saved --once | length",
+    );
+    let nu = start_in(
+        &room,
+        "matrix listen --session bot --since saved --limit 3 | to json --raw",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut sent = Vec::new();
+    for body in ["first", "second", "third"] {
+        sent.push(hs.send_text(&room.human_token, &room.room_id, body));
+    }
+    // The bot's own message is left out.
+    let bot_token = hs.login(&room.bot, PW);
+    hs.send_text(&bot_token, &room.room_id, "my own");
+    let run = nu.finish(Duration::from_secs(30));
+    assert!(run.success, "{}", run.stderr);
+    let rows = json_of(&run.stdout);
+    assert_eq!(bodies(&rows), ["first", "second", "third"]);
+    let row = &rows[0];
+    assert_eq!(row["room_id"], room.room_id.as_str());
+    assert_eq!(row["room"], "Listen room");
+    assert_eq!(row["type"], "m.room.message");
+    assert_eq!(row["msgtype"], "m.text");
+    assert_eq!(row["event_id"], sent[0].as_str());
+    assert_eq!(row["content"]["body"], "first");
+    assert!(row["sender"].as_str().unwrap().starts_with("@human"));
+    assert!(row["time"].as_str().unwrap().starts_with("20"), "{row}");
+
+    // --own: the bot's own messages too.
+    let run = nu_in(
+        &room,
+        &format!(
+            "matrix listen --session bot --since saved --once --own {} | get body | to json --raw",
+            room.room_id
+        ),
+    );
+    assert_eq!(json_of(&run.stdout), json!(["my own"]));
+}
+
+#[test]
+fn a_saved_session_goes_on_where_it_stopped_and_nothing_comes_twice() {
+    let hs = synapse();
+    let room = room_on(hs, "saved");
+    let once = "matrix listen --session bot --since saved --once | to json --raw";
+    assert_eq!(
+        bodies(&json_of(&nu_in(&room, once).stdout)),
+        Vec::<String>::new()
+    );
+    for body in ["m1", "m2", "m3"] {
+        hs.send_text(&room.human_token, &room.room_id, body);
+    }
+    let two = nu_in(
+        &room,
+        "matrix listen --session bot --since saved --limit 2 | to json --raw",
+    );
+    assert_eq!(bodies(&json_of(&two.stdout)), ["m1", "m2"]);
+    hs.send_text(&room.human_token, &room.room_id, "m4");
+    // A later run (cron) gets what it missed, once.
+    assert_eq!(bodies(&json_of(&nu_in(&room, once).stdout)), ["m3", "m4"]);
+    assert_eq!(
+        bodies(&json_of(&nu_in(&room, once).stdout)),
+        Vec::<String>::new()
+    );
+    // A burst larger than one sync's timeline comes whole, in order.
+    for n in 0..130 {
+        hs.send_text(&room.human_token, &room.room_id, &format!("b{n}"));
+    }
+    let burst = bodies(&json_of(&nu_in(&room, once).stdout));
+    let expected: Vec<String> = (0..130).map(|n| format!("b{n}")).collect();
+    assert_eq!(burst, expected);
+}
+
+#[test]
+fn the_stream_stays_up_across_a_synapse_restart_and_loses_nothing() {
+    let hs = support::start_own_synapse("synapse-listen-restart");
+    let room = room_on(&hs, "restart");
+    nu_in(
+        &room,
+        "matrix listen --session bot --since saved --once | length",
+    );
+    let mut nu = start_in(
+        &room,
+        "matrix listen --session bot --since saved --limit 3 | get body | to json --raw",
+    );
+    hs.send_text(&room.human_token, &room.room_id, "before");
+    std::thread::sleep(Duration::from_secs(1));
+    hs.stop();
+    // The listener notices and says it tries again.
+    nu.line_with("trying again in", Duration::from_secs(60));
+    hs.restart();
+    hs.send_text(&room.human_token, &room.room_id, "after 1");
+    hs.send_text(&room.human_token, &room.room_id, "after 2");
+    let run = nu.finish(Duration::from_secs(90));
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        json_of(&run.stdout),
+        json!(["before", "after 1", "after 2"])
+    );
+}
+
+#[test]
+fn ctrl_c_and_first_end_the_stream_at_once() {
+    let hs = synapse();
+    let room = room_on(hs, "end");
+    // Ctrl-C while a long-poll is in flight.
+    let nu = start_in(&room, "matrix listen --session bot | to json --raw");
+    std::thread::sleep(Duration::from_secs(2));
+    let asked = Instant::now();
+    nu.interrupt();
+    let _ = nu.finish(Duration::from_secs(10));
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    // `first 2` ends the pipeline as soon as two rows came, however long the wait would be.
+    nu_in(
+        &room,
+        "matrix listen --session bot --since saved --once | length",
+    );
+    for body in ["one", "two", "three"] {
+        hs.send_text(&room.human_token, &room.room_id, body);
+    }
+    let started = Instant::now();
+    let run = nu_in(
+        &room,
+        "matrix listen --session bot --since saved --wait 5min | first 2 | get body | to json --raw",
+    );
+    assert_eq!(json_of(&run.stdout), json!(["one", "two"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_refused_token_ends_the_stream_with_an_error() {
+    let hs = synapse();
+    let room = room_on(hs, "refused");
+    let token = hs.login(&room.bot, PW);
+    nu_cfg(
+        &format!(
+            "$env.PW | matrix token import -H {} --save old | ignore",
+            hs.url
+        ),
+        &room.config,
+        &token,
+    );
+    hs.call(&token, "POST", "logout", &json!({}));
+    let run = nu_cfg(
+        "matrix listen --session old --once | length",
+        &room.config,
+        "",
+    );
+    assert!(!run.success, "{}", run.stdout);
+    let text = run.stderr_folded();
+    assert!(text.contains("M_UNKNOWN_TOKEN"), "{text}");
+    assert!(!text.contains(&token), "the token leaked: {text}");
+}
+
+#[test]
+fn a_rate_limit_is_waited_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SYNCS: AtomicUsize = AtomicUsize::new(0);
+    let batch = |next: &str, events: JsonValue| {
+        json!({"next_batch": next, "rooms": {"join": {"!r:localhost": {
+            "timeline": {"events": events, "limited": false},
+            "state": {"events": [{"type": "m.room.name", "state_key": "",
+                                  "content": {"name": "Limited"}}]}}}}})
+        .to_string()
+    };
+    let server = FaultServer::with_handler(move |path| {
+        if path.starts_with("/_matrix/client/v3/account/whoami") {
+            return http(
+                "200 OK",
+                "application/json",
+                r#"{"user_id": "@bot:localhost", "device_id": "D"}"#,
+            );
+        }
+        // Placing the listener, then two refusals (the second is the listener's to wait
+        // out), then a message.
+        match SYNCS.fetch_add(1, Ordering::SeqCst) {
+            0 => http("200 OK", "application/json", &batch("s1", json!([]))),
+            1 | 2 => http(
+                "429 Too Many Requests",
+                "application/json",
+                r#"{"errcode": "M_LIMIT_EXCEEDED", "error": "slow down", "retry_after_ms": 1500}"#,
+            ),
+            _ => {
+                let event = json!([{"type": "m.room.message", "event_id": "$e1",
+                    "sender": "@boss:localhost", "origin_server_ts": 1_700_000_000_000_u64,
+                    "content": {"msgtype": "m.text", "body": "go"}}]);
+                http("200 OK", "application/json", &batch("s2", event))
+            }
+        }
+    });
+    let started = Instant::now();
+    let run = support::nu_pw(
+        &format!(
+            "$env.PW | matrix token import -H {} | matrix listen --limit 1 | get body.0",
+            server.url
+        ),
+        "syt_fake_token_for_the_fault_server",
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "go");
+    assert!(
+        run.stderr.contains("trying again in 1s"),
+        "said: {}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(2900),
+        "{:?}",
+        started.elapsed()
+    );
+}
