@@ -5,6 +5,10 @@
 
 mod support;
 
+/// The Rust example, compiled into this test so that it is always current.
+#[path = "../examples/echo_bot.rs"]
+mod echo_bot_example;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -305,4 +309,37 @@ fn a_rate_limit_is_waited_out() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn the_rust_echo_bot_answers_ping_with_pong() {
+    let hs = synapse();
+    let room = room_on(hs, "echo");
+    let token = nu_plugin_matrix::AccessToken::new(hs.login(&room.bot, PW));
+    let url = hs.url.clone();
+    let bot = std::thread::spawn(move || {
+        echo_bot_example::run_bot(&url, &token, Duration::from_secs(5), Some(1))
+    });
+    // Until the bot has answered once: it may not have been listening for the first.
+    let started = Instant::now();
+    while !bot.is_finished() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no pong");
+        hs.send_text(&room.human_token, &room.room_id, "!ping");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(bot.join().expect("the bot").expect("no error"), 1);
+    let page = hs.call(
+        &room.human_token,
+        "GET",
+        &format!("rooms/{}/messages?dir=b&limit=5", room.room_id),
+        &json!({}),
+    );
+    let pong = page["chunk"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|event| event["content"]["body"] == "pong")
+        .expect("a pong");
+    assert_eq!(pong["sender"], room.bot.as_str());
+    assert_eq!(pong["content"]["msgtype"], "m.notice");
 }
