@@ -1,7 +1,9 @@
 # The in-session part of scripts/bench, run by the real nu with the plugin registered.
 # Prints one JSON record of measurements in microseconds (lists, one number per sample).
 # Environment: MATRIX_PASSWORD, BENCH_URL, BENCH_USER, BENCH_RUNS, BENCH_CALLS, BENCH_FLOOR
-# (the keepalive helper; MATRIX_TOKEN is set for it below).
+# (the keepalive helper; MATRIX_TOKEN is set for it below); for `matrix listen`: BENCH_ROOM (a
+# room of the saved session `bench`), BENCH_SEND (scripts/bench_send.py), BENCH_SENDER_TOKEN
+# (another member's token), BENCH_BURST (how many messages the burst has).
 
 def micros [] { into int | $in // 1000 }
 
@@ -46,6 +48,21 @@ def main [] {
     let pid = plugin list | where name == matrix | get pid.0
     let peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
 
+    # matrix listen: from a send (another user's, its time in the body) to the row, one
+    # message every 50 ms; then a burst sent while nobody listened, read from the saved
+    # position, with the plugin's peak memory during it.
+    let room = $env.BENCH_ROOM
+    job spawn { sleep 1sec; ^python3 $env.BENCH_SEND $url $room $calls --stamped 50 }
+    let latency = matrix listen --session bench $room --limit $calls
+        | each {|row| ((date now | into int) - ($row.body | into int)) // 1000 }
+    matrix listen --session bench --since saved --once | ignore
+    let burst = $env.BENCH_BURST | into int
+    ^python3 $env.BENCH_SEND $url $room $burst
+    let pid = plugin list | where name == matrix | get pid.0
+    ^sh -c $'echo 5 > /proc/($pid)/clear_refs'
+    let burst_read = timeit { matrix listen --session bench --since saved --limit $burst | ignore } | micros
+    let burst_peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
+
     {
         cold_start: ($start | get cold)
         warm_after_start: ($start | get warm)
@@ -59,5 +76,9 @@ def main [] {
         par_each_calls: $par
         saved_each_calls: $saved
         plugin_peak_rss_kib: $peak
+        listen_latency: $latency
+        burst_events: $burst
+        burst_read: $burst_read
+        burst_peak_rss_kib: $burst_peak
     } | to json
 }

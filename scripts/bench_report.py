@@ -102,6 +102,9 @@ def main():
         us_to_ms(session["cold_start"]))
     row("plugin start", "the next `matrix whoami` (warm)", us_to_ms(session["warm_after_start"]))
 
+    row("matrix listen", "from another user's send to the row (one message every 50 ms)",
+        us_to_ms(session["listen_latency"]), "the send's own request included")
+
     completion = load(folder, "completion")
     tab = "Tab to the completed line at a nu prompt"
     row(tab, "Nushell's own file names (`open bench-no`)", completion["files"]["warm"],
@@ -188,6 +191,12 @@ def main():
         "in the same session.")
     add("")
     add(f"Plugin start (spawn and handshake, the first call minus the next): {start_ms:.1f} ms.")
+    add("")
+    burst, burst_s = session["burst_events"], session["burst_read"] / 1e6
+    add(f"`matrix listen`: a burst of {burst} messages, sent while nobody listened, read from the "
+        f"saved position (`--since saved --limit {burst}`) in {burst_s:.2f} s: "
+        f"{burst / burst_s:.0f} events per second, the plugin's peak memory meanwhile "
+        f"{session['burst_peak_rss_kib'] / 1024:.1f} MiB.")
     add("")
     add("## Results")
     for group in dict.fromkeys(r[0] for r in rows):
