@@ -229,6 +229,32 @@ fn ctrl_c_and_first_end_the_stream_at_once() {
 }
 
 #[test]
+fn a_listener_outlives_its_access_token() {
+    let hs = synapse();
+    let room = room_on(hs, "refresh");
+    // Access tokens of logins with a refresh token live 6 s on the test Synapse.
+    nu_in(
+        &room,
+        &format!(
+            "$env.PW | matrix login {} -H {} --refresh --save bot | ignore
+            matrix listen --session bot --since saved --once | length",
+            room.bot, hs.url
+        ),
+    );
+    let nu = start_in(
+        &room,
+        "matrix listen --session bot --since saved --limit 2 --wait 2sec | get body | to json --raw",
+    );
+    hs.send_text(&room.human_token, &room.room_id, "fresh");
+    std::thread::sleep(Duration::from_secs(8));
+    hs.send_text(&room.human_token, &room.room_id, "after expiry");
+    let run = nu.finish(Duration::from_secs(30));
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(json_of(&run.stdout), json!(["fresh", "after expiry"]));
+    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+}
+
+#[test]
 fn a_refused_token_ends_the_stream_with_an_error() {
     let hs = synapse();
     let room = room_on(hs, "refused");
