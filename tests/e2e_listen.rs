@@ -326,7 +326,7 @@ fn a_rate_limit_is_waited_out() {
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "go");
     assert!(
-        run.stderr.contains("trying again in 1s"),
+        run.stderr.contains("trying again in 1.5s"),
         "said: {}",
         run.stderr
     );

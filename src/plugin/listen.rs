@@ -109,10 +109,7 @@ impl Stream {
                     Failure::Request(err) => err.to_string(),
                     _ => "the session could not be used".to_owned(),
                 };
-                eprintln!(
-                    "matrix listen: {what}; trying again in {}s",
-                    pause.as_secs()
-                );
+                eprintln!("matrix listen: {what}; trying again in {}", seconds(pause));
             }))
             .stop_when(interrupt);
         listener.prime().map_err(|err| failure(err, &blame))?;
@@ -236,4 +233,26 @@ fn watch_for_orphaning(plugin: &MatrixPlugin) -> Arc<AtomicBool> {
         }
     });
     flag
+}
+
+/// A pause as people write it: `1s`, `1.5s`, `30s`.
+fn seconds(pause: Duration) -> String {
+    let tenths = (pause.as_millis() + 50) / 100;
+    match tenths % 10 {
+        0 => format!("{}s", tenths / 10),
+        rest => format!("{}.{rest}s", tenths / 10),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_read_as_seconds() {
+        assert_eq!(seconds(Duration::from_secs(4)), "4s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(seconds(Duration::from_millis(40)), "0s");
+        assert_eq!(seconds(Duration::from_millis(999)), "1s");
+    }
 }
