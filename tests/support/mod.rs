@@ -581,10 +581,18 @@ impl Running {
 }
 
 /// The real nu with this plugin loaded (no config files, no registry), no colours, nothing on
-/// standard input; the caller adds `-c <script>` or a script file and its arguments.
+/// standard input, and a session file of its own (an empty `XDG_CONFIG_HOME`, so that no run
+/// sees what another saved, nor the user's own sessions); the caller adds `-c <script>` or a
+/// script file and its arguments, and sets `XDG_CONFIG_HOME` for runs that share sessions.
 pub fn nu_command() -> Command {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let config = scratch(&format!(
+        "nu-config-{}",
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut command = Command::new(nu_binary());
     command
+        .env("XDG_CONFIG_HOME", config)
         .arg("--no-config-file")
         .arg("--plugins")
         .arg(format!("[{}]", plugin_binary()))
