@@ -58,6 +58,8 @@ def main [] {
     matrix listen --session bench --since saved --once | ignore
     let burst = $env.BENCH_BURST | into int
     ^python3 $env.BENCH_SEND $url $room $burst
+    # Sending took long enough for Nushell to stop the idle plugin: start it again.
+    matrix config | ignore
     let pid = plugin list | where name == matrix | get pid.0
     ^sh -c $'echo 5 > /proc/($pid)/clear_refs'
     let burst_read = timeit { matrix listen --session bench --since saved --limit $burst | ignore } | micros
