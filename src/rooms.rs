@@ -129,8 +129,9 @@ pub fn new_transaction_id() -> String {
     })
 }
 
-/// The largest page [`Client::messages`] asks for.
-pub const MAX_PAGE: u32 = 100;
+/// The largest page [`Client::messages`] asks for: the most Synapse gives in one answer
+/// (`MAX_LIMIT` of its pagination), so that a long history takes the fewest requests.
+pub const MAX_PAGE: u32 = 1000;
 
 impl Client {
     /// The rooms the user has joined, with name, alias, member count and encryption, from one

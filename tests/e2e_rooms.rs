@@ -187,27 +187,33 @@ fn a_send_repeated_with_the_same_transaction_id_is_sent_once() {
     assert_eq!(out["count"], 2);
 }
 
+/// More messages than one page (Synapse gives at most 1,000): the rows go on across pages, in
+/// order, and a limit or `first` stops where asked.
 #[test]
 fn messages_stream_page_by_page() {
-    let (as_user, _) = user_with_session("pages");
+    let (as_user, user_id) = user_with_session("pages");
+    let hs = synapse();
     let run = as_user("matrix api createRoom --data {} | get room_id");
     assert!(run.success, "{}", run.stderr);
     let room_id = run.stdout.trim().to_owned();
+    let token = hs.login(&user_id, "pw-pages-42");
+    for i in 1..=1030 {
+        hs.send_text(&token, &room_id, &format!("m{i}"));
+    }
     let run = as_user(&format!(
-        "for i in 1..130 {{ matrix send '{room_id}' $'m($i)' | ignore }}; \
-         {{limited: (matrix messages '{room_id}' --limit 120 | length), \
-          all: (matrix messages '{room_id}' --limit 1000 | length), \
-          newest: (matrix messages '{room_id}' --limit 1000 | first | get body), \
-          oldest: (matrix messages '{room_id}' --limit 1000 | last | get body), \
-          first3: (matrix messages '{room_id}' --limit 1000 | first 3 | get body)}} | to json"
+        "{{limited: (matrix messages '{room_id}' --limit 120 | length), \
+          all: (matrix messages '{room_id}' --limit 2000 | length), \
+          newest: (matrix messages '{room_id}' --limit 2000 | first | get body), \
+          oldest: (matrix messages '{room_id}' --limit 2000 | last | get body), \
+          first3: (matrix messages '{room_id}' --limit 2000 | first 3 | get body)}} | to json"
     ));
     assert!(run.success, "{}", run.stderr);
     let out = json(&run.stdout);
     assert_eq!(out["limited"], 120);
-    assert_eq!(out["all"], 130);
-    assert_eq!(out["newest"], "m130");
+    assert_eq!(out["all"], 1030);
+    assert_eq!(out["newest"], "m1030");
     assert_eq!(out["oldest"], "m1");
-    assert_eq!(out["first3"], serde_json::json!(["m130", "m129", "m128"]));
+    assert_eq!(out["first3"], serde_json::json!(["m1030", "m1029", "m1028"]));
 }
 
 #[test]

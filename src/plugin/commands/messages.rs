@@ -33,8 +33,8 @@ impl PluginCommand for Messages {
     }
 
     fn extra_description(&self) -> &str {
-        "The rows stream in pages of up to 100, so `first 5` or a large --limit cost only what \
-         is read. Encrypted messages show with msgtype m.room.encrypted and no body (this \
+        "The rows stream in pages of up to 1000 (no larger than --limit): 10,000 messages take \
+         10 requests, and the pages already read are not kept. Encrypted messages show with msgtype m.room.encrypted and no body (this \
          plugin does not decrypt)."
     }
 
