@@ -214,6 +214,31 @@ def main():
             case = case.replace("|", "\\|")
             add(f"| {case} | {median:.2f} | {low:.2f} | {high:.2f} | {ratio_text} | {note} |")
     add("")
+    scale_file = folder / "scale.json"
+    if scale_file.exists():
+        scale = load(folder, "scale")
+        smallest = scale["messages"][0]
+        add("## Growth: `matrix messages` over a long history")
+        add("")
+        add("`scripts/bench --scale`: a room with the most messages below, read newest first with "
+            "`--limit N` (the rows dropped as they come), beside the floor: the same pages "
+            "(1,000 each) fetched and parsed by `scripts/bench_floor.py` on one kept-alive "
+            "connection. Requests counted in Synapse's access log; the plugin's peak memory "
+            "measured after resetting it.")
+        add("")
+        add("| N | time (ms) | × smallest | floor (ms) | × floor | requests | peak memory (MiB) |")
+        add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for case in scale["messages"]:
+            ms = case["plugin"]["micros"] / 1000
+            floor = case["floor_micros"] / 1000
+            growth = case["plugin"]["micros"] / smallest["plugin"]["micros"]
+            add(f"| {case['n']:,} | {ms:.1f} | {growth:.1f}× | {floor:.1f} | {ms / floor:.2f}× | "
+                f"{case['plugin']['requests']} | {case['plugin']['peak_kib'] / 1024:.1f} |")
+        first5 = scale["first5"]
+        add("")
+        add(f"`matrix messages --limit {first5['n']:,} | first 5`: {first5['micros'] / 1000:.1f} ms, "
+            f"{first5['requests']} request(s), peak memory {first5['peak_kib'] / 1024:.1f} MiB.")
+        add("")
     add("## Connections")
     add("")
     add("TCP connections accepted by a counting relay in front of Synapse, one fresh `nu -c` "
