@@ -223,8 +223,9 @@ def main():
         add("`scripts/bench --scale`: a room with the most messages below, read newest first with "
             "`--limit N` (the rows dropped as they come), beside the floor: the same pages "
             "(1,000 each) fetched and parsed by `scripts/bench_floor.py` on one kept-alive "
-            "connection. Requests counted in Synapse's access log; the plugin's peak memory "
-            "measured after resetting it.")
+            "connection, each size read once untimed first (Synapse answers faster the second "
+            "time). The plugin's first page is 100, so that the first rows come at once. Requests "
+            "counted in Synapse's access log; the plugin's peak memory measured after resetting it.")
         add("")
         add("| N | time (ms) | × smallest | floor (ms) | × floor | requests | peak memory (MiB) |")
         add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
