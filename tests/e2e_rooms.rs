@@ -213,7 +213,10 @@ fn messages_stream_page_by_page() {
     assert_eq!(out["all"], 1030);
     assert_eq!(out["newest"], "m1030");
     assert_eq!(out["oldest"], "m1");
-    assert_eq!(out["first3"], serde_json::json!(["m1030", "m1029", "m1028"]));
+    assert_eq!(
+        out["first3"],
+        serde_json::json!(["m1030", "m1029", "m1028"])
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use nu_protocol::{
     Type, Value,
 };
 
-use super::{table_of, with_session};
+use super::{limit_flag, table_of, with_session};
 use crate::listen::{DEFAULT_WAIT, ListenFilter, Position, Start};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
@@ -151,14 +151,7 @@ impl PluginCommand for Listen {
         }
         let types = texts(call, "type")?.unwrap_or_else(|| vec!["m.room.message".to_owned()]);
         let senders = texts(call, "sender")?.unwrap_or_default();
-        let limit = match call.get_flag::<Spanned<i64>>("limit")? {
-            Some(limit) if limit.item < 1 => {
-                return Err(LabeledError::new("The limit must be at least 1")
-                    .with_label("not a positive number", limit.span)
-                    .with_help("e.g. --limit 10"));
-            }
-            limit => limit.map(|limit| limit.item.unsigned_abs()),
-        };
+        let limit = limit_flag(call)?;
         let wait = wait_of(call)?;
         let since: Option<Spanned<String>> = call.get_flag("since")?;
         let input = input.into_value(call.head)?;

@@ -6,7 +6,7 @@ use nu_protocol::{
     Spanned, SyntaxShape, Type, Value,
 };
 
-use super::{Pipe, table_of, with_session};
+use super::{Pipe, limit_flag, table_of, with_session};
 use crate::client::Client;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
@@ -87,16 +87,8 @@ impl PluginCommand for Messages {
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let room = room_arg(call)?;
-        let limit: Option<Spanned<i64>> = call.get_flag("limit")?;
-        let limit = match limit {
-            Some(limit) if limit.item < 1 => {
-                return Err(LabeledError::new("The limit must be at least 1")
-                    .with_label("not a positive number", limit.span)
-                    .with_help("e.g. --limit 20"));
-            }
-            Some(limit) => usize::try_from(limit.item).unwrap_or(usize::MAX),
-            None => 20,
-        };
+        let limit =
+            limit_flag(call)?.map_or(20, |limit| usize::try_from(limit).unwrap_or(usize::MAX));
         let input = input.into_value(call.head)?;
         let mut active = Active::resolve(plugin, engine, call, &input)?;
         let blame = active.blame();

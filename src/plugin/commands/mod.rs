@@ -161,6 +161,18 @@ fn with_timeout(signature: Signature) -> Signature {
     )
 }
 
+/// `--limit`: at least 1 when given.
+fn limit_flag(call: &nu_plugin::EvaluatedCall) -> Result<Option<u64>, nu_protocol::LabeledError> {
+    match call.get_flag::<nu_protocol::Spanned<i64>>("limit")? {
+        Some(limit) if limit.item < 1 => Err(nu_protocol::LabeledError::new(
+            "The limit must be at least 1",
+        )
+        .with_label("not a positive number", limit.span)
+        .with_help("e.g. --limit 20")),
+        limit => Ok(limit.map(|limit| limit.item.unsigned_abs())),
+    }
+}
+
 /// A table type with these columns.
 fn table_of(columns: &[(&str, Type)]) -> Type {
     Type::Table(
