@@ -112,7 +112,11 @@ impl Stream {
                 eprintln!("matrix listen: {what}; trying again in {}", seconds(pause));
             }))
             .stop_when(interrupt);
-        listener.prime().map_err(|err| failure(err, &blame))?;
+        if let Err(err) = listener.prime() {
+            // No stream, so no Drop: the watchdog is told to end here.
+            orphaned.store(true, Ordering::Relaxed);
+            return Err(failure(err, &blame));
+        }
         Ok(Self {
             listener,
             plugin: plugin.clone(),
