@@ -11,6 +11,10 @@ use crate::error::{Error, ErrorCode, InputError, TransportKind};
 use crate::secret::{AccessToken, random_hex};
 use crate::unix_ms;
 
+mod watch;
+
+pub use watch::{ALIAS_KEPT, RoomWatch};
+
 /// A joined room, from one filtered `/sync`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
@@ -129,19 +133,43 @@ pub fn new_transaction_id() -> String {
     })
 }
 
+/// The `timeout` of a `/sync` without `since`, which the server answers at once whatever it
+/// says: one not used before. Synapse keeps a sync's answer for two minutes
+/// (`sync_response_cache_duration`), keyed by, among others, the timeout; a repeat within that
+/// time would get the old answer (a room joined meanwhile missing, a room encrypted meanwhile
+/// shown plain).
+pub(crate) fn fresh_initial_timeout() -> String {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        bytes = nanos.to_le_bytes();
+    }
+    (u32::from_le_bytes(bytes) % 1_000_000_000).to_string()
+}
+
 /// The largest page [`Client::messages`] asks for: the most Synapse gives in one answer
 /// (`MAX_LIMIT` of its pagination), so that a long history takes the fewest requests.
 pub const MAX_PAGE: u32 = 1000;
 
 impl Client {
     /// The rooms the user has joined, with name, alias, member count and encryption, from one
-    /// `/sync` filtered down to those (no messages, no members).
+    /// `/sync` filtered down to those (no messages, no members). The filter keeps each room's
+    /// `m.room.create` too: a room none of whose filtered state is set (no name, alias or
+    /// encryption) is otherwise left out of the answer by Synapse.
     pub fn rooms(&self, token: &AccessToken) -> Result<Vec<Room>, Error> {
         let filter = json!({
             "room": {
                 "timeline": {"limit": 0},
                 "state": {
-                    "types": ["m.room.name", "m.room.canonical_alias", "m.room.encryption"],
+                    "types": [
+                        "m.room.create",
+                        "m.room.name",
+                        "m.room.canonical_alias",
+                        "m.room.encryption",
+                    ],
                     "lazy_load_members": true,
                 },
                 "ephemeral": {"types": []},
@@ -152,7 +180,7 @@ impl Client {
         });
         let query = [
             ("filter".to_owned(), filter.to_string()),
-            ("timeout".to_owned(), "0".to_owned()),
+            ("timeout".to_owned(), fresh_initial_timeout()),
         ];
         let answer = self
             .request_at(token, Method::Get, &["sync"], &query, None)?

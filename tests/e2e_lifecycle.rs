@@ -461,24 +461,26 @@ fn devices_to_delete_can_be_piped_from_matrix_devices() {
     assert_eq!(parts[3], r#"["LONEONE"]"#);
 }
 
-/// Connection reuse, counted at the server's door rather than inferred from timing: a login
-/// and 20 calls in one nu session, and a saved session read back, open a single connection.
+/// Connection reuse, counted at the server's door rather than inferred from timing: a session
+/// made there (a token import: a login would follow Synapse's `well_known` past the door), 20
+/// calls with it in one nu session, and the saved session read back, open a single connection.
 #[test]
 fn one_nu_session_keeps_one_connection_alive() {
     let hs = synapse();
     let (user_id, password, config) = fixture("kate");
+    let token = hs.login(&user_id, &password);
     let upstream = hs.url.trim_start_matches("http://");
     let door = support::proxy::CountingProxy::start(upstream, |_| {});
     let run = nu_cfg(
         &format!(
-            "let s = $env.PW | matrix login {user_id} -H {url} --save kate
+            "let s = $env.PW | matrix token import -H {url} --save kate
              1..20 | each {{|_| $s | matrix whoami }} | ignore
              1..5 | each {{|_| null | matrix whoami }} | ignore
              $s | matrix devices | length",
             url = door.url
         ),
         &config,
-        &password,
+        &token,
     );
     assert!(run.success, "{}", run.stderr);
     assert!(
@@ -486,6 +488,8 @@ fn one_nu_session_keeps_one_connection_alive() {
         "{}",
         run.stdout
     );
+    let requests = door.requests();
+    assert_eq!(requests.len(), 27, "{requests:#?}");
     assert_eq!(door.accepted(), 1, "27 requests, one connection");
 }
 

@@ -241,6 +241,17 @@ fn an_encrypted_room_is_refused_and_unknown_rooms_are_named() {
         "matrix rooms | where room_id == '{room_id}' | get 0.encrypted"
     ));
     assert_eq!(run.stdout.trim(), "true", "{}", run.stderr);
+    // A room with no name, alias or encryption is listed too.
+    let run = as_user(
+        "let room = (matrix api createRoom --data {} | get room_id)
+         matrix rooms | where room_id == $room | reject room_id | to json -r",
+    );
+    assert_eq!(
+        run.stdout.trim(),
+        r#"[{"alias":null,"name":null,"members":1,"encrypted":false}]"#,
+        "{}",
+        run.stderr
+    );
 
     let run = as_user("matrix send '#nowhere-at-all:localhost' hello");
     assert!(!run.success);

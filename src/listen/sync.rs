@@ -126,7 +126,12 @@ impl Client {
         wait: Duration,
     ) -> Result<SyncBatch, Error> {
         let sync_filter = filter.sync(since.is_some()).to_string();
-        let timeout = wait.as_millis().to_string();
+        // Without `since` the server answers at once; a fresh timeout keeps it from answering
+        // with a kept answer of the last two minutes (and an old position).
+        let timeout = match since {
+            Some(_) => wait.as_millis().to_string(),
+            None => crate::rooms::fresh_initial_timeout(),
+        };
         let mut query = vec![
             ("filter", sync_filter.as_str()),
             ("timeout", timeout.as_str()),

@@ -19,6 +19,7 @@ mod oauth_device;
 mod oauth_login;
 mod password;
 mod room_arg;
+mod room_watches;
 mod session_store;
 mod sso;
 mod token;
@@ -35,6 +36,7 @@ pub use token::{TYPE_NAME as TOKEN_TYPE_NAME, TokenValue};
 use crate::client::{Client, ClientConfig, Interrupt};
 use crate::discovery::Discovery;
 use crate::error::{Error, InputError};
+use crate::rooms::RoomWatch;
 use crate::session::Session;
 use crate::store::{SessionStore, StoreError};
 
@@ -57,6 +59,8 @@ pub struct MatrixPlugin {
     example_store: Option<SessionStore>,
     /// Joined rooms offered as completions, by session, with when they were asked for.
     completion_rooms: Arc<Mutex<HashMap<String, KeptRooms>>>,
+    /// What `matrix send` knows of rooms, by homeserver and user (see `room_watches.rs`).
+    room_watches: Arc<Mutex<HashMap<(String, String), RoomWatch>>>,
 }
 
 /// Stops the requests in flight of every client in the pool.

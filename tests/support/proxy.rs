@@ -3,8 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 /// Relays every connection to `upstream` byte for byte and counts them.
@@ -12,6 +12,7 @@ pub struct CountingProxy {
     /// `http://127.0.0.1:<port>` of the relay.
     pub url: String,
     accepted: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl CountingProxy {
@@ -21,6 +22,8 @@ impl CountingProxy {
         let url = format!("http://{}", listener.local_addr().expect("an address"));
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = accepted.clone();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
         let upstream = upstream.to_owned();
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -31,10 +34,23 @@ impl CountingProxy {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
-                relay(client, server);
+                relay(client, server, seen.clone());
             }
         });
-        Self { url, accepted }
+        Self {
+            url,
+            accepted,
+            requests,
+        }
+    }
+
+    /// The requests relayed so far, as `METHOD /path` (no query), in order. A request's head
+    /// starts a read of its own (the clients wait for each answer), so each is seen.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many connections were accepted so far.
@@ -44,19 +60,22 @@ impl CountingProxy {
 }
 
 /// Copies both ways on two threads; each side's end of stream is passed on as a half close.
-fn relay(client: TcpStream, server: TcpStream) {
+fn relay(client: TcpStream, server: TcpStream, requests: Arc<Mutex<Vec<String>>>) {
     let pairs = [
-        (client.try_clone(), server.try_clone()),
-        (server.try_clone(), client.try_clone()),
+        (client.try_clone(), server.try_clone(), Some(requests)),
+        (server.try_clone(), client.try_clone(), None),
     ];
-    for pair in pairs {
-        if let (Ok(mut from), Ok(mut to)) = pair {
+    for (from, to, requests) in pairs {
+        if let (Ok(mut from), Ok(mut to)) = (from, to) {
             thread::spawn(move || {
                 let mut buffer = [0u8; 16 * 1024];
                 loop {
                     match from.read(&mut buffer) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
+                            if let Some(requests) = &requests {
+                                record(&buffer[..n], requests);
+                            }
                             if to.write_all(&buffer[..n]).is_err() {
                                 break;
                             }
@@ -66,5 +85,20 @@ fn relay(client: TcpStream, server: TcpStream) {
                 let _ = to.shutdown(Shutdown::Write);
             });
         }
+    }
+}
+
+/// Keeps the request line that starts `bytes`, if it starts with one.
+fn record(bytes: &[u8], requests: &Mutex<Vec<String>>) {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]);
+    let mut words = head.lines().next().unwrap_or_default().split(' ');
+    if let (Some(method @ ("GET" | "PUT" | "POST" | "DELETE")), Some(target)) =
+        (words.next(), words.next())
+    {
+        let path = target.split('?').next().unwrap_or_default();
+        requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(format!("{method} {path}"));
     }
 }

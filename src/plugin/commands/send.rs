@@ -136,13 +136,11 @@ impl PluginCommand for SendMessage {
 
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
-        let room_id = active
+        let user_id = active.session.user_id.to_string();
+        let (room_id, encrypted) = active
             .run(plugin, |client, token| {
-                client.resolve_room(token, &room.item)
+                plugin.room_to_send_to(client, token, &user_id, &room.item)
             })
-            .map_err(|err| room_failure(err, &room, &blame))?;
-        let encrypted = active
-            .run(plugin, |client, token| client.is_encrypted(token, &room_id))
             .map_err(|err| room_failure(err, &room, &blame))?;
         if encrypted {
             return Err(LabeledError::new("This room is end-to-end encrypted")
@@ -158,7 +156,10 @@ impl PluginCommand for SendMessage {
             .run(plugin, |client, token| {
                 client.send_message(token, &room_id, &message, &txn_id)
             })
-            .map_err(|err| room_failure(err, &room, &blame))?;
+            .map_err(|err| {
+                plugin.forget_room(&active.session.homeserver, &user_id, &room_id);
+                room_failure(err, &room, &blame)
+            })?;
         let span = call.head;
         let mut record = Record::new();
         record.push("event_id", Value::string(event_id, span));

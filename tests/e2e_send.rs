@@ -1,0 +1,70 @@
+//! `matrix send` in a run of messages: one request each after the first to a room, and a room
+//! that turns encrypted meanwhile is refused. Counted at a relay in front of the real Synapse.
+
+mod support;
+
+use support::proxy::CountingProxy;
+use support::{scratch, synapse, unique_user};
+
+#[test]
+fn a_run_of_sends_costs_one_request_each_and_a_room_turned_encrypted_is_refused() {
+    let hs = synapse();
+    let relay = CountingProxy::start(hs.url.trim_start_matches("http://"), |_| {});
+    let localpart = unique_user("runner");
+    let user_id = hs.register(&localpart, "pw-runner-42");
+    let config = scratch(&format!("send-{localpart}"));
+    // A token imported at the relay (a login would follow Synapse's `well_known` past it).
+    let token = hs.login(&user_id, "pw-runner-42");
+    let login = support::nu_cfg(
+        &format!(
+            "$env.PW | matrix token import -H {} --save me | ignore",
+            relay.url
+        ),
+        &config,
+        &token,
+    );
+    assert!(login.success, "{}", login.stderr);
+    let alias_name = unique_user("run");
+    let before = relay.requests().len();
+    // One nu session, one plugin process: five sends by alias, then the room turns encrypted
+    // (its state event sent by the user, as a client would), then one more send.
+    let run = support::nu_cfg(
+        &format!(
+            "let room = (matrix api createRoom --data {{room_alias_name: '{alias_name}'}} | get room_id)
+             for n in 1..5 {{ matrix send '#{alias_name}:localhost' $'message ($n)' | ignore }}
+             matrix api $'rooms/($room)/state/m.room.encryption' --method PUT --data {{algorithm: m.megolm.v1.aes-sha2}} | ignore
+             sleep 500ms
+             try {{ matrix send '#{alias_name}:localhost' 'secret plans'; print 'SENT' }} catch {{|e| print $e.msg }}
+             print (matrix messages $room | get body | to json -r)"
+        ),
+        &config,
+        "",
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("This room is end-to-end encrypted"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("SENT"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(r#"["message 5","message 4","message 3","message 2","message 1"]"#),
+        "{}",
+        run.stdout
+    );
+
+    let requests = relay.requests()[before..].to_vec();
+    let count = |pattern: &str| requests.iter().filter(|r| r.contains(pattern)).count();
+    // The alias is asked once, the room's encryption never on its own: the watch's first
+    // /sync placed it, and its long-poll heard the change.
+    assert_eq!(
+        count("GET /_matrix/client/v3/directory/room/"),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(count("/state/m.room.encryption"), 1, "{requests:#?}");
+    assert_eq!(count("/send/m.room.message/"), 5, "{requests:#?}");
+    let syncs = count("GET /_matrix/client/v3/sync");
+    assert!((2..=4).contains(&syncs), "{requests:#?}");
+}
