@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorCode, InputError, TransportKind};
 use crate::secret::{AccessToken, random_hex};
 use crate::unix_ms;
 
+mod list;
 mod watch;
 
 pub use watch::{ALIAS_KEPT, RoomWatch};
@@ -155,49 +156,6 @@ pub(crate) fn fresh_initial_timeout() -> String {
 pub const MAX_PAGE: u32 = 1000;
 
 impl Client {
-    /// The rooms the user has joined, with name, alias, member count and encryption, from one
-    /// `/sync` filtered down to those (no messages, no members). The filter keeps each room's
-    /// `m.room.create` too: a room none of whose filtered state is set (no name, alias or
-    /// encryption) is otherwise left out of the answer by Synapse.
-    pub fn rooms(&self, token: &AccessToken) -> Result<Vec<Room>, Error> {
-        let filter = json!({
-            "room": {
-                "timeline": {"limit": 0},
-                "state": {
-                    "types": [
-                        "m.room.create",
-                        "m.room.name",
-                        "m.room.canonical_alias",
-                        "m.room.encryption",
-                    ],
-                    "lazy_load_members": true,
-                },
-                "ephemeral": {"types": []},
-                "account_data": {"types": []},
-            },
-            "presence": {"types": []},
-            "account_data": {"types": []},
-        });
-        let query = [
-            ("filter".to_owned(), filter.to_string()),
-            ("timeout".to_owned(), fresh_initial_timeout()),
-        ];
-        let answer = self
-            .request_at(token, Method::Get, &["sync"], &query, None)?
-            .json()?;
-        let mut rooms: Vec<Room> = answer["rooms"]["join"]
-            .as_object()
-            .map(|joined| {
-                joined
-                    .iter()
-                    .map(|(room_id, room)| room_of(room_id, room))
-                    .collect()
-            })
-            .unwrap_or_default();
-        rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
-        Ok(rooms)
-    }
-
     /// `POST /join/{roomIdOrAlias}`: joins a room by ID or alias; returns its room ID.
     pub fn join(&self, token: &AccessToken, room: &str) -> Result<String, Error> {
         check_room(room)?;
@@ -308,31 +266,6 @@ pub fn check_room(room: &str) -> Result<(), Error> {
             format!("'{room}' is not a room ID or alias"),
             "give a room ID (!abc:example.org) or an alias (#ops:example.org)",
         )))
-    }
-}
-
-fn room_of(room_id: &str, room: &JsonValue) -> Room {
-    let state = room["state"]["events"].as_array();
-    let content_of = |kind: &str| {
-        state.and_then(|events| {
-            events
-                .iter()
-                .find(|event| event["type"] == kind && event["state_key"] == "")
-                .map(|event| &event["content"])
-        })
-    };
-    let text = |kind: &str, field: &str| {
-        content_of(kind)
-            .and_then(|content| content[field].as_str())
-            .filter(|text| !text.is_empty())
-            .map(str::to_owned)
-    };
-    Room {
-        room_id: room_id.to_owned(),
-        name: text("m.room.name", "name"),
-        canonical_alias: text("m.room.canonical_alias", "alias"),
-        members: room["summary"]["m.joined_member_count"].as_u64(),
-        encrypted: content_of("m.room.encryption").is_some(),
     }
 }
 

@@ -259,6 +259,56 @@ fn an_encrypted_room_is_refused_and_unknown_rooms_are_named() {
     assert!(text.contains("No room #nowhere-at-all:localhost"), "{text}");
 }
 
+/// On a server without simplified sliding sync, `matrix rooms` lists from a filtered `/sync`:
+/// the same rows, the second time too (when the plugin knows to ask for that alone).
+#[test]
+fn rooms_are_listed_by_a_server_without_sliding_sync() {
+    let hs = support::synapse_with_registration_tokens();
+    let user_id = hs.register(&unique_user("older"), "pw-Older-42");
+    let token = hs.login(&user_id, "pw-Older-42");
+    let alias_name = unique_user("oldops");
+    let named = hs.call(
+        &token,
+        "POST",
+        "createRoom",
+        &serde_json::json!({"name": "Ops", "room_alias_name": alias_name}),
+    )["room_id"]
+        .as_str()
+        .expect("a room ID")
+        .to_owned();
+    let encrypted = hs.call(
+        &token,
+        "POST",
+        "createRoom",
+        &serde_json::json!({"initial_state": [{"type": "m.room.encryption", "state_key": "",
+            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}),
+    )["room_id"]
+        .as_str()
+        .expect("a room ID")
+        .to_owned();
+    let run = support::nu_pw(
+        &format!(
+            "let s = ($env.PW | matrix token import -H {})
+             let rows = {{ $s | matrix rooms | sort-by room_id | to json -r }}
+             print (do $rows)
+             print (do $rows)",
+            hs.url
+        ),
+        &token,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let mut rows = vec![
+        serde_json::json!({"room_id": named, "alias": format!("#{alias_name}:localhost"),
+            "name": "Ops", "members": 1, "encrypted": false}),
+        serde_json::json!({"room_id": encrypted, "alias": null, "name": null, "members": 1,
+            "encrypted": true}),
+    ];
+    rows.sort_by_key(|row| row["room_id"].as_str().unwrap_or_default().to_owned());
+    let lines: Vec<JsonValue> = run.stdout.lines().map(json).collect();
+    let expected = JsonValue::Array(rows);
+    assert_eq!(lines, [expected.clone(), expected], "{}", run.stderr);
+}
+
 #[test]
 fn the_rust_example_notifies_a_room() {
     let hs = synapse();

@@ -99,10 +99,18 @@ pub fn synapse_without_password_login() -> &'static Synapse {
 
 static SYNAPSE_OPEN: OnceLock<Synapse> = OnceLock::new();
 
-/// A Synapse with open registration that requires a registration token, started on first use.
+/// A Synapse with open registration that requires a registration token, and without
+/// simplified sliding sync (as servers without MSC4186 are), started on first use.
 pub fn synapse_with_registration_tokens() -> &'static Synapse {
-    SYNAPSE_OPEN
-        .get_or_init(|| start_synapse("synapse-open", &[("SYNAPSE_OPEN_REGISTRATION", "true")]))
+    SYNAPSE_OPEN.get_or_init(|| {
+        start_synapse(
+            "synapse-open",
+            &[
+                ("SYNAPSE_OPEN_REGISTRATION", "true"),
+                ("SYNAPSE_SLIDING_SYNC", "false"),
+            ],
+        )
+    })
 }
 
 static SYNAPSE_SSO: OnceLock<Synapse> = OnceLock::new();

@@ -23,7 +23,8 @@ impl SimplePluginCommand for Rooms {
     }
 
     fn extra_description(&self) -> &str {
-        "One request (a /sync filtered down to these fields), however many rooms there are."
+        "One request, however many rooms there are: a sliding sync (MSC4186) asking for these \
+         fields where the server has it, else a /sync filtered down to them."
     }
 
     fn signature(&self) -> Signature {
