@@ -13,6 +13,8 @@ import statistics
 import sys
 from pathlib import Path
 
+import bench_report_scale
+
 
 def load(folder, name):
     with open(folder / f"{name}.json", encoding="utf-8") as f:
@@ -216,34 +218,11 @@ def main():
     add("")
     scale_file = folder / "scale.json"
     if scale_file.exists():
-        scale = load(folder, "scale")
-        smallest = scale["messages"][0]
-        add("## Growth: `matrix messages` over a long history")
-        add("")
-        add("`scripts/bench --scale`: a room with the most messages below, read newest first with "
-            "`--limit N` (the rows dropped as they come), beside the floor: the same pages "
-            "(1,000 each) fetched and parsed by `scripts/bench_floor.py` on one kept-alive "
-            "connection, each size read once untimed first (Synapse answers faster the second "
-            "time). The plugin's first page is 100, so that the first rows come at once. Requests "
-            "counted in Synapse's access log; the plugin's peak memory measured after resetting it.")
-        add("")
-        add("| N | time (ms) | × smallest | floor (ms) | × floor | requests | peak memory (MiB) |")
-        add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for case in scale["messages"]:
-            ms = case["plugin"]["micros"] / 1000
-            floor = case["floor_micros"] / 1000
-            growth = case["plugin"]["micros"] / smallest["plugin"]["micros"]
-            add(f"| {case['n']:,} | {ms:.1f} | {growth:.1f}× | {floor:.1f} | {ms / floor:.2f}× | "
-                f"{case['plugin']['requests']} | {case['plugin']['peak_kib'] / 1024:.1f} |")
-        first5 = scale["first5"]
-        add("")
-        add(f"`matrix messages --limit {first5['n']:,} | first 5`: {first5['micros'] / 1000:.1f} ms, "
-            f"{first5['requests']} request(s), peak memory {first5['peak_kib'] / 1024:.1f} MiB.")
-        add("")
+        lines.extend(bench_report_scale.growth(load(folder, "scale")))
     add("## Connections")
     add("")
     add("TCP connections accepted by a counting relay in front of Synapse, one fresh `nu -c` "
-        f"process (login, then {calls} whoami) per line:")
+        f"process (a token imported at the relay, then {calls} whoami) per line:")
     add("")
     add("| case | connections |")
     add("| --- | ---: |")

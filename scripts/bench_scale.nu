@@ -1,41 +1,125 @@
-# The --scale part of scripts/bench: how `matrix messages` grows with the history it reads,
-# beside the floor (the same pages fetched by scripts/bench_floor.py on one kept-alive
-# connection). Run by the real nu with the plugin registered and the saved session `bench`.
-# Prints one JSON record.
-# Environment: BENCH_URL, BENCH_SCALE_ROOM (a room of `bench` with BENCH_SCALE_MAX messages),
-# BENCH_SCALE_SIZES (e.g. "100 1000 10000"), BENCH_SYNAPSE_LOG (its access log, to count the
-# requests), BENCH_FLOOR_MESSAGES (scripts/bench_floor.py), BENCH_TOKEN (the session's token,
-# for the floor).
+# The --scale part of scripts/bench: how each command's cost grows with its work, beside its
+# floor measured in the same run. Run by the real nu with the plugin registered and the saved
+# sessions `bench` and `roomy`. Prints one JSON record.
+#
+# Environment: BENCH_URL (Synapse), BENCH_USER (@bench), MATRIX_PASSWORD, BENCH_TOKEN (bench's
+# token, for the floors), BENCH_SYNAPSE_LOG (its access log: requests and bytes are counted
+# there), BENCH_RUNS (samples of the quick cases), BENCH_SCRIPTS (the scripts/ folder),
+# BENCH_FLOOR (benches/keepalive), BENCH_RELAY and BENCH_RELAY_LOG (a counting relay to Synapse).
+# Per case, the sizes: BENCH_SCALE_SIZES and BENCH_SCALE_ROOM (a room of `bench` with the
+# largest number of messages), BENCH_ROOMS_SIZES and BENCH_ROOMS_TOKEN (roomy's token),
+# BENCH_SEND_SIZES, BENCH_SESSION_SIZES.
 
 def micros [] { into int | $in // 1000 }
 
-# The /messages requests Synapse has logged so far.
-def requests [] {
-    open --raw $env.BENCH_SYNAPSE_LOG | lines | where $it =~ 'Processed request.*"GET /_matrix/client/v3/rooms/[^ ]*/messages' | length
+def sizes [name: string] { $env | get $name | split row ' ' | into int }
+
+def --wrapped python [script: string, ...args: string] { ^python3 ($env.BENCH_SCRIPTS | path join $script) ...$args }
+
+# The requests of `who` that Synapse has logged so far whose line matches `pattern`: how many,
+# and the bytes of their answers.
+def served [who: string, pattern: string = ''] {
+    let lines = open --raw $env.BENCH_SYNAPSE_LOG | lines
+        | where $it =~ $'\{($who)\} Processed request' and $it =~ $pattern
+    {requests: ($lines | length), bytes: ($lines | parse --regex ' (?<b>\d+)B \d{3} ' | get b | into int | append 0 | math sum)}
 }
 
-# Runs `work` with the plugin's peak memory reset first: [took µs, requests, peak KiB].
-def measured [work: closure] {
-    matrix config | ignore
-    let pid = plugin list | where name == matrix | get pid.0
+def plugin_pid [] { matrix config | ignore; plugin list | where name == matrix | get pid.0 }
+
+# Runs `work` `runs` times with the plugin's peak memory reset first: the median µs, the
+# requests and answer bytes of `who` per run, the peak KiB.
+def measured [who: string, runs: int, work: closure] {
+    let pid = plugin_pid
     ^sh -c $'echo 5 > /proc/($pid)/clear_refs'
-    let before = requests
-    let took = timeit { do $work } | micros
+    let before = served $who
+    let took = 1..$runs | each { null | timeit { do $work } | micros } | math median
+    sleep 200ms  # Synapse logs a request just after its answer
+    let after = served $who
     let peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
-    {micros: $took, requests: ((requests) - $before), peak_kib: $peak}
+    {micros: $took, requests: (($after.requests - $before.requests) / $runs), bytes: (($after.bytes - $before.bytes) // $runs), peak_kib: $peak}
 }
 
-def main [] {
+# `matrix messages` over a long history.
+def messages_case [] {
     let room = $env.BENCH_SCALE_ROOM
-    let sizes = $env.BENCH_SCALE_SIZES | split row ' ' | into int
+    let sizes = sizes BENCH_SCALE_SIZES
     let messages = $sizes | each {|n|
         # Synapse answers a history faster the second time: warm it first, for both.
-        ^python3 $env.BENCH_FLOOR_MESSAGES $env.BENCH_URL $room $n | ignore
-        let plugin = measured { matrix messages --session bench $room --limit $n | ignore }
-        let floor = ^python3 $env.BENCH_FLOOR_MESSAGES $env.BENCH_URL $room $n | into int
+        python bench_floor.py $env.BENCH_URL $room ($n | into string) | ignore
+        let plugin = measured '@bench:localhost' 1 { matrix messages --session bench $room --limit $n | ignore }
+        let floor = python bench_floor.py $env.BENCH_URL $room ($n | into string) | into int
         {n: $n, plugin: $plugin, floor_micros: $floor}
     }
     let largest = $sizes | math max
-    let first5 = measured { matrix messages --session bench $room --limit $largest | first 5 | ignore }
-    {messages: $messages, first5: ($first5 | insert n $largest)} | to json
+    let first5 = measured '@bench:localhost' 1 { matrix messages --session bench $room --limit $largest | first 5 | ignore }
+    {messages: $messages, first5: ($first5 | insert n $largest)}
+}
+
+# `matrix rooms` on an account in more and more rooms, beside the server's three ways to
+# answer the same question.
+def rooms_case [] {
+    let runs = [$env.BENCH_RUNS 5] | into int | math min
+    sizes BENCH_ROOMS_SIZES | each {|n|
+        with-env {BENCH_TOKEN: $env.BENCH_ROOMS_TOKEN} { python bench_rooms.py create $env.BENCH_URL ($n | into string) }
+        let plugin = measured '@roomy:localhost' $runs { matrix rooms --session roomy | ignore }
+        let floors = with-env {BENCH_TOKEN: $env.BENCH_ROOMS_TOKEN} {
+            python bench_rooms.py floor $env.BENCH_URL ($runs | into string) | from json
+        }
+        {n: $n, plugin: $plugin, floors: $floors, rows: (matrix rooms --session roomy | length)}
+    }
+}
+
+# `matrix send` n times into a room named by its alias, from one session, beside n PUTs on one
+# kept-alive connection.
+def send_case [] {
+    sizes BENCH_SEND_SIZES | each {|n|
+        let alias = $'send-($n)-(random chars -l 6)'
+        let room = matrix api createRoom --session bench --data {room_alias_name: $alias} | get room_id
+        let puts = served '@bench:localhost' '"PUT /_matrix/client/v3/rooms/[^ ]*/send/'
+        let plugin = measured '@bench:localhost' 1 {
+            for i in 1..$n { matrix send --session bench $'#($alias):localhost' $'message ($i)' | ignore }
+        }
+        let sent = (served '@bench:localhost' '"PUT /_matrix/client/v3/rooms/[^ ]*/send/').requests - $puts.requests
+        let floor = with-env {BENCH_SENDER_TOKEN: $env.BENCH_TOKEN} {
+            python bench_send.py $env.BENCH_URL $room ($n | into string) --timed | into int
+        }
+        {n: $n, plugin: ($plugin | insert sends $sent), floor_micros: $floor}
+    }
+}
+
+def accepted [] { open --raw $env.BENCH_RELAY_LOG | lines | where $it starts-with 'accepted' | length }
+
+# Many saved sessions (of one user, each its own device, all at the relay): `matrix session
+# list`, and a whoami for each with par-each.
+def sessions_case [] {
+    let runs = [$env.BENCH_RUNS 5] | into int | math min
+    sizes BENCH_SESSION_SIZES | each {|n|
+        let have = matrix session list | where name starts-with many | length
+        for i in ($have + 1)..$n {
+            $env.MATRIX_PASSWORD | matrix login $env.BENCH_USER -H $env.BENCH_URL | get access_token
+                | matrix token reveal | matrix token import -H $env.BENCH_RELAY --save $'many($i)' | ignore
+        }
+        let file = $env.XDG_CONFIG_HOME | path join nu_plugin_matrix sessions.json
+        let list = measured '@bench:localhost' $runs { matrix session list | ignore }
+        let list_floor = 1..$runs | each { timeit { open --raw $file | from json | ignore } | micros } | math median
+        let names = matrix session list | where name starts-with many | get name
+        let before = accepted
+        let par = measured '@bench:localhost' 1 { matrix session list | where name in $names | par-each { matrix whoami --session $in.name } | ignore }
+        let connections = (accepted) - $before
+        let floor = with-env {MATRIX_TOKEN: $env.BENCH_TOKEN} { ^$env.BENCH_FLOOR floor $env.BENCH_URL ($n | into string) }
+            | lines | where $it starts-with 'raw ' | first | split row ' ' | skip 1 | into int | math sum
+        {n: $n, sessions: (matrix session list | length), list: $list, list_floor_micros: $list_floor,
+         par_each: ($par | insert connections $connections), whoami_floor_micros: $floor}
+    }
+}
+
+def main [] {
+    let messages = messages_case
+    {
+        messages: $messages.messages,
+        first5: $messages.first5,
+        rooms: (rooms_case),
+        send: (send_case),
+        sessions: (sessions_case),
+    } | to json
 }

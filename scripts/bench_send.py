@@ -1,9 +1,10 @@
 """Sends text messages to a room for scripts/bench, on one kept-alive connection.
 
-Usage: python3 scripts/bench_send.py URL ROOM_ID N [--stamped GAP_MS]
+Usage: python3 scripts/bench_send.py URL ROOM_ID N [--stamped GAP_MS | --timed]
 The sender's access token comes from BENCH_SENDER_TOKEN (never the command line). Without
 --stamped, the N messages go as fast as the server takes them; with it, one every GAP_MS, each
-carrying the time it was sent (nanoseconds since the epoch) as its body.
+carrying the time it was sent (nanoseconds since the epoch) as its body. With --timed, prints
+the microseconds the N sends took (the floor of `matrix send` in scripts/bench --scale).
 """
 
 import http.client
@@ -23,6 +24,7 @@ def main():
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     path = f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/send/m.room.message/"
+    started = time.monotonic()
     for n in range(count):
         if gap is not None:
             time.sleep(gap)
@@ -35,6 +37,8 @@ def main():
         answer.read()
         if answer.status != 200:
             sys.exit(f"bench_send: the server answered {answer.status}")
+    if sys.argv[4:5] == ["--timed"]:
+        print(int((time.monotonic() - started) * 1_000_000))
 
 
 if __name__ == "__main__":

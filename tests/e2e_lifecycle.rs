@@ -207,7 +207,10 @@ fn saved_sessions_default_list_use_remove_and_logout_forgets() {
             print "-----"; print (matrix session list | to json)
             print "-----"; matrix session use second; print (matrix session list | where default | get name | to json --raw)
             print "-----"; print (matrix whoami --session first | get user_id)
-            print "-----"; print (matrix session get second | matrix token reveal | get access_token)"#,
+            print "-----"; print (matrix session get second | matrix token reveal | get access_token)
+            print "-----"; print (matrix session list | par-each {{ matrix whoami --session $in.name | get user_id }} | uniq | to json --raw)
+            print "-----"; print ([first second] | each {{|name| matrix whoami --session $name | get device_id }} | uniq | length)
+            print "-----"; try {{ matrix session get first | matrix whoami --session second }} catch {{|e| print $e.msg }}"#,
             url = hs.url
         ),
         &config,
@@ -232,6 +235,11 @@ fn saved_sessions_default_list_use_remove_and_logout_forgets() {
     );
     assert_eq!(parts[4], r#"["second"]"#);
     assert_eq!(parts[5], user_id);
+    // `--session` inside par-each and each: the row or string on the pipeline is left alone...
+    assert_eq!(parts[7], format!(r#"["{user_id}"]"#));
+    assert_eq!(parts[8], "2");
+    // ... but another session there contradicts it.
+    assert_eq!(parts[9], "Two sessions given");
 
     let mode = std::fs::metadata(&file)
         .expect("the session file")

@@ -94,9 +94,17 @@ impl Active {
             return Self::saved(plugin, call.head, by_name, config, interrupt);
         }
         if let Some(flag) = by_name {
-            return Err(LabeledError::new("Two sessions given")
-                .with_label("a session also came from the pipeline", flag.span)
-                .with_help("give the session one way: on the pipeline or with --session"));
+            // `--session` names the session; the pipeline may still carry a value, as inside
+            // `each` and `par-each`. Only another session there is a contradiction (the row
+            // of `matrix session list` of the same name is not).
+            return match piped_token(input) {
+                Some(token) if token.saved_as() != Some(flag.item.as_str()) => {
+                    Err(LabeledError::new("Two sessions given")
+                        .with_label("a session also came from the pipeline", flag.span)
+                        .with_help("give the session one way: on the pipeline or with --session"))
+                }
+                _ => Self::saved(plugin, call.head, Some(flag), config, interrupt),
+            };
         }
         let span = input.span();
         let token = match input {
@@ -291,6 +299,14 @@ impl Active {
         }
         self.session = session;
         Ok(())
+    }
+}
+
+/// The token of a session on the pipeline: a token value, or a record's `access_token`.
+fn piped_token(input: &Value) -> Option<&TokenValue> {
+    match input {
+        Value::Record { val, .. } => val.get("access_token").and_then(TokenValue::from_value),
+        other => TokenValue::from_value(other),
     }
 }
 
