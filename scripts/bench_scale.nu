@@ -70,20 +70,25 @@ def rooms_case [] {
 }
 
 # `matrix send` n times into a room named by its alias, from one session, beside n PUTs on one
-# kept-alive connection.
+# kept-alive connection: alone, each after a check of the room's encryption, and with a /sync
+# long-poll open meanwhile. Each in a room of its own: Synapse sends slower into a longer room.
 def send_case [] {
     sizes BENCH_SEND_SIZES | each {|n|
         let alias = $'send-($n)-(random chars -l 6)'
-        let room = matrix api createRoom --session bench --data {room_alias_name: $alias} | get room_id
+        matrix api createRoom --session bench --data {room_alias_name: $alias} | ignore
         let puts = served '@bench:localhost' '"PUT /_matrix/client/v3/rooms/[^ ]*/send/'
         let plugin = measured '@bench:localhost' 1 {
             for i in 1..$n { matrix send --session bench $'#($alias):localhost' $'message ($i)' | ignore }
         }
         let sent = (served '@bench:localhost' '"PUT /_matrix/client/v3/rooms/[^ ]*/send/').requests - $puts.requests
-        let floor = with-env {BENCH_SENDER_TOKEN: $env.BENCH_TOKEN} {
-            python bench_send.py $env.BENCH_URL $room ($n | into string) --timed | into int
-        }
-        {n: $n, plugin: ($plugin | insert sends $sent), floor_micros: $floor}
+        let floors = [plain checked watched] | each {|way|
+            let room = matrix api createRoom --session bench --data {} | get room_id
+            let took = with-env {BENCH_SENDER_TOKEN: $env.BENCH_TOKEN} {
+                python bench_send.py $env.BENCH_URL $room ($n | into string) --timed $way | into int
+            }
+            {$way: $took}
+        } | into record
+        {n: $n, plugin: ($plugin | insert sends $sent), floors: $floors}
     }
 }
 
@@ -106,7 +111,7 @@ def sessions_case [] {
         let before = accepted
         let par = measured '@bench:localhost' 1 { matrix session list | where name in $names | par-each { matrix whoami --session $in.name } | ignore }
         let connections = (accepted) - $before
-        let floor = with-env {MATRIX_TOKEN: $env.BENCH_TOKEN} { ^$env.BENCH_FLOOR floor $env.BENCH_URL ($n | into string) }
+        let floor = with-env {MATRIX_TOKEN: $env.BENCH_TOKEN} { ^$env.BENCH_FLOOR floor $env.BENCH_RELAY ($n | into string) }
             | lines | where $it starts-with 'raw ' | first | split row ' ' | skip 1 | into int | math sum
         {n: $n, sessions: (matrix session list | length), list: $list, list_floor_micros: $list_floor,
          par_each: ($par | insert connections $connections), whoami_floor_micros: $floor}

@@ -64,12 +64,18 @@ impl PluginConfig {
     pub fn read(engine: &EngineInterface) -> Result<Self, LabeledError> {
         match engine.get_plugin_config()? {
             None => Ok(Self::default()),
-            Some(value) => Self::from_value(&value, &engine.get_current_dir()?),
+            // The current folder costs an engine call: asked only for a relative `ca_file`.
+            Some(value) => Self::from_value(&value, &|| {
+                engine.get_current_dir().map_err(LabeledError::from)
+            }),
         }
     }
 
-    /// `cwd` resolves a relative `ca_file`.
-    fn from_value(value: &Value, cwd: &str) -> Result<Self, LabeledError> {
+    /// `cwd` gives the folder that a relative `ca_file` is relative to.
+    fn from_value(
+        value: &Value,
+        cwd: &dyn Fn() -> Result<String, LabeledError>,
+    ) -> Result<Self, LabeledError> {
         let Value::Record { val: record, .. } = value else {
             return Err(bad(
                 "",
@@ -131,7 +137,8 @@ impl PluginConfig {
                     // `~/` is the home folder; a relative path is relative to the current one.
                     let path = match (val.strip_prefix("~/"), dirs::home_dir()) {
                         (Some(rest), Some(home)) => home.join(rest),
-                        _ => std::path::Path::new(cwd).join(val),
+                        _ if std::path::Path::new(val).is_absolute() => val.into(),
+                        _ => std::path::Path::new(&cwd()?).join(val),
                     };
                     if !path.is_file() {
                         return Err(bad(
@@ -256,7 +263,7 @@ mod tests {
     use super::*;
 
     fn read(value: Value) -> Result<PluginConfig, String> {
-        PluginConfig::from_value(&value, "/").map_err(|err| {
+        PluginConfig::from_value(&value, &|| Ok("/".to_owned())).map_err(|err| {
             format!(
                 "{} | {}",
                 err.msg,
