@@ -41,7 +41,8 @@ def messages(scale, add):
         "`--limit N` (the rows dropped as they come), beside the floor: the same pages "
         "(1,000 each) fetched and parsed by `scripts/bench_floor.py` on one kept-alive "
         "connection, each size read once untimed first (Synapse answers faster the second "
-        "time). The plugin's first page is 100, so that the first rows come at once. Requests "
+        "time); up to 1,000 the median of 5 reads, the 10,000 read once. The plugin's first "
+        "page is 100, so that the first rows come at once. Requests "
         "counted in Synapse's access log; the plugin's peak memory measured after resetting it.")
     add("")
     add("| N | time (ms) | × smallest | floor (ms) | × floor (target 1.5×) | requests | peak memory (MiB) |")
@@ -125,8 +126,8 @@ def sessions(cases, add):
         "reading the session file itself (`open --raw sessions.json | from json`), and "
         "`matrix session list | where … | par-each { matrix whoami --session $in.name }` over "
         "the N beside N whoami on one kept-alive connection in-process through the same relay (`benches/keepalive`'s "
-        "bare ureq), with the connections the relay accepted (0: the ones of the size before "
-        "were kept).")
+        "bare ureq), with the connections the relay accepted (after one warm-up call, as the "
+        "floor has: 0, the connection is kept).")
     add("")
     add("| sessions | `session list` (ms) | × smallest | reading the file (ms) | × floor | "
         "par-each whoami (ms) | × smallest | floor (ms) | × floor (target 1.5×) | "
