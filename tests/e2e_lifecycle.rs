@@ -210,6 +210,7 @@ fn saved_sessions_default_list_use_remove_and_logout_forgets() {
             print "-----"; print (matrix session get second | matrix token reveal | get access_token)
             print "-----"; print (matrix session list | par-each {{ matrix whoami --session $in.name | get user_id }} | uniq | to json --raw)
             print "-----"; print ([first second] | each {{|name| matrix whoami --session $name | get device_id }} | uniq | length)
+            print "-----"; print (1..3 | each {{ matrix whoami --session first | get device_id }} | uniq | length)
             print "-----"; try {{ matrix session get first | matrix whoami --session second }} catch {{|e| print $e.msg }}"#,
             url = hs.url
         ),
@@ -238,8 +239,9 @@ fn saved_sessions_default_list_use_remove_and_logout_forgets() {
     // `--session` inside par-each and each: the row or string on the pipeline is left alone...
     assert_eq!(parts[7], format!(r#"["{user_id}"]"#));
     assert_eq!(parts[8], "2");
+    assert_eq!(parts[9], "1");
     // ... but another session there contradicts it.
-    assert_eq!(parts[9], "Two sessions given");
+    assert_eq!(parts[10], "Two sessions given");
 
     let mode = std::fs::metadata(&file)
         .expect("the session file")

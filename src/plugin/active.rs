@@ -356,7 +356,10 @@ pub(crate) fn not_a_session(value: &Value, head: Span) -> LabeledError {
             "a token as plain text must be wrapped first: \
              `$token | matrix token import --homeserver https://matrix.example.org`",
         ),
-        _ => error.with_help("pass the record `matrix login` returned, or its access_token"),
+        _ => error.with_help(
+            "pass the record `matrix login` returned, or its access_token; or name a saved \
+             session with --session (then the pipeline's value is left alone, as inside `each`)",
+        ),
     }
 }
 

@@ -130,7 +130,10 @@ fn with_session(signature: Signature, output: Type) -> Signature {
             // Not a session: commands that read text from the pipeline (a password, a message)
             // take it; the others say what to do without quoting the string (Nushell's own
             // type error would print it, token and all).
-            (Type::String, output),
+            (Type::String, output.clone()),
+            // Anything else: inside `each` and `par-each` the item is on the pipeline. With
+            // `--session` it is left alone; without, the command says it is not a session.
+            (Type::Any, output),
         ])
         .named(
             "session",
