@@ -125,8 +125,8 @@ def sessions(cases, add):
         "of Synapse; the file also holds `bench` and `roomy`): `matrix session list` beside nu "
         "reading the session file itself (`open --raw sessions.json | from json`), and "
         "`matrix session list | where … | par-each { matrix whoami --session $in.name }` over "
-        "the N beside N whoami on one kept-alive connection in-process through the same relay (`benches/keepalive`'s "
-        "bare ureq), with the connections the relay accepted (after one warm-up call, as the "
+        "the N beside N whoami on one kept-alive connection in-process through the same "
+        "relay (`benches/keepalive`'s bare ureq), with the connections the relay accepted (after one warm-up call, as the "
         "floor has: 0, the connection is kept).")
     add("")
     add("| sessions | `session list` (ms) | × smallest | reading the file (ms) | × floor | "
