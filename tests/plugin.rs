@@ -412,7 +412,7 @@ fn bad_input_gets_a_clear_error_pointing_at_the_argument() {
         ),
         (
             "do { 42 } | matrix whoami".into(),
-            "only nothing, record, matrix_token, and string input",
+            "got int, not a session or token value",
             "",
         ),
         (
