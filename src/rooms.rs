@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value as JsonValue, json};
 
+use crate::answer::Answer;
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode, InputError, TransportKind};
 use crate::secret::{AccessToken, random_hex};
@@ -149,6 +150,25 @@ pub(crate) fn fresh_initial_timeout() -> String {
         bytes = nanos.to_le_bytes();
     }
     (u32::from_le_bytes(bytes) % 1_000_000_000).to_string()
+}
+
+/// A `/sync` filter whose room part is `room`, asking for nothing else: no presence, account
+/// data, typing or receipts.
+pub(crate) fn quiet_sync_filter(mut room: JsonValue) -> JsonValue {
+    room["ephemeral"] = json!({"types": []});
+    room["account_data"] = json!({"types": []});
+    json!({"room": room, "presence": {"types": []}, "account_data": {"types": []}})
+}
+
+/// The `next_batch` of a `/sync` answer: where the next one starts.
+pub(crate) fn next_batch(answer: &Answer) -> Result<String, Error> {
+    answer
+        .object
+        .get("next_batch")
+        .and_then(JsonValue::as_str)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| answer.unexpected("the field `next_batch` is missing"))
 }
 
 /// The largest page [`Client::messages`] asks for: the most Synapse gives in one answer

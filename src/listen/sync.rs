@@ -9,6 +9,7 @@ use serde_json::{Value as JsonValue, json};
 
 use crate::client::Client;
 use crate::error::Error;
+use crate::rooms::{fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 use crate::unix_ms;
 
@@ -70,17 +71,11 @@ impl ListenFilter {
                 "types": ["m.room.name", "m.room.canonical_alias"],
                 "lazy_load_members": true,
             },
-            "ephemeral": {"types": []},
-            "account_data": {"types": []},
         });
         if !self.rooms.is_empty() {
             room["rooms"] = json!(self.rooms);
         }
-        json!({
-            "room": room,
-            "presence": {"types": []},
-            "account_data": {"types": []},
-        })
+        quiet_sync_filter(room)
     }
 }
 
@@ -130,7 +125,7 @@ impl Client {
         // with a kept answer of the last two minutes (and an old position).
         let timeout = match since {
             Some(_) => wait.as_millis().to_string(),
-            None => crate::rooms::fresh_initial_timeout(),
+            None => fresh_initial_timeout(),
         };
         let mut query = vec![
             ("filter", sync_filter.as_str()),
@@ -140,15 +135,7 @@ impl Client {
             query.push(("since", since));
         }
         let answer = self.get_held(token, &["sync"], &query, wait)?;
-        let Some(next_batch) = answer
-            .object
-            .get("next_batch")
-            .and_then(JsonValue::as_str)
-            .filter(|text| !text.is_empty())
-            .map(str::to_owned)
-        else {
-            return Err(answer.unexpected("the field `next_batch` is missing"));
-        };
+        let next_batch = next_batch(&answer)?;
         let answer = JsonValue::Object(answer.object);
         let mut room_names = BTreeMap::new();
         let mut timelines = Vec::new();

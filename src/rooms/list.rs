@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value as JsonValue, json};
 
-use super::{Room, fresh_initial_timeout};
+use super::{Room, fresh_initial_timeout, quiet_sync_filter};
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode};
 use crate::secret::AccessToken;
@@ -92,16 +92,10 @@ impl Client {
     fn rooms_by_sync(&self, token: &AccessToken) -> Result<Vec<Room>, Error> {
         let mut types = vec!["m.room.create"];
         types.extend(STATE);
-        let filter = json!({
-            "room": {
-                "timeline": {"limit": 0},
-                "state": {"types": types, "lazy_load_members": true},
-                "ephemeral": {"types": []},
-                "account_data": {"types": []},
-            },
-            "presence": {"types": []},
-            "account_data": {"types": []},
-        });
+        let filter = quiet_sync_filter(json!({
+            "timeline": {"limit": 0},
+            "state": {"types": types, "lazy_load_members": true},
+        }));
         let query = [
             ("filter".to_owned(), filter.to_string()),
             ("timeout".to_owned(), fresh_initial_timeout()),

@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as JsonValue, json};
 
-use crate::answer::Answer;
 use crate::client::Client;
 use crate::error::Error;
-use crate::rooms::fresh_initial_timeout;
+use crate::rooms::{fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 
 /// How long the room an alias names is kept. Aliases move rarely, and a canonical alias that
@@ -75,23 +74,17 @@ impl RoomWatch {
         wait: Duration,
     ) -> Result<(Self, String, Option<bool>), Error> {
         let room_id = client.resolve_room(token, room)?;
-        let filter = json!({
-            "room": {
-                "rooms": [&room_id],
-                "timeline": {"limit": 0},
-                // Power levels, which a room has from its creation, keep the room in the answer
-                // (not the create event: in room version 12 it has no `room_id`, and a filter
-                // by room leaves it out).
-                "state": {
-                    "types": ["m.room.power_levels", "m.room.encryption"],
-                    "lazy_load_members": true,
-                },
-                "ephemeral": {"types": []},
-                "account_data": {"types": []},
+        let filter = quiet_sync_filter(json!({
+            "rooms": [&room_id],
+            "timeline": {"limit": 0},
+            // Power levels, which a room has from its creation, keep the room in the answer
+            // (not the create event: in room version 12 it has no `room_id`, and a filter by
+            // room leaves it out).
+            "state": {
+                "types": ["m.room.power_levels", "m.room.encryption"],
+                "lazy_load_members": true,
             },
-            "presence": {"types": []},
-            "account_data": {"types": []},
-        })
+        }))
         .to_string();
         let timeout = fresh_initial_timeout();
         let answer = client.get_held(
@@ -225,16 +218,11 @@ impl RoomWatch {
 
     /// The long-poll's loop, until it fails or nobody asked for [`IDLE`].
     fn poll(&self, client: &Client, token: &AccessToken, mut since: String) {
-        let filter = json!({
-            "room": {
-                "timeline": {"types": ["m.room.encryption", "m.room.canonical_alias"], "limit": 20},
-                "state": {"types": ["m.room.encryption", "m.room.canonical_alias"], "lazy_load_members": true},
-                "ephemeral": {"types": []},
-                "account_data": {"types": []},
-            },
-            "presence": {"types": []},
-            "account_data": {"types": []},
-        })
+        let types = ["m.room.encryption", "m.room.canonical_alias"];
+        let filter = quiet_sync_filter(json!({
+            "timeline": {"types": types, "limit": 20},
+            "state": {"types": types, "lazy_load_members": true},
+        }))
         .to_string();
         let timeout = self.shared.wait.as_millis().to_string();
         loop {
@@ -283,14 +271,4 @@ impl RoomWatch {
 
 fn is_encryption(event: &JsonValue) -> bool {
     event["type"] == "m.room.encryption" && event["state_key"] == ""
-}
-
-fn next_batch(answer: &Answer) -> Result<String, Error> {
-    answer
-        .object
-        .get("next_batch")
-        .and_then(JsonValue::as_str)
-        .filter(|text| !text.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| answer.unexpected("the field `next_batch` is missing"))
 }
