@@ -29,24 +29,36 @@ def peaks(scale):
         yield case["par_each"]["peak_kib"]
 
 
+def section(add, title, prose):
+    """A section's title and the text that says what its table measured."""
+    add(f"## {title}")
+    add("")
+    add(prose)
+    add("")
+
+
+def header(add, columns):
+    """A table's header: the columns, each right-aligned."""
+    add("| " + " | ".join(columns) + " |")
+    add("|" + " ---: |" * len(columns))
+
+
 def verdict(ratio, wanted):
     return f"{ratio:.2f}× ({'met' if ratio <= wanted else '**missed**'})"
 
 
 def messages(scale, add):
     smallest = scale["messages"][0]
-    add("## Growth: `matrix messages` over a long history")
-    add("")
-    add("`scripts/bench --scale`: a room with the most messages below, read newest first with "
-        "`--limit N` (the rows dropped as they come), beside the floor: the same pages "
-        "(1,000 each) fetched and parsed by `scripts/bench_floor.py` on one kept-alive "
-        "connection, each size read once untimed first (Synapse answers faster the second "
-        "time); up to 1,000 the median of 5 reads, the 10,000 read once. The plugin's first "
-        "page is 100, so that the first rows come at once. Requests "
-        "counted in Synapse's access log; the plugin's peak memory measured after resetting it.")
-    add("")
-    add("| N | time (ms) | × smallest | floor (ms) | × floor (target 1.5×) | requests | peak memory (MiB) |")
-    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    section(add, "Growth: `matrix messages` over a long history",
+            "`scripts/bench --scale`: a room with the most messages below, read newest first with "
+            "`--limit N` (the rows dropped as they come), beside the floor: the same pages "
+            "(1,000 each) fetched and parsed by `scripts/bench_floor.py` on one kept-alive "
+            "connection, each size read once untimed first (Synapse answers faster the second "
+            "time); up to 1,000 the median of 5 reads, the 10,000 read once. The plugin's first "
+            "page is 100, so that the first rows come at once. Requests "
+            "counted in Synapse's access log; the plugin's peak memory measured after resetting it.")
+    header(add, ["N", "time (ms)", "× smallest", "floor (ms)", "× floor (target 1.5×)",
+                 "requests", "peak memory (MiB)"])
     for case in scale["messages"]:
         ms = case["plugin"]["micros"] / 1000
         floor = case["floor_micros"] / 1000
@@ -62,19 +74,16 @@ def messages(scale, add):
 
 def rooms(cases, add):
     smallest = cases[0]
-    add("## Growth: `matrix rooms` in more and more rooms")
-    add("")
-    add("An account in N rooms (named; every 5th with an alias, every 10th encrypted), "
-        "`matrix rooms` beside the server's three ways to answer the same question (ID, name, "
-        "alias, members, encryption of each), each timed by `scripts/bench_rooms.py` on one "
-        "kept-alive connection: the filtered `/sync` the plugin used before, `joined_rooms` and "
-        "then each room's state, and the simplified sliding sync (MSC4186) the plugin uses now. "
-        "Median of up to 5 runs; bytes are the answers' bodies.")
-    add("")
-    add("| N | `matrix rooms` (ms) | × smallest | requests | bytes | filtered /sync (ms) | "
-        "joined_rooms + state (ms, requests) | sliding sync (ms) | × cheapest (target 2×) | "
-        "peak memory (MiB) |")
-    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    section(add, "Growth: `matrix rooms` in more and more rooms",
+            "An account in N rooms (named; every 5th with an alias, every 10th encrypted), "
+            "`matrix rooms` beside the server's three ways to answer the same question (ID, name, "
+            "alias, members, encryption of each), each timed by `scripts/bench_rooms.py` on one "
+            "kept-alive connection: the filtered `/sync` the plugin used before, `joined_rooms` and "
+            "then each room's state, and the simplified sliding sync (MSC4186) the plugin uses now. "
+            "Median of up to 5 runs; bytes are the answers' bodies.")
+    header(add, ["N", "`matrix rooms` (ms)", "× smallest", "requests", "bytes",
+                 "filtered /sync (ms)", "joined_rooms + state (ms, requests)",
+                 "sliding sync (ms)", "× cheapest (target 2×)", "peak memory (MiB)"])
     for case in cases:
         plugin, floors = case["plugin"], case["floors"]
         ms = plugin["micros"] / 1000
@@ -91,21 +100,18 @@ def rooms(cases, add):
 
 def send(cases, add):
     smallest = cases[0]
-    add("## Growth: `matrix send` N times into one room")
-    add("")
-    add("`for i in 1..N { matrix send --session bench '#alias' … }` in one nu session, a new "
-        "room (named by its alias) for each N, beside three floors, each N sends on one "
-        "kept-alive connection into a new room of its own (`scripts/bench_send.py --timed`): "
-        "PUTs alone (the floor of the target), each after a `GET` of the room's encryption "
-        "(what a sender without a watch does: 2 requests a message), and PUTs with a `/sync` "
-        "long-poll open meanwhile, as the plugin's room watch keeps one. Requests: every request "
-        "of the session in Synapse's access log while the loop ran (the room's alias, its "
-        "encryption, the watch's `/sync`s and the sends).")
-    add("")
-    add("| N | time (ms) | × smallest | per message (ms) | PUTs alone (ms) | × PUTs alone "
-        "(target 1.5×) | GET + PUT (ms) | PUTs, long-poll open (ms) | requests | sends | "
-        "requests per message | peak memory (MiB) |")
-    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    section(add, "Growth: `matrix send` N times into one room",
+            "`for i in 1..N { matrix send --session bench '#alias' … }` in one nu session, a new "
+            "room (named by its alias) for each N, beside three floors, each N sends on one "
+            "kept-alive connection into a new room of its own (`scripts/bench_send.py --timed`): "
+            "PUTs alone (the floor of the target), each after a `GET` of the room's encryption "
+            "(what a sender without a watch does: 2 requests a message), and PUTs with a `/sync` "
+            "long-poll open meanwhile, as the plugin's room watch keeps one. Requests: every request "
+            "of the session in Synapse's access log while the loop ran (the room's alias, its "
+            "encryption, the watch's `/sync`s and the sends).")
+    header(add, ["N", "time (ms)", "× smallest", "per message (ms)", "PUTs alone (ms)",
+                 "× PUTs alone (target 1.5×)", "GET + PUT (ms)", "PUTs, long-poll open (ms)",
+                 "requests", "sends", "requests per message", "peak memory (MiB)"])
     for case in cases:
         plugin, floors = case["plugin"], case["floors"]
         ms = plugin["micros"] / 1000
@@ -119,20 +125,17 @@ def send(cases, add):
 
 def sessions(cases, add):
     smallest = cases[0]
-    add("## Growth: many saved sessions")
-    add("")
-    add("N saved sessions of one user (each its own device, all at a counting relay in front "
-        "of Synapse; the file also holds `bench` and `roomy`): `matrix session list` beside nu "
-        "reading the session file itself (`open --raw sessions.json | from json`), and "
-        "`matrix session list | where … | par-each { matrix whoami --session $in.name }` over "
-        "the N beside N whoami on one kept-alive connection in-process through the same "
-        "relay (`benches/keepalive`'s bare ureq), with the connections the relay accepted (after one warm-up call, as the "
-        "floor has: 0, the connection is kept).")
-    add("")
-    add("| sessions | `session list` (ms) | × smallest | reading the file (ms) | × floor | "
-        "par-each whoami (ms) | × smallest | floor (ms) | × floor (target 1.5×) | "
-        "connections | peak memory (MiB) |")
-    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    section(add, "Growth: many saved sessions",
+            "N saved sessions of one user (each its own device, all at a counting relay in front "
+            "of Synapse; the file also holds `bench` and `roomy`): `matrix session list` beside nu "
+            "reading the session file itself (`open --raw sessions.json | from json`), and "
+            "`matrix session list | where … | par-each { matrix whoami --session $in.name }` over "
+            "the N beside N whoami on one kept-alive connection in-process through the same "
+            "relay (`benches/keepalive`'s bare ureq), with the connections the relay accepted "
+            "(after one warm-up call, as the floor has: 0, the connection is kept).")
+    header(add, ["sessions", "`session list` (ms)", "× smallest", "reading the file (ms)",
+                 "× floor", "par-each whoami (ms)", "× smallest", "floor (ms)",
+                 "× floor (target 1.5×)", "connections", "peak memory (MiB)"])
     for case in cases:
         lst, par = case["list"], case["par_each"]
         list_ms, list_floor = lst["micros"] / 1000, case["list_floor_micros"] / 1000
