@@ -1,11 +1,15 @@
-//! Saved sessions: one JSON file in the user's config folder.
+//! Saved sessions: one JSON file in the user's config folder, and their tokens in it or in the
+//! system's keyring.
 //!
 //! The file is `$XDG_CONFIG_HOME/nu_plugin_matrix/sessions.json` (`~/.config/...` when
-//! `XDG_CONFIG_HOME` is unset; the platform's config folder elsewhere). It holds tokens in plain
-//! text, so it is created with mode 0600 from the start (its folder 0700), every write replaces it
-//! atomically (a new 0600 file, then a rename), and writers take an exclusive lock on a lock file
-//! beside it, so that concurrent pipelines never lose each other's changes. A file that cannot be
-//! read or parsed is reported, naming it, and never overwritten.
+//! `XDG_CONFIG_HOME` is unset; the platform's config folder elsewhere). It may hold tokens in
+//! plain text, so it is created with mode 0600 from the start (its folder 0700), every write
+//! replaces it atomically (a new 0600 file, then a rename), and writers take an exclusive lock on
+//! a lock file beside it, so that concurrent pipelines never lose each other's changes. A file
+//! that cannot be read or parsed is reported, naming it, and never overwritten.
+//!
+//! A session saved to the keyring (`saved`, `keyring`) keeps everything but its tokens in the
+//! file, and the key of the keyring item that holds them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -17,14 +21,16 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::ids::UserId;
 use crate::listen::Position;
-use crate::secret::{AccessToken, Password};
-use crate::session::{OAuthClient, Session};
-use crate::unix_ms;
+use crate::secret::Password;
 
-/// The version of the file format this code writes.
-const FORMAT_VERSION: u32 = 1;
+mod file;
+pub mod keyring;
+mod saved;
+
+use file::{FORMAT_VERSION, StoredFile};
+pub use keyring::{Keyring, KeyringError, KeyringFailure, Tokens};
+pub use saved::{Saved, SavedSession, Secrets, SecretsAt, SecretsSetting, tokens_of};
 
 /// Why the session file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +63,7 @@ pub struct SavedSessions {
     /// The name of the default session.
     pub default: Option<String>,
     /// The sessions, by name.
-    pub sessions: BTreeMap<String, Session>,
+    pub sessions: BTreeMap<String, SavedSession>,
     /// This program's OAuth 2.0 `client_id` at each server it registered with, by issuer, so
     /// that it registers once per server.
     pub oauth_clients: BTreeMap<String, String>,
@@ -110,61 +116,34 @@ impl PartialEq for SavedAdminClient {
 
 impl Eq for SavedAdminClient {}
 
-impl SavedAdminClient {
-    fn stored(&self) -> StoredAdminClient {
-        StoredAdminClient {
-            homeserver: self.homeserver.clone(),
-            home_server: self.home_server.clone(),
-            issuer: self.issuer.clone(),
-            token_endpoint: self.token_endpoint.clone(),
-            client_id: self.client_id.clone(),
-            client_secret: Zeroizing::new(self.client_secret.expose().to_owned()),
-        }
-    }
-}
-
-/// A saved admin client as the file holds it.
-#[derive(PartialEq, Eq, Serialize, Deserialize)]
-struct StoredAdminClient {
-    homeserver: String,
-    home_server: String,
-    issuer: String,
-    token_endpoint: String,
-    client_id: String,
-    client_secret: Zeroizing<String>,
-}
-
-impl StoredAdminClient {
-    fn into_saved(self) -> SavedAdminClient {
-        SavedAdminClient {
-            homeserver: self.homeserver,
-            home_server: self.home_server,
-            issuer: self.issuer,
-            token_endpoint: self.token_endpoint,
-            client_id: self.client_id,
-            client_secret: Password::new(self.client_secret.to_string()),
-        }
-    }
-}
-
 impl SavedSessions {
     /// The default session, with its name.
-    pub fn default_session(&self) -> Option<(&str, &Session)> {
+    pub fn default_session(&self) -> Option<(&str, &SavedSession)> {
         let name = self.default.as_deref()?;
         self.sessions.get(name).map(|session| (name, session))
     }
 }
 
-/// The session file.
+/// The session file, and the keyring its sessions' tokens may be in.
 #[derive(Debug, Clone)]
 pub struct SessionStore {
     path: PathBuf,
+    keyring: Option<Keyring>,
 }
 
 impl SessionStore {
-    /// A store at this path.
+    /// A store at this path, with no keyring: every session's tokens are in the file.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            keyring: None,
+        }
+    }
+
+    /// The same store, with `keyring` for the sessions whose tokens are in one.
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
     }
 
     /// The store at its usual place: `nu_plugin_matrix/sessions.json` in the config folder.
@@ -186,7 +165,8 @@ impl SessionStore {
         &self.path
     }
 
-    /// Reads the saved sessions. A missing file is an empty store.
+    /// Reads the saved sessions. A missing file is an empty store. Tokens kept in the keyring
+    /// are not read: [`SessionStore::open`] reads one session's.
     pub fn load(&self) -> Result<SavedSessions, StoreError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => Zeroizing::new(bytes),
@@ -206,41 +186,17 @@ impl SessionStore {
                 "fix or remove the file; it is left as it is",
             )
         })?;
-        if file.version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&file.version) {
             return Err(self.error(
                 format!(
-                    "has format version {}, this plugin reads {FORMAT_VERSION}",
+                    "has format version {}, this plugin reads 1 to {FORMAT_VERSION}",
                     file.version
                 ),
                 "use the plugin version that wrote it, or remove the file",
             ));
         }
-        let mut sessions = BTreeMap::new();
-        for (name, stored) in file.sessions {
-            sessions.insert(name, stored.into_session());
-        }
-        let needs_login = file
-            .needs_login
-            .into_iter()
-            .filter(|name| sessions.contains_key(name))
-            .collect();
-        let listened = file
-            .listened
-            .into_iter()
-            .filter(|(name, _)| sessions.contains_key(name))
-            .collect();
-        Ok(SavedSessions {
-            default: file.default,
-            sessions,
-            oauth_clients: file.oauth_clients,
-            needs_login,
-            admin_clients: file
-                .admin_clients
-                .into_iter()
-                .map(|(name, stored)| (name, stored.into_saved()))
-                .collect(),
-            listened,
-        })
+        file.into_saved()
+            .map_err(|problem| self.error(problem, "fix or remove the file; it is left as it is"))
     }
 
     /// Changes the saved sessions under an exclusive lock: reads them, lets `change` edit them,
@@ -302,23 +258,7 @@ impl SessionStore {
 
     /// Writes a new 0600 file beside the old one and renames it over.
     fn write(&self, sessions: &SavedSessions) -> Result<(), StoreError> {
-        let file = StoredFile {
-            version: FORMAT_VERSION,
-            default: sessions.default.clone(),
-            sessions: sessions
-                .sessions
-                .iter()
-                .map(|(name, session)| (name.clone(), StoredSession::from_session(session)))
-                .collect(),
-            oauth_clients: sessions.oauth_clients.clone(),
-            needs_login: sessions.needs_login.clone(),
-            admin_clients: sessions
-                .admin_clients
-                .iter()
-                .map(|(name, saved)| (name.clone(), saved.stored()))
-                .collect(),
-            listened: sessions.listened.clone(),
-        };
+        let file = StoredFile::of(sessions);
         let mut bytes =
             Zeroizing::new(serde_json::to_vec_pretty(&file).expect("plain data serialises"));
         bytes.push(b'\n');
@@ -346,70 +286,6 @@ impl SessionStore {
             path: self.path.clone(),
             problem: format!("the session file {problem}"),
             hint: hint.into(),
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredFile {
-    version: u32,
-    default: Option<String>,
-    sessions: BTreeMap<String, StoredSession>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    oauth_clients: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    needs_login: BTreeSet<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    admin_clients: BTreeMap<String, StoredAdminClient>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    listened: BTreeMap<String, Listened>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredSession {
-    user_id: UserId,
-    device_id: String,
-    home_server: String,
-    homeserver: String,
-    access_token: Zeroizing<String>,
-    #[serde(default)]
-    refresh_token: Option<Zeroizing<String>>,
-    #[serde(default)]
-    expires_at_ms: Option<u64>,
-    /// What refresh and revocation need, for sessions of an OAuth 2.0 login.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    oauth: Option<OAuthClient>,
-}
-
-impl StoredSession {
-    fn from_session(session: &Session) -> Self {
-        Self {
-            user_id: session.user_id.clone(),
-            device_id: session.device_id.clone(),
-            home_server: session.home_server.clone(),
-            homeserver: session.homeserver.clone(),
-            access_token: Zeroizing::new(session.access_token.reveal().to_owned()),
-            refresh_token: session
-                .refresh_token
-                .as_ref()
-                .map(|token| Zeroizing::new(token.reveal().to_owned())),
-            expires_at_ms: session.expires_at.map(unix_ms::from_time),
-            oauth: session.oauth.clone(),
-        }
-    }
-
-    fn into_session(self) -> Session {
-        Session {
-            user_id: self.user_id,
-            device_id: self.device_id,
-            home_server: self.home_server,
-            homeserver: self.homeserver,
-            access_token: AccessToken::new(self.access_token.to_string()),
-            refresh_token: self
-                .refresh_token
-                .map(|token| AccessToken::new(token.to_string())),
-            expires_at: self.expires_at_ms.map(unix_ms::to_time),
-            oauth: self.oauth,
         }
     }
 }

@@ -183,11 +183,14 @@ impl Active {
                 }
             },
         };
-        let Some(session) = saved.sessions.get(&name) else {
+        let Some(entry) = saved.sessions.get(&name) else {
             return Err(unknown(&Spanned { item: name, span }, &saved));
         };
+        let session = store
+            .open(&name, entry)
+            .map_err(|err| errors::store(err, span))?;
         Ok(Self {
-            session: session.clone(),
+            session,
             config,
             interrupt,
             saved_as: Some(name),
@@ -253,25 +256,28 @@ impl Active {
             // written.
             let renewed =
                 store.update(|saved| -> Result<Result<Session, Failure>, Failure> {
-                    Ok(match saved.sessions.get(&name) {
-                        Some(current) if current.access_token != ours.access_token => {
-                            Ok(current.clone())
-                        }
-                        Some(current) => match renew(&client, current) {
-                            Ok(renewed) => {
-                                saved.sessions.insert(name.clone(), renewed.clone());
-                                Ok(renewed)
-                            }
-                            Err(failure) => {
-                                let failure = failure.refused_for(Some(&name));
-                                if matches!(failure, Failure::RefreshRefused { .. }) {
-                                    saved.needs_login.insert(name.clone());
-                                }
-                                Err(failure)
-                            }
-                        },
+                    let Some(entry) = saved.sessions.get_mut(&name) else {
                         // Removed meanwhile: refresh, but do not bring it back.
-                        None => renew(&client, &ours),
+                        return Ok(renew(&client, &ours));
+                    };
+                    let current = store.open(&name, entry)?;
+                    if current.access_token != ours.access_token {
+                        return Ok(Ok(current));
+                    }
+                    Ok(match renew(&client, &current) {
+                        Ok(renewed) => {
+                            // The keyring item is overwritten before the file: the old
+                            // refresh token is forgotten only once the new one is kept.
+                            store.renew(&name, entry, &renewed)?;
+                            Ok(renewed)
+                        }
+                        Err(failure) => {
+                            let failure = failure.refused_for(Some(&name));
+                            if matches!(failure, Failure::RefreshRefused { .. }) {
+                                saved.needs_login.insert(name.clone());
+                            }
+                            Err(failure)
+                        }
                     })
                 })??;
             self.session = renewed;

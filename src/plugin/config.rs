@@ -9,6 +9,7 @@
 //!     max_rate_limit_wait: 10sec               # wait out a 429 this long at most, once
 //!     oauth_client_uri: "https://example.org/" # the page OAuth 2.0 consent screens link to
 //!     device_name: "ops bots"                  # the name of the devices logins make
+//!     secrets: auto                            # where saved tokens go: auto, keyring, file
 //! }
 //! ```
 
@@ -19,6 +20,7 @@ use nu_protocol::{LabeledError, Span, Spanned, Value};
 
 use crate::client::ClientConfig;
 use crate::ids::homeserver_url;
+use crate::store::SecretsSetting;
 
 /// The plugin's configuration, checked.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +33,8 @@ pub(crate) struct PluginConfig {
     pub oauth_client_uri: Option<String>,
     /// The name of the devices logins make, when `--device-name` gives none.
     pub device_name: Option<String>,
+    /// Where saved sessions' tokens go.
+    pub secrets: SecretsSetting,
 }
 
 /// The longest device ID or device name accepted, in bytes: one rule for `--device-id`,
@@ -57,7 +61,7 @@ pub(crate) fn device_name_or_default(config: &PluginConfig, given: Option<String
 }
 
 const KEYS: &str = "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait, \
-    oauth_client_uri, device_name";
+    oauth_client_uri, device_name, secrets";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
@@ -198,6 +202,23 @@ impl PluginConfig {
                         ));
                     };
                     config.device_name = Some(name.to_owned());
+                }
+                "secrets" => {
+                    config.secrets = match value.as_str() {
+                        Ok("auto") => SecretsSetting::Auto,
+                        Ok("keyring") => SecretsSetting::Keyring,
+                        Ok("file") => SecretsSetting::File,
+                        _ => {
+                            return Err(bad(
+                                key,
+                                span,
+                                "is not auto, keyring or file".into(),
+                                "auto: the system keyring when one answers, else the session \
+                                 file; keyring: the keyring or an error; file: the session file"
+                                    .into(),
+                            ));
+                        }
+                    };
                 }
                 _ => {
                     return Err(bad(

@@ -8,7 +8,7 @@ use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
 use crate::secret::AccessToken;
 use crate::session::Session;
-use crate::store::{SessionStore, StoreError};
+use crate::store::{SavedSession, SessionStore, StoreError};
 
 /// The token of the example session `bot`.
 pub const BOT_TOKEN: &str = "syt_Ym90_qWxMHqYrKfEyYgTmkBvA_0kLv2a";
@@ -50,7 +50,7 @@ impl MatrixPlugin {
             saved.sessions.extend(
                 example_sessions()
                     .into_iter()
-                    .map(|(name, session)| (name.to_owned(), session)),
+                    .map(|(name, session)| (name.to_owned(), SavedSession::in_file(&session))),
             );
             saved.default = Some("old-bot".to_owned());
             Ok::<_, StoreError>(())

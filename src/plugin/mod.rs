@@ -38,7 +38,7 @@ use crate::discovery::Discovery;
 use crate::error::{Error, InputError};
 use crate::rooms::RoomWatch;
 use crate::session::Session;
-use crate::store::{SessionStore, StoreError};
+use crate::store::{Keyring, SessionStore, StoreError};
 
 /// The environment variable that points discovery at a loopback test server.
 pub const DISCOVERY_ORIGIN_VAR: &str = "NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN";
@@ -61,6 +61,8 @@ pub struct MatrixPlugin {
     completion_rooms: Arc<Mutex<HashMap<String, KeptRooms>>>,
     /// What `matrix send` knows of rooms, by homeserver and user (see `room_watches.rs`).
     room_watches: Arc<Mutex<HashMap<(String, String), RoomWatch>>>,
+    /// The system keyring, connected on first use and kept (see `store/keyring.rs`).
+    keyring: Keyring,
 }
 
 /// Stops the requests in flight of every client in the pool.
@@ -142,11 +144,12 @@ impl MatrixPlugin {
             .insert(key, (at, rooms));
     }
 
-    /// The session store at its usual place (in example mode, the example store).
+    /// The session store at its usual place, with the system keyring (in example mode, the
+    /// example store, which keeps everything in its file).
     pub(crate) fn store(&self) -> Result<SessionStore, StoreError> {
         match &self.example_store {
             Some(store) => Ok(store.clone()),
-            None => SessionStore::default_location(),
+            None => Ok(SessionStore::default_location()?.with_keyring(self.keyring.clone())),
         }
     }
 
@@ -214,6 +217,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::SessionGet),
             Box::new(commands::SessionUse),
             Box::new(commands::SessionRemove),
+            Box::new(commands::SessionMove),
             Box::new(commands::Discover),
             Box::new(commands::Flows),
             Box::new(commands::Config),

@@ -1,13 +1,14 @@
 //! The session store as commands use it: saving, forgetting, loading, and the errors about
 //! saved sessions.
 
-use nu_plugin::EvaluatedCall;
+use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned};
 
 use crate::plugin::MatrixPlugin;
+use crate::plugin::config::PluginConfig;
 use crate::plugin::errors;
 use crate::session::Session;
-use crate::store::{SavedSessions, SessionStore, StoreError};
+use crate::store::{Saved, SavedSession, SavedSessions, SecretsSetting, SessionStore, StoreError};
 
 /// The longest session name, in characters.
 const MAX_NAME_CHARS: usize = 100;
@@ -31,47 +32,39 @@ pub(crate) fn check_session_name(name: &Spanned<String>) -> Result<(), LabeledEr
         )))
 }
 
-/// Saves `session` as `name`, replacing a session of that name. It becomes the default when
-/// `make_default` is set or no default exists. Returns whether it is the default.
+/// Saves `session` as `name`, replacing a session of that name, its tokens where `secrets`
+/// says. It becomes the default when `make_default` is set or no default exists.
 pub(crate) fn save_session(
     plugin: &MatrixPlugin,
     name: &str,
     session: &Session,
+    secrets: SecretsSetting,
     make_default: bool,
-) -> Result<bool, StoreError> {
-    plugin.store()?.update(|saved| {
-        saved.sessions.insert(name.to_owned(), session.clone());
-        saved.needs_login.remove(name);
-        let default_missing = saved.default.as_ref().is_none_or(|default| {
-            !saved.sessions.contains_key(default) && !saved.admin_clients.contains_key(default)
-        });
-        if make_default || default_missing {
-            saved.default = Some(name.to_owned());
-        }
-        Ok(saved.default.as_deref() == Some(name))
-    })
+) -> Result<Saved, StoreError> {
+    plugin.store()?.save(name, session, secrets, make_default)
 }
 
 /// Removes the saved sessions for which `is_dead` holds (their tokens were revoked), and the
 /// default mark if it named one of them. Returns their names. Creates no file.
 pub(crate) fn forget(
     plugin: &MatrixPlugin,
-    is_dead: impl Fn(&Session) -> bool,
+    is_dead: impl Fn(&SavedSession) -> bool,
 ) -> Result<Vec<String>, StoreError> {
     let store = plugin.store()?;
     if !store.path().exists() {
         return Ok(Vec::new());
     }
-    store.update(|saved| {
+    let removed = store.update(|saved| {
         let dead: Vec<String> = saved
             .sessions
             .iter()
             .filter(|(_, session)| is_dead(session))
             .map(|(name, _)| name.clone())
             .collect();
-        for name in &dead {
-            saved.sessions.remove(name);
-        }
+        let removed: Vec<(String, SavedSession)> = dead
+            .iter()
+            .filter_map(|name| Some((name.clone(), saved.sessions.remove(name)?)))
+            .collect();
         if saved
             .default
             .as_ref()
@@ -79,14 +72,19 @@ pub(crate) fn forget(
         {
             saved.default = None;
         }
-        Ok(dead)
-    })
+        Ok::<_, StoreError>(removed)
+    })?;
+    // Their tokens were revoked: the keyring items go too, as far as the keyring lets them.
+    for (_, entry) in &removed {
+        store.drop_secrets_quietly(entry);
+    }
+    Ok(removed.into_iter().map(|(name, _)| name).collect())
 }
 
-/// The `--save <name>` flag of a command that makes a session: the name, checked, and the
-/// session file checked to be usable, so that a broken file fails the command before it logs in
-/// (and makes a device) rather than after.
-pub(crate) fn save_flag(
+/// The `--save <name>` flag: the name, checked, and the session file checked to be usable, so
+/// that a broken file fails the command before it logs in (and makes a device) rather than
+/// after.
+pub(crate) fn save_name(
     plugin: &MatrixPlugin,
     call: &EvaluatedCall,
 ) -> Result<Option<Spanned<String>>, LabeledError> {
@@ -101,18 +99,55 @@ pub(crate) fn save_flag(
     Ok(save)
 }
 
-/// Saves `session` under the `--save` name, if one was given. Returns the name.
-pub(crate) fn save_if_asked(
+/// Where `--save` saves a session: its name, and where its tokens go.
+pub(crate) struct SaveAs {
+    name: Spanned<String>,
+    secrets: SecretsSetting,
+}
+
+/// The `--save <name>` flag of a command that makes a session, checked as [`save_name`] does,
+/// and the keyring too when the `secrets` setting asks for it: without one, the command fails
+/// before its login makes a token that could not be kept.
+pub(crate) fn save_flag(
     plugin: &MatrixPlugin,
-    save: Option<Spanned<String>>,
-    session: &Session,
-) -> Result<Option<String>, LabeledError> {
-    let Some(name) = save else {
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+) -> Result<Option<SaveAs>, LabeledError> {
+    let Some(name) = save_name(plugin, call)? else {
         return Ok(None);
     };
-    save_session(plugin, &name.item, session, false)
-        .map_err(|err| errors::store(err, name.span))?;
-    Ok(Some(name.item))
+    let secrets = PluginConfig::read(engine)?.secrets;
+    if secrets == SecretsSetting::Keyring {
+        plugin
+            .store()
+            .and_then(|store| store.place(secrets))
+            .map_err(|err| errors::store(err, name.span))?;
+    }
+    Ok(Some(SaveAs { name, secrets }))
+}
+
+/// Saves `session` under the `--save` name, if one was given. Returns the name. A save that
+/// fails now (the keyring stopped answering since the check) does not lose the session: the
+/// command still returns its record, and a warning on stderr says what to do.
+pub(crate) fn save_if_asked(
+    plugin: &MatrixPlugin,
+    save: Option<SaveAs>,
+    session: &Session,
+) -> Result<Option<String>, LabeledError> {
+    let Some(SaveAs { name, secrets }) = save else {
+        return Ok(None);
+    };
+    match save_session(plugin, &name.item, session, secrets, false) {
+        Ok(_) => Ok(Some(name.item)),
+        Err(err) => {
+            eprintln!(
+                "warning: the session was not saved as '{}': {} ({}). Its record is returned \
+                 as it is: save it with `matrix session save {}`.",
+                name.item, err.problem, err.hint, name.item
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// The session store at its usual place, or an error pointing at `span`.

@@ -3,6 +3,10 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
+use crate::ids::UserId;
+use crate::secret::AccessToken;
+use crate::session::{OAuthClient, Session};
+use crate::unix_ms;
 
 fn session(token: &str) -> Session {
     Session {
@@ -35,7 +39,9 @@ fn sessions_round_trip_in_a_0600_file() {
     let store = SessionStore::new(dir.path().join("nu_plugin_matrix/sessions.json"));
     store
         .update(|saved| {
-            saved.sessions.insert("bot".into(), session("syt_one"));
+            saved
+                .sessions
+                .insert("bot".into(), SavedSession::in_file(&session("syt_one")));
             saved.default = Some("bot".into());
             Ok::<_, StoreError>(())
         })
@@ -53,7 +59,7 @@ fn sessions_round_trip_in_a_0600_file() {
     let saved = store.load().expect("loads");
     assert_eq!(
         saved.default_session().map(|(name, s)| (name, s.clone())),
-        Some(("bot", session("syt_one")))
+        Some(("bot", SavedSession::in_file(&session("syt_one"))))
     );
 }
 
@@ -107,9 +113,10 @@ fn concurrent_writers_lose_nothing() {
             scope.spawn(move || {
                 store
                     .update(|saved| {
-                        saved
-                            .sessions
-                            .insert(format!("s{i}"), session(&format!("syt_{i}")));
+                        saved.sessions.insert(
+                            format!("s{i}"),
+                            SavedSession::in_file(&session(&format!("syt_{i}"))),
+                        );
                         Ok::<_, StoreError>(())
                     })
                     .expect("saved");
@@ -134,7 +141,9 @@ fn admin_clients_and_marks_round_trip() {
     store
         .update(|saved| {
             saved.admin_clients.insert("adm".into(), admin.clone());
-            saved.sessions.insert("bot".into(), session("syt_1"));
+            saved
+                .sessions
+                .insert("bot".into(), SavedSession::in_file(&session("syt_1")));
             saved.needs_login.insert("bot".into());
             saved.needs_login.insert("gone".into());
             Ok::<_, StoreError>(())
@@ -145,4 +154,85 @@ fn admin_clients_and_marks_round_trip() {
     // A mark of a session that is not there is dropped.
     assert_eq!(loaded.needs_login.into_iter().collect::<Vec<_>>(), ["bot"]);
     assert!(!format!("{admin:?}").contains("client-secret-0001"));
+}
+
+#[test]
+fn a_session_in_the_keyring_keeps_only_its_reference_in_the_file() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = SessionStore::new(dir.path().join("sessions.json"));
+    let in_keyring = SavedSession::new(
+        &session("syt_in_keyring"),
+        Secrets::Keyring {
+            key: "bot 0011223344556677".into(),
+        },
+    );
+    store
+        .update(|saved| {
+            saved.sessions.insert("bot".into(), in_keyring.clone());
+            Ok::<_, StoreError>(())
+        })
+        .expect("saved");
+    let text = std::fs::read_to_string(store.path()).expect("written");
+    assert!(!text.contains("syt_in_keyring"), "{text}");
+    assert!(!text.contains("syr_refresh"), "{text}");
+    assert!(
+        text.contains("\"keyring\": \"bot 0011223344556677\""),
+        "{text}"
+    );
+    // Older plugins read format 1 only: the new form says so in its version.
+    assert!(text.contains("\"version\": 2"), "{text}");
+    let loaded = store.load().expect("valid");
+    assert_eq!(loaded.sessions.get("bot"), Some(&in_keyring));
+    assert_eq!(in_keyring.secrets_at(), SecretsAt::Keyring);
+    // A store given no keyring says where the tokens are instead of inventing any.
+    let err = store.open("bot", &in_keyring).expect_err("no keyring");
+    assert!(err.problem.contains("'bot'"), "{err}");
+    assert!(err.problem.contains("keyring"), "{err}");
+}
+
+#[test]
+fn a_file_without_keyring_sessions_stays_format_1() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = SessionStore::new(dir.path().join("sessions.json"));
+    store
+        .save("bot", &session("syt_file"), SecretsSetting::Auto, false)
+        .expect("saved");
+    let text = std::fs::read_to_string(store.path()).expect("written");
+    assert!(text.contains("\"version\": 1"), "{text}");
+    assert!(text.contains("syt_file"), "{text}");
+    let loaded = store.load().expect("valid");
+    let entry = loaded.sessions.get("bot").expect("saved");
+    assert_eq!(entry.secrets_at(), SecretsAt::File);
+    assert_eq!(store.open("bot", entry), Ok(session("syt_file")));
+    // `keyring` with no keyring at hand fails before anything is written.
+    let err = store
+        .save("two", &session("syt_two"), SecretsSetting::Keyring, false)
+        .expect_err("no keyring");
+    assert!(err.problem.contains("keyring"), "{err}");
+    assert!(
+        !std::fs::read_to_string(store.path())
+            .expect("kept")
+            .contains("syt_two")
+    );
+}
+
+#[test]
+fn an_entry_with_neither_tokens_nor_a_reference_is_reported() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("sessions.json");
+    let entry = r#"{"user_id": "@bot:example.org", "device_id": "D", "home_server": "example.org", "homeserver": "https://matrix.example.org"}"#;
+    std::fs::write(
+        &path,
+        format!("{{\"version\": 2, \"default\": null, \"sessions\": {{\"bot\": {entry}}}}}"),
+    )
+    .expect("write");
+    let err = SessionStore::new(&path).load().expect_err("not whole");
+    assert!(err.problem.contains("session 'bot'"), "{err}");
+    std::fs::write(
+        &path,
+        "{\"version\": 3, \"default\": null, \"sessions\": {}}",
+    )
+    .expect("write");
+    let err = SessionStore::new(&path).load().expect_err("too new");
+    assert!(err.problem.contains("format version 3"), "{err}");
 }

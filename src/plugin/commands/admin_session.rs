@@ -13,7 +13,7 @@ use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::mas_admin::refused_client;
 use crate::plugin::password::{piped_secret, secret_file};
-use crate::plugin::session_store::save_flag;
+use crate::plugin::session_store::save_name;
 use crate::plugin::token::{AdminClientOf, TokenValue, date_or_nothing, text_or_nothing};
 use crate::secret::Password;
 use crate::store::{SavedAdminClient, StoreError};
@@ -95,7 +95,7 @@ impl SimplePluginCommand for AdminSession {
                 .with_help("give --client-id <the client's ULID from MAS's configuration>"));
         };
         let secret = client_secret(call, input)?;
-        let save = save_flag(plugin, call)?;
+        let save = save_name(plugin, call)?;
         let config = PluginConfig::for_call(engine, call)?;
         let flag: Option<Spanned<String>> = call.get_flag("homeserver")?;
         let (homeserver, homeserver_span, discovered) = resolve_homeserver(&HomeserverLookup {

@@ -248,7 +248,7 @@ impl PluginCommand for Login {
         let device_id: Option<Spanned<String>> = call.get_flag("device-id")?;
         let device_name: Option<Spanned<String>> = call.get_flag("device-name")?;
         let refresh = call.has_flag("refresh")?;
-        let save = save_flag(plugin, call)?;
+        let save = save_flag(plugin, engine, call)?;
         let way = Way::of(call, input)?;
 
         if user.is_none() && matches!(way, Way::Password { .. }) {

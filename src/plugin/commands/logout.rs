@@ -8,6 +8,7 @@ use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::errors;
 use crate::plugin::oauth::{Instead, not_revoked, oauth_instead, revoke_session};
 use crate::plugin::session_store::forget;
+use crate::store::Secrets;
 
 /// `matrix logout`: revoke a session's token (and its device), or every token of the user.
 pub struct Logout;
@@ -102,7 +103,10 @@ impl SimplePluginCommand for Logout {
             let same_user = s.user_id == gone.user_id && s.homeserver == gone.homeserver;
             let same_device =
                 same_user && !gone.device_id.is_empty() && s.device_id == gone.device_id;
-            (all && same_user) || same_device || s.access_token == gone.access_token
+            // A device-less token kept in the file is recognised by the token itself.
+            let same_token = matches!(&s.secrets,
+                Secrets::File(tokens) if tokens.access_token == gone.access_token);
+            (all && same_user) || same_device || same_token
         })
         .map_err(|err| errors::store(err, call.head))?;
         let span = call.head;

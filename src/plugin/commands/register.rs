@@ -151,7 +151,7 @@ impl SimplePluginCommand for Register {
             );
         }
         let password = new_password(call)?;
-        let save = save_flag(plugin, call)?;
+        let save = save_flag(plugin, engine, call)?;
         let config = PluginConfig::for_call(engine, call)?;
         let (base_url, homeserver_span, discovered) = resolve_homeserver(&HomeserverLookup {
             plugin,
@@ -245,7 +245,7 @@ fn register_with_admin_session(
         }
     }
     let password = new_password(call)?;
-    let save = save_flag(plugin, call)?;
+    let save = save_flag(plugin, engine, call)?;
     let mut caller = Caller::resolve(plugin, engine, call, input)?;
     if let Caller::User(active) = &caller
         && active.session.oauth.is_none()

@@ -2,8 +2,9 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
 use crate::plugin::MatrixPlugin;
+use crate::plugin::errors;
 use crate::plugin::examples::BOT_TOKEN;
-use crate::plugin::session_store::{load, unknown};
+use crate::plugin::session_store::{load, store_of, unknown};
 use crate::plugin::token::{session_record, session_type};
 
 /// `matrix session get [name]`.
@@ -61,6 +62,9 @@ impl SimplePluginCommand for SessionGet {
                     .with_help("name one, or save one: `matrix login ... --save bot`")
             })?,
         };
-        Ok(session_record(session, Some(name), span))
+        let session = store_of(plugin, span)?
+            .open(name, session)
+            .map_err(|err| errors::store(err, span))?;
+        Ok(session_record(&session, Some(name), span))
     }
 }

@@ -2,7 +2,8 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Value};
 
 use crate::plugin::MatrixPlugin;
-use crate::plugin::session_store::load;
+use crate::plugin::errors;
+use crate::plugin::session_store::store_of;
 use crate::plugin::token::{TokenValue, date_or_nothing};
 
 /// `matrix session list`.
@@ -16,7 +17,7 @@ impl SimplePluginCommand for SessionList {
     }
 
     fn description(&self) -> &str {
-        "The saved sessions as a table, tokens masked."
+        "The saved sessions as a table, tokens masked, and where each one's tokens are kept."
     }
 
     fn signature(&self) -> Signature {
@@ -51,33 +52,42 @@ impl SimplePluginCommand for SessionList {
         _input: &Value,
     ) -> Result<Value, LabeledError> {
         let span = call.head;
-        let saved = load(plugin, span)?;
-        let rows = saved
-            .sessions
-            .iter()
-            .map(|(name, session)| {
-                let mut row = Record::new();
-                row.push("name", Value::string(name, span));
-                row.push(
-                    "default",
-                    Value::bool(saved.default.as_ref() == Some(name), span),
-                );
-                row.push("user_id", Value::string(session.user_id.as_str(), span));
-                row.push("device_id", Value::string(&session.device_id, span));
-                row.push("homeserver", Value::string(&session.homeserver, span));
-                row.push(
-                    "access_token",
-                    TokenValue::from_session(session, Some(name)).into_value(span),
-                );
-                row.push("expires_at", date_or_nothing(session.expires_at, span));
-                // Its refresh token was refused: log in again and save under this name.
-                row.push(
-                    "needs_login",
-                    Value::bool(saved.needs_login.contains(name), span),
-                );
-                Value::record(row, span)
-            })
-            .collect::<Vec<_>>();
+        let store = store_of(plugin, span)?;
+        let saved = store.load().map_err(|err| errors::store(err, span))?;
+        let mut rows = Vec::with_capacity(saved.sessions.len());
+        for (name, entry) in &saved.sessions {
+            // Tokens in the keyring are read: a locked or absent keyring is an error naming
+            // the session; a session whose item is gone is shown broken (no token,
+            // needs_login), and kept.
+            let session = store
+                .open_unless_broken(name, entry)
+                .map_err(|err| errors::store(err, span))?;
+            let mut row = Record::new();
+            row.push("name", Value::string(name, span));
+            row.push(
+                "default",
+                Value::bool(saved.default.as_ref() == Some(name), span),
+            );
+            row.push("user_id", Value::string(entry.user_id.as_str(), span));
+            row.push("device_id", Value::string(&entry.device_id, span));
+            row.push("homeserver", Value::string(&entry.homeserver, span));
+            row.push(
+                "access_token",
+                match &session {
+                    Some(session) => TokenValue::from_session(session, Some(name)).into_value(span),
+                    None => Value::nothing(span),
+                },
+            );
+            row.push("expires_at", date_or_nothing(entry.expires_at, span));
+            row.push("store", Value::string(entry.secrets_at().as_str(), span));
+            // Its refresh token was refused, or its keyring item is gone: log in again and
+            // save under this name.
+            row.push(
+                "needs_login",
+                Value::bool(saved.needs_login.contains(name) || session.is_none(), span),
+            );
+            rows.push(Value::record(row, span));
+        }
         // Saved MAS admin clients (`matrix admin session --save`): no user, no kept token.
         let admin_rows = saved.admin_clients.iter().map(|(name, admin)| {
             let mut row = Record::new();
@@ -94,6 +104,7 @@ impl SimplePluginCommand for SessionList {
             row.push("homeserver", Value::string(&admin.homeserver, span));
             row.push("access_token", Value::nothing(span));
             row.push("expires_at", Value::nothing(span));
+            row.push("store", Value::string("file", span));
             row.push("needs_login", Value::bool(false, span));
             Value::record(row, span)
         });

@@ -2,6 +2,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
 use crate::plugin::MatrixPlugin;
+use crate::plugin::errors;
 use crate::plugin::session_store::{store_of, unknown};
 
 /// `matrix session remove <name>`.
@@ -17,7 +18,8 @@ impl SimplePluginCommand for SessionRemove {
     }
 
     fn description(&self) -> &str {
-        "Forget a saved session. Its token stays valid: `matrix logout` revokes it."
+        "Forget a saved session, and its keyring item if its tokens are there. Its token stays \
+         valid: `matrix logout` revokes it."
     }
 
     fn signature(&self) -> Signature {
@@ -43,7 +45,14 @@ impl SimplePluginCommand for SessionRemove {
         _input: &Value,
     ) -> Result<Value, LabeledError> {
         let name: Spanned<String> = call.req(0)?;
-        store_of(plugin, call.head)?.update(|saved| {
+        let store = store_of(plugin, call.head)?;
+        store.update(|saved| {
+            // The keyring item first: a keyring that cannot delete it keeps the session saved.
+            if let Some(entry) = saved.sessions.get(&name.item) {
+                store
+                    .drop_secrets(&name.item, entry)
+                    .map_err(|err| errors::store(err, name.span))?;
+            }
             if saved.sessions.remove(&name.item).is_none()
                 && saved.admin_clients.remove(&name.item).is_none()
             {

@@ -5,6 +5,7 @@ use nu_protocol::{
 
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
+use crate::plugin::config::PluginConfig;
 use crate::plugin::errors;
 use crate::plugin::session_store::{check_session_name, save_session};
 use crate::plugin::token::TYPE_NAME;
@@ -60,10 +61,12 @@ impl SimplePluginCommand for SessionSave {
             span: call.head,
         });
         check_session_name(&name)?;
-        let is_default = save_session(
+        let secrets = PluginConfig::read(engine)?.secrets;
+        let saved = save_session(
             plugin,
             &name.item,
             &active.session,
+            secrets,
             call.has_flag("default")?,
         )
         .map_err(|err| errors::store(err, call.head))?;
@@ -74,7 +77,8 @@ impl SimplePluginCommand for SessionSave {
             "user_id",
             Value::string(active.session.user_id.as_str(), span),
         );
-        record.push("default", Value::bool(is_default, span));
+        record.push("default", Value::bool(saved.is_default, span));
+        record.push("store", Value::string(saved.at.as_str(), span));
         Ok(Value::record(record, span))
     }
 }

@@ -84,7 +84,7 @@ impl SimplePluginCommand for TokenImport {
         let homeserver: Spanned<String> = call.get_flag("homeserver")?.ok_or_else(|| {
             LabeledError::new("Missing --homeserver").with_label("needs --homeserver", call.head)
         })?;
-        let save = save_flag(plugin, call)?;
+        let save = save_flag(plugin, engine, call)?;
         let (text, span) = match (input, argument) {
             // Labels go on the command, not on a piped token's span, which Nushell would print.
             (Value::String { val, .. }, None) => (val.clone(), call.head),

@@ -24,15 +24,23 @@ fn session_and_client(
     engine: &EngineInterface,
     call: &DynamicCompletionCall,
 ) -> Option<(Session, Client)> {
-    let saved = plugin.store().ok()?.load().ok()?;
+    let store = plugin.store().ok()?;
+    let saved = store.load().ok()?;
     let named = call
         .call
         .get_flag_expr("session")
         .and_then(|expr| expr.as_string());
-    let session = match named {
-        Some(name) => saved.sessions.get(&name)?.clone(),
-        None => saved.default_session()?.1.clone(),
+    let (name, entry) = match named {
+        Some(name) => {
+            let entry = saved.sessions.get(&name)?;
+            (name, entry)
+        }
+        None => {
+            let (name, entry) = saved.default_session()?;
+            (name.to_owned(), entry)
+        }
     };
+    let session = store.open(&name, entry).ok()?;
     let mut config = PluginConfig::read(engine).ok()?;
     config.client.set_timeout(NETWORK_BOUND);
     let client = plugin
