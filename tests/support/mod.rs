@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub mod browser;
 pub mod examples;
+pub mod keyring;
 pub mod mas;
 pub mod proxy;
 pub mod pty;
@@ -589,7 +590,7 @@ impl Running {
 }
 
 /// The real nu with this plugin loaded (no config files, no registry), no colours, nothing on
-/// standard input, and a session file of its own (an empty `XDG_CONFIG_HOME`, so that no run
+/// standard input, no system keyring, and a session file of its own (an empty `XDG_CONFIG_HOME`, so that no run
 /// sees what another saved, nor the user's own sessions); the caller adds `-c <script>` or a
 /// script file and its arguments, and sets `XDG_CONFIG_HOME` for runs that share sessions.
 pub fn nu_command() -> Command {
@@ -606,6 +607,8 @@ pub fn nu_command() -> Command {
         .arg(format!("[{}]", plugin_binary()))
         .env("NO_COLOR", "1")
         .env("no_proxy", "127.0.0.1,localhost")
+        // No Secret Service unless a test gives one (support/keyring.rs).
+        .env("DBUS_SESSION_BUS_ADDRESS", keyring::NO_BUS)
         .stdin(Stdio::null());
     command
 }
