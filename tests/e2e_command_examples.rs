@@ -10,6 +10,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::browser::Browser;
 use support::examples::{Examples, needs_mas};
+use support::keyring::keyring;
 
 use support::{FaultServer, Running, Synapse, http, synapse_with_sso};
 
@@ -54,7 +55,10 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
             ("/matrix/synapse/config/homeserver.yaml", &config),
             ("oidc-keycloak", "oidc-mock"),
         ],
-        &[("NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN", &well_known.url)],
+        &[
+            ("NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN", &well_known.url),
+            ("DBUS_SESSION_BUS_ADDRESS", &keyring().address),
+        ],
     );
     let shared_secret =
         std::fs::read_to_string(hs.dir.join("shared_secret")).expect("the shared secret");
@@ -133,9 +137,21 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     ex.run(
         "input -s | matrix login @bot:example.org | matrix session save bot --default",
         PW,
-        "record<name: string, user_id: string, default: bool>",
+        "record<name: string, user_id: string, default: bool, store: string>",
     );
-    ex.run("matrix session list", "", "table<name: string, default: bool, user_id: string, device_id: string, homeserver: string, access_token: matrix_token, expires_at: nothing, needs_login: bool>");
+    ex.run("matrix session list", "", "table<name: string, default: bool, user_id: string, device_id: string, homeserver: string, access_token: matrix_token, expires_at: nothing, store: string, needs_login: bool>");
+    // The examples run with a real keyring, so `auto` saved the sessions there; from here on
+    // they are in the file.
+    ex.run(
+        "matrix session move bot --to keyring",
+        "",
+        "table<name: string, store: string, moved: bool>",
+    );
+    ex.run(
+        "matrix session move --all --to file",
+        "",
+        "table<name: string, store: string, moved: bool>",
+    );
     ex.run("matrix whoami --session bot", "", WHOAMI);
     ex.run(
         "input -s | matrix login @bot:example.org | matrix whoami",

@@ -101,7 +101,12 @@ fn a_saved_session_lives_in_the_keyring_and_not_in_the_file() {
     assert_eq!(hs.whoami_status(token), 200);
 
     // `matrix session remove` deletes the item with the entry.
-    let removed = run("matrix session remove bot", &config, &password, Some(keyring));
+    let removed = run(
+        "matrix session remove bot",
+        &config,
+        &password,
+        Some(keyring),
+    );
     assert!(removed.success, "{}", removed.stderr);
     assert_eq!(keyring.lookup(&key), None);
 }
@@ -169,7 +174,11 @@ fn refreshes_write_the_keyring_and_concurrent_ones_spend_each_token_once() {
         &password,
         Some(keyring),
     );
-    assert!(after.success, "the refresh token left is valid: {}", after.stderr);
+    assert!(
+        after.success,
+        "the refresh token left is valid: {}",
+        after.stderr
+    );
     let list = run(
         "matrix session list | get needs_login.0",
         &config,
@@ -259,7 +268,11 @@ fn sessions_move_between_the_file_and_the_keyring_both_ways() {
         Some(keyring),
     );
     assert!(!unknown.success);
-    assert!(unknown.stderr.contains("saved sessions: a, b"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("saved sessions: a, b"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]
@@ -279,7 +292,12 @@ fn an_item_deleted_by_hand_leaves_the_session_broken_not_deleted() {
     assert!(login.success, "{}", login.stderr);
     keyring.delete_by_hand(&key_of(&config, "bot"));
 
-    let whoami = run("matrix whoami --session bot", &config, &password, Some(keyring));
+    let whoami = run(
+        "matrix whoami --session bot",
+        &config,
+        &password,
+        Some(keyring),
+    );
     assert!(!whoami.success);
     let said = whoami.stderr_folded();
     assert!(said.contains("Saved session 'bot' is broken"), "{said}");
@@ -337,7 +355,12 @@ fn a_locked_or_stopped_keyring_is_an_error_naming_the_session_never_plain_text()
     assert_eq!(file_text(&config), before, "nothing changed, nothing lost");
 
     keyring.stop_daemon();
-    let gone = run("matrix whoami --session bot", &config, &password, Some(&keyring));
+    let gone = run(
+        "matrix whoami --session bot",
+        &config,
+        &password,
+        Some(&keyring),
+    );
     assert!(!gone.success);
     let said = gone.stderr_folded();
     assert!(said.contains("saved session 'bot'"), "{said}");
@@ -391,7 +414,11 @@ fn without_a_secret_service_auto_uses_the_file_and_keyring_refuses_before_loggin
         None,
     );
     assert!(!moved.success);
-    assert!(moved.stderr_folded().contains("does not answer"), "{}", moved.stderr);
+    assert!(
+        moved.stderr_folded().contains("does not answer"),
+        "{}",
+        moved.stderr
+    );
     assert!(saved(&config, "bot")["access_token"].is_string());
 }
 
@@ -399,7 +426,10 @@ fn without_a_secret_service_auto_uses_the_file_and_keyring_refuses_before_loggin
 fn count_devices(user_id: &str, password: &str) -> usize {
     let hs = synapse();
     let token = hs.login(user_id, password);
-    let devices = hs.get_json(&format!("{}/_matrix/client/v3/devices", hs.url), Some(&token));
+    let devices = hs.get_json(
+        &format!("{}/_matrix/client/v3/devices", hs.url),
+        Some(&token),
+    );
     let count = devices["devices"].as_array().expect("devices").len();
     hs.call(&token, "POST", "logout", &serde_json::json!({}));
     count - 1

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::support::Running;
 use crate::support::browser::Browser;
 use crate::support::examples::{Examples, needs_mas};
+use crate::support::keyring::keyring;
 use crate::support::mas::{authorize_in_browser, mas};
 
 const PW: &str = "pw-MasExamples-1";
@@ -32,7 +33,11 @@ fn every_example_that_needs_mas_runs_against_it() {
         "mas-examples",
         &mas.url,
         &[("01JADM1NC11ENT0000000000AB", &client_id)],
-        &[("NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN", &mas.url)],
+        // A real keyring: `auto` keeps the OAuth 2.0 sessions' tokens there, refreshes too.
+        &[
+            ("NU_PLUGIN_MATRIX_DISCOVERY_ORIGIN", &mas.url),
+            ("DBUS_SESSION_BUS_ADDRESS", &keyring().address),
+        ],
     );
     ex.file("mas-admin-secret.txt", &client_secret);
 
@@ -64,7 +69,7 @@ fn every_example_that_needs_mas_runs_against_it() {
     ex.run(
         "matrix admin token @bot:example.org --name 'ops bot' --session admin | matrix session save bot",
         "",
-        "record<name: string, user_id: string, default: bool>",
+        "record<name: string, user_id: string, default: bool, store: string>",
     );
     ex.run(
         "matrix admin tokens @bot:example.org --session admin | where revoked_at == null",

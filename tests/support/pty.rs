@@ -24,6 +24,8 @@ impl Terminal {
             .arg(typescript)
             .env("NO_COLOR", "1")
             .env("no_proxy", "127.0.0.1,localhost")
+            // No Secret Service: the machine's own keyring is never touched.
+            .env("DBUS_SESSION_BUS_ADDRESS", super::keyring::NO_BUS)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
