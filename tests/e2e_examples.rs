@@ -7,9 +7,40 @@ use std::os::unix::fs::PermissionsExt;
 use nu_plugin_matrix::Password;
 use support::{scratch, synapse, unique_user};
 
-/// The Rust example, compiled into this test so that it is always current.
+/// The Rust examples, compiled into this test so that they are always current.
 #[path = "../examples/login.rs"]
 mod login_example;
+#[path = "../examples/saved_session.rs"]
+mod saved_session_example;
+
+#[test]
+fn the_rust_example_uses_a_session_the_plugin_saved() {
+    let hs = synapse();
+    let password = "pw-Saved-5";
+    let user_id = hs.register(&unique_user("savedex"), password);
+    let config = scratch("example-saved");
+    let run = support::nu_cfg(
+        &format!(
+            "$env.PW | matrix login {user_id} -H {} --save bot | ignore",
+            hs.url
+        ),
+        &config,
+        password,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let store = nu_plugin_matrix::SessionStore::new(config.join("nu_plugin_matrix/sessions.json"));
+    let mut out = Vec::new();
+    saved_session_example::whoami_of_saved(&store, "bot", &mut out).expect("the example runs");
+    let out = String::from_utf8(out).expect("text");
+    assert!(
+        out.starts_with(&format!("{user_id} on {}", hs.url)),
+        "{out}"
+    );
+    assert!(out.ends_with("kept in the file\n"), "{out}");
+    let err = saved_session_example::whoami_of_saved(&store, "nobody", &mut Vec::new())
+        .expect_err("no such session");
+    assert!(err.to_string().contains("'nobody'"), "{err}");
+}
 
 #[test]
 fn the_nushell_example_writes_a_working_token_to_a_0600_file() {

@@ -430,6 +430,26 @@ fn bad_input_gets_a_clear_error_pointing_at_the_argument() {
             "A piped row has no device_id",
             "",
         ),
+        (
+            "matrix session move bot --to vault".into(),
+            "not keyring or file",
+            "vault",
+        ),
+        (
+            "matrix session move bot".into(),
+            "Missing --to",
+            "matrix session move",
+        ),
+        (
+            "matrix session move bot --all --to file".into(),
+            "give one session's name, or --all",
+            "bot",
+        ),
+        (
+            "matrix session move --to keyring".into(),
+            "name a saved session, or give --all",
+            "matrix session move",
+        ),
     ];
     assert!(cases.len() >= 60);
     for (source, expected, pointed_at) in &cases {

@@ -375,6 +375,14 @@ mod tests {
                 "plugins.matrix.device_name is not a short line of text",
             ),
             (
+                record! {"secrets" => Value::string("vault", span)},
+                "plugins.matrix.secrets is not auto, keyring or file",
+            ),
+            (
+                record! {"secrets" => Value::bool(true, span)},
+                "plugins.matrix.secrets is not auto, keyring or file",
+            ),
+            (
                 record! {"homeservr" => Value::string("x", span)},
                 "plugins.matrix.homeservr is not a setting",
             ),

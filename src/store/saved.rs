@@ -74,6 +74,17 @@ pub enum SecretsSetting {
     File,
 }
 
+impl SecretsSetting {
+    /// `auto`, `keyring` or `file`, as the setting is written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Keyring => "keyring",
+            Self::File => "file",
+        }
+    }
+}
+
 impl SavedSession {
     /// `session`, with its tokens at `secrets`.
     pub fn new(session: &Session, secrets: Secrets) -> Self {

@@ -7,9 +7,10 @@ use crate::client::ClientConfig;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::{PluginConfig, device_name_or_default};
 use crate::plugin::oauth_login::CLIENT_URI;
+use crate::store::SecretsSetting;
 
 /// The settings, in the order `matrix config` shows them.
-const SETTINGS: [&str; 7] = [
+const SETTINGS: [&str; 8] = [
     "homeserver",
     "timeout",
     "allow_http",
@@ -17,6 +18,7 @@ const SETTINGS: [&str; 7] = [
     "max_rate_limit_wait",
     "oauth_client_uri",
     "device_name",
+    "secrets",
 ];
 
 /// `matrix config`: the plugin's settings in effect, their defaults, and where each came from.
@@ -136,6 +138,11 @@ impl SimplePluginCommand for Config {
                 "device_name",
                 Value::string(device_name_or_default(&config, None), span),
                 Value::string(device_name_or_default(&PluginConfig::default(), None), span),
+            ),
+            (
+                "secrets",
+                Value::string(config.secrets.as_str(), span),
+                Value::string(SecretsSetting::default().as_str(), span),
             ),
         ];
         let rows = rows

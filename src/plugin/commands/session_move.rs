@@ -70,22 +70,7 @@ impl SimplePluginCommand for SessionMove {
         let to = destination(call)?;
         let name: Option<Spanned<String>> = call.opt(0)?;
         let all = call.has_flag("all")?;
-        let saved = load(plugin, span)?;
-        let names: Vec<Spanned<String>> = match (name, all) {
-            (Some(name), false) => {
-                if !saved.sessions.contains_key(&name.item) {
-                    return Err(unknown(&name, &saved));
-                }
-                vec![name]
-            }
-            (None, true) => saved
-                .sessions
-                .keys()
-                .map(|name| Spanned {
-                    item: name.clone(),
-                    span,
-                })
-                .collect(),
+        let name = match (name, all) {
             (Some(name), true) => {
                 return Err(LabeledError::new("A name and --all")
                     .with_label("a name given with --all", name.span)
@@ -96,6 +81,24 @@ impl SimplePluginCommand for SessionMove {
                     .with_label("no name given", span)
                     .with_help("name a saved session, or give --all"));
             }
+            (name, _) => name,
+        };
+        let saved = load(plugin, span)?;
+        let names: Vec<Spanned<String>> = match name {
+            Some(name) => {
+                if !saved.sessions.contains_key(&name.item) {
+                    return Err(unknown(&name, &saved));
+                }
+                vec![name]
+            }
+            None => saved
+                .sessions
+                .keys()
+                .map(|name| Spanned {
+                    item: name.clone(),
+                    span,
+                })
+                .collect(),
         };
         let store = store_of(plugin, span)?;
         let mut rows = Vec::with_capacity(names.len());
