@@ -44,6 +44,12 @@ def main [] {
     let each = 1..$runs | each {|_| timeit { 1..$calls | each {|_| $s | matrix whoami } | ignore } | micros }
     let par = 1..$runs | each {|_| timeit { 1..$calls | par-each {|_| $s | matrix whoami } | ignore } | micros }
     let saved = 1..$runs | each {|_| timeit { 1..$calls | each {|_| null | matrix whoami } | ignore } | micros }
+    # The same with the tokens in the system keyring (saved session `bench-kr`), taking turns
+    # with the file's (`bench`), so that drift touches both alike.
+    let keyring_turns = 1..$runs | each {|_| {
+        file: (timeit { 1..$calls | each {|_| matrix whoami --session bench } | ignore } | micros)
+        keyring: (timeit { 1..$calls | each {|_| matrix whoami --session bench-kr } | ignore } | micros)
+    } }
 
     let pid = plugin list | where name == matrix | get pid.0
     let peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
@@ -77,6 +83,8 @@ def main [] {
         each_calls: $each
         par_each_calls: $par
         saved_each_calls: $saved
+        saved_file_calls: ($keyring_turns | get file)
+        saved_keyring_calls: ($keyring_turns | get keyring)
         plugin_peak_rss_kib: $peak
         listen_latency: $latency
         burst_events: $burst

@@ -100,6 +100,12 @@ def main():
         us_to_ms(session["par_each_calls"]))
     row(f"{calls} whoami", f"`1..{calls} | each {{ matrix whoami }}` (saved default session)",
         us_to_ms(session["saved_each_calls"]))
+    saved_group = f"{calls} whoami, saved session's tokens"
+    row(saved_group, f"`1..{calls} | each {{ matrix whoami --session bench }}`: in the file",
+        us_to_ms(session["saved_file_calls"]))
+    row(saved_group, f"the same, `--session bench-kr`: in the system keyring",
+        us_to_ms(session["saved_keyring_calls"]),
+        "GNOME Keyring on a bus of its own: one item read per command, the connection kept")
     row("plugin start", "first `matrix whoami` after `plugin stop` (spawn, handshake, call)",
         us_to_ms(session["cold_start"]))
     row("plugin start", "the next `matrix whoami` (warm)", us_to_ms(session["warm_after_start"]))
