@@ -18,14 +18,24 @@ fn fixture(prefix: &str) -> (String, String, PathBuf) {
     (user_id, password, config)
 }
 
-/// Runs `script` with its config folder, `$env.PW`, and the keyring if one is given.
-fn run(script: &str, config: &Path, password: &str, keyring: Option<&TestKeyring>) -> NuRun {
-    nu_with(script, |command| {
-        command.env("XDG_CONFIG_HOME", config).env("PW", password);
-        if let Some(keyring) = keyring {
-            keyring.give(command);
-        }
-    })
+/// How a test runs nu: its config folder, `$env.PW`, and the keyring, if it gives one.
+struct Nu<'a> {
+    config: &'a Path,
+    password: &'a str,
+    keyring: Option<&'a TestKeyring>,
+}
+
+impl Nu<'_> {
+    fn run(&self, script: &str) -> NuRun {
+        nu_with(script, |command| {
+            command
+                .env("XDG_CONFIG_HOME", self.config)
+                .env("PW", self.password);
+            if let Some(keyring) = self.keyring {
+                keyring.give(command);
+            }
+        })
+    }
 }
 
 fn file_text(config: &Path) -> String {
@@ -56,10 +66,14 @@ fn a_saved_session_lives_in_the_keyring_and_not_in_the_file() {
     let hs = synapse();
     let keyring = keyring();
     let (user_id, password, config) = fixture("kr-save");
+    let nu = Nu {
+        config: &config,
+        password: &password,
+        keyring: Some(keyring),
+    };
     // `auto`, the default, takes the keyring when one answers.
-    let login = run(
-        &format!(
-            r#"let s = ($env.PW | matrix login {user_id} -H {url} --save bot)
+    let login = nu.run(&format!(
+        r#"let s = ($env.PW | matrix login {user_id} -H {url} --save bot)
             print ($s | matrix token reveal | get access_token)
             print "-----"
             print (matrix session list | select name store needs_login | to json --raw)
@@ -67,12 +81,8 @@ fn a_saved_session_lives_in_the_keyring_and_not_in_the_file() {
             print (matrix whoami --session bot | get user_id)
             print "-----"
             print (matrix session get bot | matrix token reveal | get access_token)"#,
-            url = hs.url
-        ),
-        &config,
-        &password,
-        Some(keyring),
-    );
+        url = hs.url
+    ));
     assert!(login.success, "{}", login.stderr);
     let parts: Vec<&str> = login.stdout.split("-----\n").map(str::trim).collect();
     let token = parts[0];
@@ -101,12 +111,7 @@ fn a_saved_session_lives_in_the_keyring_and_not_in_the_file() {
     assert_eq!(hs.whoami_status(token), 200);
 
     // `matrix session remove` deletes the item with the entry.
-    let removed = run(
-        "matrix session remove bot",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let removed = nu.run("matrix session remove bot");
     assert!(removed.success, "{}", removed.stderr);
     assert_eq!(keyring.lookup(&key), None);
 }
@@ -116,16 +121,16 @@ fn refreshes_write_the_keyring_and_concurrent_ones_spend_each_token_once() {
     let hs = synapse();
     let keyring = keyring();
     let (user_id, password, config) = fixture("kr-refresh");
-    let login = run(
-        &format!(
+    let nu = Nu {
+        config: &config,
+        password: &password,
+        keyring: Some(keyring),
+    };
+    let login = nu.run(&format!(
             r#"$env.config.plugins.matrix = {{secrets: keyring}}
             $env.PW | matrix login {user_id} -H {url} --refresh --save r | matrix token reveal | get access_token"#,
             url = hs.url
-        ),
-        &config,
-        &password,
-        Some(keyring),
-    );
+        ));
     assert!(login.success, "{}", login.stderr);
     let first_access = login.stdout.trim().to_owned();
     let key = key_of(&config, "r");
@@ -136,12 +141,7 @@ fn refreshes_write_the_keyring_and_concurrent_ones_spend_each_token_once() {
     // Past the test server's 6 s lifetime, a command refreshes by itself: the new tokens are in
     // the same item, and still none in the file.
     std::thread::sleep(std::time::Duration::from_secs(7));
-    let whoami = run(
-        "matrix whoami --session r | get user_id",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let whoami = nu.run("matrix whoami --session r | get user_id");
     assert!(whoami.success, "{}", whoami.stderr);
     assert_eq!(whoami.stdout.trim(), user_id);
     let renewed = item_tokens(keyring, &key);
@@ -155,12 +155,8 @@ fn refreshes_write_the_keyring_and_concurrent_ones_spend_each_token_once() {
 
     // Twelve concurrent refreshes: each spends the refresh token it finds in the keyring, none
     // spends one twice, and a valid session is left.
-    let concurrent = run(
-        "1..12 | par-each {|_| matrix refresh --session r | ignore; 1 } | math sum",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let concurrent =
+        nu.run("1..12 | par-each {|_| matrix refresh --session r | ignore; 1 } | math sum");
     assert!(concurrent.success, "{}", concurrent.stderr);
     assert_eq!(concurrent.stdout.trim(), "12");
     let left = item_tokens(keyring, &key);
@@ -168,23 +164,13 @@ fn refreshes_write_the_keyring_and_concurrent_ones_spend_each_token_once() {
         hs.whoami_status(left["access_token"].as_str().expect("token")),
         200
     );
-    let after = run(
-        "matrix refresh --session r | matrix whoami | get user_id",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let after = nu.run("matrix refresh --session r | matrix whoami | get user_id");
     assert!(
         after.success,
         "the refresh token left is valid: {}",
         after.stderr
     );
-    let list = run(
-        "matrix session list | get needs_login.0",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let list = nu.run("matrix session list | get needs_login.0");
     assert_eq!(list.stdout.trim(), "false", "{}", list.stderr);
 }
 
@@ -193,29 +179,26 @@ fn sessions_move_between_the_file_and_the_keyring_both_ways() {
     let hs = synapse();
     let keyring = keyring();
     let (user_id, password, config) = fixture("kr-move");
-    let login = run(
-        &format!(
-            r#"$env.config.plugins.matrix = {{secrets: file}}
+    let nu = Nu {
+        config: &config,
+        password: &password,
+        keyring: Some(keyring),
+    };
+    let login = nu.run(&format!(
+        r#"$env.config.plugins.matrix = {{secrets: file}}
             let s = ($env.PW | matrix login {user_id} -H {url} --save a)
             $s | matrix session save b | ignore
             $s | matrix token reveal | get access_token"#,
-            url = hs.url
-        ),
-        &config,
-        &password,
-        Some(keyring),
-    );
+        url = hs.url
+    ));
     assert!(login.success, "{}", login.stderr);
     let token = login.stdout.trim().to_owned();
     assert!(file_text(&config).contains(&token), "`file` keeps it there");
 
-    let moved = run(
+    let moved = nu.run(
         r#"print (matrix session move a --to keyring | to json --raw)
         print (matrix session list | select name store | to json --raw)
         print (matrix whoami --session a | get user_id)"#,
-        &config,
-        &password,
-        Some(keyring),
     );
     assert!(moved.success, "{}", moved.stderr);
     let lines: Vec<&str> = moved.stdout.lines().collect();
@@ -230,12 +213,9 @@ fn sessions_move_between_the_file_and_the_keyring_both_ways() {
     assert!(saved(&config, "a").get("access_token").is_none());
 
     // Every session to the keyring, then every one back: the items go, the file has them.
-    let all = run(
+    let all = nu.run(
         r#"print (matrix session move --all --to keyring | to json --raw)
         print (matrix session move --all --to file | to json --raw)"#,
-        &config,
-        &password,
-        Some(keyring),
     );
     assert!(all.success, "{}", all.stderr);
     let lines: Vec<&str> = all.stdout.lines().collect();
@@ -253,20 +233,10 @@ fn sessions_move_between_the_file_and_the_keyring_both_ways() {
     assert!(saved(&config, "b").get("keyring").is_none());
 
     // Bad use says what to do.
-    let bad = run(
-        "matrix session move a --to vault",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let bad = nu.run("matrix session move a --to vault");
     assert!(!bad.success);
     assert!(bad.stderr.contains("not keyring or file"), "{}", bad.stderr);
-    let unknown = run(
-        "matrix session move nope --to keyring",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let unknown = nu.run("matrix session move nope --to keyring");
     assert!(!unknown.success);
     assert!(
         unknown.stderr.contains("saved sessions: a, b"),
@@ -280,49 +250,35 @@ fn an_item_deleted_by_hand_leaves_the_session_broken_not_deleted() {
     let hs = synapse();
     let keyring = keyring();
     let (user_id, password, config) = fixture("kr-gone");
-    let login = run(
-        &format!(
-            "$env.PW | matrix login {user_id} -H {url} --save bot | ignore",
-            url = hs.url
-        ),
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let nu = Nu {
+        config: &config,
+        password: &password,
+        keyring: Some(keyring),
+    };
+    let login = nu.run(&format!(
+        "$env.PW | matrix login {user_id} -H {url} --save bot | ignore",
+        url = hs.url
+    ));
     assert!(login.success, "{}", login.stderr);
     keyring.delete_by_hand(&key_of(&config, "bot"));
 
-    let whoami = run(
-        "matrix whoami --session bot",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let whoami = nu.run("matrix whoami --session bot");
     assert!(!whoami.success);
     let said = whoami.stderr_folded();
     assert!(said.contains("Saved session 'bot' is broken"), "{said}");
     assert!(said.contains("--save bot"), "{said}");
-    let list = run(
-        "matrix session list | select name store access_token needs_login | to json --raw",
-        &config,
-        &password,
-        Some(keyring),
-    );
+    let list =
+        nu.run("matrix session list | select name store access_token needs_login | to json --raw");
     assert!(list.success, "{}", list.stderr);
     assert_eq!(
         list.stdout.trim(),
         r#"[{"name":"bot","store":"keyring","access_token":null,"needs_login":true}]"#
     );
     // A new login saved under the name mends it.
-    let again = run(
-        &format!(
+    let again = nu.run(&format!(
             "$env.PW | matrix login {user_id} -H {url} --save bot | ignore; matrix whoami --session bot | get user_id",
             url = hs.url
-        ),
-        &config,
-        &password,
-        Some(keyring),
-    );
+        ));
     assert!(again.success, "{}", again.stderr);
     assert_eq!(again.stdout.trim(), user_id);
 }
@@ -332,21 +288,21 @@ fn a_locked_or_stopped_keyring_is_an_error_naming_the_session_never_plain_text()
     let hs = synapse();
     let keyring = own_keyring("keyring-locked");
     let (user_id, password, config) = fixture("kr-locked");
-    let login = run(
-        &format!(
-            "$env.PW | matrix login {user_id} -H {url} --save bot | ignore",
-            url = hs.url
-        ),
-        &config,
-        &password,
-        Some(&keyring),
-    );
+    let nu = Nu {
+        config: &config,
+        password: &password,
+        keyring: Some(&keyring),
+    };
+    let login = nu.run(&format!(
+        "$env.PW | matrix login {user_id} -H {url} --save bot | ignore",
+        url = hs.url
+    ));
     assert!(login.success, "{}", login.stderr);
     let before = file_text(&config);
 
     keyring.lock();
     for script in ["matrix whoami --session bot", "matrix session list"] {
-        let locked = run(script, &config, &password, Some(&keyring));
+        let locked = nu.run(script);
         assert!(!locked.success, "{script}");
         let said = locked.stderr_folded();
         assert!(said.contains("saved session 'bot'"), "{script}: {said}");
@@ -355,12 +311,7 @@ fn a_locked_or_stopped_keyring_is_an_error_naming_the_session_never_plain_text()
     assert_eq!(file_text(&config), before, "nothing changed, nothing lost");
 
     keyring.stop_daemon();
-    let gone = run(
-        "matrix whoami --session bot",
-        &config,
-        &password,
-        Some(&keyring),
-    );
+    let gone = nu.run("matrix whoami --session bot");
     assert!(!gone.success);
     let said = gone.stderr_folded();
     assert!(said.contains("saved session 'bot'"), "{said}");
@@ -373,33 +324,28 @@ fn a_locked_or_stopped_keyring_is_an_error_naming_the_session_never_plain_text()
 fn without_a_secret_service_auto_uses_the_file_and_keyring_refuses_before_logging_in() {
     let hs = synapse();
     let (user_id, password, config) = fixture("kr-none");
+    let nu = Nu {
+        config: &config,
+        password: &password,
+        keyring: None,
+    };
     // No keyring given: the harness points nu at a bus where nothing listens.
-    let auto = run(
-        &format!(
-            r#"$env.PW | matrix login {user_id} -H {url} --save bot | ignore
+    let auto = nu.run(&format!(
+        r#"$env.PW | matrix login {user_id} -H {url} --save bot | ignore
             matrix session list | select name store | to json --raw"#,
-            url = hs.url
-        ),
-        &config,
-        &password,
-        None,
-    );
+        url = hs.url
+    ));
     assert!(auto.success, "{}", auto.stderr);
     assert_eq!(auto.stdout.trim(), r#"[{"name":"bot","store":"file"}]"#);
     assert!(saved(&config, "bot")["access_token"].is_string());
 
     // `keyring` fails at --save, before the login makes a device whose token would be lost.
     let devices_before = count_devices(&user_id, &password);
-    let refused = run(
-        &format!(
-            r#"$env.config.plugins.matrix = {{secrets: keyring}}
+    let refused = nu.run(&format!(
+        r#"$env.config.plugins.matrix = {{secrets: keyring}}
             $env.PW | matrix login {user_id} -H {url} --save other"#,
-            url = hs.url
-        ),
-        &config,
-        &password,
-        None,
-    );
+        url = hs.url
+    ));
     assert!(!refused.success);
     let said = refused.stderr_folded();
     assert!(said.contains("secrets: keyring"), "{said}");
@@ -407,12 +353,7 @@ fn without_a_secret_service_auto_uses_the_file_and_keyring_refuses_before_loggin
     assert_eq!(count_devices(&user_id, &password), devices_before);
     assert!(saved(&config, "other").is_null());
     // Moving to a keyring that is not there keeps the session where it was.
-    let moved = run(
-        "matrix session move bot --to keyring",
-        &config,
-        &password,
-        None,
-    );
+    let moved = nu.run("matrix session move bot --to keyring");
     assert!(!moved.success);
     assert!(
         moved.stderr_folded().contains("does not answer"),
