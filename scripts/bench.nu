@@ -44,17 +44,20 @@ def main [] {
     let each = 1..$runs | each {|_| timeit { 1..$calls | each {|_| $s | matrix whoami } | ignore } | micros }
     let par = 1..$runs | each {|_| timeit { 1..$calls | par-each {|_| $s | matrix whoami } | ignore } | micros }
     let saved = 1..$runs | each {|_| timeit { 1..$calls | each {|_| null | matrix whoami } | ignore } | micros }
+    let pid = plugin list | where name == matrix | get pid.0
+    let peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
     # The same with the tokens in the system keyring (saved session `bench-kr`), taking turns
     # with the file's (`bench`), so that drift touches both alike.
     let keyring_turns = 1..$runs | each {|_| {
         file: (timeit { 1..$calls | each {|_| matrix whoami --session bench } | ignore } | micros)
         keyring: (timeit { 1..$calls | each {|_| matrix whoami --session bench-kr } | ignore } | micros)
     } }
-    # Gone before the growth tables: their `matrix session list` reads the file alone.
-    matrix session remove bench-kr
 
-    let pid = plugin list | where name == matrix | get pid.0
-    let peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
+    let keyring_peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
+    # Gone before the growth tables: their `matrix session list` reads the file alone. The
+    # plugin starts again without the keyring's connection for what follows.
+    matrix session remove bench-kr
+    plugin stop matrix
 
     # matrix listen: from a send (another user's, its time in the body) to the row, one
     # message every 50 ms; then a burst sent while nobody listened, read from the saved
@@ -87,6 +90,7 @@ def main [] {
         saved_each_calls: $saved
         saved_file_calls: ($keyring_turns | get file)
         saved_keyring_calls: ($keyring_turns | get keyring)
+        keyring_peak_rss_kib: $keyring_peak
         plugin_peak_rss_kib: $peak
         listen_latency: $latency
         burst_events: $burst

@@ -206,6 +206,12 @@ def main():
         f"{burst / burst_s:.0f} events per second, the plugin's peak memory meanwhile "
         f"{session['burst_peak_rss_kib'] / 1024:.1f} MiB.")
     add("")
+    file_ms, keyring_ms = med(session["saved_file_calls"]), med(session["saved_keyring_calls"])
+    add(f"Tokens in the system keyring: each command with the saved session reads its item, "
+        f"{(keyring_ms - file_ms) / 1000 / calls:.2f} ms more than from the file (the {calls}-whoami "
+        f"table below); the plugin's peak memory with the keyring's connection open "
+        f"{session['keyring_peak_rss_kib'] / 1024:.1f} MiB.")
+    add("")
     add("## Results")
     for group in dict.fromkeys(r[0] for r in rows):
         add("")

@@ -104,8 +104,6 @@ def accepted [] { open --raw $env.BENCH_RELAY_LOG | lines | where $it starts-wit
 # Many saved sessions (of one user, each its own device, all at the relay): `matrix session
 # list`, and a whoami for each with par-each.
 def sessions_case [] {
-    # In the file, as in the earlier runs of this table (the keyring has a row of its own).
-    $env.config.plugins.matrix = {secrets: file}
     let runs = [$env.BENCH_RUNS 5] | into int | math min
     sizes BENCH_SESSION_SIZES | each {|n|
         let have = matrix session list | where name starts-with many | length
