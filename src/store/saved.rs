@@ -335,25 +335,25 @@ impl SessionStore {
 
     fn move_to_file(&self, name: &str) -> Result<Option<bool>, StoreError> {
         let keyring = self.keyring_for(Some(name))?;
-        let moved = self.update(|saved| {
+        // The key of the item whose tokens the file took, if it took any.
+        let mut taken = None;
+        let found = self.update(|saved| {
             let Some(entry) = saved.sessions.get_mut(name) else {
                 return Ok(None);
             };
             let Secrets::Keyring { key } = &entry.secrets else {
-                return Ok(Some(None));
+                return Ok(Some(false));
             };
             let key = key.clone();
             let tokens = keyring
                 .read(&key)
                 .map_err(|err| self.keyring_error(name, &err))?;
             entry.secrets = Secrets::File(tokens);
-            Ok::<_, StoreError>(Some(Some(key)))
+            taken = Some(key);
+            Ok::<_, StoreError>(Some(true))
         })?;
-        let Some(moved) = moved else {
-            return Ok(None);
-        };
-        let Some(key) = moved else {
-            return Ok(Some(false));
+        let Some(key) = taken else {
+            return Ok(found);
         };
         if let Err(err) = keyring.delete(&key) {
             // Never in both: the file goes back to naming the item, which still has the tokens.

@@ -4,7 +4,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxSha
 use crate::plugin::MatrixPlugin;
 use crate::plugin::errors;
 use crate::plugin::examples::BOT_TOKEN;
-use crate::plugin::session_store::{load, store_of, unknown};
+use crate::plugin::session_store::{store_of, unknown};
 use crate::plugin::token::{session_record, session_type};
 
 /// `matrix session get [name]`.
@@ -46,9 +46,10 @@ impl SimplePluginCommand for SessionGet {
         _input: &Value,
     ) -> Result<Value, LabeledError> {
         let span = call.head;
-        let saved = load(plugin, span)?;
+        let store = store_of(plugin, span)?;
+        let saved = store.load().map_err(|err| errors::store(err, span))?;
         let name: Option<Spanned<String>> = call.opt(0)?;
-        let (name, session) = match &name {
+        let (name, entry) = match &name {
             Some(name) => (
                 name.item.as_str(),
                 saved
@@ -62,8 +63,8 @@ impl SimplePluginCommand for SessionGet {
                     .with_help("name one, or save one: `matrix login ... --save bot`")
             })?,
         };
-        let session = store_of(plugin, span)?
-            .open(name, session)
+        let session = store
+            .open(name, entry)
             .map_err(|err| errors::store(err, span))?;
         Ok(session_record(&session, Some(name), span))
     }

@@ -5,6 +5,7 @@ use crate::plugin::MatrixPlugin;
 use crate::plugin::errors;
 use crate::plugin::session_store::store_of;
 use crate::plugin::token::{TokenValue, date_or_nothing};
+use crate::store::SecretsAt;
 
 /// `matrix session list`.
 pub struct SessionList;
@@ -104,7 +105,7 @@ impl SimplePluginCommand for SessionList {
             row.push("homeserver", Value::string(&admin.homeserver, span));
             row.push("access_token", Value::nothing(span));
             row.push("expires_at", Value::nothing(span));
-            row.push("store", Value::string("file", span));
+            row.push("store", Value::string(SecretsAt::File.as_str(), span));
             row.push("needs_login", Value::bool(false, span));
             Value::record(row, span)
         });

@@ -5,7 +5,7 @@ use nu_protocol::{
 
 use crate::plugin::MatrixPlugin;
 use crate::plugin::errors;
-use crate::plugin::session_store::{load, store_of, unknown};
+use crate::plugin::session_store::{store_of, unknown};
 use crate::store::SecretsAt;
 
 /// `matrix session move [name] --to keyring|file [--all]`.
@@ -83,7 +83,8 @@ impl SimplePluginCommand for SessionMove {
             }
             (name, _) => name,
         };
-        let saved = load(plugin, span)?;
+        let store = store_of(plugin, span)?;
+        let saved = store.load().map_err(|err| errors::store(err, span))?;
         let names: Vec<Spanned<String>> = match name {
             Some(name) => {
                 if !saved.sessions.contains_key(&name.item) {
@@ -100,7 +101,6 @@ impl SimplePluginCommand for SessionMove {
                 })
                 .collect(),
         };
-        let store = store_of(plugin, span)?;
         let mut rows = Vec::with_capacity(names.len());
         for name in names {
             // One session at a time: a failure stops here, and the sessions moved before it
