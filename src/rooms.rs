@@ -9,7 +9,7 @@ use serde_json::{Value as JsonValue, json};
 use crate::answer::Answer;
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode, InputError, TransportKind};
-use crate::secret::{AccessToken, random_hex};
+use crate::secret::{AccessToken, unique_hex};
 use crate::unix_ms;
 
 mod list;
@@ -125,14 +125,7 @@ impl OutgoingMessage {
 
 /// A fresh transaction ID for [`Client::send_message`]: 128 random bits, hex.
 pub fn new_transaction_id() -> String {
-    // Without randomness, the clock still makes IDs that do not repeat in practice.
-    random_hex::<16>().unwrap_or_else(|_| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        hex::encode(nanos.to_le_bytes())
-    })
+    unique_hex::<16>()
 }
 
 /// The `timeout` of a `/sync` without `since`, which the server answers at once whatever it

@@ -73,6 +73,20 @@ pub(crate) fn random_hex<const N: usize>() -> Result<String, getrandom::Error> {
     Ok(hex::encode(bytes))
 }
 
+/// `N` random bytes as hex, for names that must not repeat but need no secrecy (transaction
+/// IDs, keyring item keys): without randomness, the clock's nanoseconds (up to 16 bytes) still
+/// make values that do not repeat in practice.
+pub(crate) fn unique_hex<const N: usize>() -> String {
+    random_hex::<N>().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .to_le_bytes();
+        hex::encode(&nanos[..N.min(nanos.len())])
+    })
+}
+
 /// Tokens shorter than this show no tail at all when masked.
 const MIN_LEN_FOR_TAIL: usize = 20;
 /// How many trailing characters a masked token keeps.

@@ -30,7 +30,7 @@ mod saved;
 
 use file::{FORMAT_VERSION, StoredFile};
 pub use keyring::{Keyring, KeyringError, KeyringFailure, Tokens};
-pub use saved::{Saved, SavedSession, Secrets, SecretsAt, SecretsSetting, tokens_of};
+pub use saved::{Saved, SavedSession, Secrets, SecretsAt, SecretsSetting};
 
 /// Why the session file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

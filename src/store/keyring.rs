@@ -17,7 +17,7 @@ use keyring_core::api::CredentialStore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, unique_hex};
 
 /// The service of every item this program makes.
 pub const SERVICE: &str = "nu_plugin_matrix";
@@ -225,15 +225,7 @@ impl Keyring {
 
 /// A new key for a session's item: its name and 8 random bytes in hex.
 pub fn new_key(name: &str) -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No randomness: the clock still tells two saves apart.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos());
-        bytes = (nanos as u64).to_be_bytes();
-    }
-    format!("{name} {}", hex::encode(bytes))
+    format!("{name} {}", unique_hex::<8>())
 }
 
 /// The label a person sees in their keyring app.

@@ -128,7 +128,7 @@ impl SavedSession {
 }
 
 /// A session's tokens.
-pub fn tokens_of(session: &Session) -> Tokens {
+fn tokens_of(session: &Session) -> Tokens {
     Tokens {
         access_token: session.access_token.clone(),
         refresh_token: session.refresh_token.clone(),
