@@ -139,20 +139,27 @@ pub struct TransportError {
     pub detail: String,
 }
 
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ConnectionRefused => "connection refused",
+            Self::HostNotFound => "host not found",
+            Self::CertificateUntrusted => "TLS failed: certificate not trusted",
+            Self::CertificateForAnotherHost => "TLS failed: the certificate names another host",
+            Self::Tls => "TLS failed",
+            Self::Timeout => "no answer in time",
+            Self::Other => "the connection failed",
+        })
+    }
+}
+
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
-            TransportKind::ConnectionRefused => "connection refused",
-            TransportKind::HostNotFound => "host not found",
-            TransportKind::CertificateUntrusted => "TLS failed: certificate not trusted",
-            TransportKind::CertificateForAnotherHost => {
-                "TLS failed: the certificate names another host"
-            }
-            TransportKind::Tls => "TLS failed",
-            TransportKind::Timeout => "no answer in time",
-            TransportKind::Other => "the connection failed",
-        };
-        write!(f, "could not reach {}: {what} ({})", self.url, self.detail)
+        write!(
+            f,
+            "could not reach {}: {} ({})",
+            self.url, self.kind, self.detail
+        )
     }
 }
 

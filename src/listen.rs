@@ -109,6 +109,9 @@ pub type SyncFn<E> = Box<dyn FnMut(Option<&str>, Duration) -> Result<SyncBatch, 
 /// Called before each pause after a failure, with the failure and the pause.
 pub type OnRetry<E> = Box<dyn FnMut(&E, Duration) + Send>;
 
+/// Called when a sync succeeds after failures, with how long since the first of them.
+pub type OnBack = Box<dyn FnMut(Duration) + Send>;
+
 /// The events of the user's rooms, one by one; see the module's documentation. Failures that
 /// pass are retried with a backoff ([`Verdict::of`]); any other ends it, as its last item.
 pub struct Listener<E> {
@@ -125,6 +128,9 @@ pub struct Listener<E> {
     ended: bool,
     backoff: Backoff,
     on_retry: Option<OnRetry<E>>,
+    on_back: Option<OnBack>,
+    /// When the failures in a row began.
+    failing_since: Option<Instant>,
     stop: Option<Interrupt>,
 }
 
@@ -155,6 +161,8 @@ impl<E> Listener<E> {
             ended: false,
             backoff: Backoff::default(),
             on_retry: None,
+            on_back: None,
+            failing_since: None,
             stop: None,
         }
     }
@@ -162,6 +170,12 @@ impl<E> Listener<E> {
     /// Calls `on_retry` before each pause after a failure (to say so).
     pub fn on_retry(mut self, on_retry: OnRetry<E>) -> Self {
         self.on_retry = Some(on_retry);
+        self
+    }
+
+    /// Calls `on_back` when a sync succeeds after failures (to say the connection is back).
+    pub fn on_back(mut self, on_back: OnBack) -> Self {
+        self.on_back = Some(on_back);
         self
     }
 
@@ -213,15 +227,25 @@ impl<E> Listener<E> {
             let err = match (self.sync)(since.as_deref(), wait) {
                 Ok(batch) => {
                     self.backoff.reset();
+                    if let Some(since) = self.failing_since.take()
+                        && let Some(on_back) = self.on_back.as_mut()
+                    {
+                        on_back(since.elapsed());
+                    }
                     self.absorb(batch);
                     return Ok(());
                 }
                 Err(err) => err,
             };
+            // A request cut short by a stop is no failure to report or retry.
+            if self.stop.as_ref().is_some_and(|stop| stop()) {
+                return Err(None);
+            }
             let pause = match (self.classify)(&err) {
                 Verdict::Stop => return Err(Some(err)),
                 Verdict::Retry(hint) => hint.unwrap_or_else(|| self.backoff.next_pause()),
             };
+            self.failing_since.get_or_insert_with(Instant::now);
             if let Some(on_retry) = self.on_retry.as_mut() {
                 on_retry(&err, pause);
             }

@@ -178,9 +178,16 @@ fn the_stream_stays_up_across_a_synapse_restart_and_loses_nothing() {
     hs.send_text(&room.human_token, &room.room_id, "before");
     std::thread::sleep(Duration::from_secs(1));
     hs.stop();
-    // The listener notices and says it tries again.
-    nu.line_with("trying again in", Duration::from_secs(60));
+    // The listener notices and says so once, in a short line: the host and the cause.
+    let host = hs.url.trim_start_matches("http://");
+    let lost = nu.line_with("lost the connection", Duration::from_secs(60));
+    assert!(
+        lost.starts_with(&format!("matrix listen: lost the connection to {host} (")),
+        "{lost}"
+    );
+    assert!(lost.contains("); retrying in 1s"), "{lost}");
     hs.restart();
+    let back = nu.line_with("matrix listen: back after ", Duration::from_secs(60));
     hs.send_text(&room.human_token, &room.room_id, "after 1");
     hs.send_text(&room.human_token, &room.room_id, "after 2");
     let run = nu.finish(Duration::from_secs(90));
@@ -189,6 +196,96 @@ fn the_stream_stays_up_across_a_synapse_restart_and_loses_nothing() {
         json_of(&run.stdout),
         json!(["before", "after 1", "after 2"])
     );
+    assert!(back.ends_with('s'), "{back}");
+    // One line for the outage however many tries it took, and one for the way back: no
+    // filter, no sync token, no access token.
+    let notes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("matrix listen:"))
+        .collect();
+    assert_eq!(notes, [lost.as_str(), back.as_str()], "{}", run.stderr);
+    assert!(notes.iter().all(|note| note.len() < 120), "{notes:?}");
+    assert!(!run.stderr.contains("filter") && !run.stderr.contains("since="));
+}
+
+#[test]
+fn a_listener_ended_with_its_shell_says_nothing() {
+    let hs = synapse();
+    let room = room_on(hs, "quiet");
+    nu_in(
+        &room,
+        "matrix listen --session bot --since saved --once | length",
+    );
+    for signal in ["TERM", "KILL", "HUP"] {
+        let mut nu = start_in(
+            &room,
+            "matrix listen --session bot --since saved | each {|r| print -e $'row: ($r.body)' }",
+        );
+        // A row came through: the stream is up, and long-polls again.
+        hs.send_text(&room.human_token, &room.room_id, signal);
+        nu.line_with(&format!("row: {signal}"), Duration::from_secs(30));
+        nu.signal(signal);
+        let run = nu.finish(Duration::from_secs(30));
+        assert!(!run.success, "killed with {signal}");
+        assert!(
+            !run.stderr.contains("matrix listen"),
+            "said on SIGTERM/KILL/HUP of nu: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn types_and_senders_given_inline_filter_as_lists() {
+    let hs = synapse();
+    let room = room_on(hs, "inline");
+    nu_in(
+        &room,
+        "matrix listen --session bot --since saved --once | length",
+    );
+    hs.send_text(&room.human_token, &room.room_id, "text");
+    hs.call(
+        &room.human_token,
+        "PUT",
+        &format!("rooms/{}/send/com.example.ping/t1", room.room_id),
+        &json!({"body": "custom"}),
+    );
+    let bot_token = hs.login(&room.bot, PW);
+    hs.send_text(&bot_token, &room.room_id, "own");
+    let human = hs.whoami(&room.human_token)["user_id"]
+        .as_str()
+        .expect("a user")
+        .to_owned();
+    // Inline lists, as a user types them: both types, and only the human (the bot's own
+    // message is in, with --own, and then left out by --sender).
+    let run = nu_in(
+        &room,
+        &format!(
+            "matrix listen --session bot --since saved --once --own \
+                --type [m.room.message com.example.ping] --sender ['{human}'] \
+            | each {{|r| $'($r.type) ($r.content.body)' }} | to json --raw"
+        ),
+    );
+    assert_eq!(
+        json_of(&run.stdout),
+        json!(["m.room.message text", "com.example.ping custom"])
+    );
+    // Values that cannot be a type or a sender: a clear error at the value.
+    for (flag, problem) in [
+        ("--type 5", "'5' is not an event type"),
+        ("--type [m.room.message 5]", "'5' is not an event type"),
+        ("--sender [bob]", "'bob' is not a user ID"),
+        ("--type []", "--type is empty"),
+    ] {
+        let run = nu_cfg(
+            &format!("matrix listen --session bot --once {flag}"),
+            &room.config,
+            PW,
+        );
+        assert!(!run.success, "{flag}");
+        assert!(run.stderr.contains(problem), "{flag}: {}", run.stderr);
+    }
 }
 
 #[test]
@@ -251,7 +348,7 @@ fn a_listener_outlives_its_access_token() {
     let run = nu.finish(Duration::from_secs(30));
     assert!(run.success, "{}", run.stderr);
     assert_eq!(json_of(&run.stdout), json!(["fresh", "after expiry"]));
-    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
 }
 
 #[test]
@@ -326,8 +423,14 @@ fn a_rate_limit_is_waited_out() {
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "go");
     assert!(
-        run.stderr.contains("trying again in 1.5s"),
+        run.stderr
+            .contains("asks to slow down (rate-limited); retrying in 1.5s"),
         "said: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("matrix listen: back after "),
+        "{}",
         run.stderr
     );
     assert!(

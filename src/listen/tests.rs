@@ -136,11 +136,19 @@ fn passing_failures_are_retried_and_said_and_others_end_it() {
     );
     let notes = Arc::new(Mutex::new(Vec::new()));
     let said = notes.clone();
-    let mut listener = listener.on_retry(Box::new(move |err, pause| {
-        said.lock().unwrap().push((err.to_string(), pause));
-    }));
+    let backs = Arc::new(Mutex::new(Vec::new()));
+    let back = backs.clone();
+    let mut listener = listener
+        .on_retry(Box::new(move |err, pause| {
+            said.lock().unwrap().push((err.to_string(), pause));
+        }))
+        .on_back(Box::new(move |after| back.lock().unwrap().push(after)));
     assert_eq!(ids(&mut listener, 1), ["a"]);
     assert_eq!(notes.lock().unwrap().len(), 2);
+    // One "back" for the two failures in a row, as long as their pauses at least.
+    let backs = backs.lock().unwrap().clone();
+    assert_eq!(backs.len(), 1, "{backs:?}");
+    assert!(backs[0] >= Duration::from_millis(10), "{backs:?}");
     // Then the scripted answers run out: a refused token ends it, as its last item.
     assert!(matches!(listener.next(), Some(Err(Error::Matrix(_)))));
     assert!(listener.next().is_none());
@@ -163,6 +171,29 @@ fn a_stop_ends_it_between_attempts() {
     let (listener, _) = scripted(vec![Ok(batch(&[], "s1"))], Start::Now, false);
     let mut listener = listener.stop_when(Arc::new(|| true));
     assert!(listener.next().is_none());
+}
+
+#[test]
+fn a_request_cut_short_by_a_stop_is_neither_said_nor_retried() {
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop, cut) = (stopped.clone(), stopped.clone());
+    let mut answers = vec![Ok(batch(&[], "s1"))].into_iter();
+    let sync: SyncFn<Error> = Box::new(move |_, _| {
+        answers.next().unwrap_or_else(|| {
+            // The stop comes while the request is in flight, and cuts it.
+            cut.store(true, std::sync::atomic::Ordering::Relaxed);
+            Err(matrix(502, ErrorCode::Unknown, None))
+        })
+    });
+    let said = Arc::new(Mutex::new(0));
+    let count = said.clone();
+    let mut listener = Listener::new(sync, Verdict::of, Start::Now, DEFAULT_WAIT, false)
+        .on_retry(Box::new(move |_, _| *count.lock().unwrap() += 1))
+        .stop_when(Arc::new(move || {
+            stop.load(std::sync::atomic::Ordering::Relaxed)
+        }));
+    assert!(listener.next().is_none());
+    assert_eq!(*said.lock().unwrap(), 0, "nothing said on a normal stop");
 }
 
 #[test]

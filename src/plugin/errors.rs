@@ -452,7 +452,7 @@ fn base_of(url: &str) -> &str {
     url.find("/_matrix/").map_or(url, |at| &url[..at])
 }
 
-fn capitalise(text: &str) -> String {
+pub(crate) fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

@@ -97,19 +97,29 @@ impl Stream {
             at: Instant::now(),
         });
         let (shared, filter) = (plugin.clone(), plan.filter);
+        let host = host_of(&active.session.homeserver);
         let mut active = active;
         let sync: SyncFn<Failure> = Box::new(move |since, wait| {
             active.run(&shared, |client, token| {
                 client.sync_events(token, &filter, since, wait)
             })
         });
+        // One line when requests start failing, one when they work again.
+        let failing = Arc::new(AtomicBool::new(false));
+        let back = failing.clone();
         let mut listener = Listener::new(sync, Failure::verdict, plan.start, plan.wait, plan.once)
-            .on_retry(Box::new(|failure, pause| {
-                let what = match failure {
-                    Failure::Request(err) => err.to_string(),
-                    _ => "the session could not be used".to_owned(),
-                };
-                eprintln!("matrix listen: {what}; trying again in {}", seconds(pause));
+            .on_retry(Box::new(move |failure, pause| {
+                if !failing.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "matrix listen: {}; retrying in {}",
+                        outage(failure, &host),
+                        seconds(pause)
+                    );
+                }
+            }))
+            .on_back(Box::new(move |after| {
+                back.store(false, Ordering::Relaxed);
+                eprintln!("matrix listen: back after {}", seconds(after));
             }))
             .stop_when(interrupt);
         if let Err(err) = listener.prime() {
@@ -237,6 +247,39 @@ fn watch_for_orphaning(plugin: &MatrixPlugin) -> Arc<AtomicBool> {
         }
     });
     flag
+}
+
+/// The host (and port) of a homeserver's URL, for notes.
+fn host_of(homeserver: &str) -> String {
+    url::Url::parse(homeserver)
+        .ok()
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| homeserver.to_owned())
+}
+
+/// What went wrong with the homeserver at `host`, in a few words: no URL, filter or token.
+fn outage(failure: &Failure, host: &str) -> String {
+    match failure {
+        Failure::Request(Error::Transport(err)) => {
+            format!("lost the connection to {host} ({})", err.kind)
+        }
+        Failure::Request(Error::Matrix(err)) if err.status == 429 => {
+            format!("{host} asks to slow down (rate-limited)")
+        }
+        Failure::Request(Error::Matrix(err)) => {
+            format!("{host} is failing (HTTP {} {})", err.status, err.errcode)
+        }
+        Failure::Request(Error::UnexpectedResponse(err)) => {
+            format!("{host} is failing (HTTP {})", err.status)
+        }
+        _ => format!("the session could not be used with {host}"),
+    }
 }
 
 /// A pause as people write it: `1s`, `1.5s`, `30s`.

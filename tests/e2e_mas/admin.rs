@@ -28,7 +28,8 @@ fn an_admin_session_issues_lists_and_revokes_personal_tokens() {
         print ($l | matrix whoami | get user_id)
         print (matrix admin tokens {bot_id} | to json --raw)
         print (try {{ matrix admin token @nobody-{bot}:localhost }} catch {{|e| $e.msg }})
-        print (try {{ matrix admin tokens @{bot}:elsewhere.example }} catch {{|e| $e.msg }})"#,
+        print (try {{ matrix admin tokens @{bot}:elsewhere.example }} catch {{|e| $e.msg }})
+        print (try {{ matrix admin revoke $u.personal_session_id }} catch {{|e| $e.msg }})"#,
         url = mas.url
     );
     let mut nu = Running::start(&script, |command| {
@@ -84,6 +85,8 @@ fn an_admin_session_issues_lists_and_revokes_personal_tokens() {
         "{}",
         lines[8]
     );
+    // Revoked twice: MAS's 409 read as what it is, not as a taken user name.
+    assert_eq!(lines[9], "This token is already revoked", "{}", lines[9]);
 }
 
 #[test]

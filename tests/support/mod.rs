@@ -552,8 +552,13 @@ impl Running {
 
     /// Sends nu SIGINT, as Ctrl-C at a terminal does.
     pub fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    /// Sends nu a signal by name (`TERM`, `KILL`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
         let sent = Command::new("kill")
-            .arg("-INT")
+            .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
             .status()
             .expect("run kill");

@@ -8,6 +8,7 @@ use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::completion::{self, SessionArg};
 use crate::plugin::json;
+use crate::plugin::room_arg::{encrypted_room, room_failure};
 
 /// `matrix api`: any endpoint, with the session's token.
 pub struct Api;
@@ -42,7 +43,10 @@ impl SimplePluginCommand for Api {
          starts with / (`/_synapse/admin/v2/users/@bot:example.org`). Write room IDs and aliases \
          as they are: each segment of the path is percent-encoded here (a `%` is sent as %25). \
          The method is GET, or POST when --data is given. Errors are the same as everywhere \
-         else, and a short rate limit is waited out once. The token never shows."
+         else, and a short rate limit is waited out once. The token never shows. An event \
+         PUT to rooms/<room>/send/... of an end-to-end encrypted room is refused, as \
+         `matrix send` refuses it, unless --plaintext says it is meant (state events are \
+         never encrypted, and go as they are)."
     }
 
     fn signature(&self) -> Signature {
@@ -73,6 +77,11 @@ impl SimplePluginCommand for Api {
             .switch(
                 "raw",
                 "Return the body as text instead of parsing it as JSON.",
+                None,
+            )
+            .switch(
+                "plaintext",
+                "Send an event to an end-to-end encrypted room in the clear (refused without it).",
                 None,
             )
             .category(Category::Network)
@@ -147,6 +156,29 @@ impl SimplePluginCommand for Api {
 
         let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
+        if method == Method::Put
+            && !call.has_flag("plaintext")?
+            && let Some(room) = room_sent_to(&path.item)
+        {
+            let user_id = active.session.user_id.to_string();
+            let (_, encrypted) = active
+                .run(plugin, |client, token| {
+                    plugin.room_to_send_to(client, token, &user_id, room)
+                })
+                .map_err(|err| {
+                    let room = Spanned {
+                        item: room.to_owned(),
+                        span: path.span,
+                    };
+                    room_failure(err, &room, &blame)
+                })?;
+            if encrypted {
+                return Err(encrypted_room(
+                    path.span,
+                    "; --plaintext sends it unencrypted all the same",
+                ));
+            }
+        }
         let answer = active
             .run(plugin, |client, token| {
                 client.request(token, method, &path.item, &query, body.clone())
@@ -186,6 +218,21 @@ impl SimplePluginCommand for Api {
     }
 }
 
+/// The room of an event send (`rooms/<room>/send/<type>/<txn>`, under the client API's
+/// prefix or not), as the path names it.
+fn room_sent_to(path: &str) -> Option<&str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let rest = match segments.as_slice() {
+        ["", "_matrix", "client", _version, rest @ ..] => rest,
+        ["", ..] => return None,
+        rest => rest,
+    };
+    match rest {
+        ["rooms", room, "send", _, ..] if !room.is_empty() => Some(room),
+        _ => None,
+    }
+}
+
 /// The request body from `--data`: a record or list as JSON, or a string that holds JSON.
 fn body_of(data: &Value) -> Result<serde_json::Value, LabeledError> {
     match data {
@@ -210,5 +257,27 @@ fn query_text(value: &Value) -> Result<String, LabeledError> {
                 .with_label(format!("this is {}", other.get_type()), other.span())
                 .with_help("e.g. --query {limit: 10, dir: b}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room_sent_to;
+
+    #[test]
+    fn event_sends_are_known_by_their_path() {
+        let send = "rooms/!a:example.org/send/m.room.message/t1";
+        assert_eq!(room_sent_to(send), Some("!a:example.org"));
+        assert_eq!(
+            room_sent_to("/_matrix/client/v3/rooms/#ops:example.org/send/m.reaction/t2"),
+            Some("#ops:example.org")
+        );
+        assert_eq!(
+            room_sent_to("rooms/!a:example.org/state/m.room.topic/"),
+            None
+        );
+        assert_eq!(room_sent_to("rooms/!a:example.org/send"), None);
+        assert_eq!(room_sent_to("/_synapse/admin/v1/rooms/!a/send/x/y"), None);
+        assert_eq!(room_sent_to("rooms//send/m.room.message/t"), None);
     }
 }

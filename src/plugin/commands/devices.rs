@@ -22,6 +22,11 @@ impl SimplePluginCommand for Devices {
         "List the devices (sessions) of the user, most recently seen first."
     }
 
+    fn extra_description(&self) -> &str {
+        "Columns: device_id, display_name, last_seen_ip, last_seen, current (the device of this \
+         session)."
+    }
+
     fn signature(&self) -> Signature {
         with_session(
             Signature::build(self.name()),

@@ -43,8 +43,9 @@ pub const SESSION: Group = Group {
     description: "Saved sessions: keep tokens for later commands, pick a default.",
     extra_description: "Sessions are saved in one file, \
         $XDG_CONFIG_HOME/nu_plugin_matrix/sessions.json (~/.config/nu_plugin_matrix/sessions.json \
-        by default), created with mode 0600. It holds the tokens in plain text: guard it like a \
-        password file.",
+        by default), created with mode 0600. The tokens go to the system keyring or into that file, \
+        as the `secrets` setting says (`matrix config`); in the file they are plain text: guard \
+        it like a password file.",
     search_terms: &[],
     example: "(matrix session) =~ 'matrix session list'",
 };
@@ -52,8 +53,9 @@ pub const SESSION: Group = Group {
 /// `matrix admin`.
 pub const ADMIN: Group = Group {
     name: "matrix admin",
-    description: "Server-admin commands (Synapse admin API).",
-    extra_description: "",
+    description: "Server-admin commands: Synapse's admin API, and MAS's where MAS runs the accounts.",
+    extra_description: "`matrix admin login-as` uses Synapse's admin API (or MAS's, on a server \
+        run by MAS); `matrix admin session`, `token`, `tokens` and `revoke` use MAS's admin API.",
     search_terms: &[],
     example: "(matrix admin) =~ 'matrix admin login-as'",
 };

@@ -36,7 +36,7 @@ impl PluginCommand for Listen {
     }
 
     fn extra_description(&self) -> &str {
-        "Rows: time, room_id, room (alias or name), sender, type, msgtype, body, event_id, \
+        "Columns: time, room_id, room (alias or name), sender, type, msgtype, body, event_id, \
          content. The server filters (by rooms, --type, --sender), and holds each /sync up to \
          --wait while nothing happens: an idle listener costs one request per wait. The \
          session's own events are left out unless --own. A failed request (a server restart, \
@@ -44,8 +44,9 @@ impl PluginCommand for Listen {
          a refused token ends the stream with an error (after a refresh, when the session has \
          a refresh token). With --since saved, a saved session goes on after the last event \
          it handed to the pipeline: each event at least once across a crash, exactly once in \
-         a clean run. Ctrl-C ends it. End-to-end encrypted rooms show m.room.encrypted events \
-         (this plugin does not decrypt)."
+         a clean run. Ctrl-C ends it. This plugin does not decrypt: messages of end-to-end \
+         encrypted rooms are m.room.encrypted events, which the default --type leaves out \
+         (--type [m.room.message m.room.encrypted] shows that they came, without a body)."
     }
 
     fn signature(&self) -> Signature {
@@ -70,18 +71,20 @@ impl PluginCommand for Listen {
         )
         .named(
             "type",
+            // The list first: with the string first, an inline list is parsed as one string.
             SyntaxShape::OneOf(vec![
-                SyntaxShape::String,
                 SyntaxShape::List(Box::new(SyntaxShape::String)),
+                SyntaxShape::String,
             ]),
             "Event types, `*` wildcards allowed (default: m.room.message).",
             None,
         )
         .named(
             "sender",
+            // The list first: with the string first, an inline list is parsed as one string.
             SyntaxShape::OneOf(vec![
-                SyntaxShape::String,
                 SyntaxShape::List(Box::new(SyntaxShape::String)),
+                SyntaxShape::String,
             ]),
             "Only events of these users.",
             None,
@@ -149,8 +152,9 @@ impl PluginCommand for Listen {
         for room in &rooms {
             check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
         }
-        let types = texts(call, "type")?.unwrap_or_else(|| vec!["m.room.message".to_owned()]);
-        let senders = texts(call, "sender")?.unwrap_or_default();
+        let types = texts(call, "type", check_event_type)?
+            .unwrap_or_else(|| vec!["m.room.message".to_owned()]);
+        let senders = texts(call, "sender", check_sender)?.unwrap_or_default();
         let limit = limit_flag(call)?;
         let wait = wait_of(call)?;
         let since: Option<Spanned<String>> = call.get_flag("since")?;
@@ -195,26 +199,70 @@ impl PluginCommand for Listen {
     }
 }
 
-/// A flag given as a string or a list of strings.
-fn texts(call: &EvaluatedCall, name: &str) -> Result<Option<Vec<String>>, LabeledError> {
+/// A flag given as a string or a list of strings, each checked by `check`.
+fn texts(
+    call: &EvaluatedCall,
+    name: &str,
+    check: fn(&str) -> Result<(), String>,
+) -> Result<Option<Vec<String>>, LabeledError> {
     let Some(value) = call.get_flag_value(name) else {
         return Ok(None);
     };
     let span = value.span();
-    let list = match value {
-        Value::String { val, .. } => vec![val],
-        Value::List { vals, .. } => vals
-            .into_iter()
-            .map(|item| item.into_string().map_err(LabeledError::from))
-            .collect::<Result<_, _>>()?,
-        _ => Vec::new(),
+    let items = match value {
+        Value::List { vals, .. } => vals.into_owned(),
+        single => vec![single],
     };
-    if list.is_empty() || list.iter().any(|text| text.trim().is_empty()) {
+    if items.is_empty() {
         return Err(LabeledError::new(format!("--{name} is empty"))
-            .with_label("give at least one, none empty", span)
-            .with_help(format!("e.g. --{name} m.room.message, or a list")));
+            .with_label("give at least one", span)
+            .with_help(format!("e.g. --{name} {}, or a list", example_of(name))));
+    }
+    let mut list = Vec::with_capacity(items.len());
+    for item in items {
+        let item_span = item.span();
+        let text = match item {
+            Value::String { val, .. } => val,
+            other => {
+                return Err(LabeledError::new(format!("--{name} takes text"))
+                    .with_label(format!("this is {}", other.get_type()), item_span)
+                    .with_help(format!("e.g. --{name} {}, or a list", example_of(name))));
+            }
+        };
+        if let Err(problem) = check(&text) {
+            return Err(LabeledError::new(problem)
+                .with_label(format!("not for --{name}"), item_span)
+                .with_help(format!("e.g. --{name} {}, or a list", example_of(name))));
+        }
+        list.push(text);
     }
     Ok(Some(list))
+}
+
+/// What a flag's value looks like, for help.
+fn example_of(name: &str) -> &'static str {
+    match name {
+        "type" => "m.room.message (or [m.room.message m.reaction], or m.room.*)",
+        _ => "@alice:example.org (or ['@alice:example.org' '@bob:example.org'])",
+    }
+}
+
+/// An event type: a namespaced name (`m.room.message`, `com.example.*`), not a number.
+fn check_event_type(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("An event type is empty".to_owned());
+    }
+    if text.contains(char::is_whitespace) || !text.contains(|c: char| c.is_alphabetic()) {
+        return Err(format!("'{text}' is not an event type"));
+    }
+    Ok(())
+}
+
+/// A sender: a full user ID.
+fn check_sender(text: &str) -> Result<(), String> {
+    crate::ids::UserId::parse(text)
+        .map(|_| ())
+        .map_err(|err| crate::plugin::errors::capitalise(&err.problem))
 }
 
 /// `--wait`: positive, at most [`MAX_WAIT`].

@@ -29,13 +29,14 @@ impl PluginCommand for Messages {
     }
 
     fn description(&self) -> &str {
-        "Recent messages of a room, newest first: time, sender, type, body."
+        "Recent messages of a room, newest first."
     }
 
     fn extra_description(&self) -> &str {
-        "The rows stream in pages: the first of up to 100 (the first rows come at once), then \
-         of up to 1000 (the most Synapse gives), no larger than --limit; 10,000 messages take 11 \
-         requests, and the pages already read are not kept. Encrypted messages show with msgtype m.room.encrypted and no body (this \
+        "Columns: time, sender, msgtype, body, event_id. The rows stream in pages: the first of \
+         up to 100 (the first rows come at once), then of up to 1000 (the most Synapse gives), \
+         no larger than --limit; 10,000 messages take 11 requests, and the pages already read \
+         are not kept. Encrypted messages show with msgtype m.room.encrypted and no body (this \
          plugin does not decrypt)."
     }
 

@@ -19,11 +19,11 @@ impl SimplePluginCommand for Rooms {
     }
 
     fn description(&self) -> &str {
-        "List the rooms the user has joined: ID, alias, name, members, encryption."
+        "List the rooms the user has joined, with their alias, name, members and encryption."
     }
 
     fn extra_description(&self) -> &str {
-        "One request, however many rooms there are: a sliding sync (MSC4186) asking for these \
+        "Columns: room_id, alias, name, members, encrypted. One request, however many rooms there are: a sliding sync (MSC4186) asking for these \
          fields where the server has it, else a /sync filtered down to them."
     }
 

@@ -7,7 +7,7 @@ use nu_protocol::{
 use super::{Pipe, with_session};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
-use crate::plugin::room_arg::{room_arg, room_failure, with_room};
+use crate::plugin::room_arg::{encrypted_room, room_arg, room_failure, with_room};
 use crate::rooms::{OutgoingMessage, new_transaction_id};
 
 /// `matrix send`: sends a message.
@@ -143,14 +143,7 @@ impl PluginCommand for SendMessage {
             })
             .map_err(|err| room_failure(err, &room, &blame))?;
         if encrypted {
-            return Err(LabeledError::new("This room is end-to-end encrypted")
-                .with_label("an encrypted room", room.span)
-                .with_help(
-                    "this plugin does not encrypt messages (yet), and sending in the clear to an \
-                     encrypted room would be wrong: use an unencrypted room for notifications, or \
-                     a client with encryption",
-                )
-                .with_code("matrix::encrypted_room"));
+            return Err(encrypted_room(room.span, ""));
         }
         let event_id = active
             .run(plugin, |client, token| {

@@ -38,10 +38,22 @@ pub(super) fn refused(err: &MasAdminError, blame: &Blame) -> LabeledError {
             title.to_owned(),
             format!("log in again: {ADMIN_LOGIN}"),
         ),
-        (409, _) => (
+        // MAS answers 409 for more than one conflict: its title tells which.
+        (409, _) if title.contains("already revoked") => (
+            "This token is already revoked".to_owned(),
+            title.to_owned(),
+            "nothing to do: it no longer works (`matrix admin tokens` shows when it was revoked)"
+                .to_owned(),
+        ),
+        (409, _) if title.contains("username") || title.contains("already exists") => (
             "MAS refused: the name is taken".to_owned(),
             title.to_owned(),
             "choose another user name, or use the existing user".to_owned(),
+        ),
+        (409, _) => (
+            "MAS refused: it conflicts with what is there".to_owned(),
+            title.to_owned(),
+            format!("MAS said: {err}"),
         ),
         _ => (
             "MAS's admin API refused the request".to_owned(),
