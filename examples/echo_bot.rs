@@ -1,5 +1,6 @@
 //! A bot in Rust: answers `!ping` with `pong` in every room it is in, until stopped, and stays
-//! up through homeserver restarts (the listener retries, saying so on stderr).
+//! up through homeserver restarts (the listener retries, saying so on stderr) and through an
+//! answer that fails (a room where it may not post: said on stderr, and it goes on).
 //!
 //! ```sh
 //! MATRIX_HOMESERVER=https://matrix.example.org MATRIX_TOKEN=syt_... \
@@ -26,7 +27,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run_bot(&homeserver, &token, DEFAULT_WAIT, None) {
+    let said =
+        |room_id: &str, err: &Error| eprintln!("echo_bot: could not answer in {room_id}: {err}");
+    match run_bot(&homeserver, &token, DEFAULT_WAIT, None, said) {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -35,13 +38,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Answers each `!ping` with a `pong` notice; ends after `answers` answers (never, with
+/// Answers each `!ping` (a text, not a notice) with a `pong` notice; an answer that fails goes
+/// to `failed` with its room, and the bot goes on. Ends after `answers` answers (never, with
 /// `None`) or at an error that does not pass (a refused token). Returns how many it answered.
 pub fn run_bot(
     homeserver: &str,
     token: &AccessToken,
     wait: Duration,
     answers: Option<usize>,
+    mut failed: impl FnMut(&str, &Error),
 ) -> Result<usize, Error> {
     let client = Client::new(homeserver)?;
     let me = client.whoami(token)?.user_id;
@@ -54,16 +59,25 @@ pub fn run_bot(
         .listen(token.clone(), filter, Start::Now, wait, false)
         .on_retry(Box::new(|err, pause| {
             eprintln!("echo_bot: {err}; trying again in {}s", pause.as_secs());
+        }))
+        .on_back(Box::new(|after| {
+            eprintln!("echo_bot: back after {}s", after.as_secs());
         }));
     let mut answered = 0;
     for event in listener {
         let event: Event = event?;
-        if event.content["body"] != "!ping" {
+        // Notices are for bots, and bots do not answer them: two bots never loop.
+        if event.content["msgtype"] != "m.text" || event.content["body"] != "!ping" {
             continue;
         }
         let pong = OutgoingMessage::text("pong").as_notice(true);
-        client.send_message(token, &event.room_id, &pong, &new_transaction_id())?;
-        answered += 1;
+        match client.send_message(token, &event.room_id, &pong, &new_transaction_id()) {
+            Ok(_) => answered += 1,
+            Err(err) => {
+                failed(&event.room_id, &err);
+                continue;
+            }
+        }
         if answers == Some(answered) {
             break;
         }

@@ -355,7 +355,7 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
         .expect("a room")
         .to_owned();
     ex.run_until_stopped(
-        "matrix listen --invites --session bot | where type == invite | each {|i| $i | matrix join --session bot }",
+        "matrix listen --invites --session bot | each {|e| try { if $e.type == invite { $e | matrix join --session bot } } catch {|err| print -e $err.msg } }",
         || {
             wait_until(within, || {
                 hs.call(admin_token, "GET", &format!("rooms/{room_id}/joined_members"), &json!({}))
@@ -367,7 +367,7 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
     );
     // The bot answers !ping.
     ex.run_until_stopped(
-        "matrix listen --session bot | where body == '!ping' | each {|m| 'pong' | matrix send $m.room_id --notice --session bot }",
+        "matrix listen --session bot | where msgtype == 'm.text' and body == '!ping' | each {|m| try { 'pong' | matrix send $m.room_id --notice --session bot } catch {|e| print -e $e.msg } }",
         || {
             std::thread::sleep(Duration::from_secs(1));
             hs.send_text(admin_token, &room_id, "!ping");

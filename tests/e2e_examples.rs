@@ -126,3 +126,91 @@ fn the_rust_example_reports_a_wrong_password_without_it() {
     assert!(text.contains("[403 / M_FORBIDDEN]"), "{text}");
     assert!(!text.contains("wrong-password-123"), "{text}");
 }
+
+/// `examples/bot.nu`, run as its header says against Synapse, with @human on the other side:
+/// it joins the rooms it is invited to, fails to answer in a room where it may not post (and
+/// says so), answers the next `!ping` with one pong, and leaves notices alone.
+#[test]
+fn the_nushell_bot_joins_answers_and_outlives_a_failed_answer() {
+    let hs = synapse();
+    let bot = hs.register(&unique_user("nubot"), "pw-Nubot-1");
+    let human = hs.register(&unique_user("human"), "pw-Human-1");
+    let human_token = hs.login(&human, "pw-Human-1");
+    let config = scratch("example-bot");
+    let saved = support::nu_cfg(
+        &format!(
+            "$env.PW | matrix login {bot} -H {} --save bot | ignore",
+            hs.url
+        ),
+        &config,
+        "pw-Nubot-1",
+    );
+    assert!(saved.success, "{}", saved.stderr);
+    let mut command = support::nu_command();
+    command
+        .arg(support::root().join("examples/bot.nu"))
+        .arg("bot")
+        .env("XDG_CONFIG_HOME", &config);
+    let mut running = support::Running::spawn(command);
+    let room = |name: &str, override_levels: serde_json::Value| -> String {
+        let mut body = serde_json::json!({"name": name, "invite": [bot]});
+        if !override_levels.is_null() {
+            body["power_level_content_override"] = override_levels;
+        }
+        hs.call(&human_token, "POST", "createRoom", &body)["room_id"]
+            .as_str()
+            .expect("a room")
+            .to_owned()
+    };
+    // A room where only @human may post, and an ordinary one.
+    let read_only = room(
+        "Read-only",
+        // (The creator may always post: rooms of version 12 give creators every power.)
+        serde_json::json!({"events_default": 100}),
+    );
+    let open = room("Open", serde_json::Value::Null);
+    for room_id in [&read_only, &open] {
+        running.line_with(&format!("bot: joined {room_id}"), WITHIN);
+    }
+    hs.send_text(&human_token, &read_only, "!ping");
+    let failed = running.line_with("bot: could not answer in", WITHIN);
+    assert!(failed.contains(&read_only), "{failed}");
+    // Still up: a notice is left alone, the next !ping gets one pong.
+    hs.call(
+        &human_token,
+        "PUT",
+        &format!("rooms/{open}/send/m.room.message/notice-1"),
+        &serde_json::json!({"msgtype": "m.notice", "body": "!ping"}),
+    );
+    hs.send_text(&human_token, &open, "!ping");
+    let pongs = || {
+        let page = hs.call(
+            &human_token,
+            "GET",
+            &format!("rooms/{open}/messages?dir=b&limit=10"),
+            &serde_json::json!({}),
+        );
+        page["chunk"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|event| event["sender"] == bot.as_str() && event["type"] == "m.room.message")
+            .map(|event| event["content"].clone())
+            .collect::<Vec<_>>()
+    };
+    let started = std::time::Instant::now();
+    while pongs().is_empty() {
+        assert!(started.elapsed() < WITHIN, "no pong in {WITHIN:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        pongs(),
+        [serde_json::json!({"msgtype": "m.notice", "body": "pong"})]
+    );
+    running.signal("TERM");
+    let run = running.finish(WITHIN);
+    assert!(!run.stderr.contains("pw-Nubot-1"));
+}
+
+/// How long the bot gets for each step.
+const WITHIN: std::time::Duration = std::time::Duration::from_secs(30);

@@ -31,10 +31,13 @@ fn a_run_of_sends_costs_one_request_each_and_a_room_turned_encrypted_is_refused(
     let run = support::nu_cfg(
         &format!(
             "let room = (matrix api createRoom --data {{room_alias_name: '{alias_name}'}} | get room_id)
-             for n in 1..5 {{ matrix send '#{alias_name}:localhost' $'message ($n)' | ignore }}
+             for n in 1..4 {{ matrix send '#{alias_name}:localhost' $'message ($n)' | ignore }}
+             matrix api $'rooms/($room)/send/m.room.message/api-5' -X PUT -d {{msgtype: m.text, body: 'message 5'}} | ignore
              matrix api $'rooms/($room)/state/m.room.encryption' --method PUT --data {{algorithm: m.megolm.v1.aes-sha2}} | ignore
              sleep 500ms
              try {{ matrix send '#{alias_name}:localhost' 'secret plans'; print 'SENT' }} catch {{|e| print $e.msg }}
+             try {{ matrix api $'rooms/($room)/send/m.room.message/api-6' -X PUT -d {{msgtype: m.text, body: 'api plans'}}; print 'API SENT' }} catch {{|e| print $e.msg }}
+             matrix api $'rooms/($room)/send/m.room.message/api-7' -X PUT -d {{msgtype: m.notice, body: 'meant'}} --plaintext | ignore
              print (matrix messages $room | get body | to json -r)"
         ),
         &config,
@@ -47,9 +50,19 @@ fn a_run_of_sends_costs_one_request_each_and_a_room_turned_encrypted_is_refused(
         run.stdout
     );
     assert!(!run.stdout.contains("SENT"), "{}", run.stdout);
+    assert_eq!(
+        run.stdout
+            .matches("This room is end-to-end encrypted")
+            .count(),
+        2,
+        "matrix send and matrix api refuse it alike: {}",
+        run.stdout
+    );
+    // In the clear only where it was meant: before the room turned encrypted, and with
+    // --plaintext.
     assert!(
         run.stdout
-            .contains(r#"["message 5","message 4","message 3","message 2","message 1"]"#),
+            .contains(r#"["meant","message 5","message 4","message 3","message 2","message 1"]"#),
         "{}",
         run.stdout
     );
@@ -64,7 +77,13 @@ fn a_run_of_sends_costs_one_request_each_and_a_room_turned_encrypted_is_refused(
         "{requests:#?}"
     );
     assert_eq!(count("/state/m.room.encryption"), 1, "{requests:#?}");
-    assert_eq!(count("/send/m.room.message/"), 5, "{requests:#?}");
+    // matrix api's checks cost nothing more: the send watch knew the room.
+    assert_eq!(count("/send/m.room.message/"), 6, "{requests:#?}");
+    assert_eq!(
+        count("GET /_matrix/client/v3/rooms/"),
+        count("/messages"),
+        "the only room GETs are matrix messages' pages: {requests:#?}"
+    );
     let syncs = count("GET /_matrix/client/v3/sync");
     assert!((2..=4).contains(&syncs), "{requests:#?}");
 }

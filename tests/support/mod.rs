@@ -496,12 +496,14 @@ impl Running {
     /// Starts `script` like [`nu_with`] does.
     pub fn start(script: &str, setup: impl FnOnce(&mut Command)) -> Self {
         let mut command = nu_command();
-        command
-            .arg("-c")
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.arg("-c").arg(script);
         setup(&mut command);
+        Self::spawn(command)
+    }
+
+    /// Starts `command` (a [`nu_command`] with its arguments), its output read as [`start`]'s.
+    pub fn spawn(mut command: Command) -> Self {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("start nu");
         let mut out = child.stdout.take().expect("stdout");
         let stdout = thread::spawn(move || {

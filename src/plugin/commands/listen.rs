@@ -119,13 +119,13 @@ impl PluginCommand for Listen {
     fn examples(&self) -> Vec<Example<'_>> {
         vec![
             Example {
-                example: "matrix listen --session bot | where body == '!ping' | each {|m| 'pong' | matrix send $m.room_id --notice --session bot }",
-                description: "A bot that answers !ping with pong, until Ctrl-C",
+                example: "matrix listen --session bot | where msgtype == 'm.text' and body == '!ping' | each {|m| try { 'pong' | matrix send $m.room_id --notice --session bot } catch {|e| print -e $e.msg } }",
+                description: "A bot that answers !ping with pong until Ctrl-C, and goes on when an answer fails",
                 result: None,
             },
             Example {
-                example: "matrix listen --invites --session bot | where type == invite | each {|i| $i | matrix join --session bot }",
-                description: "A bot that joins every room it is invited to",
+                example: "matrix listen --invites --session bot | each {|e| try { if $e.type == invite { $e | matrix join --session bot } } catch {|err| print -e $err.msg } }",
+                description: "A bot that joins every room it is invited to (messages come in the same stream: see examples/bot.nu)",
                 result: None,
             },
             Example {
