@@ -508,3 +508,32 @@ fn rooms_and_devices_complete_at_the_prompt_and_a_silent_server_gives_nothing_fa
     terminal.type_keys(b"\x03exit\r");
     terminal.finish(within);
 }
+
+/// The columns each table command's help names are those of a real row (`matrix rooms`,
+/// `messages`, `devices`, `listen`).
+#[test]
+fn the_columns_help_names_are_a_real_rows() {
+    let (as_user, _) = user_with_session("columns");
+    let run = as_user(
+        "let room = (matrix api createRoom --data {name: 'Columns'} | get room_id)
+         let since = (matrix api sync --query {timeout: 0, filter: '{\"room\":{\"timeline\":{\"limit\":1}}}'} | get next_batch)
+         matrix send $room 'a row' | ignore
+         {
+             'matrix rooms': (matrix rooms | columns),
+             'matrix messages': (matrix messages $room | columns),
+             'matrix devices': (matrix devices | columns),
+             'matrix listen': (matrix listen --own --since $since --once | first | columns)
+         } | to json --raw",
+    );
+    assert!(run.success, "{}", run.stderr);
+    let real = json(&run.stdout);
+    let tables = support::table_columns();
+    assert_eq!(tables.len(), 4, "a new table command: add it here");
+    for (name, named, _) in tables {
+        assert_eq!(
+            real[name.as_str()],
+            serde_json::json!(named),
+            "`help {name}` names other columns than a real row has"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! The commands inside nu-plugin-test-support's in-process engine: their examples, and the
 //! argument errors that need no server.
 
+mod support;
+
 use nu_plugin_matrix::plugin::MatrixPlugin;
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::ShellError;
@@ -487,4 +489,17 @@ fn reveal_refuses_plain_and_masked_strings() {
     assert!(text.contains("already plain text"), "{text}");
     let text = error_of("{user_id: '@a:b'} | matrix token reveal");
     assert!(text.contains("The record holds no token value"), "{text}");
+}
+
+/// Help that names a table's columns names the ones the command declares, in order.
+#[test]
+fn every_table_command_names_its_columns_in_help() {
+    let tables = support::table_columns();
+    assert!(tables.len() >= 4, "{tables:?}");
+    for (name, named, declared) in tables {
+        assert_eq!(
+            named, declared,
+            "`help {name}` names other columns than it gives"
+        );
+    }
 }

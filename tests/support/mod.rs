@@ -730,3 +730,51 @@ pub fn closed_port_url() -> String {
     drop(listener);
     format!("http://127.0.0.1:{port}")
 }
+
+/// The columns a command's help names (its extra description's `Columns: a, b (what), c.`),
+/// and the columns its signature declares for its table, by command name: for every plugin
+/// command that returns a table.
+pub fn table_columns() -> Vec<(String, Vec<String>, Vec<String>)> {
+    use nu_plugin::Plugin;
+    nu_plugin_matrix::plugin::MatrixPlugin::new()
+        .commands()
+        .iter()
+        .filter_map(|command| {
+            let declared = command.signature().input_output_types.iter().find_map(
+                |(_, output)| match output {
+                    nu_protocol::Type::Table(columns) if !columns.is_empty() => {
+                        Some(columns.iter().map(|(name, _)| name.clone()).collect())
+                    }
+                    _ => None,
+                },
+            )?;
+            Some((
+                command.name().to_owned(),
+                help_columns(command.extra_description()),
+                declared,
+            ))
+        })
+        .collect()
+}
+
+/// The names listed after `Columns: ` up to the sentence's end, without their explanations.
+fn help_columns(help: &str) -> Vec<String> {
+    let Some((_, rest)) = help.split_once("Columns: ") else {
+        return Vec::new();
+    };
+    let mut list = String::new();
+    let mut depth = 0;
+    for c in rest.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            '.' if depth == 0 => break,
+            _ if depth == 0 => list.push(c),
+            _ => {}
+        }
+    }
+    list.split(',')
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
