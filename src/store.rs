@@ -24,13 +24,14 @@ use zeroize::Zeroizing;
 use crate::listen::Position;
 use crate::secret::Password;
 
+mod admin;
 mod file;
 pub mod keyring;
 mod saved;
 
 use file::{FORMAT_VERSION, StoredFile};
 pub use keyring::{Keyring, KeyringError, KeyringFailure, Tokens};
-pub use saved::{Saved, SavedSession, Secrets, SecretsAt, SecretsSetting};
+pub use saved::{Kept, Saved, SavedSession, Secrets, SecretsAt, SecretsSetting};
 
 /// Why the session file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +92,7 @@ pub struct Listened {
 }
 
 /// A MAS admin client, saved: enough to ask for a fresh `urn:mas:admin` token. `Debug` does not
-/// show the secret.
+/// show the secret, which is in the file or in the system keyring (as a session's tokens are).
 #[derive(Debug, Clone)]
 pub struct SavedAdminClient {
     /// The homeserver's base URL.
@@ -104,8 +105,8 @@ pub struct SavedAdminClient {
     pub token_endpoint: String,
     /// The client's ID.
     pub client_id: String,
-    /// The client's secret.
-    pub client_secret: Password,
+    /// The client's secret, or where it is ([`SessionStore::open_admin_client`] reads it).
+    pub client_secret: Kept<Password>,
 }
 
 impl PartialEq for SavedAdminClient {

@@ -89,14 +89,22 @@ impl Caller {
                 (Some(flag), _) => (Some(flag.item.clone()), flag.span),
                 (None, default) => (default.clone(), call.head),
             };
-            if let Some(admin) = name.and_then(|name| saved.admin_clients.get(&name).cloned()) {
+            let admin = name.and_then(|name| {
+                let admin = saved.admin_clients.get(&name).cloned()?;
+                Some((name, admin))
+            });
+            if let Some((name, admin)) = admin {
                 let blame = Blame::session(call.head, span, &admin.client_id);
+                let secret = plugin
+                    .store()
+                    .and_then(|store| store.open_admin_client(&name, &admin))
+                    .map_err(|err| errors::store(err, span))?;
                 let client = client_of(&admin.homeserver)?;
                 let tokens = client
                     .client_credentials_at(
                         &admin.token_endpoint,
                         &admin.client_id,
-                        &admin.client_secret,
+                        &secret,
                         ADMIN_SCOPE,
                     )
                     .map_err(|err| refused_client(err, &blame))?;

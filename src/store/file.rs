@@ -1,9 +1,10 @@
 //! The session file's JSON form, and its conversion to and from [`SavedSessions`].
 //!
 //! Format 1 has every session's tokens in the file. Format 2 adds sessions whose tokens are in
-//! the system keyring: such a session has a `keyring` key (its item's key) instead of tokens. A
-//! file is written as format 2 only while it has such a session, so that older versions of this
-//! plugin keep reading files that do not need the new form.
+//! the system keyring: such a session has a `keyring` key (its item's key) instead of tokens,
+//! and so may a saved admin client instead of its secret. A file is written as format 2 only
+//! while it has such an entry, so that older versions of this plugin keep reading files that do
+//! not need the new form.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::keyring::Tokens;
-use super::{Listened, SavedAdminClient, SavedSession, SavedSessions, Secrets};
+use super::{Kept, Listened, SavedAdminClient, SavedSession, SavedSessions, Secrets};
 use crate::ids::UserId;
 use crate::secret::{AccessToken, Password};
 use crate::session::OAuthClient;
@@ -66,7 +67,12 @@ pub(super) struct StoredAdminClient {
     issuer: String,
     token_endpoint: String,
     client_id: String,
-    client_secret: Zeroizing<String>,
+    /// Absent when the secret is in the keyring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<Zeroizing<String>>,
+    /// The key of the keyring item that holds the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keyring: Option<String>,
 }
 
 impl SavedAdminClient {
@@ -77,21 +83,34 @@ impl SavedAdminClient {
             issuer: self.issuer.clone(),
             token_endpoint: self.token_endpoint.clone(),
             client_id: self.client_id.clone(),
-            client_secret: Zeroizing::new(self.client_secret.expose().to_owned()),
+            client_secret: match &self.client_secret {
+                Kept::File(secret) => Some(Zeroizing::new(secret.expose().to_owned())),
+                Kept::Keyring { .. } => None,
+            },
+            keyring: match &self.client_secret {
+                Kept::File(_) => None,
+                Kept::Keyring { key } => Some(key.clone()),
+            },
         }
     }
 }
 
 impl StoredAdminClient {
-    fn into_saved(self) -> SavedAdminClient {
-        SavedAdminClient {
+    /// `None` when the entry has neither a secret nor a keyring key.
+    fn into_saved(self) -> Option<SavedAdminClient> {
+        let client_secret = match (self.client_secret, self.keyring) {
+            (Some(secret), _) => Kept::File(Password::new(secret.to_string())),
+            (None, Some(key)) => Kept::Keyring { key },
+            (None, None) => return None,
+        };
+        Some(SavedAdminClient {
             homeserver: self.homeserver,
             home_server: self.home_server,
             issuer: self.issuer,
             token_endpoint: self.token_endpoint,
             client_id: self.client_id,
-            client_secret: Password::new(self.client_secret.to_string()),
-        }
+            client_secret,
+        })
     }
 }
 
@@ -101,7 +120,11 @@ impl StoredFile {
         let in_keyring = saved
             .sessions
             .values()
-            .any(|session| matches!(session.secrets, Secrets::Keyring { .. }));
+            .any(|session| matches!(session.secrets, Secrets::Keyring { .. }))
+            || saved
+                .admin_clients
+                .values()
+                .any(|admin| matches!(admin.client_secret, Kept::Keyring { .. }));
         Self {
             version: if in_keyring {
                 FORMAT_VERSION
@@ -134,6 +157,13 @@ impl StoredFile {
             })?;
             sessions.insert(name, session);
         }
+        let mut admin_clients = BTreeMap::new();
+        for (name, stored) in self.admin_clients {
+            let admin = stored.into_saved().ok_or_else(|| {
+                format!("has neither a secret nor a keyring reference for admin client '{name}'")
+            })?;
+            admin_clients.insert(name, admin);
+        }
         let needs_login = self
             .needs_login
             .into_iter()
@@ -149,11 +179,7 @@ impl StoredFile {
             sessions,
             oauth_clients: self.oauth_clients,
             needs_login,
-            admin_clients: self
-                .admin_clients
-                .into_iter()
-                .map(|(name, stored)| (name, stored.into_saved()))
-                .collect(),
+            admin_clients,
             listened,
         })
     }

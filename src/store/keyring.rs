@@ -2,7 +2,8 @@
 //! the Secret Service on Linux and the BSDs (GNOME Keyring, KWallet, KeePassXC), the login
 //! Keychain on macOS, through the `keyring-core` crate and its store for each platform.
 //!
-//! One item per saved session holds its access and refresh tokens (a small JSON object). Items
+//! One item per saved session holds its access and refresh tokens (a small JSON object), and one
+//! per saved MAS admin client its client secret. Items
 //! have the service `nu_plugin_matrix` and, as their user, a key that the session file keeps as
 //! the session's reference: the session's name and a random suffix, so that two session files
 //! (two config folders) never share an item. The Secret Service shows each item under a label
@@ -17,7 +18,7 @@ use keyring_core::api::CredentialStore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::secret::{AccessToken, unique_hex};
+use crate::secret::{AccessToken, Password, unique_hex};
 
 /// The service of every item this program makes.
 pub const SERVICE: &str = "nu_plugin_matrix";
@@ -34,12 +35,69 @@ pub struct Tokens {
     pub refresh_token: Option<AccessToken>,
 }
 
+/// What an item can hold: its secret is this thing as a small JSON object.
+pub trait ItemContent: Sized {
+    /// What the item holds, in a few words, for errors.
+    const WHAT: &'static str;
+    /// The item's secret.
+    fn to_secret(&self) -> Zeroizing<Vec<u8>>;
+    /// The thing from an item's secret; `None` when it holds something else.
+    fn from_secret(secret: &[u8]) -> Option<Self>;
+}
+
 /// The tokens as an item's secret.
 #[derive(Serialize, Deserialize)]
-struct ItemSecret {
+struct TokensSecret {
     access_token: Zeroizing<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<Zeroizing<String>>,
+}
+
+impl ItemContent for Tokens {
+    const WHAT: &'static str = "a session's tokens";
+
+    fn to_secret(&self) -> Zeroizing<Vec<u8>> {
+        let secret = TokensSecret {
+            access_token: Zeroizing::new(self.access_token.reveal().to_owned()),
+            refresh_token: self
+                .refresh_token
+                .as_ref()
+                .map(|token| Zeroizing::new(token.reveal().to_owned())),
+        };
+        Zeroizing::new(serde_json::to_vec(&secret).expect("plain data serialises"))
+    }
+
+    fn from_secret(secret: &[u8]) -> Option<Self> {
+        let secret: TokensSecret = serde_json::from_slice(secret).ok()?;
+        Some(Self {
+            access_token: AccessToken::new(secret.access_token.to_string()),
+            refresh_token: secret
+                .refresh_token
+                .map(|token| AccessToken::new(token.to_string())),
+        })
+    }
+}
+
+/// A MAS admin client's secret as an item's secret.
+#[derive(Serialize, Deserialize)]
+struct ClientSecret {
+    client_secret: Zeroizing<String>,
+}
+
+impl ItemContent for Password {
+    const WHAT: &'static str = "an admin client's secret";
+
+    fn to_secret(&self) -> Zeroizing<Vec<u8>> {
+        let secret = ClientSecret {
+            client_secret: Zeroizing::new(self.expose().to_owned()),
+        };
+        Zeroizing::new(serde_json::to_vec(&secret).expect("plain data serialises"))
+    }
+
+    fn from_secret(secret: &[u8]) -> Option<Self> {
+        let secret: ClientSecret = serde_json::from_slice(secret).ok()?;
+        Some(Password::new(secret.client_secret.to_string()))
+    }
 }
 
 /// What went wrong with the system's store.
@@ -52,7 +110,7 @@ pub enum KeyringFailure {
     Locked,
     /// The item is not there (deleted by hand, or the file came from another machine).
     Missing,
-    /// The item holds something that is not a session's tokens.
+    /// The item holds something other than what it should (a session's tokens, a secret).
     Damaged,
     /// Anything else the store reported.
     Failed,
@@ -177,40 +235,31 @@ impl Keyring {
         err
     }
 
-    /// The tokens held under `key`.
-    pub fn read(&self, key: &str) -> Result<Tokens, KeyringError> {
+    /// What the item under `key` holds: a session's tokens, or an admin client's secret.
+    pub fn read<T: ItemContent>(&self, key: &str) -> Result<T, KeyringError> {
         let entry = self.entry(key, None)?;
         let bytes = Zeroizing::new(
             entry
                 .get_secret()
                 .map_err(|err| self.forget_on_failure(err.into()))?,
         );
-        let secret: ItemSecret = serde_json::from_slice(&bytes).map_err(|_| KeyringError {
+        T::from_secret(&bytes).ok_or_else(|| KeyringError {
             failure: KeyringFailure::Damaged,
-            detail: "the item's secret is not a session's tokens".into(),
-        })?;
-        Ok(Tokens {
-            access_token: AccessToken::new(secret.access_token.to_string()),
-            refresh_token: secret
-                .refresh_token
-                .map(|token| AccessToken::new(token.to_string())),
+            detail: format!("the item's secret is not {}", T::WHAT),
         })
     }
 
-    /// Writes `tokens` under `key`: a new item named `label`, or the existing item's secret
+    /// Writes `content` under `key`: a new item named `label`, or the existing item's secret
     /// replaced in one step.
-    pub fn write(&self, key: &str, label: &str, tokens: &Tokens) -> Result<(), KeyringError> {
+    pub fn write<T: ItemContent>(
+        &self,
+        key: &str,
+        label: &str,
+        content: &T,
+    ) -> Result<(), KeyringError> {
         let entry = self.entry(key, Some(label))?;
-        let secret = ItemSecret {
-            access_token: Zeroizing::new(tokens.access_token.reveal().to_owned()),
-            refresh_token: tokens
-                .refresh_token
-                .as_ref()
-                .map(|token| Zeroizing::new(token.reveal().to_owned())),
-        };
-        let bytes = Zeroizing::new(serde_json::to_vec(&secret).expect("plain data serialises"));
         entry
-            .set_secret(&bytes)
+            .set_secret(&content.to_secret())
             .map_err(|err| self.forget_on_failure(err.into()))
     }
 
@@ -231,6 +280,11 @@ pub fn new_key(name: &str) -> String {
 /// The label a person sees in their keyring app.
 pub fn label(name: &str, user_id: &str) -> String {
     format!("Matrix session '{name}' of {user_id} (nu_plugin_matrix)")
+}
+
+/// The label of a saved MAS admin client's item.
+pub fn admin_label(name: &str, client_id: &str) -> String {
+    format!("MAS admin client '{name}' ({client_id}, nu_plugin_matrix)")
 }
 
 /// Whether the platform's store takes a label (the Secret Service does; the Keychain names an

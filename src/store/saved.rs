@@ -7,8 +7,8 @@
 
 use std::time::SystemTime;
 
-use super::keyring::{self, Keyring, KeyringError, KeyringFailure, Tokens};
-use super::{SessionStore, StoreError};
+use super::keyring::{self, ItemContent, Keyring, KeyringError, KeyringFailure, Tokens};
+use super::{SavedSessions, SessionStore, StoreError};
 use crate::ids::UserId;
 use crate::session::{OAuthClient, Session};
 
@@ -31,17 +31,30 @@ pub struct SavedSession {
     pub secrets: Secrets,
 }
 
-/// A saved session's tokens, or where they are.
+/// A secret of a saved entry (a session's tokens, an admin client's secret), or where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Secrets {
+pub enum Kept<T> {
     /// In the session file.
-    File(Tokens),
+    File(T),
     /// In the system keyring, in the item of this key.
     Keyring {
         /// The item's key (its user attribute).
         key: String,
     },
 }
+
+impl<T> Kept<T> {
+    /// Where it is.
+    pub fn at(&self) -> SecretsAt {
+        match self {
+            Self::File(_) => SecretsAt::File,
+            Self::Keyring { .. } => SecretsAt::Keyring,
+        }
+    }
+}
+
+/// A saved session's tokens, or where they are.
+pub type Secrets = Kept<Tokens>;
 
 /// Where a session's tokens are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +119,7 @@ impl SavedSession {
 
     /// Where its tokens are.
     pub fn secrets_at(&self) -> SecretsAt {
-        match self.secrets {
-            Secrets::File(_) => SecretsAt::File,
-            Secrets::Keyring { .. } => SecretsAt::Keyring,
-        }
+        self.secrets.at()
     }
 
     /// The session with these tokens.
@@ -133,6 +143,17 @@ fn tokens_of(session: &Session) -> Tokens {
         access_token: session.access_token.clone(),
         refresh_token: session.refresh_token.clone(),
     }
+}
+
+/// Where a named entry keeps a secret, with the label its keyring item gets.
+pub(super) type Slot<T> =
+    for<'a> fn(&'a mut SavedSessions, &str) -> Option<(&'a mut Kept<T>, String)>;
+
+/// The tokens of the saved session `name`.
+fn session_slot<'a>(saved: &'a mut SavedSessions, name: &str) -> Option<(&'a mut Secrets, String)> {
+    let entry = saved.sessions.get_mut(name)?;
+    let label = keyring::label(name, entry.user_id.as_str());
+    Some((&mut entry.secrets, label))
 }
 
 /// What a save did.
@@ -281,74 +302,98 @@ impl SessionStore {
     /// Deletes the keyring item of `entry`, if it has one (an item already gone is fine). For
     /// use inside [`SessionStore::update`], before the entry is removed.
     pub fn drop_secrets(&self, name: &str, entry: &SavedSession) -> Result<(), StoreError> {
-        match &entry.secrets {
-            Secrets::File(_) => Ok(()),
-            Secrets::Keyring { key } => self
+        self.drop_kept(name, &entry.secrets)
+    }
+
+    /// Deletes the keyring item of an entry whose tokens are dead or saved elsewhere; a failure
+    /// leaves an item no entry names, and nothing more is done about it.
+    pub fn drop_secrets_quietly(&self, entry: &SavedSession) {
+        self.drop_kept_quietly(&entry.secrets);
+    }
+
+    /// Deletes the keyring item of the entry `name`'s secret, if it is in one.
+    pub(super) fn drop_kept<T>(&self, name: &str, kept: &Kept<T>) -> Result<(), StoreError> {
+        match kept {
+            Kept::File(_) => Ok(()),
+            Kept::Keyring { key } => self
                 .keyring_for(Some(name))?
                 .delete(key)
                 .map_err(|err| self.keyring_error(name, &err)),
         }
     }
 
-    /// Deletes the keyring item of an entry whose tokens are dead or saved elsewhere; a failure
-    /// leaves an item no entry names, and nothing more is done about it.
-    pub fn drop_secrets_quietly(&self, entry: &SavedSession) {
-        if let (Secrets::Keyring { key }, Some(keyring)) = (&entry.secrets, &self.keyring) {
+    /// As [`SessionStore::drop_kept`], a failure ignored.
+    pub(super) fn drop_kept_quietly<T>(&self, kept: &Kept<T>) {
+        if let (Kept::Keyring { key }, Some(keyring)) = (kept, &self.keyring) {
             let _ = keyring.delete(key);
         }
     }
 
-    /// Moves the tokens of the saved session `name` to `to`. Returns `Ok(None)` when no session
-    /// has that name, `Ok(Some(false))` when they were there already.
+    /// Moves the tokens of the saved session `name` (or the secret of the saved admin client
+    /// `name`) to `to`. Returns `Ok(None)` when nothing has that name, `Ok(Some(false))` when
+    /// they were there already.
     pub fn move_secrets(&self, name: &str, to: SecretsAt) -> Result<Option<bool>, StoreError> {
+        if self.load()?.admin_clients.contains_key(name) {
+            return match to {
+                SecretsAt::Keyring => self.move_to_keyring(name, super::admin::admin_slot),
+                SecretsAt::File => self.move_to_file(name, super::admin::admin_slot),
+            };
+        }
         match to {
-            SecretsAt::Keyring => self.move_to_keyring(name),
-            SecretsAt::File => self.move_to_file(name),
+            SecretsAt::Keyring => self.move_to_keyring(name, session_slot),
+            SecretsAt::File => self.move_to_file(name, session_slot),
         }
     }
 
-    fn move_to_keyring(&self, name: &str) -> Result<Option<bool>, StoreError> {
+    fn move_to_keyring<T: ItemContent>(
+        &self,
+        name: &str,
+        slot: Slot<T>,
+    ) -> Result<Option<bool>, StoreError> {
         let keyring = self.keyring_for(Some(name))?;
         let mut written = None;
         let result = self.update(|saved| {
-            let Some(entry) = saved.sessions.get_mut(name) else {
+            let Some((kept, label)) = slot(saved, name) else {
                 return Ok(None);
             };
-            let Secrets::File(tokens) = &entry.secrets else {
+            let Kept::File(secret) = &*kept else {
                 return Ok(Some(false));
             };
             let key = keyring::new_key(name);
-            let label = keyring::label(name, entry.user_id.as_str());
             keyring
-                .write(&key, &label, tokens)
+                .write(&key, &label, secret)
                 .map_err(|err| self.keyring_error(name, &err))?;
             written = Some(key.clone());
-            entry.secrets = Secrets::Keyring { key };
+            *kept = Kept::Keyring { key };
             Ok::<_, StoreError>(Some(true))
         });
         if let (Err(_), Some(key)) = (&result, &written) {
-            // The file still has the tokens: the new item must not stay as a second copy.
+            // The file still has the secret: the new item must not stay as a second copy.
             let _ = keyring.delete(key);
         }
         result
     }
 
-    fn move_to_file(&self, name: &str) -> Result<Option<bool>, StoreError> {
+    fn move_to_file<T: ItemContent>(
+        &self,
+        name: &str,
+        slot: Slot<T>,
+    ) -> Result<Option<bool>, StoreError> {
         let keyring = self.keyring_for(Some(name))?;
-        // The key of the item whose tokens the file took, if it took any.
+        // The key of the item whose secret the file took, if it took any.
         let mut taken = None;
         let found = self.update(|saved| {
-            let Some(entry) = saved.sessions.get_mut(name) else {
+            let Some((kept, _)) = slot(saved, name) else {
                 return Ok(None);
             };
-            let Secrets::Keyring { key } = &entry.secrets else {
+            let Kept::Keyring { key } = &*kept else {
                 return Ok(Some(false));
             };
             let key = key.clone();
-            let tokens = keyring
+            let secret = keyring
                 .read(&key)
                 .map_err(|err| self.keyring_error(name, &err))?;
-            entry.secrets = Secrets::File(tokens);
+            *kept = Kept::File(secret);
             taken = Some(key);
             Ok::<_, StoreError>(Some(true))
         })?;
@@ -356,19 +401,19 @@ impl SessionStore {
             return Ok(found);
         };
         if let Err(err) = keyring.delete(&key) {
-            // Never in both: the file goes back to naming the item, which still has the tokens.
+            // Never in both: the file goes back to naming the item, which still has the secret.
             self.update(|saved| {
-                if let Some(entry) = saved.sessions.get_mut(name)
-                    && matches!(entry.secrets, Secrets::File(_))
+                if let Some((kept, _)) = slot(saved, name)
+                    && matches!(kept, Kept::File(_))
                 {
-                    entry.secrets = Secrets::Keyring { key: key.clone() };
+                    *kept = Kept::Keyring { key: key.clone() };
                 }
                 Ok::<_, StoreError>(())
             })?;
             let mut error = self.keyring_error(name, &err);
             error.problem = format!(
-                "the tokens of saved session '{name}' were not moved: their keyring item could \
-                 not be deleted ({})",
+                "the secrets of '{name}' were not moved: their keyring item could not be \
+                 deleted ({})",
                 err.detail
             );
             return Err(error);
@@ -376,7 +421,7 @@ impl SessionStore {
         Ok(Some(true))
     }
 
-    fn keyring_for(&self, name: Option<&str>) -> Result<&Keyring, StoreError> {
+    pub(super) fn keyring_for(&self, name: Option<&str>) -> Result<&Keyring, StoreError> {
         self.keyring.as_ref().ok_or_else(|| StoreError {
             path: self.path.clone(),
             problem: match name {
@@ -390,7 +435,7 @@ impl SessionStore {
         })
     }
 
-    fn no_keyring_to_save(&self, err: &KeyringError) -> StoreError {
+    pub(super) fn no_keyring_to_save(&self, err: &KeyringError) -> StoreError {
         StoreError {
             path: self.path.clone(),
             problem: format!(
@@ -404,7 +449,7 @@ impl SessionStore {
         }
     }
 
-    fn keyring_error(&self, name: &str, err: &KeyringError) -> StoreError {
+    pub(super) fn keyring_error(&self, name: &str, err: &KeyringError) -> StoreError {
         let kept = "the session is kept as it is";
         let broken = format!(
             "it was deleted outside this plugin, or the session file came from another \

@@ -136,7 +136,7 @@ fn admin_clients_and_marks_round_trip() {
         issuer: "https://auth.example.org/".into(),
         token_endpoint: "https://auth.example.org/oauth2/token".into(),
         client_id: "01JADM1NC11ENT000000000001".into(),
-        client_secret: Password::new("client-secret-0001".into()),
+        client_secret: Kept::File(Password::new("client-secret-0001".into())),
     };
     store
         .update(|saved| {
@@ -235,4 +235,45 @@ fn an_entry_with_neither_tokens_nor_a_reference_is_reported() {
     .expect("write");
     let err = SessionStore::new(&path).load().expect_err("too new");
     assert!(err.problem.contains("format version 3"), "{err}");
+}
+
+#[test]
+fn an_admin_client_in_the_keyring_keeps_only_its_reference_in_the_file() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = SessionStore::new(dir.path().join("sessions.json"));
+    let admin = SavedAdminClient {
+        homeserver: "https://matrix.example.org".into(),
+        home_server: "example.org".into(),
+        issuer: "https://auth.example.org/".into(),
+        token_endpoint: "https://auth.example.org/oauth2/token".into(),
+        client_id: "01JADM1NC11ENT000000000001".into(),
+        client_secret: Kept::Keyring {
+            key: "adm 8899aabbccddeeff".into(),
+        },
+    };
+    store
+        .update(|saved| {
+            saved.admin_clients.insert("adm".into(), admin.clone());
+            Ok::<_, StoreError>(())
+        })
+        .expect("saved");
+    let text = std::fs::read_to_string(store.path()).expect("written");
+    assert!(!text.contains("client_secret"), "{text}");
+    assert!(
+        text.contains("\"keyring\": \"adm 8899aabbccddeeff\""),
+        "{text}"
+    );
+    assert!(text.contains("\"version\": 2"), "{text}");
+    let loaded = store.load().expect("valid");
+    assert_eq!(loaded.admin_clients.get("adm"), Some(&admin));
+    assert_eq!(admin.client_secret.at(), SecretsAt::Keyring);
+    let err = store
+        .open_admin_client("adm", &admin)
+        .expect_err("no keyring");
+    assert!(err.problem.contains("'adm'"), "{err}");
+    // An admin client with neither a secret nor a reference is reported by name.
+    let broken = text.replace("\"keyring\": \"adm 8899aabbccddeeff\"", "\"x\": 1");
+    std::fs::write(store.path(), broken).expect("write");
+    let err = store.load().expect_err("not whole");
+    assert!(err.problem.contains("admin client 'adm'"), "{err}");
 }

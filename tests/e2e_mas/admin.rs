@@ -298,3 +298,90 @@ fn one_bot_script_serves_synapse_and_mas() {
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), bot_id);
 }
+
+/// A saved admin client's secret goes where the `secrets` setting puts tokens: the system
+/// keyring (a real GNOME Keyring) under `auto`, never the file; it works from there, moves both
+/// ways with `matrix session move`, and its item goes with `matrix session remove`.
+#[test]
+fn an_admin_clients_secret_follows_the_secrets_setting() {
+    let keyring = crate::support::keyring::keyring();
+    let mas = mas();
+    let (client_id, secret) = mas.admin_client();
+    let bot = unique_user("krbot");
+    mas.register(&bot, "pw-Bot-4");
+    let config = scratch(&format!("adminkeyring-{bot}"));
+    let file = config.join("nu_plugin_matrix/sessions.json");
+    let nu = |script: &str| {
+        let run = crate::support::nu_with(script, |command| {
+            command
+                .env("XDG_CONFIG_HOME", &config)
+                .env("SECRET", &secret);
+            keyring.give(command);
+        });
+        assert!(run.success, "`{script}`: {}", run.stderr);
+        assert!(!run.all().contains(&secret), "the secret never shows");
+        run.stdout.trim().to_owned()
+    };
+    let key_of = || -> Option<String> {
+        let text = std::fs::read_to_string(&file).expect("the session file");
+        let saved: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        saved["admin_clients"]["masadm"]["keyring"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let in_file = || {
+        std::fs::read_to_string(&file)
+            .expect("the file")
+            .contains(&secret)
+    };
+
+    nu(&format!(
+        "$env.SECRET | matrix admin session --client-id {client_id} -H {} --save masadm | ignore",
+        mas.url
+    ));
+    assert!(!in_file(), "auto with a keyring: not in the file");
+    let key = key_of().expect("a keyring reference");
+    assert_eq!(
+        keyring.lookup(&key).as_deref().map(|s| s.contains(&secret)),
+        Some(true)
+    );
+    assert_eq!(
+        nu("matrix session list | where name == masadm | get store.0"),
+        "keyring"
+    );
+    // It works from the keyring: a fresh admin token each command.
+    assert_eq!(
+        nu(&format!(
+            "matrix admin tokens {bot} --session masadm | length"
+        )),
+        "0"
+    );
+
+    nu("matrix session move masadm --to file | ignore");
+    assert!(in_file(), "moved into the file");
+    assert_eq!(key_of(), None);
+    assert!(keyring.lookup(&key).is_none(), "the item is gone");
+    assert_eq!(
+        nu(&format!(
+            "matrix admin tokens {bot} --session masadm | length"
+        )),
+        "0"
+    );
+
+    nu("matrix session move --all --to keyring | ignore");
+    assert!(!in_file(), "moved back with --all");
+    let key = key_of().expect("a new keyring reference");
+    assert!(keyring.lookup(&key).is_some());
+
+    nu("matrix session remove masadm");
+    assert!(keyring.lookup(&key).is_none(), "removed with its item");
+
+    // `secrets: file` keeps it in the file, keyring or not.
+    nu(&format!(
+        "$env.config.plugins.matrix = {{secrets: file}}
+        $env.SECRET | matrix admin session --client-id {client_id} -H {} --save masadm | ignore",
+        mas.url
+    ));
+    assert!(in_file());
+    assert_eq!(key_of(), None);
+}

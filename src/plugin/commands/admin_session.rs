@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{
-    Category, Example, LabeledError, Record, Signature, Span, Spanned, SyntaxShape, Type, Value,
+    Category, Example, LabeledError, Record, Signature, Spanned, SyntaxShape, Type, Value,
 };
 
 use super::Pipe;
@@ -16,7 +16,7 @@ use crate::plugin::password::{piped_secret, secret_file};
 use crate::plugin::session_store::save_name;
 use crate::plugin::token::{AdminClientOf, TokenValue, date_or_nothing, text_or_nothing};
 use crate::secret::Password;
-use crate::store::{SavedAdminClient, StoreError};
+use crate::store::{Kept, SavedAdminClient, SecretsSetting};
 
 /// `matrix admin session`: an admin token for a MAS admin client (client credentials).
 pub struct AdminSession;
@@ -97,6 +97,15 @@ impl SimplePluginCommand for AdminSession {
         let secret = client_secret(call, input)?;
         let save = save_name(plugin, call)?;
         let config = PluginConfig::for_call(engine, call)?;
+        // `secrets: keyring` without a keyring fails here, before anything is asked of MAS.
+        if let Some(name) = &save
+            && config.secrets == SecretsSetting::Keyring
+        {
+            plugin
+                .store()
+                .and_then(|store| store.place(config.secrets))
+                .map_err(|err| errors::store(err, name.span))?;
+        }
         let flag: Option<Spanned<String>> = call.get_flag("homeserver")?;
         let (homeserver, homeserver_span, discovered) = resolve_homeserver(&HomeserverLookup {
             plugin,
@@ -143,13 +152,14 @@ impl SimplePluginCommand for AdminSession {
             keep(
                 plugin,
                 name,
+                config.secrets,
                 SavedAdminClient {
                     homeserver: homeserver.clone(),
                     home_server: home_server.clone(),
                     issuer: metadata.issuer.clone(),
                     token_endpoint: metadata.token_endpoint.clone(),
                     client_id: client_id.item.clone(),
-                    client_secret: secret,
+                    client_secret: Kept::File(secret),
                 },
             )?;
         }
@@ -211,34 +221,24 @@ fn client_secret(call: &EvaluatedCall, input: &Value) -> Result<Password, Labele
     Ok(Password::new(secret))
 }
 
-/// Keeps the admin client in the session file under `name`, which no user's session may hold.
+/// Keeps the admin client under `name`, which no user's session may hold, its secret where
+/// `secrets` says.
 fn keep(
     plugin: &MatrixPlugin,
     name: &Spanned<String>,
+    secrets: SecretsSetting,
     admin: SavedAdminClient,
 ) -> Result<(), LabeledError> {
-    let taken = |span: Span| {
-        LabeledError::new(format!("A user's session is saved as '{}'", name.item))
-            .with_label("name taken", span)
-            .with_help("save the admin client under another name")
-    };
-    let store = plugin
+    let kept = plugin
         .store()
+        .and_then(|store| store.save_admin_client(&name.item, admin, secrets))
         .map_err(|err| errors::store(err, name.span))?;
-    store
-        .update(|saved| {
-            if saved.sessions.contains_key(&name.item) {
-                return Ok(Err(taken(name.span)));
-            }
-            saved.admin_clients.insert(name.item.clone(), admin);
-            // As for sessions: the first one saved becomes the default.
-            let default_missing = saved.default.as_ref().is_none_or(|default| {
-                !saved.sessions.contains_key(default) && !saved.admin_clients.contains_key(default)
-            });
-            if default_missing {
-                saved.default = Some(name.item.clone());
-            }
-            Ok::<_, StoreError>(Ok(()))
-        })
-        .map_err(|err| errors::store(err, name.span))?
+    match kept {
+        Some(_) => Ok(()),
+        None => Err(
+            LabeledError::new(format!("A user's session is saved as '{}'", name.item))
+                .with_label("name taken", name.span)
+                .with_help("save the admin client under another name"),
+        ),
+    }
 }

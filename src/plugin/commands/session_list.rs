@@ -5,7 +5,6 @@ use crate::plugin::MatrixPlugin;
 use crate::plugin::errors;
 use crate::plugin::session_store::store_of;
 use crate::plugin::token::{TokenValue, date_or_nothing};
-use crate::store::SecretsAt;
 
 /// `matrix session list`.
 pub struct SessionList;
@@ -89,7 +88,8 @@ impl SimplePluginCommand for SessionList {
             );
             rows.push(Value::record(row, span));
         }
-        // Saved MAS admin clients (`matrix admin session --save`): no user, no kept token.
+        // Saved MAS admin clients (`matrix admin session --save`): no user, no kept token; the
+        // store is where their secret is.
         let admin_rows = saved.admin_clients.iter().map(|(name, admin)| {
             let mut row = Record::new();
             row.push("name", Value::string(name, span));
@@ -105,7 +105,10 @@ impl SimplePluginCommand for SessionList {
             row.push("homeserver", Value::string(&admin.homeserver, span));
             row.push("access_token", Value::nothing(span));
             row.push("expires_at", Value::nothing(span));
-            row.push("store", Value::string(SecretsAt::File.as_str(), span));
+            row.push(
+                "store",
+                Value::string(admin.client_secret.at().as_str(), span),
+            );
             row.push("needs_login", Value::bool(false, span));
             Value::record(row, span)
         });

@@ -27,7 +27,8 @@ impl SimplePluginCommand for SessionMove {
     fn extra_description(&self) -> &str {
         "The tokens are never left in both places, and never lost: to the keyring, the item is \
          written before the file drops the tokens; to the file, the file takes the tokens \
-         before the item is deleted, and goes back as it was if the item cannot be deleted."
+         before the item is deleted, and goes back as it was if the item cannot be deleted. \
+         A saved MAS admin client's secret moves the same way (--all moves them too)."
     }
 
     fn signature(&self) -> Signature {
@@ -87,14 +88,18 @@ impl SimplePluginCommand for SessionMove {
         let saved = store.load().map_err(|err| errors::store(err, span))?;
         let names: Vec<Spanned<String>> = match name {
             Some(name) => {
-                if !saved.sessions.contains_key(&name.item) {
+                if !saved.sessions.contains_key(&name.item)
+                    && !saved.admin_clients.contains_key(&name.item)
+                {
                     return Err(unknown(&name, &saved));
                 }
                 vec![name]
             }
+            // Saved MAS admin clients' secrets move with the sessions' tokens.
             None => saved
                 .sessions
                 .keys()
+                .chain(saved.admin_clients.keys())
                 .map(|name| Spanned {
                     item: name.clone(),
                     span,

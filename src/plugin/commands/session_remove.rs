@@ -53,6 +53,11 @@ impl SimplePluginCommand for SessionRemove {
                     .drop_secrets(&name.item, entry)
                     .map_err(|err| errors::store(err, name.span))?;
             }
+            if let Some(admin) = saved.admin_clients.get(&name.item) {
+                store
+                    .drop_admin_secret(&name.item, admin)
+                    .map_err(|err| errors::store(err, name.span))?;
+            }
             if saved.sessions.remove(&name.item).is_none()
                 && saved.admin_clients.remove(&name.item).is_none()
             {

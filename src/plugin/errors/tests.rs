@@ -286,3 +286,28 @@ fn a_token_of_nobody_known_yet_is_just_the_token() {
     assert_eq!(err.msg, "The token is no longer valid");
     assert!(help(&err).contains("`matrix login <user>`"), "{err:?}");
 }
+
+#[test]
+fn mas_conflicts_are_read_by_their_title() {
+    let conflict = |title: &str| {
+        request(
+            Error::MasAdmin(crate::error::MasAdminError {
+                url: "https://auth.example.org/api/admin/v1/x".into(),
+                status: 409,
+                title: Some(title.into()),
+            }),
+            &blame(false),
+        )
+    };
+    let revoked = conflict("Personal session with ID 01J is already revoked");
+    assert_eq!(revoked.msg, "This token is already revoked");
+    assert!(!help(&revoked).contains("user name"), "{revoked:?}");
+    let taken = conflict("User with username \"bot\" already exists");
+    assert_eq!(taken.msg, "MAS refused: the name is taken");
+    let other = conflict("Something else conflicts");
+    assert!(other.msg.contains("conflicts"), "{other:?}");
+    assert!(
+        help(&other).contains("Something else conflicts"),
+        "{other:?}"
+    );
+}
