@@ -4,5 +4,7 @@ use nu_plugin::{MsgPackSerializer, serve_plugin};
 use nu_plugin_matrix::plugin::MatrixPlugin;
 
 fn main() {
-    serve_plugin(&MatrixPlugin::new(), MsgPackSerializer);
+    let plugin = MatrixPlugin::new();
+    plugin.watch_for_orphaning();
+    serve_plugin(&plugin, MsgPackSerializer);
 }

@@ -11,6 +11,8 @@ mod browser;
 mod examples;
 #[path = "e2e_mas/lifecycle.rs"]
 mod lifecycle;
+#[path = "e2e_mas/orphans.rs"]
+mod orphans;
 #[path = "e2e_mas/secrets.rs"]
 mod secrets;
 mod support;

@@ -25,9 +25,6 @@ use crate::store::Listened;
 /// How often the position is written while rows flow.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// How often the watchdog looks whether Nushell is still there.
-const WATCH_EVERY: Duration = Duration::from_millis(200);
-
 /// What a `matrix listen` stream needs besides its listener.
 pub(crate) struct Stream {
     listener: Listener<Failure>,
@@ -38,8 +35,6 @@ pub(crate) struct Stream {
     delivered: Option<Position>,
     /// `--limit`: rows left.
     left: Option<u64>,
-    /// Set when Nushell is gone; the watchdog stops when the stream is dropped.
-    orphaned: Arc<AtomicBool>,
     blame: Blame,
     span: Span,
 }
@@ -84,11 +79,8 @@ impl Stream {
     ) -> Result<Self, LabeledError> {
         let blame = active.blame();
         let span = active.head;
-        let ctrl_c = active.interrupt.clone();
-        let orphaned = watch_for_orphaning(plugin);
-        let gone = orphaned.clone();
-        let interrupt: crate::client::Interrupt =
-            Arc::new(move || ctrl_c() || gone.load(Ordering::Relaxed));
+        // Ctrl-C, or the Nushell that started the plugin gone (the plugin's watchdog).
+        let interrupt = active.interrupt.clone();
         let keep = plan.keep_as.map(|name| Kept {
             name,
             user_id: active.session.user_id.as_str().to_owned(),
@@ -123,8 +115,6 @@ impl Stream {
             }))
             .stop_when(interrupt);
         if let Err(err) = listener.prime() {
-            // No stream, so no Drop: the watchdog is told to end here.
-            orphaned.store(true, Ordering::Relaxed);
             return Err(failure(err, &blame));
         }
         Ok(Self {
@@ -133,7 +123,6 @@ impl Stream {
             keep,
             delivered: None,
             left: plan.limit,
-            orphaned,
             blame,
             span,
         })
@@ -223,30 +212,7 @@ impl Iterator for Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.keep_position(true);
-        // Tells the watchdog to end (the flag means "stop" either way).
-        self.orphaned.store(true, Ordering::Relaxed);
     }
-}
-
-/// A stream is ended by Nushell: by dropping it, or by Ctrl-C. When the Nushell that started
-/// the plugin is killed instead, neither comes, and a listener would long-poll on forever in an
-/// orphaned plugin. A watchdog sees the plugin's parent change, stops the requests in flight,
-/// and sets the flag it returns, which ends the listener.
-fn watch_for_orphaning(plugin: &MatrixPlugin) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let (set, plugin) = (flag.clone(), plugin.clone());
-    let parent = std::os::unix::process::parent_id();
-    std::thread::spawn(move || {
-        while !set.load(Ordering::Relaxed) {
-            if std::os::unix::process::parent_id() != parent {
-                set.store(true, Ordering::Relaxed);
-                plugin.stop_requests();
-                return;
-            }
-            std::thread::sleep(WATCH_EVERY);
-        }
-    });
-    flag
 }
 
 /// The host (and port) of a homeserver's URL, for notes.

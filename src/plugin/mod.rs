@@ -23,8 +23,10 @@ mod room_watches;
 mod session_store;
 mod sso;
 mod token;
+mod watchdog;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -63,6 +65,8 @@ pub struct MatrixPlugin {
     room_watches: Arc<Mutex<HashMap<(String, String), RoomWatch>>>,
     /// The system keyring, connected on first use and kept (see `store/keyring.rs`).
     keyring: Keyring,
+    /// Set when the Nushell that started the plugin is gone (see `watchdog.rs`).
+    orphaned: Arc<AtomicBool>,
 }
 
 /// Stops the requests in flight of every client in the pool.
@@ -171,8 +175,9 @@ impl MatrixPlugin {
         stop_all(&self.clients);
     }
 
-    /// Ctrl-C in Nushell, as a check for the clients. On first use, also registers a handler
-    /// that stops the requests in flight when Ctrl-C comes (see [`Client::with_interrupt`]).
+    /// Ctrl-C in Nushell, or Nushell gone (see `watchdog.rs`), as a check for the clients and
+    /// every wait. On first use, also registers a handler that stops the requests in flight
+    /// when Ctrl-C comes (see [`Client::with_interrupt`]).
     pub(crate) fn interrupt_of(&self, engine: &EngineInterface) -> Interrupt {
         if self.on_interrupt.get().is_none() {
             let clients = self.clients.clone();
@@ -188,7 +193,8 @@ impl MatrixPlugin {
             }
         }
         let signals = engine.signals().clone();
-        Arc::new(move || signals.interrupted())
+        let plugin = self.clone();
+        Arc::new(move || signals.interrupted() || plugin.orphaned())
     }
 }
 

@@ -20,6 +20,7 @@ pub mod browser;
 pub mod examples;
 pub mod keyring;
 pub mod mas;
+pub mod processes;
 pub mod proxy;
 pub mod pty;
 
@@ -559,12 +560,12 @@ impl Running {
 
     /// Sends nu a signal by name (`TERM`, `KILL`, `HUP`, ...).
     pub fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(sent.success());
+        processes::signal(self.child.id(), name);
+    }
+
+    /// nu's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits for nu to end (at most `within`) and returns what it printed.

@@ -15,6 +15,11 @@ pub struct Terminal {
 }
 
 impl Terminal {
+    /// The process ID of `script`, the terminal's owner (the command runs below it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Runs `command` (a shell command line) in a pseudo-terminal; the typescript goes to
     /// `typescript`.
     pub fn start(command: &str, typescript: &std::path::Path) -> Self {
