@@ -28,6 +28,28 @@ fn fixture(prefix: &str) -> (String, String, std::path::PathBuf) {
     (user_id, password, config)
 }
 
+/// Points the saved session `name` at another base URL (a relay in front of its homeserver),
+/// as an edit of the session file.
+fn point_session_at(config: &Path, name: &str, url: &str) {
+    let path = sessions_file(config);
+    let mut stored = json(&std::fs::read_to_string(&path).expect("the session file"));
+    stored["sessions"][name]["homeserver"] = serde_json::Value::String(url.to_owned());
+    std::fs::write(&path, stored.to_string()).expect("written");
+}
+
+/// `presented` holds `count` values, none twice; says how many repeated, never a value.
+fn assert_each_once(presented: &[String], count: usize) {
+    let distinct: std::collections::HashSet<&String> = presented.iter().collect();
+    assert_eq!(presented.len(), count, "{} presented", presented.len());
+    assert_eq!(
+        distinct.len(),
+        presented.len(),
+        "{} of {} refresh tokens were presented more than once",
+        presented.len() - distinct.len(),
+        presented.len()
+    );
+}
+
 fn sessions_file(config: &Path) -> std::path::PathBuf {
     config.join("nu_plugin_matrix/sessions.json")
 }
@@ -352,7 +374,11 @@ fn an_expired_token_is_refreshed_and_the_saved_session_updated() {
     let first = json(&parts[2]);
     let first_access = first["access_token"].as_str().expect("token").to_owned();
     let first_refresh = first["refresh_token"].as_str().expect("refresh").to_owned();
-    assert!(first_refresh.starts_with("syr_"), "{first_refresh}");
+    assert!(
+        first_refresh.starts_with("syr_"),
+        "a refresh token of {} characters",
+        first_refresh.len()
+    );
     assert_eq!(
         parts[1],
         mask_token(&first_refresh),
@@ -394,8 +420,12 @@ fn an_expired_token_is_refreshed_and_the_saved_session_updated() {
     );
     assert_eq!(hs.whoami_status(new_access), 200);
 
-    // Twenty concurrent refreshes of the saved session: each spends the refresh token it
-    // finds, none spends one twice, and one valid session is left.
+    // Twenty concurrent refreshes of the saved session, through a relay in front of Synapse
+    // that sees each refresh token presented: each uses the refresh token it finds, none
+    // spends one twice (Synapse would take a spent one until its successor is first used, so
+    // only the relay can tell), and one valid session is left.
+    let relay = support::proxy::CountingProxy::start(hs.url.trim_start_matches("http://"), |_| {});
+    point_session_at(&config, "r", &relay.url);
     let run = nu_cfg(
         "1..20 | par-each {|_| null | matrix refresh | ignore; 1 } | math sum",
         &config,
@@ -403,6 +433,14 @@ fn an_expired_token_is_refreshed_and_the_saved_session_updated() {
     );
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "20");
+    let refreshes = relay
+        .requests()
+        .iter()
+        .filter(|request| *request == "POST /_matrix/client/v3/refresh")
+        .count();
+    // (A call that finds the session refreshed while it waited for the lock uses that.)
+    assert!((1..=20).contains(&refreshes), "{:?}", relay.requests());
+    assert_each_once(&relay.presented("refresh_token"), refreshes);
     let stored = json(&std::fs::read_to_string(sessions_file(&config)).expect("file"));
     let saved = &stored["sessions"]["r"];
     assert_eq!(

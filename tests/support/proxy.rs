@@ -13,6 +13,7 @@ pub struct CountingProxy {
     pub url: String,
     accepted: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<String>>>,
+    sent: Arc<Mutex<Vec<u8>>>,
 }
 
 impl CountingProxy {
@@ -24,6 +25,8 @@ impl CountingProxy {
         let counter = accepted.clone();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let bytes = sent.clone();
         let upstream = upstream.to_owned();
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -34,14 +37,40 @@ impl CountingProxy {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
-                relay(client, server, seen.clone());
+                relay(client, server, seen.clone(), bytes.clone());
             }
         });
         Self {
             url,
             accepted,
             requests,
+            sent,
         }
+    }
+
+    #[allow(dead_code)] // the benchmark does not look at bodies
+    /// Every value the clients sent for `field` so far, in JSON bodies (`"field":"value"`) or
+    /// forms (`field=value`), in order. For checks on secrets: print counts, never values.
+    pub fn presented(&self, field: &str) -> Vec<String> {
+        let sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let text = String::from_utf8_lossy(&sent);
+        let mut values = Vec::new();
+        for (at, _) in text.match_indices(field) {
+            let rest = &text[at + field.len()..];
+            let value = if let Some(json) = rest.strip_prefix('"') {
+                let json = json.trim_start_matches([':', ' ']);
+                json.strip_prefix('"')
+                    .and_then(|inner| inner.split('"').next())
+            } else if let Some(form) = rest.strip_prefix('=') {
+                form.split(['&', '\r', '\n', ' ']).next()
+            } else {
+                None
+            };
+            if let Some(value) = value.filter(|value| !value.is_empty()) {
+                values.push(value.to_owned());
+            }
+        }
+        values
     }
 
     /// The requests relayed so far, as `METHOD /path` (no query), in order. A request's head
@@ -60,9 +89,18 @@ impl CountingProxy {
 }
 
 /// Copies both ways on two threads; each side's end of stream is passed on as a half close.
-fn relay(client: TcpStream, server: TcpStream, requests: Arc<Mutex<Vec<String>>>) {
+fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    requests: Arc<Mutex<Vec<String>>>,
+    sent: Arc<Mutex<Vec<u8>>>,
+) {
     let pairs = [
-        (client.try_clone(), server.try_clone(), Some(requests)),
+        (
+            client.try_clone(),
+            server.try_clone(),
+            Some((requests, sent)),
+        ),
         (server.try_clone(), client.try_clone(), None),
     ];
     for (from, to, requests) in pairs {
@@ -73,8 +111,11 @@ fn relay(client: TcpStream, server: TcpStream, requests: Arc<Mutex<Vec<String>>>
                     match from.read(&mut buffer) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if let Some(requests) = &requests {
+                            if let Some((requests, sent)) = &requests {
                                 record(&buffer[..n], requests);
+                                sent.lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .extend_from_slice(&buffer[..n]);
                             }
                             if to.write_all(&buffer[..n]).is_err() {
                                 break;
