@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as JsonValue;
 use support::keyring::{TestKeyring, keyring, own_keyring};
+use support::proxy::CountingProxy;
 use support::{NuRun, nu_with, scratch, synapse, unique_user};
 
 /// A fresh user and config folder for one test.
@@ -97,23 +98,28 @@ fn a_saved_session_lives_in_the_keyring_and_not_in_the_file() {
     // The file has everything but the tokens; the item has them, under a label a person
     // recognises.
     let text = file_text(&config);
-    assert!(!text.contains(token), "the token is in the file: {text}");
+    assert!(!text.contains(token), "the token is in the file");
     assert!(!text.contains("syt_"), "{text}");
     assert!(text.contains(&user_id), "{text}");
     let key = key_of(&config, "bot");
     assert!(key.starts_with("bot "), "{key}");
-    assert_eq!(item_tokens(keyring, &key)["access_token"], token);
+    assert!(
+        item_tokens(keyring, &key)["access_token"] == token,
+        "the item holds another token"
+    );
     let described = keyring.describe(&key);
     assert!(
         described.contains(&format!("Matrix session 'bot' of {user_id}")),
-        "{described}"
+        "no item labelled for 'bot' ({} characters of secret-tool output, not shown: they hold \
+         the secret)",
+        described.len()
     );
     assert_eq!(hs.whoami_status(token), 200);
 
     // `matrix session remove` deletes the item with the entry.
     let removed = nu.run("matrix session remove bot");
     assert!(removed.success, "{}", removed.stderr);
-    assert_eq!(keyring.lookup(&key), None);
+    assert!(keyring.lookup(&key).is_none(), "the item is still there");
 }
 
 #[test]
@@ -153,10 +159,34 @@ fn refreshes_write_the_keyring_and_concurrent_ones_spend_each_token_once() {
     assert!(!file_text(&config).contains("syr_"));
     assert_eq!(hs.whoami_status(new_access), 200);
 
-    // Twelve concurrent refreshes: each spends the refresh token it finds in the keyring, none
-    // spends one twice, and a valid session is left.
+    // Twelve concurrent refreshes, through a relay in front of Synapse that sees each refresh
+    // token presented: each uses the refresh token it finds in the keyring, none is presented
+    // twice, and a valid session is left.
+    let relay = CountingProxy::start(hs.url.trim_start_matches("http://"), |_| {});
+    let mut file: JsonValue = serde_json::from_str(&file_text(&config)).expect("JSON");
+    file["sessions"]["r"]["homeserver"] = JsonValue::String(relay.url.clone());
+    std::fs::write(
+        config.join("nu_plugin_matrix/sessions.json"),
+        file.to_string(),
+    )
+    .expect("written");
     let concurrent =
         nu.run("1..12 | par-each {|_| matrix refresh --session r | ignore; 1 } | math sum");
+    let presented = relay.presented("refresh_token");
+    let refreshes = relay
+        .requests()
+        .iter()
+        .filter(|request| *request == "POST /_matrix/client/v3/refresh")
+        .count();
+    assert!((1..=12).contains(&refreshes), "{:?}", relay.requests());
+    assert_eq!(presented.len(), refreshes);
+    let distinct: std::collections::HashSet<&String> = presented.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        presented.len(),
+        "{} refresh tokens were presented more than once",
+        presented.len() - distinct.len()
+    );
     assert!(concurrent.success, "{}", concurrent.stderr);
     assert_eq!(concurrent.stdout.trim(), "12");
     let left = item_tokens(keyring, &key);
@@ -227,7 +257,7 @@ fn sessions_move_between_the_file_and_the_keyring_both_ways() {
         lines[1],
         r#"[{"name":"a","store":"file","moved":true},{"name":"b","store":"file","moved":true}]"#
     );
-    assert_eq!(keyring.lookup(&key), None, "never in both");
+    assert!(keyring.lookup(&key).is_none(), "never in both");
     assert_eq!(saved(&config, "a")["access_token"], token.as_str());
     assert_eq!(saved(&config, "b")["access_token"], token.as_str());
     assert!(saved(&config, "b").get("keyring").is_none());

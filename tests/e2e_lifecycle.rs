@@ -431,8 +431,6 @@ fn an_expired_token_is_refreshed_and_the_saved_session_updated() {
         &config,
         &password,
     );
-    assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.stdout.trim(), "20");
     let refreshes = relay
         .requests()
         .iter()
@@ -441,6 +439,8 @@ fn an_expired_token_is_refreshed_and_the_saved_session_updated() {
     // (A call that finds the session refreshed while it waited for the lock uses that.)
     assert!((1..=20).contains(&refreshes), "{:?}", relay.requests());
     assert_each_once(&relay.presented("refresh_token"), refreshes);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "20");
     let stored = json(&std::fs::read_to_string(sessions_file(&config)).expect("file"));
     let saved = &stored["sessions"]["r"];
     assert_eq!(
