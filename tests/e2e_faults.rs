@@ -75,11 +75,11 @@ fn truncated_and_huge_answers_are_errors_not_crashes() {
         cut.url
     ));
     assert!(!run.success);
-    assert!(
-        run.stderr.contains("body is not JSON") || run.stderr.contains("Could not reach"),
-        "{}",
-        run.stderr
-    );
+    // The read fails at the early end of the body (the connection closed): no partial body is
+    // taken for an answer.
+    let text = run.stderr_folded();
+    assert!(text.contains("Could not reach the homeserver"), "{text}");
+    assert!(text.contains("Peer disconnected"), "{text}");
 
     // Complete, but the JSON itself is cut off.
     let broken = FaultServer::answering("200 OK", "application/json", "{\"user_id\": \"@bot:loc");

@@ -379,6 +379,16 @@ fn a_sign_in_nobody_approves_ends_at_the_time_out() {
 
 /// `matrix login --oauth` in the real nu with this config folder, approved by the test.
 fn oauth_login_approved(config: &std::path::Path, user_id: &str, password: &str) -> support::NuRun {
+    oauth_login_approved_after("", config, user_id, password)
+}
+
+/// As [`oauth_login_approved`], after `setup` (a line of nu: a setting).
+fn oauth_login_approved_after(
+    setup: &str,
+    config: &std::path::Path,
+    user_id: &str,
+    password: &str,
+) -> support::NuRun {
     let mas = mas();
     let localpart = user_id
         .trim_start_matches('@')
@@ -387,7 +397,7 @@ fn oauth_login_approved(config: &std::path::Path, user_id: &str, password: &str)
         .expect("a localpart");
     let mut nu = support::Running::start(
         &format!(
-            "matrix login {user_id} -H {} --oauth --no-browser | ignore",
+            "{setup}\nmatrix login {user_id} -H {} --oauth --no-browser | ignore",
             mas.url
         ),
         |command| {
@@ -428,23 +438,34 @@ fn the_client_id_is_kept_per_server_and_replaced_when_refused() {
     let localpart = unique_user("registrar");
     let user_id = mas.register(&localpart, "pw-Registrar-1");
     let config = support::scratch(&format!("config-{localpart}"));
-    let run = oauth_login_approved(&config, &user_id, "pw-Registrar-1");
+    // This test's registrations carry a client_uri of their own, which MAS logs with each
+    // registration it takes: they are counted there.
+    let client_uri = format!("https://example.org/{localpart}");
+    let setup = format!("$env.config.plugins.matrix = {{oauth_client_uri: '{client_uri}'}}");
+    let registrations = || {
+        std::fs::read_to_string(mas.dir.join("mas.log"))
+            .expect("MAS's log")
+            .lines()
+            .filter(|line| line.contains("Client registration") && line.contains(&client_uri))
+            .count()
+    };
+    let login = || oauth_login_approved_after(&setup, &config, &user_id, "pw-Registrar-1");
+    let run = login();
     assert!(run.success, "{}", run.stderr);
+    assert_eq!(registrations(), 1, "the first login registers");
     let first = kept_client_id(&config).expect("the client_id is kept");
-    // The next login keeps it. (MAS answers a registration with the same metadata with the same
-    // client_id, so whether the plugin asked again cannot be seen from here; the rule is that it
-    // asks only when the kept one is refused, checked next.)
+    // The next login uses the kept one: no registration.
     let file = config.join("nu_plugin_matrix/sessions.json");
-    let run = oauth_login_approved(&config, &user_id, "pw-Registrar-1");
+    let run = login();
     assert!(run.success, "{}", run.stderr);
+    assert_eq!(registrations(), 1, "a later login does not register again");
     assert_eq!(kept_client_id(&config).as_deref(), Some(first.as_str()));
     // A client the server does not know (forgotten, or another server's): registered again.
     let text = std::fs::read_to_string(&file).expect("the session file");
     std::fs::write(&file, text.replace(&first, "01JZZZZZZZZZZZZZZZZZZZZZZZ")).expect("written");
-    let run = oauth_login_approved(&config, &user_id, "pw-Registrar-1");
+    let run = login();
     assert!(run.success, "{}", run.stderr);
+    assert_eq!(registrations(), 2, "an unknown client is registered again");
     let again = kept_client_id(&config).expect("kept again");
-    // (`again` may well be `first`, for the reason above: what matters is that the unknown one
-    // was replaced.)
     assert_ne!(again, "01JZZZZZZZZZZZZZZZZZZZZZZZ");
 }
