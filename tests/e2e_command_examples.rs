@@ -279,6 +279,12 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "",
         "record<device_id: string, display_name: string>",
     );
+    // The server has the new name. (This token of the bot's is revoked by `logout --all`.)
+    let bot_token = hs.login("@bot:localhost", PW);
+    assert_eq!(
+        hs.call(&bot_token, "GET", "devices/BOT1", &json!({}))["display_name"],
+        "ops bot (prod)"
+    );
     let deleted = ex.run(
         "input -s | matrix devices delete OLDDEV1 OLDDEV2",
         PW,
@@ -314,16 +320,66 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         ),
         PW,
     );
+    let (old_access, old_refresh) = saved_tokens(&ex, "bot");
     ex.run("matrix refresh --session bot", "", REFRESHABLE);
+    // The saved session has new tokens that work, and the old refresh token is spent.
+    let (new_access, new_refresh) = saved_tokens(&ex, "bot");
+    assert!(new_access != old_access, "the access token is the same");
+    assert!(new_refresh != old_refresh, "the refresh token is the same");
+    assert_eq!(hs.whoami_status(&new_access), 200);
+    assert_eq!(
+        hs.refresh_status(old_refresh.as_deref().expect("a refresh token")),
+        403,
+        "the old refresh token is spent"
+    );
     ex.run(
         "let s = (input -s | matrix login @bot:example.org --refresh); $s | matrix refresh",
         PW,
         REFRESHABLE,
     );
-    ex.run("matrix logout --session old-bot", "", "record<user_id: string, device_id: string, revoked: string, removed_sessions: list<string>>");
+    let (old_bot, _) = saved_tokens(&ex, "old-bot");
+    let old_bot_device = hs.whoami(&old_bot)["device_id"]
+        .as_str()
+        .expect("a device")
+        .to_owned();
+    let logged_out = ex.run("matrix logout --session old-bot", "", "record<user_id: string, device_id: string, revoked: string, removed_sessions: list<string>>");
+    assert_eq!(logged_out.json["device_id"], old_bot_device.as_str());
+    // Its token is refused, and its device is gone.
+    assert_eq!(hs.whoami_status(&old_bot), 401);
+    let oldbot_now = hs.login("@oldbot:localhost", PW);
+    let devices = hs.call(&oldbot_now, "GET", "devices", &json!({}))["devices"].clone();
+    assert!(
+        devices
+            .as_array()
+            .expect("devices")
+            .iter()
+            .all(|device| device["device_id"] != old_bot_device.as_str()),
+        "{devices}"
+    );
     ex.run("matrix logout --all", "", "record<user_id: string, device_id: nothing, revoked: string, removed_sessions: list<string>>");
+    // Every token of the bot's is refused: the saved one, and one the test made.
+    assert_eq!(hs.whoami_status(&new_access), 401);
+    assert_eq!(hs.whoami_status(&bot_token), 401);
 
     ex.all_ran(|command, example| !needs_mas(command, example));
+}
+
+/// The access and refresh tokens of the saved session `name`: from the session file, or from
+/// its keyring item.
+fn saved_tokens(ex: &Examples, name: &str) -> (String, Option<String>) {
+    let text = std::fs::read_to_string(ex.config.join("nu_plugin_matrix/sessions.json"))
+        .expect("the session file");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let entry = &file["sessions"][name];
+    let tokens = match entry["keyring"].as_str() {
+        Some(key) => serde_json::from_str(&keyring().lookup(key).expect("the item"))
+            .expect("the item's JSON"),
+        None => entry.clone(),
+    };
+    (
+        tokens["access_token"].as_str().expect("a token").to_owned(),
+        tokens["refresh_token"].as_str().map(str::to_owned),
+    )
 }
 
 /// The user at the browser: signs in at the single sign-on page nu printed, as the provider's

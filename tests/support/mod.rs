@@ -383,6 +383,17 @@ impl Synapse {
             .as_u16()
     }
 
+    /// The status Synapse answers a refresh with `refresh_token` with (200, or 403 once it
+    /// was spent and its successor used).
+    pub fn refresh_status(&self, refresh_token: &str) -> u16 {
+        self.agent
+            .post(format!("{}/_matrix/client/v3/refresh", self.url))
+            .send_json(serde_json::json!({ "refresh_token": refresh_token }))
+            .expect("POST to Synapse")
+            .status()
+            .as_u16()
+    }
+
     /// A password login straight to Synapse, as the seed document's curl does; the token.
     pub fn login(&self, user_id: &str, password: &str) -> String {
         let body = json!({
