@@ -571,5 +571,6 @@ fn session_names_and_api_complete_at_the_prompt() {
     terminal.tab_completes("\x03matrix api --method DE", "--method DELETE", within);
     terminal.tab_completes("\x03matrix api account/wh", "api account/whoami", within);
     terminal.type_keys(b"\x03exit\r");
-    terminal.finish(within);
+    let (exited, screen) = terminal.finish(within);
+    assert!(exited, "nu did not exit cleanly: {screen}");
 }

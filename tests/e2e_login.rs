@@ -36,7 +36,14 @@ fn login_by_user_id_from_the_pipeline_shows_only_the_masked_token() {
     );
     assert!(run.success, "{}", run.stderr);
     let parts = sections(&run.stdout);
-    assert_eq!(parts.len(), 9, "{}", run.stdout);
+    // (The output holds the revealed token: failure messages show it scrubbed.)
+    let revealed = parts.get(8).cloned().unwrap_or_default();
+    assert_eq!(
+        parts.len(),
+        9,
+        "{}",
+        support::scrubbed(&run.stdout, &[revealed.trim()])
+    );
 
     let fields: serde_json::Value = serde_json::from_str(&parts[0]).expect("JSON fields");
     assert_eq!(fields["user_id"], user_id.as_str());
@@ -71,7 +78,8 @@ fn login_by_user_id_from_the_pipeline_shows_only_the_masked_token() {
         );
         assert!(
             !text.contains(&token),
-            "{what} shows the real token:\n{text}"
+            "{what} shows the real token:\n{}",
+            support::scrubbed(text, &[&token])
         );
     }
     assert!(

@@ -377,12 +377,8 @@ fn a_sign_in_nobody_approves_ends_at_the_time_out() {
     assert!(text.contains("waited 2 s"), "{text}");
 }
 
-/// `matrix login --oauth` in the real nu with this config folder, approved by the test.
-fn oauth_login_approved(config: &std::path::Path, user_id: &str, password: &str) -> support::NuRun {
-    oauth_login_approved_after("", config, user_id, password)
-}
-
-/// As [`oauth_login_approved`], after `setup` (a line of nu: a setting).
+/// `matrix login --oauth` of `user_id` in the real nu with a config folder of its own, after
+/// `setup` (a line of nu: a setting), approved on MAS's page as the user.
 fn oauth_login_approved_after(
     setup: &str,
     config: &std::path::Path,

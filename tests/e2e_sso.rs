@@ -493,5 +493,6 @@ fn idp_completes_from_the_homeservers_identity_providers() {
     terminal.tab_completes(&typing, "--idp oidc-mock", Duration::from_secs(15));
     // Leave without running it: Ctrl-C clears the line, then exit.
     terminal.type_keys(b"\x03exit\r");
-    terminal.finish(Duration::from_secs(10));
+    let (exited, screen) = terminal.finish(Duration::from_secs(10));
+    assert!(exited, "nu did not exit cleanly: {screen}");
 }

@@ -790,3 +790,17 @@ fn help_columns(help: &str) -> Vec<String> {
         .filter(|name| !name.is_empty())
         .collect()
 }
+
+/// `text` with each of `secrets` replaced by `<secret: N characters>`, for failure messages
+/// that must not print a secret into a CI log.
+pub fn scrubbed(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(
+                secret,
+                &format!("<secret: {} characters>", secret.chars().count()),
+            )
+        })
+}
