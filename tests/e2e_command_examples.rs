@@ -458,13 +458,17 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
         .as_str()
         .expect("#ops")
         .to_owned();
-    // Messages every 300 ms: three of them come after the listener started.
+    // Messages until the listener has its three and ends (however long it takes to start).
     let listened = ex.run_while(
         "matrix listen '#ops:example.org' --limit 3 | select sender body",
         "table<sender: string, body: string>",
-        |_| {
-            for n in 0..10 {
+        |nu| {
+            let started = std::time::Instant::now();
+            let mut n = 0;
+            while !nu.has_ended() {
+                assert!(started.elapsed() < Duration::from_secs(60), "never ended");
                 hs.send_text(admin_token, &ops, &format!("tick {n}"));
+                n += 1;
                 std::thread::sleep(Duration::from_millis(300));
             }
         },

@@ -131,11 +131,6 @@ fn a_short_rate_limit_is_waited_out_once() {
             r#"{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many"}"#,
             1000,
         ),
-        (
-            "",
-            r#"{"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 1500}"#,
-            1500,
-        ),
         // MAS sends no hint at all: one retry after a short pause.
         ("", r#"{"errcode": "M_LIMIT_EXCEEDED"}"#, 900),
     ];
@@ -154,6 +149,52 @@ fn a_short_rate_limit_is_waited_out_once() {
             "{body}: waited"
         );
     }
+}
+
+/// Synapse's own rate limit on logins (`retry_after_ms` in an `M_LIMIT_EXCEEDED` answer): the
+/// second login within two seconds is refused, waited out, and made again, for real.
+#[test]
+fn synapses_login_rate_limit_is_waited_out_once() {
+    let hs = support::start_synapse_with(
+        "synapse-rate-limited",
+        &[(
+            "SYNAPSE_RC_LOGIN_ADDRESS",
+            "{per_second: 0.5, burst_count: 1}",
+        )],
+    );
+    let user_id = hs.register(&support::unique_user("limited"), "pw-Limited-1");
+    let relay = support::proxy::CountingProxy::start(hs.url.trim_start_matches("http://"), |_| {});
+    let started = Instant::now();
+    let run = support::nu_pw(
+        &format!(
+            "$env.PW | matrix login {user_id} -H {url} | ignore
+            $env.PW | matrix login {user_id} -H {url} | matrix whoami | get user_id",
+            url = relay.url
+        ),
+        "pw-Limited-1",
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim(),
+        user_id,
+        "the login after the wait is real"
+    );
+    let logins = relay
+        .requests()
+        .iter()
+        .filter(|request| *request == "POST /_matrix/client/v3/login")
+        .count();
+    assert_eq!(
+        logins,
+        3,
+        "one, refused, and the one retry: {:?}",
+        relay.requests()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "Synapse's wait was waited out: {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -279,14 +279,8 @@ fn an_unknown_identity_provider_is_refused_before_the_browser() {
 
 #[test]
 fn a_server_without_single_sign_on_says_so() {
-    let server = support::FaultServer::routes(vec![(
-        "/_matrix/client/v3/login",
-        support::http(
-            "200 OK",
-            "application/json",
-            r#"{"flows":[{"type":"m.login.password"}]}"#,
-        ),
-    )]);
+    // A plain Synapse: password logins, no single sign-on.
+    let server = support::synapse();
     let run = support::nu(&format!(
         "matrix login --sso --no-browser -H {}",
         server.url

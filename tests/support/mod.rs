@@ -151,6 +151,12 @@ pub fn start_synapse_with_tls(cert: &Path, key: &Path) -> Synapse {
     )
 }
 
+/// A Synapse of the caller's own with these `scripts/synapse` settings (its environment
+/// variables), started now and stopped when the test binary exits.
+pub fn start_synapse_with(name: &str, env: &[(&str, &str)]) -> Synapse {
+    start_synapse(name, env)
+}
+
 /// Runs `scripts/<script> start <scratch folder> --watch <this test process>` with `env`, and
 /// returns what it printed (the server's URL) and the folder.
 pub fn start_script(script: &str, name: &str, env: &[(&str, &str)]) -> (String, PathBuf) {
@@ -572,6 +578,11 @@ impl Running {
     /// Sends nu a signal by name (`TERM`, `KILL`, `HUP`, ...).
     pub fn signal(&self, name: &str) {
         processes::signal(self.child.id(), name);
+    }
+
+    /// Whether nu has ended (its status is kept for [`Running::finish`]).
+    pub fn has_ended(&mut self) -> bool {
+        self.child.try_wait().expect("wait for nu").is_some()
     }
 
     /// nu's process ID.

@@ -82,6 +82,18 @@ impl CountingProxy {
             .clone()
     }
 
+    /// A way to read [`CountingProxy::requests`] from another thread.
+    #[allow(dead_code)] // the benchmark does not wait on requests
+    pub fn clone_requests(&self) -> impl Fn() -> Vec<String> + Send + 'static {
+        let requests = self.requests.clone();
+        move || {
+            requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+    }
+
     /// How many connections were accepted so far.
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
