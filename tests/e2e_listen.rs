@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as JsonValue, json};
-use support::{FaultServer, Running, Synapse, http, nu_cfg, scratch, synapse, unique_user};
+use support::{Running, Synapse, http, nu_cfg, scratch, synapse, unique_user};
 
 const PW: &str = "pw-Listen-1";
 
@@ -390,60 +390,57 @@ fn a_refused_token_ends_the_stream_with_an_error() {
 #[test]
 fn a_rate_limit_is_waited_out() {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    static SYNCS: AtomicUsize = AtomicUsize::new(0);
-    let batch = |next: &str, events: JsonValue| {
-        json!({"next_batch": next, "rooms": {"join": {"!r:localhost": {
-            "timeline": {"events": events, "limited": false},
-            "state": {"events": [{"type": "m.room.name", "state_key": "",
-                                  "content": {"name": "Limited"}}]}}}}})
-        .to_string()
-    };
-    let server = FaultServer::with_handler(move |path| {
-        if path.starts_with("/_matrix/client/v3/account/whoami") {
-            return http(
-                "200 OK",
-                "application/json",
-                r#"{"user_id": "@bot:localhost", "device_id": "D"}"#,
-            );
-        }
-        // Placing the listener, then two refusals (the second is the listener's to wait
-        // out), then a message.
-        match SYNCS.fetch_add(1, Ordering::SeqCst) {
-            0 => http("200 OK", "application/json", &batch("s1", json!([]))),
-            1 | 2 => http(
-                "429 Too Many Requests",
-                "application/json",
-                r#"{"errcode": "M_LIMIT_EXCEEDED", "error": "slow down", "retry_after_ms": 1500}"#,
-            ),
-            _ => {
-                let event = json!([{"type": "m.room.message", "event_id": "$e1",
-                    "sender": "@boss:localhost", "origin_server_ts": 1_700_000_000_000_u64,
-                    "content": {"msgtype": "m.text", "body": "go"}}]);
-                http("200 OK", "application/json", &batch("s2", event))
+    // The real Synapse behind a relay that answers the listener's second and third /sync with
+    // a 429 (the transport waits out the first, the listener the second); all else is Synapse's.
+    let hs = synapse();
+    let room = room_on(hs, "limited");
+    let syncs = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = syncs.clone();
+    let relay = support::relay::FaultRelay::start(
+        hs.url.trim_start_matches("http://"),
+        move |_, path| {
+            if !path.starts_with("/_matrix/client/v3/sync") {
+                return None;
             }
-        }
-    });
-    let started = Instant::now();
-    let run = support::nu_pw(
+            matches!(seen.fetch_add(1, Ordering::SeqCst), 1 | 2).then(|| {
+                http(
+                    "429 Too Many Requests",
+                    "application/json",
+                    r#"{"errcode": "M_LIMIT_EXCEEDED", "error": "slow down", "retry_after_ms": 1500}"#,
+                )
+            })
+        },
+    );
+    let token = hs.login(&room.bot, PW);
+    let mut nu = Running::start(
         &format!(
             "$env.PW | matrix token import -H {} | matrix listen --limit 1 | get body.0",
-            server.url
+            relay.url
         ),
-        "syt_fake_token_for_the_fault_server",
+        |command| {
+            command.env("PW", &token);
+        },
     );
+    // Refused twice once placed; then a message of the human's comes.
+    let started = Instant::now();
+    nu.line_with(
+        "asks to slow down (rate-limited); retrying in 1.5s",
+        Duration::from_secs(60),
+    );
+    hs.send_text(&room.human_token, &room.room_id, "go");
+    let run = nu.finish(Duration::from_secs(60));
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "go");
-    assert!(
-        run.stderr
-            .contains("asks to slow down (rate-limited); retrying in 1.5s"),
-        "said: {}",
-        run.stderr
-    );
     assert!(
         run.stderr.contains("matrix listen: back after "),
         "{}",
         run.stderr
     );
+    assert!(
+        syncs.load(Ordering::SeqCst) >= 4,
+        "placed, refused twice, then synced"
+    );
+    // Two waits of 1.5 s: the transport's, then the listener's.
     assert!(
         started.elapsed() >= Duration::from_millis(2900),
         "{:?}",

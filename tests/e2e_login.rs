@@ -225,6 +225,8 @@ fn a_plain_404_and_a_matrix_404_are_told_apart() {
     );
     assert!(run.stderr.contains("404 page not found"), "{}", run.stderr);
 
+    // A Matrix 404 on /login: what Synapse answers when its accounts are delegated (to MAS) and
+    // the proxy in front does not send /login on to MAS's compatibility layer.
     let body = r#"{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}"#;
     let matrix = FaultServer::answering("404 Not Found", "application/json", body);
     let run = nu(&format!(

@@ -323,6 +323,9 @@ fn a_password_mas_refuses_after_creating_the_user_says_the_user_exists() {
     );
 }
 
+/// A real MAS's policy answers `invalid_scope` to a client outside `policy.data.admin_clients`
+/// that asks for `urn:mas:admin`. The MAS build the MAS suite runs has its policy engine stubbed
+/// out and grants it (../shared/mas/README.md), so the refusal is injected here.
 #[test]
 fn a_client_that_is_not_an_admin_client_is_told_so() {
     let (server, _) = oauth_server(|path, _| {

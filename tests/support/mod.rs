@@ -23,6 +23,7 @@ pub mod mas;
 pub mod processes;
 pub mod proxy;
 pub mod pty;
+pub mod relay;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value as JsonValue, json};
