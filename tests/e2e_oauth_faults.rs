@@ -125,6 +125,50 @@ fn a_refused_registration_says_what_the_admin_can_allow() {
     );
 }
 
+/// A registration the server fails once (MAS does, with a 500, when an identical registration
+/// happens at the same moment: seen in the MAS suite's parallel first logins) is asked again once.
+#[test]
+fn a_registration_the_server_fails_once_is_asked_again() {
+    let (server, seen) = oauth_server(|path, before| match (path, before) {
+        ("/oauth/register", 0) => Some(oauth_error(
+            "500 Internal Server Error",
+            "server_error",
+            "The authorization server encountered an unexpected condition",
+        )),
+        _ => granting(path),
+    });
+    let run = support::nu(&format!("{} | get user_id", login(&server.url, "")));
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "@bot:localhost");
+    let registrations = seen
+        .lock()
+        .expect("the log")
+        .iter()
+        .filter(|(path, _)| path == "/oauth/register")
+        .count();
+    assert_eq!(registrations, 2, "one retry");
+
+    // Failing twice is an error, after the one retry.
+    let (server, seen) = oauth_server(|path, _| {
+        (path == "/oauth/register")
+            .then(|| oauth_error("500 Internal Server Error", "server_error", "still broken"))
+    });
+    let run = support::nu(&login(&server.url, ""));
+    assert!(!run.success);
+    assert!(
+        run.stderr_folded().contains("server_error"),
+        "{}",
+        run.stderr
+    );
+    let registrations = seen
+        .lock()
+        .expect("the log")
+        .iter()
+        .filter(|(path, _)| path == "/oauth/register")
+        .count();
+    assert_eq!(registrations, 2);
+}
+
 #[test]
 fn slow_down_adds_five_seconds_between_polls() {
     let (server, seen) = oauth_server(|path, before| match (path, before) {

@@ -117,6 +117,8 @@ pub enum DevicePoll {
 /// RFC 8628: the wait between polls grows by this on `slow_down`.
 const SLOW_DOWN: Duration = Duration::from_secs(5);
 
+/// How long a registration that failed on the server's side waits before its one retry.
+const REGISTRATION_RETRY_PAUSE: Duration = Duration::from_millis(250);
 impl Client {
     /// Registers this program as an OAuth 2.0 client at the server's registration endpoint
     /// (RFC 7591): a native application without a secret (`token_endpoint_auth_method: none`).
@@ -142,7 +144,17 @@ impl Client {
         if !client.redirect_uris.is_empty() {
             body["redirect_uris"] = json!(client.redirect_uris);
         }
-        let answer = self.post_oauth(&metadata.registration_endpoint, Body::json(&body), &[])?;
+        let register = || self.post_oauth(&metadata.registration_endpoint, Body::json(&body), &[]);
+        let answer = match register() {
+            // MAS keeps one client per set of metadata: two identical registrations at the same
+            // moment make it fail the second with a 500 (its unique index on the metadata's
+            // digest), and asking again gives the client the first one made.
+            Err(Error::OAuth(err)) if err.status >= 500 => {
+                std::thread::sleep(REGISTRATION_RETRY_PAUSE);
+                register()?
+            }
+            other => other?,
+        };
         Fields::new(&answer).string("client_id")
     }
 
