@@ -216,7 +216,7 @@ fn texts(
     if items.is_empty() {
         return Err(LabeledError::new(format!("--{name} is empty"))
             .with_label("give at least one", span)
-            .with_help(format!("e.g. --{name} {}, or a list", example_of(name))));
+            .with_help(format!("e.g. --{name} {}", example_of(name))));
     }
     let mut list = Vec::with_capacity(items.len());
     for item in items {
@@ -226,13 +226,13 @@ fn texts(
             other => {
                 return Err(LabeledError::new(format!("--{name} takes text"))
                     .with_label(format!("this is {}", other.get_type()), item_span)
-                    .with_help(format!("e.g. --{name} {}, or a list", example_of(name))));
+                    .with_help(format!("e.g. --{name} {}", example_of(name))));
             }
         };
         if let Err(problem) = check(&text) {
             return Err(LabeledError::new(problem)
                 .with_label(format!("not for --{name}"), item_span)
-                .with_help(format!("e.g. --{name} {}, or a list", example_of(name))));
+                .with_help(format!("e.g. --{name} {}", example_of(name))));
         }
         list.push(text);
     }
