@@ -124,6 +124,9 @@ pub enum TransportKind {
     Tls,
     /// No answer within the time-out.
     Timeout,
+    /// The answer began (its status and headers came), and the connection closed before its
+    /// body was whole.
+    CutShort,
     /// Anything else: a reset connection, a malformed HTTP answer.
     Other,
 }
@@ -148,6 +151,7 @@ impl fmt::Display for TransportKind {
             Self::CertificateForAnotherHost => "TLS failed: the certificate names another host",
             Self::Tls => "TLS failed",
             Self::Timeout => "no answer in time",
+            Self::CutShort => "the answer was cut short",
             Self::Other => "the connection failed",
         })
     }

@@ -218,7 +218,10 @@ impl Client {
         let send = || self.request_at(token, Method::Put, &path, &[], Some(message.content()));
         let answer = match send() {
             Err(Error::Transport(err))
-                if matches!(err.kind, TransportKind::Timeout | TransportKind::Other) =>
+                if matches!(
+                    err.kind,
+                    TransportKind::Timeout | TransportKind::Other | TransportKind::CutShort
+                ) =>
             {
                 send()?
             }

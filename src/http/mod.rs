@@ -21,7 +21,7 @@ use serde_json::Value as JsonValue;
 use zeroize::Zeroizing;
 
 use crate::answer::{Raw, retry_hint, retry_hint_from};
-use crate::error::{Error, UnexpectedResponse};
+use crate::error::{Error, TransportError, TransportKind, UnexpectedResponse};
 use crate::secret::{AccessToken, Password};
 
 use pool::Connections;
@@ -302,6 +302,15 @@ impl Transport {
                     content_type,
                     problem: format!("the answer is larger than {} bytes", request.limit),
                     excerpt: String::new(),
+                }));
+            }
+            // The status and headers came: a body that ends early is an answer cut short, not
+            // a server out of reach (a time-out stays a time-out).
+            Err(err) if !self.interrupted() && !matches!(err, ureq::Error::Timeout(_)) => {
+                return Err(Error::Transport(TransportError {
+                    url,
+                    kind: TransportKind::CutShort,
+                    detail: err.to_string(),
                 }));
             }
             Err(err) => return Err(stopped(&err)),

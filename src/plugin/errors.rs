@@ -334,14 +334,24 @@ fn transport(err: &TransportError, blame: &Blame) -> LabeledError {
              overloaded, or a firewall drops the traffic"
                 .to_owned(),
         ),
+        TransportKind::CutShort => (
+            "the answer was cut short".to_owned(),
+            format!(
+                "the connection closed before the whole answer came ({}): the server or a proxy \
+                 in front of it dropped it; try again",
+                err.detail
+            ),
+        ),
         TransportKind::Other => ("the connection failed".to_owned(), err.detail.clone()),
     };
-    LabeledError::new(format!(
-        "Could not reach the homeserver at {}",
-        base_of(&err.url)
-    ))
-    .with_label(what, blame.homeserver)
-    .with_help(with_guess_hint(help, blame))
+    let base = base_of(&err.url);
+    let message = match err.kind {
+        TransportKind::CutShort => format!("The answer of the homeserver at {base} was cut short"),
+        _ => format!("Could not reach the homeserver at {base}"),
+    };
+    LabeledError::new(message)
+        .with_label(what, blame.homeserver)
+        .with_help(with_guess_hint(help, blame))
 }
 
 fn not_matrix(err: &UnexpectedResponse, blame: &Blame) -> LabeledError {
