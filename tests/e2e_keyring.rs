@@ -179,14 +179,7 @@ fn refreshes_write_the_keyring_and_concurrent_ones_spend_each_token_once() {
         .filter(|request| *request == "POST /_matrix/client/v3/refresh")
         .count();
     assert!((1..=12).contains(&refreshes), "{:?}", relay.requests());
-    assert_eq!(presented.len(), refreshes);
-    let distinct: std::collections::HashSet<&String> = presented.iter().collect();
-    assert_eq!(
-        distinct.len(),
-        presented.len(),
-        "{} refresh tokens were presented more than once",
-        presented.len() - distinct.len()
-    );
+    support::assert_presented_once(&presented, refreshes);
     assert!(concurrent.success, "{}", concurrent.stderr);
     assert_eq!(concurrent.stdout.trim(), "12");
     let left = item_tokens(keyring, &key);

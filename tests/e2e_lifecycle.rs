@@ -37,19 +37,6 @@ fn point_session_at(config: &Path, name: &str, url: &str) {
     std::fs::write(&path, stored.to_string()).expect("written");
 }
 
-/// `presented` holds `count` values, none twice; says how many repeated, never a value.
-fn assert_each_once(presented: &[String], count: usize) {
-    let distinct: std::collections::HashSet<&String> = presented.iter().collect();
-    assert_eq!(presented.len(), count, "{} presented", presented.len());
-    assert_eq!(
-        distinct.len(),
-        presented.len(),
-        "{} of {} refresh tokens were presented more than once",
-        presented.len() - distinct.len(),
-        presented.len()
-    );
-}
-
 fn sessions_file(config: &Path) -> std::path::PathBuf {
     config.join("nu_plugin_matrix/sessions.json")
 }
@@ -438,7 +425,7 @@ fn an_expired_token_is_refreshed_and_the_saved_session_updated() {
         .count();
     // (A call that finds the session refreshed while it waited for the lock uses that.)
     assert!((1..=20).contains(&refreshes), "{:?}", relay.requests());
-    assert_each_once(&relay.presented("refresh_token"), refreshes);
+    support::assert_presented_once(&relay.presented("refresh_token"), refreshes);
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "20");
     let stored = json(&std::fs::read_to_string(sessions_file(&config)).expect("file"));

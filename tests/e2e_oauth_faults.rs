@@ -140,13 +140,7 @@ fn a_registration_the_server_fails_once_is_asked_again() {
     let run = support::nu(&format!("{} | get user_id", login(&server.url, "")));
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "@bot:localhost");
-    let registrations = seen
-        .lock()
-        .expect("the log")
-        .iter()
-        .filter(|(path, _)| path == "/oauth/register")
-        .count();
-    assert_eq!(registrations, 2, "one retry");
+    assert_eq!(registrations(&seen), 2, "one retry");
 
     // Failing twice is an error, after the one retry.
     let (server, seen) = oauth_server(|path, _| {
@@ -160,13 +154,16 @@ fn a_registration_the_server_fails_once_is_asked_again() {
         "{}",
         run.stderr
     );
-    let registrations = seen
-        .lock()
+    assert_eq!(registrations(&seen), 2);
+}
+
+/// How many registrations a fake server saw.
+fn registrations(seen: &Seen) -> usize {
+    seen.lock()
         .expect("the log")
         .iter()
         .filter(|(path, _)| path == "/oauth/register")
-        .count();
-    assert_eq!(registrations, 2);
+        .count()
 }
 
 #[test]

@@ -82,14 +82,7 @@ fn a_saved_oauth_session_lives_through_restarts_concurrency_and_refusal() {
         .count();
     let presented = relay.presented("refresh_token");
     assert!((1..=8).contains(&refreshes), "{:?}", relay.requests());
-    assert_eq!(presented.len(), refreshes, "one refresh token a refresh");
-    let distinct: std::collections::HashSet<&String> = presented.iter().collect();
-    assert_eq!(
-        distinct.len(),
-        presented.len(),
-        "{} refresh tokens were presented more than once",
-        presented.len() - distinct.len()
-    );
+    crate::support::assert_presented_once(&presented, refreshes);
     assert!(run.success, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines[0], "8", "eight concurrent refreshes");

@@ -816,3 +816,23 @@ pub fn scrubbed(text: &str, secrets: &[&str]) -> String {
             )
         })
 }
+
+/// Asserts that a relay saw `count` refresh tokens presented (one a refresh request), none of
+/// them twice: concurrent refreshes that share a lock spend each token once. Says how many
+/// repeated, never a value.
+pub fn assert_presented_once(presented: &[String], count: usize) {
+    let distinct: std::collections::HashSet<&String> = presented.iter().collect();
+    assert_eq!(
+        presented.len(),
+        count,
+        "one refresh token a refresh ({} presented)",
+        presented.len()
+    );
+    assert_eq!(
+        distinct.len(),
+        presented.len(),
+        "{} of {} refresh tokens were presented more than once",
+        presented.len() - distinct.len(),
+        presented.len()
+    );
+}
