@@ -27,6 +27,7 @@ use crate::secret::Password;
 mod admin;
 mod file;
 pub mod keyring;
+mod moves;
 mod saved;
 
 use file::{FORMAT_VERSION, StoredFile};
@@ -118,6 +119,18 @@ impl PartialEq for SavedAdminClient {
 impl Eq for SavedAdminClient {}
 
 impl SavedSessions {
+    /// Makes `name` the default when `force` is set or the default names no saved session or
+    /// admin client (the first one saved becomes it). Returns whether `name` is the default.
+    pub(crate) fn take_default(&mut self, name: &str, force: bool) -> bool {
+        let missing = self.default.as_ref().is_none_or(|default| {
+            !self.sessions.contains_key(default) && !self.admin_clients.contains_key(default)
+        });
+        if force || missing {
+            self.default = Some(name.to_owned());
+        }
+        self.default.as_deref() == Some(name)
+    }
+
     /// The default session, with its name.
     pub fn default_session(&self) -> Option<(&str, &SavedSession)> {
         let name = self.default.as_deref()?;

@@ -18,35 +18,22 @@ impl SessionStore {
         mut admin: SavedAdminClient,
         setting: SecretsSetting,
     ) -> Result<Option<SecretsAt>, StoreError> {
-        let mut at = self.place(setting)?;
         let mut written = None;
-        if at == SecretsAt::Keyring
-            && let Kept::File(secret) = &admin.client_secret
-        {
-            let keyring = self.keyring_for(Some(name))?;
-            let key = keyring::new_key(name);
+        if let Kept::File(secret) = &admin.client_secret {
             let label = keyring::admin_label(name, &admin.client_id);
-            match keyring.write(&key, &label, secret) {
-                Ok(()) => {
-                    admin.client_secret = Kept::Keyring { key: key.clone() };
-                    written = Some((keyring, key));
-                }
-                Err(_) if setting == SecretsSetting::Auto => at = SecretsAt::File,
-                Err(err) => return Err(self.no_keyring_to_save(&err)),
+            written = self.write_new_item(name, &label, secret, setting)?;
+            if let Some((_, key)) = &written {
+                admin.client_secret = Kept::Keyring { key: key.clone() };
             }
         }
+        let at = admin.client_secret.at();
         let result = self.update(|saved| {
             if saved.sessions.contains_key(name) {
                 return Ok(None);
             }
             let old = saved.admin_clients.insert(name.to_owned(), admin);
             // As for sessions: the first one saved becomes the default.
-            let default_missing = saved.default.as_ref().is_none_or(|default| {
-                !saved.sessions.contains_key(default) && !saved.admin_clients.contains_key(default)
-            });
-            if default_missing {
-                saved.default = Some(name.to_owned());
-            }
+            saved.take_default(name, false);
             Ok::<_, StoreError>(Some(old))
         });
         match result {

@@ -1,14 +1,13 @@
 //! One saved session, where its tokens are, and the store's work with the keyring: saving,
-//! opening, renewing, moving and forgetting a session's tokens.
+//! opening, renewing and forgetting a session's tokens (moving them is `moves.rs`).
 //!
 //! The order of each step keeps the tokens somewhere at every moment: a keyring item is written
-//! before the file names it, and deleted only after the file no longer needs it (a move back to
-//! the file that cannot delete the item puts the file back as it was).
+//! before the file names it, and deleted only after the file no longer needs it.
 
 use std::time::SystemTime;
 
 use super::keyring::{self, ItemContent, Keyring, KeyringError, KeyringFailure, Tokens};
-use super::{SavedSessions, SessionStore, StoreError};
+use super::{SessionStore, StoreError};
 use crate::ids::UserId;
 use crate::session::{OAuthClient, Session};
 
@@ -145,17 +144,6 @@ fn tokens_of(session: &Session) -> Tokens {
     }
 }
 
-/// Where a named entry keeps a secret, with the label its keyring item gets.
-pub(super) type Slot<T> =
-    for<'a> fn(&'a mut SavedSessions, &str) -> Option<(&'a mut Kept<T>, String)>;
-
-/// The tokens of the saved session `name`.
-fn session_slot<'a>(saved: &'a mut SavedSessions, name: &str) -> Option<(&'a mut Secrets, String)> {
-    let entry = saved.sessions.get_mut(name)?;
-    let label = keyring::label(name, entry.user_id.as_str());
-    Some((&mut entry.secrets, label))
-}
-
 /// What a save did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Saved {
@@ -194,18 +182,13 @@ impl SessionStore {
         setting: SecretsSetting,
         make_default: bool,
     ) -> Result<Saved, StoreError> {
-        let mut at = self.place(setting)?;
-        let mut written = None;
-        if at == SecretsAt::Keyring {
-            let keyring = self.keyring_for(Some(name))?;
-            let key = keyring::new_key(name);
-            let label = keyring::label(name, session.user_id.as_str());
-            match keyring.write(&key, &label, &tokens_of(session)) {
-                Ok(()) => written = Some((keyring, key)),
-                Err(_) if setting == SecretsSetting::Auto => at = SecretsAt::File,
-                Err(err) => return Err(self.no_keyring_to_save(&err)),
-            }
-        }
+        let label = keyring::label(name, session.user_id.as_str());
+        let written = self.write_new_item(name, &label, &tokens_of(session), setting)?;
+        let at = if written.is_some() {
+            SecretsAt::Keyring
+        } else {
+            SecretsAt::File
+        };
         let secrets = match &written {
             Some((_, key)) => Secrets::Keyring { key: key.clone() },
             None => Secrets::File(tokens_of(session)),
@@ -214,13 +197,7 @@ impl SessionStore {
         let result = self.update(|saved| {
             let old = saved.sessions.insert(name.to_owned(), entry);
             saved.needs_login.remove(name);
-            let default_missing = saved.default.as_ref().is_none_or(|default| {
-                !saved.sessions.contains_key(default) && !saved.admin_clients.contains_key(default)
-            });
-            if make_default || default_missing {
-                saved.default = Some(name.to_owned());
-            }
-            Ok::<_, StoreError>((saved.default.as_deref() == Some(name), old))
+            Ok::<_, StoreError>((saved.take_default(name, make_default), old))
         });
         let (is_default, old) = match result {
             Ok(done) => done,
@@ -329,96 +306,26 @@ impl SessionStore {
         }
     }
 
-    /// Moves the tokens of the saved session `name` (or the secret of the saved admin client
-    /// `name`) to `to`. Returns `Ok(None)` when nothing has that name, `Ok(Some(false))` when
-    /// they were there already.
-    pub fn move_secrets(&self, name: &str, to: SecretsAt) -> Result<Option<bool>, StoreError> {
-        if self.load()?.admin_clients.contains_key(name) {
-            return match to {
-                SecretsAt::Keyring => self.move_to_keyring(name, super::admin::admin_slot),
-                SecretsAt::File => self.move_to_file(name, super::admin::admin_slot),
-            };
-        }
-        match to {
-            SecretsAt::Keyring => self.move_to_keyring(name, session_slot),
-            SecretsAt::File => self.move_to_file(name, session_slot),
-        }
-    }
-
-    fn move_to_keyring<T: ItemContent>(
+    /// Writes `content` into a new keyring item for the entry `name` when `setting` puts it in
+    /// the keyring, and returns the keyring and the item's key; `None` when it goes into the
+    /// file (where `Auto` also puts it when the keyring refuses the item).
+    pub(super) fn write_new_item<T: ItemContent>(
         &self,
         name: &str,
-        slot: Slot<T>,
-    ) -> Result<Option<bool>, StoreError> {
-        let keyring = self.keyring_for(Some(name))?;
-        let mut written = None;
-        let result = self.update(|saved| {
-            let Some((kept, label)) = slot(saved, name) else {
-                return Ok(None);
-            };
-            let Kept::File(secret) = &*kept else {
-                return Ok(Some(false));
-            };
-            let key = keyring::new_key(name);
-            keyring
-                .write(&key, &label, secret)
-                .map_err(|err| self.keyring_error(name, &err))?;
-            written = Some(key.clone());
-            *kept = Kept::Keyring { key };
-            Ok::<_, StoreError>(Some(true))
-        });
-        if let (Err(_), Some(key)) = (&result, &written) {
-            // The file still has the secret: the new item must not stay as a second copy.
-            let _ = keyring.delete(key);
+        label: &str,
+        content: &T,
+        setting: SecretsSetting,
+    ) -> Result<Option<(&Keyring, String)>, StoreError> {
+        if self.place(setting)? == SecretsAt::File {
+            return Ok(None);
         }
-        result
-    }
-
-    fn move_to_file<T: ItemContent>(
-        &self,
-        name: &str,
-        slot: Slot<T>,
-    ) -> Result<Option<bool>, StoreError> {
         let keyring = self.keyring_for(Some(name))?;
-        // The key of the item whose secret the file took, if it took any.
-        let mut taken = None;
-        let found = self.update(|saved| {
-            let Some((kept, _)) = slot(saved, name) else {
-                return Ok(None);
-            };
-            let Kept::Keyring { key } = &*kept else {
-                return Ok(Some(false));
-            };
-            let key = key.clone();
-            let secret = keyring
-                .read(&key)
-                .map_err(|err| self.keyring_error(name, &err))?;
-            *kept = Kept::File(secret);
-            taken = Some(key);
-            Ok::<_, StoreError>(Some(true))
-        })?;
-        let Some(key) = taken else {
-            return Ok(found);
-        };
-        if let Err(err) = keyring.delete(&key) {
-            // Never in both: the file goes back to naming the item, which still has the secret.
-            self.update(|saved| {
-                if let Some((kept, _)) = slot(saved, name)
-                    && matches!(kept, Kept::File(_))
-                {
-                    *kept = Kept::Keyring { key: key.clone() };
-                }
-                Ok::<_, StoreError>(())
-            })?;
-            let mut error = self.keyring_error(name, &err);
-            error.problem = format!(
-                "the secrets of '{name}' were not moved: their keyring item could not be \
-                 deleted ({})",
-                err.detail
-            );
-            return Err(error);
+        let key = keyring::new_key(name);
+        match keyring.write(&key, label, content) {
+            Ok(()) => Ok(Some((keyring, key))),
+            Err(_) if setting == SecretsSetting::Auto => Ok(None),
+            Err(err) => Err(self.no_keyring_to_save(&err)),
         }
-        Ok(Some(true))
     }
 
     pub(super) fn keyring_for(&self, name: Option<&str>) -> Result<&Keyring, StoreError> {

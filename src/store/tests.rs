@@ -8,6 +8,18 @@ use crate::secret::AccessToken;
 use crate::session::{OAuthClient, Session};
 use crate::unix_ms;
 
+/// A saved MAS admin client with this secret.
+fn admin_client(client_secret: Kept<Password>) -> SavedAdminClient {
+    SavedAdminClient {
+        homeserver: "https://matrix.example.org".into(),
+        home_server: "example.org".into(),
+        issuer: "https://auth.example.org/".into(),
+        token_endpoint: "https://auth.example.org/oauth2/token".into(),
+        client_id: "01JADM1NC11ENT000000000001".into(),
+        client_secret,
+    }
+}
+
 fn session(token: &str) -> Session {
     Session {
         user_id: UserId::parse("@bot:example.org").expect("valid"),
@@ -130,14 +142,7 @@ fn concurrent_writers_lose_nothing() {
 fn admin_clients_and_marks_round_trip() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = SessionStore::new(dir.path().join("sessions.json"));
-    let admin = SavedAdminClient {
-        homeserver: "https://matrix.example.org".into(),
-        home_server: "example.org".into(),
-        issuer: "https://auth.example.org/".into(),
-        token_endpoint: "https://auth.example.org/oauth2/token".into(),
-        client_id: "01JADM1NC11ENT000000000001".into(),
-        client_secret: Kept::File(Password::new("client-secret-0001".into())),
-    };
+    let admin = admin_client(Kept::File(Password::new("client-secret-0001".into())));
     store
         .update(|saved| {
             saved.admin_clients.insert("adm".into(), admin.clone());
@@ -241,16 +246,9 @@ fn an_entry_with_neither_tokens_nor_a_reference_is_reported() {
 fn an_admin_client_in_the_keyring_keeps_only_its_reference_in_the_file() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = SessionStore::new(dir.path().join("sessions.json"));
-    let admin = SavedAdminClient {
-        homeserver: "https://matrix.example.org".into(),
-        home_server: "example.org".into(),
-        issuer: "https://auth.example.org/".into(),
-        token_endpoint: "https://auth.example.org/oauth2/token".into(),
-        client_id: "01JADM1NC11ENT000000000001".into(),
-        client_secret: Kept::Keyring {
-            key: "adm 8899aabbccddeeff".into(),
-        },
-    };
+    let admin = admin_client(Kept::Keyring {
+        key: "adm 8899aabbccddeeff".into(),
+    });
     store
         .update(|saved| {
             saved.admin_clients.insert("adm".into(), admin.clone());
