@@ -57,7 +57,7 @@ pub fn run_bot(
     };
     let listener = client
         .listen(token.clone(), filter, Start::Now, wait, false)
-        .on_retry(Box::new(|err, pause| {
+        .on_retry(Box::new(|err, pause, _first| {
             eprintln!("echo_bot: {err}; trying again in {}s", pause.as_secs());
         }))
         .on_back(Box::new(|after| {

@@ -106,8 +106,9 @@ impl Backoff {
 /// the wait.
 pub type SyncFn<E> = Box<dyn FnMut(Option<&str>, Duration) -> Result<SyncBatch, E> + Send>;
 
-/// Called before each pause after a failure, with the failure and the pause.
-pub type OnRetry<E> = Box<dyn FnMut(&E, Duration) + Send>;
+/// Called before each pause after a failure, with the failure, the pause, and whether it is the
+/// first failure of a run (since the last sync that worked).
+pub type OnRetry<E> = Box<dyn FnMut(&E, Duration, bool) + Send>;
 
 /// Called when a sync succeeds after failures, with how long since the first of them.
 pub type OnBack = Box<dyn FnMut(Duration) + Send>;
@@ -245,9 +246,10 @@ impl<E> Listener<E> {
                 Verdict::Stop => return Err(Some(err)),
                 Verdict::Retry(hint) => hint.unwrap_or_else(|| self.backoff.next_pause()),
             };
+            let first = self.failing_since.is_none();
             self.failing_since.get_or_insert_with(Instant::now);
             if let Some(on_retry) = self.on_retry.as_mut() {
-                on_retry(&err, pause);
+                on_retry(&err, pause, first);
             }
             let until = Instant::now() + pause;
             while let Some(left) = until.checked_duration_since(Instant::now()) {

@@ -21,7 +21,7 @@ use serde_json::Value as JsonValue;
 use zeroize::Zeroizing;
 
 use crate::answer::{Raw, retry_hint, retry_hint_from};
-use crate::error::{Error, TransportError, TransportKind, UnexpectedResponse};
+use crate::error::{Error, TransportKind, UnexpectedResponse};
 use crate::secret::{AccessToken, Password};
 
 use pool::Connections;
@@ -304,16 +304,17 @@ impl Transport {
                     excerpt: String::new(),
                 }));
             }
-            // The status and headers came: a body that ends early is an answer cut short, not
-            // a server out of reach (a time-out stays a time-out).
-            Err(err) if !self.interrupted() && !matches!(err, ureq::Error::Timeout(_)) => {
-                return Err(Error::Transport(TransportError {
-                    url,
-                    kind: TransportKind::CutShort,
-                    detail: err.to_string(),
-                }));
+            Err(err) => {
+                // The status and headers came: a body that ends early is an answer cut short,
+                // not a server out of reach (a time-out stays a time-out, a stop a stop).
+                let mut err = stopped(&err);
+                if let Error::Transport(failed) = &mut err
+                    && failed.kind != TransportKind::Timeout
+                {
+                    failed.kind = TransportKind::CutShort;
+                }
+                return Err(err);
             }
-            Err(err) => return Err(stopped(&err)),
         };
         self.connections.answered();
         Ok(Raw {

@@ -139,12 +139,13 @@ fn passing_failures_are_retried_and_said_and_others_end_it() {
     let backs = Arc::new(Mutex::new(Vec::new()));
     let back = backs.clone();
     let mut listener = listener
-        .on_retry(Box::new(move |err, pause| {
-            said.lock().unwrap().push((err.to_string(), pause));
+        .on_retry(Box::new(move |err, pause, first| {
+            said.lock().unwrap().push((err.to_string(), pause, first));
         }))
         .on_back(Box::new(move |after| back.lock().unwrap().push(after)));
     assert_eq!(ids(&mut listener, 1), ["a"]);
-    assert_eq!(notes.lock().unwrap().len(), 2);
+    let firsts: Vec<bool> = notes.lock().unwrap().iter().map(|note| note.2).collect();
+    assert_eq!(firsts, [true, false], "the first of the run is told apart");
     // One "back" for the two failures in a row, as long as their pauses at least.
     let backs = backs.lock().unwrap().clone();
     assert_eq!(backs.len(), 1, "{backs:?}");
@@ -188,7 +189,7 @@ fn a_request_cut_short_by_a_stop_is_neither_said_nor_retried() {
     let said = Arc::new(Mutex::new(0));
     let count = said.clone();
     let mut listener = Listener::new(sync, Verdict::of, Start::Now, DEFAULT_WAIT, false)
-        .on_retry(Box::new(move |_, _| *count.lock().unwrap() += 1))
+        .on_retry(Box::new(move |_, _, _| *count.lock().unwrap() += 1))
         .stop_when(Arc::new(move || {
             stop.load(std::sync::atomic::Ordering::Relaxed)
         }));

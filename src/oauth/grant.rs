@@ -119,6 +119,7 @@ const SLOW_DOWN: Duration = Duration::from_secs(5);
 
 /// How long a registration that failed on the server's side waits before its one retry.
 const REGISTRATION_RETRY_PAUSE: Duration = Duration::from_millis(250);
+
 impl Client {
     /// Registers this program as an OAuth 2.0 client at the server's registration endpoint
     /// (RFC 7591): a native application without a secret (`token_endpoint_auth_method: none`).

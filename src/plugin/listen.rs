@@ -7,8 +7,6 @@
 //! hand (a row taken from the listener while the stream was dropped is not counted). It is written under the store's lock at most once a second while rows flow, and
 //! whenever the stream ends or is dropped.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nu_protocol::{LabeledError, Record, ShellError, Span, Value};
@@ -97,11 +95,9 @@ impl Stream {
             })
         });
         // One line when requests start failing, one when they work again.
-        let failing = Arc::new(AtomicBool::new(false));
-        let back = failing.clone();
         let mut listener = Listener::new(sync, Failure::verdict, plan.start, plan.wait, plan.once)
-            .on_retry(Box::new(move |failure, pause| {
-                if !failing.swap(true, Ordering::Relaxed) {
+            .on_retry(Box::new(move |failure, pause, first| {
+                if first {
                     eprintln!(
                         "matrix listen: {}; retrying in {}",
                         outage(failure, &host),
@@ -109,8 +105,7 @@ impl Stream {
                     );
                 }
             }))
-            .on_back(Box::new(move |after| {
-                back.store(false, Ordering::Relaxed);
+            .on_back(Box::new(|after| {
                 eprintln!("matrix listen: back after {}", seconds(after));
             }))
             .stop_when(interrupt);

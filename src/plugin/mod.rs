@@ -26,7 +26,7 @@ mod token;
 mod watchdog;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -193,8 +193,8 @@ impl MatrixPlugin {
             }
         }
         let signals = engine.signals().clone();
-        let plugin = self.clone();
-        Arc::new(move || signals.interrupted() || plugin.orphaned())
+        let orphaned = self.orphaned.clone();
+        Arc::new(move || signals.interrupted() || orphaned.load(Ordering::Relaxed))
     }
 }
 

@@ -117,13 +117,24 @@ pub(crate) fn save_flag(
         return Ok(None);
     };
     let secrets = PluginConfig::read(engine)?.secrets;
+    check_keyring_to_save(plugin, &name, secrets)?;
+    Ok(Some(SaveAs { name, secrets }))
+}
+
+/// With `secrets: keyring`, that a keyring takes secrets now: checked before a command makes
+/// something (a token, an admin client's session) that could not be kept.
+pub(crate) fn check_keyring_to_save(
+    plugin: &MatrixPlugin,
+    name: &Spanned<String>,
+    secrets: SecretsSetting,
+) -> Result<(), LabeledError> {
     if secrets == SecretsSetting::Keyring {
         plugin
             .store()
             .and_then(|store| store.place(secrets))
             .map_err(|err| errors::store(err, name.span))?;
     }
-    Ok(Some(SaveAs { name, secrets }))
+    Ok(())
 }
 
 /// Saves `session` under the `--save` name, if one was given. Returns the name. A save that

@@ -39,9 +39,4 @@ impl MatrixPlugin {
         // Without the thread, Nushell still ends the plugin whenever it can; nothing to report.
         drop(started);
     }
-
-    /// Whether the Nushell that started this plugin is gone.
-    pub(crate) fn orphaned(&self) -> bool {
-        self.orphaned.load(Ordering::Relaxed)
-    }
 }

@@ -13,7 +13,7 @@ use crate::plugin::errors::{self, Blame};
 use crate::plugin::homeserver::{HomeserverLookup, resolve_homeserver};
 use crate::plugin::mas_admin::refused_client;
 use crate::plugin::password::{piped_secret, secret_file};
-use crate::plugin::session_store::save_name;
+use crate::plugin::session_store::{check_keyring_to_save, save_name};
 use crate::plugin::token::{AdminClientOf, TokenValue, date_or_nothing, text_or_nothing};
 use crate::secret::Password;
 use crate::store::{Kept, SavedAdminClient, SecretsSetting};
@@ -98,13 +98,8 @@ impl SimplePluginCommand for AdminSession {
         let save = save_name(plugin, call)?;
         let config = PluginConfig::for_call(engine, call)?;
         // `secrets: keyring` without a keyring fails here, before anything is asked of MAS.
-        if let Some(name) = &save
-            && config.secrets == SecretsSetting::Keyring
-        {
-            plugin
-                .store()
-                .and_then(|store| store.place(config.secrets))
-                .map_err(|err| errors::store(err, name.span))?;
+        if let Some(name) = &save {
+            check_keyring_to_save(plugin, name, config.secrets)?;
         }
         let flag: Option<Spanned<String>> = call.get_flag("homeserver")?;
         let (homeserver, homeserver_span, discovered) = resolve_homeserver(&HomeserverLookup {

@@ -23,8 +23,9 @@ impl SimplePluginCommand for Rooms {
     }
 
     fn extra_description(&self) -> &str {
-        "Columns: room_id, alias, name, members, encrypted. One request, however many rooms there are: a sliding sync (MSC4186) asking for these \
-         fields where the server has it, else a /sync filtered down to them."
+        "Columns: room_id, alias, name, members, encrypted. One request, however many rooms \
+         there are: a sliding sync (MSC4186) asking for these fields where the server has it, \
+         else a /sync filtered down to them."
     }
 
     fn signature(&self) -> Signature {
