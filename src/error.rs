@@ -59,6 +59,8 @@ pub enum Error {
     OAuth(OAuthError),
     /// MAS's admin API refused a request.
     MasAdmin(MasAdminError),
+    /// End-to-end encryption failed: its store, its lock, or the crypto itself.
+    E2ee(E2eeError),
 }
 
 impl fmt::Display for Error {
@@ -83,6 +85,7 @@ impl fmt::Display for Error {
             Self::Sso(err) => err.fmt(f),
             Self::OAuth(err) => err.fmt(f),
             Self::MasAdmin(err) => err.fmt(f),
+            Self::E2ee(err) => err.fmt(f),
             Self::Interrupted { url } => write!(f, "interrupted while waiting for {url}"),
             Self::AuthRequired { flows, account_url } => {
                 let flows: Vec<String> = flows.iter().map(|flow| flow.join(" + ")).collect();
@@ -387,6 +390,50 @@ impl fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+/// Why end-to-end encryption could not go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct E2eeError {
+    /// What went wrong.
+    pub kind: E2eeKind,
+    /// What went wrong, in a sentence fragment (no key, no plaintext).
+    pub problem: String,
+    /// What to do about it.
+    pub hint: String,
+    /// The crypto store concerned, when there is one.
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// What kind of end-to-end encryption failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum E2eeKind {
+    /// The crypto store could not be opened or read (a damaged file, no permission).
+    Store,
+    /// Another process held the crypto store's lock for longer than the wait.
+    Busy,
+    /// The session has no saved home for a crypto store (it is not saved).
+    NotSaved,
+    /// The crypto machine refused (a room key could not be made or shared).
+    Crypto,
+}
+
+impl fmt::Display for E2eeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = &self.path {
+            write!(f, "{}: ", path.display())?;
+        }
+        write!(f, "{} ({})", self.problem, self.hint)
+    }
+}
+
+impl std::error::Error for E2eeError {}
+
+impl From<E2eeError> for Error {
+    fn from(err: E2eeError) -> Self {
+        Self::E2ee(err)
+    }
+}
 
 /// The spec's two failure outcomes of server discovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

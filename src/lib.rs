@@ -25,6 +25,8 @@ pub mod api;
 pub mod client;
 pub mod devices;
 pub mod discovery;
+#[cfg(feature = "e2ee")]
+pub mod e2ee;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -50,8 +52,8 @@ pub mod plugin;
 pub use client::{Client, ClientConfig, Method};
 pub use discovery::{Discovered, Discovery, DiscoveryError};
 pub use error::{
-    Error, ErrorCode, InputError, MasAdminError, MatrixError, OAuthError, SsoError, TransportError,
-    TransportKind, UnexpectedResponse,
+    E2eeError, E2eeKind, Error, ErrorCode, InputError, MasAdminError, MatrixError, OAuthError,
+    SsoError, TransportError, TransportKind, UnexpectedResponse,
 };
 pub use ids::{UserArg, UserId};
 pub use login::{IdentityProvider, LoginFlow, LoginRequest, LoginToken};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use sync::{Event, ListenFilter, SyncBatch};
+pub use sync::{CryptoChanges, ENCRYPTED, Event, ListenFilter, SyncBatch};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorCode};

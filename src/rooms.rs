@@ -41,12 +41,20 @@ pub struct Message {
     pub sender: String,
     /// When the sender's server received it.
     pub time: SystemTime,
-    /// `m.room.message`, or `m.room.encrypted` (then there is no body).
+    /// `m.room.message`, or `m.room.encrypted` (then there is no body unless decrypted).
     pub kind: String,
     /// `m.text`, `m.notice`, `m.image`, ... (for `m.room.message`).
     pub msgtype: Option<String>,
     /// The plain-text body.
     pub body: Option<String>,
+    /// The content (of the decrypted event, once decrypted).
+    pub content: JsonValue,
+    /// Whether it came encrypted (`kind`, `msgtype` and `body` are then what it decrypted to).
+    pub encrypted: bool,
+    /// For a decrypted message: whether the sender's device is verified by its owner.
+    pub verified: Option<bool>,
+    /// For an encrypted message that could not be decrypted: why, in words.
+    pub decrypt_error: Option<String>,
 }
 
 /// One page of [`Client::messages`]: the messages, newest first, and where the next (older)
@@ -207,6 +215,25 @@ impl Client {
         message: &OutgoingMessage,
         transaction_id: &str,
     ) -> Result<String, Error> {
+        self.send_event(
+            token,
+            room_id,
+            "m.room.message",
+            &message.content(),
+            transaction_id,
+        )
+    }
+
+    /// `PUT /rooms/{roomId}/send/{eventType}/{txnId}`: sends a room event of any type, as
+    /// [`Client::send_message`] sends a message (the same transaction-ID rule).
+    pub fn send_event(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        event_type: &str,
+        content: &JsonValue,
+        transaction_id: &str,
+    ) -> Result<String, Error> {
         check_room(room_id)?;
         if transaction_id.is_empty() {
             return Err(Error::Input(InputError::new(
@@ -214,8 +241,8 @@ impl Client {
                 "use any short text that is new for each message, e.g. a counter or a UUID",
             )));
         }
-        let path = ["rooms", room_id, "send", "m.room.message", transaction_id];
-        let send = || self.request_at(token, Method::Put, &path, &[], Some(message.content()));
+        let path = ["rooms", room_id, "send", event_type, transaction_id];
+        let send = || self.request_at(token, Method::Put, &path, &[], Some(content.clone()));
         let answer = match send() {
             Err(Error::Transport(err))
                 if matches!(
@@ -295,6 +322,10 @@ fn message_of(event: &JsonValue) -> Option<Message> {
         msgtype: content["msgtype"].as_str().map(str::to_owned),
         body: content["body"].as_str().map(str::to_owned),
         kind,
+        content: content.clone(),
+        encrypted: false,
+        verified: None,
+        decrypt_error: None,
     })
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// A password, wiped from memory on drop. `Debug` prints `Password(<redacted>)`.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Password(Zeroizing<String>);
 
 impl Password {

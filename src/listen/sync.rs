@@ -13,6 +13,9 @@ use crate::rooms::{fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 use crate::unix_ms;
 
+/// The type of an encrypted room event.
+pub const ENCRYPTED: &str = "m.room.encrypted";
+
 /// The most events of one room one `/sync` carries; more, and the gap is filled page by page.
 const TIMELINE_LIMIT: u32 = 100;
 
@@ -31,6 +34,9 @@ pub struct ListenFilter {
     pub not_senders: Vec<String>,
     /// Also invitations of the user to rooms.
     pub invites: bool,
+    /// Also `m.room.encrypted` events, whatever `types` says: their real type is known only
+    /// once they are decrypted, and is filtered then ([`ListenFilter::types_match`]).
+    pub encrypted: bool,
 }
 
 impl Default for ListenFilter {
@@ -41,6 +47,7 @@ impl Default for ListenFilter {
             senders: Vec::new(),
             not_senders: Vec::new(),
             invites: false,
+            encrypted: false,
         }
     }
 }
@@ -48,7 +55,11 @@ impl Default for ListenFilter {
 impl ListenFilter {
     /// The filter of the timeline's events (`RoomEventFilter`), for `/sync` and `/messages`.
     fn events(&self) -> JsonValue {
-        let mut filter = json!({"types": self.types, "limit": TIMELINE_LIMIT});
+        let mut types = self.types.clone();
+        if self.encrypted && !self.types_match(ENCRYPTED) {
+            types.push(ENCRYPTED.to_owned());
+        }
+        let mut filter = json!({"types": types, "limit": TIMELINE_LIMIT});
         if !self.senders.is_empty() {
             filter["senders"] = json!(self.senders);
         }
@@ -68,7 +79,7 @@ impl ListenFilter {
         let mut room = json!({
             "timeline": events,
             "state": {
-                "types": ["m.room.name", "m.room.canonical_alias"],
+                "types": ["m.room.name", "m.room.canonical_alias", "m.room.encryption"],
                 "lazy_load_members": true,
             },
         });
@@ -94,6 +105,87 @@ pub struct Event {
     pub time: SystemTime,
     /// The event's content.
     pub content: JsonValue,
+    /// Whether it came encrypted (`kind` and `content` are then what it decrypted to).
+    pub encrypted: bool,
+    /// For a decrypted event: whether the sender's device is verified by its owner.
+    pub verified: Option<bool>,
+    /// For an encrypted event that could not be decrypted: why, in words (its `kind` stays
+    /// `m.room.encrypted`).
+    pub decrypt_error: Option<String>,
+}
+
+impl Event {
+    /// The event as the server sent it (the fields decryption reads).
+    pub fn as_json(&self) -> JsonValue {
+        json!({
+            "type": self.kind,
+            "room_id": self.room_id,
+            "event_id": self.event_id,
+            "sender": self.sender,
+            "origin_server_ts": unix_ms::from_time(self.time),
+            "content": self.content,
+        })
+    }
+}
+
+/// What one sync told the device's end-to-end encryption, as the server sent it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CryptoChanges {
+    /// To-device events (room keys, Olm messages).
+    pub to_device: Vec<JsonValue>,
+    /// `device_lists`: users whose devices changed, or who left the user's encrypted rooms.
+    pub device_lists: JsonValue,
+    /// `device_one_time_keys_count`.
+    pub one_time_keys_count: JsonValue,
+    /// `device_unused_fallback_key_types`, when the server sent it.
+    pub unused_fallback_key_types: Option<JsonValue>,
+    /// Rooms whose encryption the answer told of (joined rooms with `m.room.encryption`).
+    pub encrypted_rooms: Vec<String>,
+    /// The sync's `next_batch`.
+    pub next_batch: String,
+}
+
+impl CryptoChanges {
+    /// Whether the sync brought anything the device must take: to-device events, or changed
+    /// device lists.
+    pub fn has_news(&self) -> bool {
+        let changed = |field: &str| {
+            self.device_lists[field]
+                .as_array()
+                .is_some_and(|users| !users.is_empty())
+        };
+        !self.to_device.is_empty() || changed("changed") || changed("left")
+    }
+
+    fn of(answer: &JsonValue, next_batch: &str) -> Self {
+        let encrypted_rooms = answer["rooms"]["join"]
+            .as_object()
+            .map(|joined| {
+                joined
+                    .iter()
+                    .filter(|(_, room)| {
+                        [&room["state"]["events"], &room["timeline"]["events"]]
+                            .iter()
+                            .filter_map(|events| events.as_array())
+                            .flatten()
+                            .any(|event| event["type"] == "m.room.encryption")
+                    })
+                    .map(|(room_id, _)| room_id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            to_device: answer["to_device"]["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            device_lists: answer["device_lists"].clone(),
+            one_time_keys_count: answer["device_one_time_keys_count"].clone(),
+            unused_fallback_key_types: answer.get("device_unused_fallback_key_types").cloned(),
+            encrypted_rooms,
+            next_batch: next_batch.to_owned(),
+        }
+    }
 }
 
 /// One `/sync`: its events in order, the names of rooms it told of, and where the next starts.
@@ -105,6 +197,8 @@ pub struct SyncBatch {
     pub room_names: BTreeMap<String, String>,
     /// The `since` of the next `/sync`.
     pub next_batch: String,
+    /// What it told the device's end-to-end encryption.
+    pub crypto: CryptoChanges,
 }
 
 impl Client {
@@ -137,6 +231,7 @@ impl Client {
         let answer = self.get_held(token, &["sync"], &query, wait)?;
         let next_batch = next_batch(&answer)?;
         let answer = JsonValue::Object(answer.object);
+        let crypto = CryptoChanges::of(&answer, &next_batch);
         let mut room_names = BTreeMap::new();
         let mut timelines = Vec::new();
         if let Some(joined) = answer["rooms"]["join"].as_object() {
@@ -152,7 +247,7 @@ impl Client {
                     .map_or(&[][..], Vec::as_slice)
                     .iter()
                     .filter_map(|event| event_of(room_id, event))
-                    .filter(|event| filter.types_match(&event.kind))
+                    .filter(|event| filter.keeps(&event.kind))
                     .collect();
                 if room["timeline"]["limited"] == true
                     && let Some(prev) = room["timeline"]["prev_batch"].as_str()
@@ -172,6 +267,7 @@ impl Client {
             events,
             room_names,
             next_batch,
+            crypto,
         })
     }
 
@@ -220,13 +316,21 @@ impl Client {
 impl ListenFilter {
     /// Whether an event's type is one listened for (the server filters; this keeps state
     /// events that a limited timeline may carry out).
-    fn types_match(&self, kind: &str) -> bool {
+    pub fn types_match(&self, kind: &str) -> bool {
         self.types
             .iter()
             .any(|pattern| match pattern.strip_suffix('*') {
                 Some(prefix) => kind.starts_with(prefix),
                 None => pattern == kind,
             })
+    }
+}
+
+impl ListenFilter {
+    /// Whether an event of the server's is kept: a type listened for, or an encrypted one to
+    /// decrypt.
+    fn keeps(&self, kind: &str) -> bool {
+        self.types_match(kind) || (self.encrypted && kind == ENCRYPTED)
     }
 }
 
@@ -239,6 +343,9 @@ fn event_of(room_id: &str, event: &JsonValue) -> Option<Event> {
         kind: event["type"].as_str()?.to_owned(),
         time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
         content: event["content"].clone(),
+        encrypted: false,
+        verified: None,
+        decrypt_error: None,
     })
 }
 
@@ -279,6 +386,9 @@ fn invites_of(invited: &JsonValue, room_names: &mut BTreeMap<String, String>) ->
                 kind: "invite".to_owned(),
                 time: SystemTime::now(),
                 content: member["content"].clone(),
+                encrypted: false,
+                verified: None,
+                decrypt_error: None,
             })
         })
         .collect()
@@ -314,6 +424,9 @@ mod tests {
             kind: "m.room.message".into(),
             time: unix_ms::to_time(ms),
             content: json!({}),
+            encrypted: false,
+            verified: None,
+            decrypt_error: None,
         }
     }
 

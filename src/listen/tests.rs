@@ -13,6 +13,9 @@ fn event(id: &str) -> Event {
         kind: "m.room.message".into(),
         time: std::time::SystemTime::UNIX_EPOCH,
         content: json!({"body": id}),
+        encrypted: false,
+        verified: None,
+        decrypt_error: None,
     }
 }
 
@@ -21,6 +24,7 @@ fn batch(ids: &[&str], next: &str) -> SyncBatch {
         events: ids.iter().map(|id| event(id)).collect(),
         room_names: BTreeMap::from([("!r:x".to_owned(), "#ops:x".to_owned())]),
         next_batch: next.into(),
+        crypto: CryptoChanges::default(),
     }
 }
 

@@ -7,6 +7,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned, Value};
 
 use crate::client::{Client, ClientConfig, Interrupt};
+use crate::e2ee::ShareWith;
 use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::PluginConfig;
@@ -27,6 +28,8 @@ pub(crate) struct Active {
     pub config: ClientConfig,
     /// Ctrl-C.
     pub interrupt: Interrupt,
+    /// Whose devices get the room keys of what it sends encrypted (the `e2ee_share` setting).
+    pub e2ee_share: ShareWith,
     /// The name of the saved session it is, whose entry a refresh updates.
     pub saved_as: Option<String>,
     /// Where the session came from in the command line, for error labels.
@@ -87,11 +90,17 @@ impl Active {
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Self, LabeledError> {
-        let config = PluginConfig::for_call(engine, call)?.client;
+        let settings = PluginConfig::for_call(engine, call)?;
+        let config = settings.client;
+        let e2ee_share = if settings.e2ee_share_verified {
+            ShareWith::Verified
+        } else {
+            ShareWith::All
+        };
         let interrupt = plugin.interrupt_of(engine);
         let by_name: Option<Spanned<String>> = call.get_flag("session")?;
         if matches!(input, Value::Nothing { .. }) {
-            return Self::saved(plugin, call.head, by_name, config, interrupt);
+            return Self::saved(plugin, call.head, by_name, (config, e2ee_share), interrupt);
         }
         if let Some(flag) = by_name {
             // `--session` names the session; the pipeline may still carry a value, as inside
@@ -103,7 +112,13 @@ impl Active {
                         .with_label("a session also came from the pipeline", flag.span)
                         .with_help("give the session one way: on the pipeline or with --session"))
                 }
-                _ => Self::saved(plugin, call.head, Some(flag), config, interrupt),
+                _ => Self::saved(
+                    plugin,
+                    call.head,
+                    Some(flag),
+                    (config, e2ee_share),
+                    interrupt,
+                ),
             };
         }
         let span = input.span();
@@ -152,6 +167,7 @@ impl Active {
             session,
             config,
             interrupt,
+            e2ee_share,
             saved_as: token.saved_as().map(str::to_owned),
             span,
             head: call.head,
@@ -162,7 +178,7 @@ impl Active {
         plugin: &MatrixPlugin,
         head: Span,
         by_name: Option<Spanned<String>>,
-        config: ClientConfig,
+        (config, e2ee_share): (ClientConfig, ShareWith),
         interrupt: Interrupt,
     ) -> Result<Self, LabeledError> {
         let store = plugin.store().map_err(|err| errors::store(err, head))?;
@@ -193,6 +209,7 @@ impl Active {
             session,
             config,
             interrupt,
+            e2ee_share,
             saved_as: Some(name),
             span,
             head,

@@ -10,6 +10,7 @@
 //!     oauth_client_uri: "https://example.org/" # the page OAuth 2.0 consent screens link to
 //!     device_name: "ops bots"                  # the name of the devices logins make
 //!     secrets: auto                            # where saved tokens go: auto, keyring, file
+//!     e2ee_share: all                          # room keys to: all devices, or verified ones
 //! }
 //! ```
 
@@ -35,6 +36,8 @@ pub(crate) struct PluginConfig {
     pub device_name: Option<String>,
     /// Where saved sessions' tokens go.
     pub secrets: SecretsSetting,
+    /// Whose devices get the room keys of encrypted messages sent: all, or only cross-signed.
+    pub e2ee_share_verified: bool,
 }
 
 /// The longest device ID or device name accepted, in bytes: one rule for `--device-id`,
@@ -61,7 +64,7 @@ pub(crate) fn device_name_or_default(config: &PluginConfig, given: Option<String
 }
 
 const KEYS: &str = "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait, \
-    oauth_client_uri, device_name, secrets";
+    oauth_client_uri, device_name, secrets, e2ee_share";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
@@ -215,6 +218,23 @@ impl PluginConfig {
                                 "is not auto, keyring or file".into(),
                                 "auto: the system keyring when one answers, else the session \
                                  file; keyring: the keyring or an error; file: the session file"
+                                    .into(),
+                            ));
+                        }
+                    };
+                }
+                "e2ee_share" => {
+                    config.e2ee_share_verified = match value.as_str() {
+                        Ok("all") => false,
+                        Ok("verified") => true,
+                        _ => {
+                            return Err(bad(
+                                key,
+                                span,
+                                "is not all or verified".into(),
+                                "all: every device of the room's members gets the room keys \
+                                 (as Element does); verified: only devices their owner \
+                                 cross-signed"
                                     .into(),
                             ));
                         }

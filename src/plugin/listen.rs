@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::listen::{Event, ListenFilter, Listener, Position, Start, SyncFn, Verdict};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
+use crate::plugin::e2ee::ListenCrypto;
 use crate::plugin::errors::Blame;
 use crate::plugin::json;
 use crate::plugin::token::{date_value, text_or_nothing};
@@ -89,10 +90,13 @@ impl Stream {
         let (shared, filter) = (plugin.clone(), plan.filter);
         let host = host_of(&active.session.homeserver);
         let mut active = active;
+        let mut crypto = ListenCrypto::new(plugin, &active).map_err(|err| failure(err, &blame))?;
         let sync: SyncFn<Failure> = Box::new(move |since, wait| {
-            active.run(&shared, |client, token| {
+            let mut batch = active.run(&shared, |client, token| {
                 client.sync_events(token, &filter, since, wait)
-            })
+            })?;
+            crypto.take(&shared, &mut active, &mut batch, &filter)?;
+            Ok(batch)
         });
         // One line when requests start failing, one when they work again.
         let mut listener = Listener::new(sync, Failure::verdict, plan.start, plan.wait, plan.once)
@@ -167,6 +171,14 @@ impl Stream {
         record.push("body", text_or_nothing(text("body"), span));
         record.push("event_id", text_or_nothing(event.event_id, span));
         record.push("content", json::to_value(event.content, span));
+        record.push("encrypted", Value::bool(event.encrypted, span));
+        record.push(
+            "verified",
+            event
+                .verified
+                .map_or(Value::nothing(span), |verified| Value::bool(verified, span)),
+        );
+        record.push("decrypt_error", text_or_nothing(event.decrypt_error, span));
         Value::record(record, span)
     }
 }

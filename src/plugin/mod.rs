@@ -6,6 +6,7 @@ mod browser;
 pub mod commands;
 mod completion;
 mod config;
+mod e2ee;
 mod errors;
 mod examples;
 mod homeserver;
@@ -67,6 +68,8 @@ pub struct MatrixPlugin {
     keyring: Keyring,
     /// Set when the Nushell that started the plugin is gone (see `watchdog.rs`).
     orphaned: Arc<AtomicBool>,
+    /// The crypto of each device a command met encryption with (see `e2ee.rs`).
+    cryptos: e2ee::OpenCryptos,
 }
 
 /// Stops the requests in flight of every client in the pool.

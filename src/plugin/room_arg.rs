@@ -25,19 +25,6 @@ pub(crate) fn room_arg(call: &EvaluatedCall) -> Result<Spanned<String>, LabeledE
     Ok(room)
 }
 
-/// The refusal of a message to an end-to-end encrypted room, which would go in the clear;
-/// `escape` says how to send it all the same, where a command allows that.
-pub(crate) fn encrypted_room(span: nu_protocol::Span, escape: &str) -> LabeledError {
-    LabeledError::new("This room is end-to-end encrypted")
-        .with_label("an encrypted room", span)
-        .with_help(format!(
-            "this plugin does not encrypt messages (yet), and sending in the clear to an \
-             encrypted room would be wrong: use an unencrypted room for notifications, or a \
-             client with encryption{escape}"
-        ))
-        .with_code("matrix::encrypted_room")
-}
-
 /// Errors about a room: unknown alias, not a member, not a room ID, else the usual.
 pub(crate) fn room_failure(err: Failure, room: &Spanned<String>, blame: &Blame) -> LabeledError {
     match err {

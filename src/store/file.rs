@@ -49,6 +49,9 @@ struct StoredSession {
     access_token: Option<Zeroizing<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<Zeroizing<String>>,
+    /// The key of the device's crypto store, once it has one (with the tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crypto_store_key: Option<Zeroizing<String>>,
     /// The key of the keyring item that holds the tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keyring: Option<String>,
@@ -188,13 +191,17 @@ impl StoredFile {
 impl StoredSession {
     fn of(session: &SavedSession) -> Self {
         let reveal = |token: &AccessToken| Zeroizing::new(token.reveal().to_owned());
-        let (access_token, refresh_token, keyring) = match &session.secrets {
+        let (access_token, refresh_token, crypto_store_key, keyring) = match &session.secrets {
             Secrets::File(tokens) => (
                 Some(reveal(&tokens.access_token)),
                 tokens.refresh_token.as_ref().map(reveal),
+                tokens
+                    .crypto_store_key
+                    .as_ref()
+                    .map(|key| Zeroizing::new(key.expose().to_owned())),
                 None,
             ),
-            Secrets::Keyring { key } => (None, None, Some(key.clone())),
+            Secrets::Keyring { key } => (None, None, None, Some(key.clone())),
         };
         Self {
             user_id: session.user_id.clone(),
@@ -203,6 +210,7 @@ impl StoredSession {
             homeserver: session.homeserver.clone(),
             access_token,
             refresh_token,
+            crypto_store_key,
             keyring,
             expires_at_ms: session.expires_at.map(unix_ms::from_time),
             oauth: session.oauth.clone(),
@@ -216,6 +224,9 @@ impl StoredSession {
             (Some(access_token), _) => Secrets::File(Tokens {
                 access_token: wrap(access_token),
                 refresh_token: self.refresh_token.map(wrap),
+                crypto_store_key: self
+                    .crypto_store_key
+                    .map(|key| Password::new(key.to_string())),
             }),
             (None, Some(key)) => Secrets::Keyring { key },
             (None, None) => return None,

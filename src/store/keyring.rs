@@ -33,6 +33,8 @@ pub struct Tokens {
     pub access_token: AccessToken,
     /// The refresh token, if the session has one.
     pub refresh_token: Option<AccessToken>,
+    /// The key of the device's crypto store (end-to-end encryption), once it has one.
+    pub crypto_store_key: Option<Password>,
 }
 
 /// What an item can hold: its secret is this thing as a small JSON object.
@@ -51,6 +53,8 @@ struct TokensSecret {
     access_token: Zeroizing<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crypto_store_key: Option<Zeroizing<String>>,
 }
 
 impl ItemContent for Tokens {
@@ -63,6 +67,10 @@ impl ItemContent for Tokens {
                 .refresh_token
                 .as_ref()
                 .map(|token| Zeroizing::new(token.reveal().to_owned())),
+            crypto_store_key: self
+                .crypto_store_key
+                .as_ref()
+                .map(|key| Zeroizing::new(key.expose().to_owned())),
         };
         Zeroizing::new(serde_json::to_vec(&secret).expect("plain data serialises"))
     }
@@ -74,6 +82,9 @@ impl ItemContent for Tokens {
             refresh_token: secret
                 .refresh_token
                 .map(|token| AccessToken::new(token.to_string())),
+            crypto_store_key: secret
+                .crypto_store_key
+                .map(|key| Password::new(key.to_string())),
         })
     }
 }

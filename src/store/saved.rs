@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use super::keyring::{self, ItemContent, Keyring, KeyringError, KeyringFailure, Tokens};
 use super::{SessionStore, StoreError};
 use crate::ids::UserId;
+use crate::secret::Password;
 use crate::session::{OAuthClient, Session};
 
 /// A saved session as the file has it: all of it, and its tokens or where they are.
@@ -141,6 +142,7 @@ fn tokens_of(session: &Session) -> Tokens {
     Tokens {
         access_token: session.access_token.clone(),
         refresh_token: session.refresh_token.clone(),
+        crypto_store_key: None,
     }
 }
 
@@ -262,18 +264,85 @@ impl SessionStore {
         entry: &mut SavedSession,
         session: &Session,
     ) -> Result<(), StoreError> {
+        // The crypto store's key stays with the device, whatever its tokens become.
         let secrets = match &entry.secrets {
-            Secrets::File(_) => Secrets::File(tokens_of(session)),
+            Secrets::File(old) => Secrets::File(Tokens {
+                crypto_store_key: old.crypto_store_key.clone(),
+                ..tokens_of(session)
+            }),
             Secrets::Keyring { key } => {
                 let label = keyring::label(name, session.user_id.as_str());
-                self.keyring_for(Some(name))?
-                    .write(key, &label, &tokens_of(session))
+                let keyring = self.keyring_for(Some(name))?;
+                let crypto_store_key = match keyring.read::<Tokens>(key) {
+                    Ok(old) => old.crypto_store_key,
+                    Err(_) => None,
+                };
+                let tokens = Tokens {
+                    crypto_store_key,
+                    ..tokens_of(session)
+                };
+                keyring
+                    .write(key, &label, &tokens)
                     .map_err(|err| self.keyring_error(name, &err))?;
                 entry.secrets.clone()
             }
         };
         *entry = SavedSession::new(session, secrets);
         Ok(())
+    }
+
+    /// The key of the crypto store of saved session `name`, which must still be the session of
+    /// `user_id`'s device `device_id`: made the first time (random), and kept with the tokens
+    /// (in the file or the keyring item), so that it moves and goes with them.
+    pub fn crypto_store_key(
+        &self,
+        name: &str,
+        user_id: &str,
+        device_id: &str,
+        new_key: impl FnOnce() -> Password,
+    ) -> Result<Password, StoreError> {
+        self.update(|saved| {
+            let entry = match saved.sessions.get_mut(name) {
+                Some(entry)
+                    if entry.user_id.as_str() == user_id && entry.device_id == device_id =>
+                {
+                    entry
+                }
+                _ => {
+                    return Err(StoreError {
+                        path: self.path.clone(),
+                        problem: format!(
+                            "saved session '{name}' is no longer the session of device \
+                             {device_id}"
+                        ),
+                        hint: "it was replaced or removed while this command ran; run the \
+                               command again"
+                            .into(),
+                    });
+                }
+            };
+            match &mut entry.secrets {
+                Secrets::File(tokens) => {
+                    Ok(tokens.crypto_store_key.get_or_insert_with(new_key).clone())
+                }
+                Secrets::Keyring { key } => {
+                    let keyring = self.keyring_for(Some(name))?;
+                    let mut tokens: Tokens = keyring
+                        .read(key)
+                        .map_err(|err| self.keyring_error(name, &err))?;
+                    if let Some(known) = &tokens.crypto_store_key {
+                        return Ok(known.clone());
+                    }
+                    let made = new_key();
+                    tokens.crypto_store_key = Some(made.clone());
+                    let label = keyring::label(name, user_id);
+                    keyring
+                        .write(key, &label, &tokens)
+                        .map_err(|err| self.keyring_error(name, &err))?;
+                    Ok(made)
+                }
+            }
+        })
     }
 
     /// Deletes the keyring item of `entry`, if it has one (an item already gone is fine). For

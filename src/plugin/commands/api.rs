@@ -8,7 +8,7 @@ use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::completion::{self, SessionArg};
 use crate::plugin::json;
-use crate::plugin::room_arg::{encrypted_room, room_failure};
+use crate::plugin::room_arg::room_failure;
 
 /// `matrix api`: any endpoint, with the session's token.
 pub struct Api;
@@ -44,9 +44,9 @@ impl SimplePluginCommand for Api {
          as they are: each segment of the path is percent-encoded here (a `%` is sent as %25). \
          The method is GET, or POST when --data is given. Errors are the same as everywhere \
          else, and a short rate limit is waited out once. The token never shows. An event \
-         PUT to rooms/<room>/send/... of an end-to-end encrypted room is refused, as \
-         `matrix send` refuses it, unless --plaintext says it is meant (state events are \
-         never encrypted, and go as they are)."
+         PUT to rooms/<room>/send/<type>/<txn> of an end-to-end encrypted room is encrypted \
+         as `matrix send` encrypts (a saved session's device), unless --plaintext says it is \
+         meant in the clear (state events are never encrypted, and go as they are)."
     }
 
     fn signature(&self) -> Signature {
@@ -81,7 +81,7 @@ impl SimplePluginCommand for Api {
             )
             .switch(
                 "plaintext",
-                "Send an event to an end-to-end encrypted room in the clear (refused without it).",
+                "Send an event to an end-to-end encrypted room in the clear (encrypted without it).",
                 None,
             )
             .category(Category::Network)
@@ -158,24 +158,33 @@ impl SimplePluginCommand for Api {
         let blame = active.blame();
         if method == Method::Put
             && !call.has_flag("plaintext")?
-            && let Some(room) = room_sent_to(&path.item)
+            && let Some((room, event_type, txn_id)) = room_sent_to(&path.item)
         {
             let user_id = active.session.user_id.to_string();
-            let (_, encrypted) = active
+            let room_failed = |err| {
+                let room = Spanned {
+                    item: room.to_owned(),
+                    span: path.span,
+                };
+                room_failure(err, &room, &blame)
+            };
+            let (room_id, encrypted) = active
                 .run(plugin, |client, token| {
                     plugin.room_to_send_to(client, token, &user_id, room)
                 })
-                .map_err(|err| {
-                    let room = Spanned {
-                        item: room.to_owned(),
-                        span: path.span,
-                    };
-                    room_failure(err, &room, &blame)
-                })?;
+                .map_err(room_failed)?;
             if encrypted {
-                return Err(encrypted_room(
-                    path.span,
-                    "; --plaintext sends it unencrypted all the same",
+                // Sent as `matrix send` sends: encrypted, as `m.room.encrypted`, same txn ID.
+                let crypto = plugin.crypto(&active).map_err(room_failed)?;
+                let content = body.clone().unwrap_or_else(|| serde_json::json!({}));
+                let event_id = active
+                    .run(plugin, |client, token| {
+                        crypto.send(client, token, &room_id, event_type, &content, txn_id)
+                    })
+                    .map_err(room_failed)?;
+                return Ok(json::to_value(
+                    serde_json::json!({"event_id": event_id}),
+                    call.head,
                 ));
             }
         }
@@ -218,9 +227,10 @@ impl SimplePluginCommand for Api {
     }
 }
 
-/// The room of an event send (`rooms/<room>/send/<type>/<txn>`, under the client API's
-/// prefix or not), as the path names it.
-fn room_sent_to(path: &str) -> Option<&str> {
+/// The room, event type and transaction ID of an event send
+/// (`rooms/<room>/send/<type>/<txn>`, under the client API's prefix or not), as the path names
+/// them.
+fn room_sent_to(path: &str) -> Option<(&str, &str, &str)> {
     let segments: Vec<&str> = path.split('/').collect();
     let rest = match segments.as_slice() {
         ["", "_matrix", "client", _version, rest @ ..] => rest,
@@ -228,7 +238,11 @@ fn room_sent_to(path: &str) -> Option<&str> {
         rest => rest,
     };
     match rest {
-        ["rooms", room, "send", _, ..] if !room.is_empty() => Some(room),
+        ["rooms", room, "send", event_type, txn_id]
+            if !room.is_empty() && !event_type.is_empty() && !txn_id.is_empty() =>
+        {
+            Some((room, event_type, txn_id))
+        }
         _ => None,
     }
 }
@@ -267,10 +281,13 @@ mod tests {
     #[test]
     fn event_sends_are_known_by_their_path() {
         let send = "rooms/!a:example.org/send/m.room.message/t1";
-        assert_eq!(room_sent_to(send), Some("!a:example.org"));
+        assert_eq!(
+            room_sent_to(send),
+            Some(("!a:example.org", "m.room.message", "t1"))
+        );
         assert_eq!(
             room_sent_to("/_matrix/client/v3/rooms/#ops:example.org/send/m.reaction/t2"),
-            Some("#ops:example.org")
+            Some(("#ops:example.org", "m.reaction", "t2"))
         );
         assert_eq!(
             room_sent_to("rooms/!a:example.org/state/m.room.topic/"),

@@ -37,16 +37,19 @@ impl PluginCommand for Listen {
 
     fn extra_description(&self) -> &str {
         "Columns: time, room_id, room (alias or name), sender, type, msgtype, body, event_id, \
-         content. The server filters (by rooms, --type, --sender), and holds each /sync up to \
+         content, encrypted, verified, decrypt_error. The server filters (by rooms, --type, --sender), and holds each /sync up to \
          --wait while nothing happens: an idle listener costs one request per wait. The \
          session's own events are left out unless --own. A failed request (a server restart, \
          no network, 5xx, 429) is retried with a growing pause (1 s to 30 s), said on stderr; \
          a refused token ends the stream with an error (after a refresh, when the session has \
          a refresh token). With --since saved, a saved session goes on after the last event \
          it handed to the pipeline: each event at least once across a crash, exactly once in \
-         a clean run. Ctrl-C ends it. This plugin does not decrypt: messages of end-to-end \
-         encrypted rooms are m.room.encrypted events, which the default --type leaves out \
-         (--type [m.room.message m.room.encrypted] shows that they came, without a body)."
+         a clean run. Ctrl-C ends it. Events of end-to-end encrypted rooms are decrypted by the \
+         saved session's device (its keys in a crypto store, made when it first meets \
+         encryption) and filtered by their real type: encrypted is true, verified says \
+         whether the sender's device is cross-signed by its owner. One that cannot be \
+         decrypted comes all the same, as m.room.encrypted with decrypt_error saying why, and \
+         the stream goes on."
     }
 
     fn signature(&self) -> Signature {
@@ -62,6 +65,9 @@ impl PluginCommand for Listen {
                 ("body", Type::String),
                 ("event_id", Type::String),
                 ("content", Type::record()),
+                ("encrypted", Type::Bool),
+                ("verified", Type::Bool),
+                ("decrypt_error", Type::String),
             ]),
         )
         .rest(
@@ -182,6 +188,13 @@ impl PluginCommand for Listen {
                 vec![active.session.user_id.as_str().to_owned()]
             },
             invites: call.has_flag("invites")?,
+            encrypted: false,
+        };
+        // Encrypted events are asked for too, and filtered by their real type once decrypted
+        // (unless they are what is asked for, as they are).
+        let filter = ListenFilter {
+            encrypted: !filter.types_match(crate::listen::ENCRYPTED),
+            ..filter
         };
         let plan = Plan {
             filter,

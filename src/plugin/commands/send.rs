@@ -7,7 +7,7 @@ use nu_protocol::{
 use super::{Pipe, with_session};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
-use crate::plugin::room_arg::{encrypted_room, room_arg, room_failure, with_room};
+use crate::plugin::room_arg::{room_arg, room_failure, with_room};
 use crate::rooms::{OutgoingMessage, new_transaction_id};
 
 /// `matrix send`: sends a message.
@@ -30,8 +30,10 @@ impl PluginCommand for SendMessage {
         "The message is the argument, or the string on the pipeline (then the session comes \
          from --session or the saved default). Each send has a transaction ID, so that a \
          request repeated after a lost answer is not sent twice; give your own with --txn-id \
-         to make a script's retries safe too. End-to-end encrypted rooms are refused: this \
-         plugin does not encrypt (yet), and would otherwise send in the clear."
+         to make a script's retries safe too. In an end-to-end encrypted room the message is \
+         encrypted (Megolm) for every device of the room's members (the e2ee_share setting: \
+         all, or only verified ones); that needs a saved session, whose device keeps its keys \
+         in a crypto store."
     }
 
     fn signature(&self) -> Signature {
@@ -142,12 +144,25 @@ impl PluginCommand for SendMessage {
                 plugin.room_to_send_to(client, token, &user_id, &room.item)
             })
             .map_err(|err| room_failure(err, &room, &blame))?;
-        if encrypted {
-            return Err(encrypted_room(room.span, ""));
-        }
+        let crypto = match encrypted {
+            true => Some(
+                plugin
+                    .crypto(&active)
+                    .map_err(|err| room_failure(err, &room, &blame))?,
+            ),
+            false => None,
+        };
         let event_id = active
-            .run(plugin, |client, token| {
-                client.send_message(token, &room_id, &message, &txn_id)
+            .run(plugin, |client, token| match &crypto {
+                Some(crypto) => crypto.send(
+                    client,
+                    token,
+                    &room_id,
+                    "m.room.message",
+                    &message.content(),
+                    &txn_id,
+                ),
+                None => client.send_message(token, &room_id, &message, &txn_id),
             })
             .map_err(|err| {
                 plugin.forget_room(&active.session.homeserver, &user_id, &room_id);

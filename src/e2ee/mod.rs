@@ -1,0 +1,482 @@
+//! End-to-end encryption: the device's own keys, Olm sessions and Megolm room keys, through the
+//! Matrix crypto crates (`matrix-sdk-crypto`, on a `matrix-sdk-sqlite` store), driven sans-IO:
+//! the machine says what to send, [`outgoing`] sends it through this crate's [`Client`], and the
+//! answers go back to the machine.
+//!
+//! [`Crypto`] is the one type of it. It owns a current-thread tokio runtime (the crate is async
+//! and uses tokio's timers) and the [`OlmMachine`], and its surface is sync. Every step takes
+//! the store's lock ([`store_dir`]) for its length only, so that two processes with the same
+//! session (a bot's listener and a cron job's send) take turns; a process that finds the store
+//! changed by the other since it last held it loads the machine again from the store (the
+//! crate's store generation), so that neither works from stale keys or loses one-time keys.
+
+mod events;
+mod outgoing;
+pub mod store_dir;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use matrix_sdk_crypto::{
+    CollectStrategy, DecryptionSettings, EncryptionSettings, EncryptionSyncChanges, OlmMachine,
+    TrustRequirement,
+};
+use matrix_sdk_sqlite::SqliteCryptoStore;
+use ruma::api::client::sync::sync_events::DeviceLists;
+use ruma::serde::Raw;
+use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, RoomId, UInt, UserId};
+use serde_json::Value as JsonValue;
+use tokio::runtime::Runtime;
+
+pub use events::{Decrypted, decrypt_events, decrypt_messages, mark_sealed, mark_sealed_messages};
+pub use store_dir::StoreDir;
+
+use crate::client::{Client, Method};
+use crate::error::{E2eeError, E2eeKind, Error, InputError};
+use crate::listen::CryptoChanges;
+use crate::secret::{AccessToken, Password};
+
+/// Whose devices get the room keys of the messages this device sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ShareWith {
+    /// Every device of every member, as Element does by default.
+    #[default]
+    All,
+    /// Only devices their owner has cross-signed.
+    Verified,
+}
+
+/// A new random store key: 32 bytes, as base64.
+pub fn new_store_key() -> Password {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).expect("the system has randomness");
+    Password::new(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        bytes.as_ref(),
+    ))
+}
+
+/// One device's end-to-end encryption: see the module.
+pub struct Crypto {
+    runtime: Runtime,
+    dir: StoreDir,
+    store: Arc<SqliteCryptoStore>,
+    machine: Mutex<OlmMachine>,
+    /// The store generation this process last wrote, as the crate keeps it.
+    generation: tokio::sync::Mutex<Option<u64>>,
+    user_id: OwnedUserId,
+    device_id: OwnedDeviceId,
+    set_aside: Option<PathBuf>,
+    share: ShareWith,
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crypto")
+            .field("store", &self.dir.path())
+            .field("user_id", &self.user_id)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Crypto {
+    /// Opens the crypto store of `user_id`'s device `device_id` in `dir` with `key` (making it
+    /// the first time), and the machine on it. A store that another key made (an earlier login
+    /// that used the same device ID) is set aside, never used: [`Crypto::set_aside`] says where.
+    pub fn open(
+        dir: StoreDir,
+        key: &Password,
+        user_id: &str,
+        device_id: &str,
+        share: ShareWith,
+    ) -> Result<Self, Error> {
+        let user_id = UserId::parse(user_id).map_err(|_| {
+            InputError::new(format!("'{user_id}' is not a user ID"), "use @name:server")
+        })?;
+        let device_id = OwnedDeviceId::from(device_id);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|err| {
+                store_failed(&dir, format!("cannot start the crypto's runtime ({err})"))
+            })?;
+        dir.create()?;
+        let mut lock = dir.lock(store_dir::LOCK_WAIT)?;
+        // The lock file moves with the folder it is in; the new folder gets its own.
+        let set_aside = match dir.made_with(key)? {
+            Some(false) => {
+                let aside = dir.set_aside()?;
+                dir.create()?;
+                lock = dir.lock(store_dir::LOCK_WAIT)?;
+                Some(aside)
+            }
+            _ => None,
+        };
+        let _lock = lock;
+        let store_key = store_key_bytes(key);
+        let opened = runtime.block_on(async {
+            let store = SqliteCryptoStore::open_with_key(dir.path(), Some(&store_key))
+                .await
+                .map_err(|err| {
+                    store_failed(&dir, format!("cannot open the crypto store ({err})"))
+                })?;
+            let store = Arc::new(store);
+            let machine = OlmMachine::with_store(&user_id, &device_id, store.clone(), None)
+                .await
+                .map_err(|err| {
+                    store_failed(&dir, format!("cannot load the device's keys ({err})"))
+                })?;
+            let generation = tokio::sync::Mutex::new(None);
+            machine
+                .initialize_crypto_store_generation(&generation)
+                .await
+                .map_err(|err| store_failed(&dir, format!("cannot write the store ({err})")))?;
+            Ok::<_, Error>((store, machine, generation))
+        })?;
+        dir.claim(key)?;
+        let (store, machine, generation) = opened;
+        Ok(Self {
+            runtime,
+            dir,
+            store,
+            machine: Mutex::new(machine),
+            generation,
+            user_id,
+            device_id,
+            set_aside,
+            share,
+        })
+    }
+
+    /// Where an earlier store of this device went, when one was set aside on opening.
+    pub fn set_aside(&self) -> Option<&std::path::Path> {
+        self.set_aside.as_deref()
+    }
+
+    /// The store's folder.
+    pub fn store_dir(&self) -> &StoreDir {
+        &self.dir
+    }
+
+    /// Runs `step` with the machine, the store's lock held: the machine is loaded again first
+    /// when another process changed the store since this one last held it.
+    fn locked<T>(
+        &self,
+        step: impl AsyncFnOnce(&OlmMachine) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let _lock = self.dir.lock(store_dir::LOCK_WAIT)?;
+        self.runtime.block_on(async {
+            let machine = self.current_machine().await?;
+            step(&machine).await
+        })
+    }
+
+    async fn current_machine(&self) -> Result<OlmMachine, Error> {
+        let machine = self
+            .machine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (changed, _) = machine
+            .maintain_crypto_store_generation(&self.generation)
+            .await
+            .map_err(|err| store_failed(&self.dir, format!("cannot read the store ({err})")))?;
+        if !changed {
+            return Ok(machine);
+        }
+        let fresh =
+            OlmMachine::with_store(&self.user_id, &self.device_id, self.store.clone(), None)
+                .await
+                .map_err(|err| {
+                    store_failed(&self.dir, format!("cannot load the device's keys ({err})"))
+                })?;
+        *self.machine.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// Uploads the device's keys if the server lacks them, and sends whatever else the machine
+    /// has waiting (key queries of members whose devices changed).
+    pub fn settle(&self, client: &Client, token: &AccessToken) -> Result<(), Error> {
+        self.locked(async |machine| outgoing::send_outgoing(machine, client, token).await)
+    }
+
+    /// Takes what a sync told the device: to-device messages (room keys, Olm), changed device
+    /// lists, the one-time key count; then sends what the machine asks (more one-time keys, key
+    /// queries). Done before any event of that sync is handed out, so that a position kept
+    /// after those events never skips a room key.
+    pub fn receive(
+        &self,
+        client: &Client,
+        token: &AccessToken,
+        changes: &CryptoChanges,
+    ) -> Result<(), Error> {
+        let to_device: Vec<_> = changes
+            .to_device
+            .iter()
+            .filter_map(|event| Raw::from_json_string(event.to_string()).ok())
+            .collect();
+        let device_lists: DeviceLists =
+            serde_json::from_value(changes.device_lists.clone()).unwrap_or_default();
+        let counts: std::collections::BTreeMap<OneTimeKeyAlgorithm, UInt> =
+            serde_json::from_value(changes.one_time_keys_count.clone()).unwrap_or_default();
+        let fallback: Option<Vec<OneTimeKeyAlgorithm>> = changes
+            .unused_fallback_key_types
+            .clone()
+            .and_then(|types| serde_json::from_value(types).ok());
+        self.locked(async |machine| {
+            let sync = EncryptionSyncChanges {
+                to_device_events: to_device,
+                changed_devices: &device_lists,
+                one_time_keys_counts: &counts,
+                unused_fallback_keys: fallback.as_deref(),
+                next_batch_token: Some(changes.next_batch.clone()),
+            };
+            machine
+                .receive_sync_changes(sync, &decryption_settings())
+                .await
+                .map_err(crypto_failed)?;
+            outgoing::send_outgoing(machine, client, token).await
+        })
+    }
+
+    /// Decrypts an `m.room.encrypted` event of `room_id` (the event as the server sent it).
+    pub fn decrypt(&self, room_id: &str, event: &JsonValue) -> Decrypted {
+        self.decrypt_all(room_id, std::slice::from_ref(event))
+            .pop()
+            .unwrap_or_else(|| Decrypted::failed("the crypto store could not be read"))
+    }
+
+    /// Decrypts the `m.room.encrypted` events of `room_id`, with the store's lock held once.
+    pub fn decrypt_all(&self, room_id: &str, events: &[JsonValue]) -> Vec<Decrypted> {
+        let Ok(room_id) = RoomId::parse(room_id) else {
+            return events
+                .iter()
+                .map(|_| Decrypted::failed("the room ID is not valid"))
+                .collect();
+        };
+        let result = self.locked(async |machine| {
+            let mut decrypted = Vec::with_capacity(events.len());
+            for event in events {
+                decrypted.push(events::decrypt(machine, &room_id, event).await);
+            }
+            Ok(decrypted)
+        });
+        match result {
+            Ok(decrypted) => decrypted,
+            Err(err) => events
+                .iter()
+                .map(|_| Decrypted::failed(&format!("the crypto store could not be used: {err}")))
+                .collect(),
+        }
+    }
+
+    /// Encrypts `content` of `event_type` for `room_id`: learns the devices of the room's
+    /// members (joined and invited), makes Olm sessions with those it has none with, shares the
+    /// room key with them over to-device, and returns the `m.room.encrypted` content to send.
+    pub fn encrypt(
+        &self,
+        client: &Client,
+        token: &AccessToken,
+        room_id: &str,
+        event_type: &str,
+        content: &JsonValue,
+    ) -> Result<JsonValue, Error> {
+        let room = RoomId::parse(room_id).map_err(|_| {
+            InputError::new(format!("'{room_id}' is not a room ID"), "use !id:server")
+        })?;
+        let members = room_members(client, token, room_id)?;
+        let content = Raw::from_json_string(content.to_string()).map_err(|err| {
+            crypto_failed(format!("the message is not an event's content ({err})"))
+        })?;
+        let share = self.share;
+        self.locked(async |machine| {
+            let users: Vec<&UserId> = members.iter().map(AsRef::as_ref).collect();
+            machine
+                .update_tracked_users(users.iter().copied())
+                .await
+                .map_err(crypto_failed)?;
+            outgoing::send_outgoing(machine, client, token).await?;
+            if let Some((id, claim)) = machine
+                .get_missing_sessions(users.iter().copied())
+                .await
+                .map_err(crypto_failed)?
+            {
+                outgoing::claim_sessions(machine, client, token, &id, &claim).await?;
+            }
+            let settings = EncryptionSettings {
+                sharing_strategy: match share {
+                    ShareWith::All => CollectStrategy::AllDevices,
+                    ShareWith::Verified => CollectStrategy::IdentityBasedStrategy,
+                },
+                ..EncryptionSettings::default()
+            };
+            let shares = machine
+                .share_room_key(&room, users.iter().copied(), settings)
+                .await
+                .map_err(crypto_failed)?;
+            for request in shares {
+                outgoing::send_to_device(machine, client, token, &request).await?;
+            }
+            let encrypted = machine
+                .encrypt_room_event_raw(&room, event_type, &content)
+                .await
+                .map_err(crypto_failed)?;
+            serde_json::to_value(&encrypted.content).map_err(crypto_failed)
+        })
+    }
+
+    /// Sends `content` of `event_type` to the encrypted room `room_id`: encrypted
+    /// ([`Crypto::encrypt`]), then `PUT` as `m.room.encrypted` with `transaction_id` (the rule of
+    /// [`Client::send_message`]: a repeat with the same ID is not a second message). Returns the
+    /// event ID.
+    pub fn send(
+        &self,
+        client: &Client,
+        token: &AccessToken,
+        room_id: &str,
+        event_type: &str,
+        content: &JsonValue,
+        transaction_id: &str,
+    ) -> Result<String, Error> {
+        crate::rooms::check_room(room_id)?;
+        let sealed = self.encrypt(client, token, room_id, event_type, content)?;
+        client.send_event(
+            token,
+            room_id,
+            crate::listen::ENCRYPTED,
+            &sealed,
+            transaction_id,
+        )
+    }
+
+    /// What the device is: its keys, its store, the one-time keys on the server, the users it
+    /// tracks, and its cross-signing.
+    pub fn status(&self, client: &Client, token: &AccessToken) -> Result<Status, Error> {
+        let keys = self.locked(async |machine| {
+            outgoing::send_outgoing(machine, client, token).await?;
+            let identity = machine.identity_keys();
+            let tracked = machine.tracked_users().await.map_err(crypto_failed)?;
+            let cross_signing = machine.cross_signing_status().await;
+            let own = machine
+                .get_device(&self.user_id, &self.device_id, None)
+                .await
+                .map_err(crypto_failed)?;
+            let mut tracked: Vec<String> = tracked.iter().map(ToString::to_string).collect();
+            tracked.sort();
+            Ok(Status {
+                ed25519: identity.ed25519.to_base64(),
+                curve25519: identity.curve25519.to_base64(),
+                store: self.dir.path().to_owned(),
+                one_time_keys_on_server: 0,
+                tracked_users: tracked,
+                has_master_key: cross_signing.has_master,
+                has_self_signing_key: cross_signing.has_self_signing,
+                has_user_signing_key: cross_signing.has_user_signing,
+                signed_by_owner: own.is_some_and(|device| device.is_cross_signed_by_owner()),
+            })
+        })?;
+        let counts = client.call(
+            Method::Post,
+            &["keys", "upload"],
+            Some(token),
+            Some(serde_json::json!({})),
+            &[],
+        )?;
+        let on_server = counts.object["one_time_key_counts"]
+            .as_object()
+            .map_or(0, |counts| {
+                counts.values().filter_map(JsonValue::as_u64).sum()
+            });
+        Ok(Status {
+            one_time_keys_on_server: on_server,
+            ..keys
+        })
+    }
+}
+
+/// What [`Crypto::status`] tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The device's Ed25519 fingerprint key (unpadded base64).
+    pub ed25519: String,
+    /// The device's Curve25519 identity key (unpadded base64).
+    pub curve25519: String,
+    /// The store's folder.
+    pub store: PathBuf,
+    /// The device's one-time keys the server holds, not yet claimed.
+    pub one_time_keys_on_server: u64,
+    /// The users whose devices the machine tracks.
+    pub tracked_users: Vec<String>,
+    /// Whether this device has the user's master cross-signing key.
+    pub has_master_key: bool,
+    /// Whether it has the self-signing key.
+    pub has_self_signing_key: bool,
+    /// Whether it has the user-signing key.
+    pub has_user_signing_key: bool,
+    /// Whether the user's self-signing key signed this device.
+    pub signed_by_owner: bool,
+}
+
+/// The users who get a room's keys: its joined and invited members.
+fn room_members(
+    client: &Client,
+    token: &AccessToken,
+    room_id: &str,
+) -> Result<Vec<OwnedUserId>, Error> {
+    let answer = client.request_at(
+        token,
+        Method::Get,
+        &["rooms", room_id, "members"],
+        &[("not_membership".to_owned(), "leave".to_owned())],
+        None,
+    )?;
+    let chunk = answer.json()?;
+    Ok(chunk["chunk"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter(|event| {
+            matches!(
+                event["content"]["membership"].as_str(),
+                Some("join" | "invite")
+            )
+        })
+        .filter_map(|event| event["state_key"].as_str())
+        .filter_map(|user| UserId::parse(user).ok())
+        .collect())
+}
+
+fn decryption_settings() -> DecryptionSettings {
+    DecryptionSettings {
+        sender_device_trust_requirement: TrustRequirement::Untrusted,
+    }
+}
+
+/// The store key's 32 bytes from its text (any text: hashed to 32 bytes).
+fn store_key_bytes(key: &Password) -> zeroize::Zeroizing<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    bytes.copy_from_slice(&Sha256::digest(key.expose().as_bytes()));
+    bytes
+}
+
+fn store_failed(dir: &StoreDir, problem: String) -> Error {
+    Error::E2ee(E2eeError {
+        kind: E2eeKind::Store,
+        problem,
+        hint: "the store may be damaged or from another program; it was left as it is. Move it \
+               away to start the device's keys afresh (its earlier messages stay unreadable)"
+            .into(),
+        path: Some(dir.path().to_owned()),
+    })
+}
+
+pub(crate) fn crypto_failed(err: impl std::fmt::Display) -> Error {
+    Error::E2ee(E2eeError {
+        kind: E2eeKind::Crypto,
+        problem: format!("end-to-end encryption failed: {err}"),
+        hint: "run the command again; if it fails again, report it".into(),
+        path: None,
+    })
+}

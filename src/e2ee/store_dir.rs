@@ -1,0 +1,239 @@
+//! Where a device's crypto store lives, whose it is, and its lock.
+//!
+//! One folder per (homeserver, user, device): `$XDG_DATA_HOME/nu_plugin_matrix/crypto/<hash>`
+//! (`~/.local/share/...` when unset), 0700. Its name is a hash of the three, so no value from a
+//! server becomes a path. Beside the SQLite files: `key-id`, a hash of the store key, which
+//! tells a store made under an earlier login of the same device ID (another key) from a
+//! damaged one; and `lock`, the exclusive lock of the process working with the store, holding
+//! that process's ID.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{E2eeError, E2eeKind};
+use crate::secret::Password;
+
+/// How long a command waits for another process's lock on the same store.
+pub const LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// The crypto store folder of one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreDir {
+    path: PathBuf,
+}
+
+impl StoreDir {
+    /// The folder of `user_id`'s device `device_id` on `homeserver`, under `data` (the user's
+    /// data folder, `nu_plugin_matrix/crypto` in it).
+    pub fn of(data: &Path, homeserver: &str, user_id: &str, device_id: &str) -> Self {
+        let mut hash = Sha256::new();
+        for part in [homeserver, user_id, device_id] {
+            hash.update(part.len().to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+        let name = hex::encode(&hash.finalize()[..16]);
+        Self {
+            path: data.join("nu_plugin_matrix").join("crypto").join(name),
+        }
+    }
+
+    /// The user's data folder (`XDG_DATA_HOME`, else `~/.local/share`; the platform's
+    /// elsewhere).
+    pub fn data_home() -> Result<PathBuf, E2eeError> {
+        dirs::data_dir().ok_or_else(|| E2eeError {
+            kind: E2eeKind::Store,
+            problem: "there is no data folder for the crypto store".into(),
+            hint: "set HOME or XDG_DATA_HOME".into(),
+            path: None,
+        })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the store was made.
+    pub fn exists(&self) -> bool {
+        self.path.join("key-id").exists()
+    }
+
+    /// Makes the folder (0700, its parents too) if it is not there.
+    pub(super) fn create(&self) -> Result<(), E2eeError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(|err| self.error(E2eeKind::Store, "cannot make the folder", &err))
+    }
+
+    /// Whether the store was made with `key`: `Some(false)` when another key made it (an
+    /// earlier login of the same device ID), `None` when no key made it yet.
+    pub(super) fn made_with(&self, key: &Password) -> Result<Option<bool>, E2eeError> {
+        match std::fs::read_to_string(self.path.join("key-id")) {
+            Ok(id) => Ok(Some(id.trim() == key_id(key))),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(self.error(E2eeKind::Store, "cannot read key-id", &err)),
+        }
+    }
+
+    /// Notes that `key` made the store.
+    pub(super) fn claim(&self, key: &Password) -> Result<(), E2eeError> {
+        std::fs::write(self.path.join("key-id"), key_id(key))
+            .map_err(|err| self.error(E2eeKind::Store, "cannot write key-id", &err))
+    }
+
+    /// Moves the store aside (`<folder>.set-aside-<unix seconds>`), never to be used again, and
+    /// returns where it went.
+    pub(super) fn set_aside(&self) -> Result<PathBuf, E2eeError> {
+        let seconds = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let mut aside = self.path.clone().into_os_string();
+        aside.push(format!(".set-aside-{seconds}"));
+        let aside = PathBuf::from(aside);
+        std::fs::rename(&self.path, &aside)
+            .map_err(|err| self.error(E2eeKind::Store, "cannot set the old store aside", &err))?;
+        Ok(aside)
+    }
+
+    /// Deletes the store (the device is gone: logged out or deleted). A store not there is fine.
+    pub fn delete(&self) -> Result<(), E2eeError> {
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(self.error(E2eeKind::Store, "cannot delete the store", &err)),
+        }
+    }
+
+    /// Takes the store's exclusive lock, waiting up to `wait` for another process to let it go.
+    pub(super) fn lock(&self, wait: Duration) -> Result<StoreLock, E2eeError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.path.join("lock"))
+            .map_err(|err| self.error(E2eeKind::Store, "cannot open the lock", &err))?;
+        let until = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = holder.trim();
+                    let holder = if holder.is_empty() {
+                        "another process".to_owned()
+                    } else {
+                        format!("process {holder}")
+                    };
+                    return Err(E2eeError {
+                        kind: E2eeKind::Busy,
+                        problem: format!(
+                            "{holder} has held the crypto store for more than {}s",
+                            wait.as_secs()
+                        ),
+                        hint: "it works with the same saved session; wait for it to finish, \
+                               or stop it, and run the command again"
+                            .into(),
+                        path: Some(self.path.clone()),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(err)) => {
+                    return Err(self.error(E2eeKind::Store, "cannot lock the store", &err));
+                }
+            }
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        Ok(StoreLock { _file: file })
+    }
+
+    fn error(&self, kind: E2eeKind, what: &str, err: &std::io::Error) -> E2eeError {
+        E2eeError {
+            kind,
+            problem: format!("{what} ({err})"),
+            hint: "check the folder's owner and permissions; nothing in it was changed".into(),
+            path: Some(self.path.clone()),
+        }
+    }
+}
+
+/// A store's lock, let go when dropped (and when the process ends).
+#[derive(Debug)]
+pub(super) struct StoreLock {
+    _file: File,
+}
+
+/// The hash of a store key that `key-id` holds: it tells keys apart and reveals nothing.
+fn key_id(key: &Password) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"nu_plugin_matrix crypto store key\0");
+    hash.update(key.expose().as_bytes());
+    hex::encode(&hash.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_folder_is_a_hash_of_server_user_and_device() {
+        let data = Path::new("/data");
+        let a = StoreDir::of(data, "https://hs", "@bot:hs", "DEV1");
+        let b = StoreDir::of(data, "https://hs", "@bot:hs", "DEV2");
+        assert_ne!(a, b);
+        let name = a.path().file_name().and_then(|name| name.to_str());
+        assert!(name.is_some_and(|name| name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(a.path().starts_with("/data/nu_plugin_matrix/crypto"));
+        // Parts do not run into each other.
+        assert_ne!(
+            StoreDir::of(data, "https://hs", "@bot:hsD", "EV"),
+            StoreDir::of(data, "https://hs", "@bot:hs", "DEV")
+        );
+    }
+
+    #[test]
+    fn a_second_lock_waits_then_names_the_holder() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let dir = StoreDir::of(data.path(), "https://hs", "@bot:hs", "D");
+        dir.create().expect("made");
+        let held = dir.lock(Duration::ZERO).expect("locked");
+        let err = dir.lock(Duration::from_millis(60)).expect_err("busy");
+        assert_eq!(err.kind, E2eeKind::Busy);
+        assert!(
+            err.problem
+                .contains(&format!("process {}", std::process::id()))
+        );
+        drop(held);
+        dir.lock(Duration::ZERO).expect("free again");
+    }
+
+    #[test]
+    fn a_store_knows_the_key_that_made_it() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let dir = StoreDir::of(data.path(), "https://hs", "@bot:hs", "D");
+        dir.create().expect("made");
+        let key = Password::new("k1".into());
+        assert_eq!(dir.made_with(&key).expect("read"), None);
+        dir.claim(&key).expect("claimed");
+        assert_eq!(dir.made_with(&key).expect("read"), Some(true));
+        assert_eq!(
+            dir.made_with(&Password::new("k2".into())).expect("read"),
+            Some(false)
+        );
+        let aside = dir.set_aside().expect("set aside");
+        assert!(aside.exists() && !dir.path().exists());
+        dir.delete().expect("nothing to delete is fine");
+    }
+}

@@ -1,0 +1,150 @@
+//! The device's end-to-end encryption as commands meet it: the crypto of a saved session, opened
+//! on first need (the store key from the session store, the store from the user's data folder)
+//! and kept for the life of the plugin process; for `matrix listen`, opened only once a sync
+//! shows something encrypted, so that a bot in plain rooms never opens a store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::e2ee::{self, Crypto, StoreDir};
+use crate::error::{E2eeError, E2eeKind, Error};
+use crate::listen::{ENCRYPTED, ListenFilter, SyncBatch};
+use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, Failure};
+use crate::session::Session;
+
+/// The crypto of each device this process opened, by its store's folder.
+pub(crate) type OpenCryptos = Arc<Mutex<HashMap<std::path::PathBuf, Arc<Crypto>>>>;
+
+/// The store folder of a session's device.
+pub(crate) fn store_dir_of(session: &Session) -> Result<StoreDir, E2eeError> {
+    Ok(StoreDir::of(
+        &StoreDir::data_home()?,
+        &session.homeserver,
+        session.user_id.as_str(),
+        &session.device_id,
+    ))
+}
+
+impl MatrixPlugin {
+    /// The crypto of `active`'s device: opened once per process, its store made the first time.
+    /// Only a saved session has one (its store key is kept with its tokens).
+    pub(crate) fn crypto(&self, active: &Active) -> Result<Arc<Crypto>, Failure> {
+        let Some(name) = active.saved_as.as_deref() else {
+            return Err(Failure::Request(Error::E2ee(not_saved())));
+        };
+        let dir = store_dir_of(&active.session).map_err(Error::E2ee)?;
+        let mut open = self.cryptos.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(crypto) = open.get(dir.path()) {
+            return Ok(crypto.clone());
+        }
+        let store = self.store()?;
+        let key = store.crypto_store_key(
+            name,
+            active.session.user_id.as_str(),
+            &active.session.device_id,
+            e2ee::new_store_key,
+        )?;
+        let crypto = Crypto::open(
+            dir.clone(),
+            &key,
+            active.session.user_id.as_str(),
+            &active.session.device_id,
+            active.e2ee_share,
+        )?;
+        if let Some(aside) = crypto.set_aside() {
+            eprintln!(
+                "matrix: the crypto store of an earlier login of device {} was set aside, \
+                 unused: {}",
+                active.session.device_id,
+                aside.display()
+            );
+        }
+        let crypto = Arc::new(crypto);
+        open.insert(dir.path().to_owned(), crypto.clone());
+        Ok(crypto)
+    }
+
+    /// Forgets the open crypto of a device whose store is deleted.
+    pub(crate) fn forget_crypto(&self, dir: &StoreDir) {
+        self.cryptos
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(dir.path());
+    }
+}
+
+/// The error of a session that is not saved meeting encryption.
+pub(crate) fn not_saved() -> E2eeError {
+    E2eeError {
+        kind: E2eeKind::NotSaved,
+        problem: "end-to-end encryption keeps the device's keys in a crypto store, which only a \
+                  saved session has"
+            .into(),
+        hint: "save the session and use it by name: `matrix login ... --save bot`, or \
+               `$session | matrix session save bot`, then `--session bot`"
+            .into(),
+        path: None,
+    }
+}
+
+/// What a listener does with encryption: nothing until a sync shows some; then the crypto of
+/// the session's device takes each sync's to-device events and decrypts its events.
+pub(crate) struct ListenCrypto {
+    crypto: Option<Arc<Crypto>>,
+    /// Why there is none, once it was needed (an unsaved session): said once, and each
+    /// encrypted event carries it.
+    unavailable: Option<String>,
+}
+
+impl ListenCrypto {
+    /// Opened at once when the device already has a store (it took part in encryption before).
+    pub(crate) fn new(plugin: &MatrixPlugin, active: &Active) -> Result<Self, Failure> {
+        let made = active.saved_as.is_some()
+            && store_dir_of(&active.session).is_ok_and(|dir| dir.exists());
+        Ok(Self {
+            crypto: if made {
+                Some(plugin.crypto(active)?)
+            } else {
+                None
+            },
+            unavailable: None,
+        })
+    }
+
+    /// Takes a sync's encryption: its to-device events into the machine (before any of its
+    /// events is handed out), then decrypts its events.
+    pub(crate) fn take(
+        &mut self,
+        plugin: &MatrixPlugin,
+        active: &mut Active,
+        batch: &mut SyncBatch,
+        filter: &ListenFilter,
+    ) -> Result<(), Failure> {
+        let needed = batch.crypto.has_news()
+            || !batch.crypto.encrypted_rooms.is_empty()
+            || batch.events.iter().any(|event| event.kind == ENCRYPTED);
+        if self.crypto.is_none() && self.unavailable.is_none() && needed {
+            match plugin.crypto(active) {
+                Ok(crypto) => self.crypto = Some(crypto),
+                Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
+                    eprintln!(
+                        "matrix listen: encrypted events come undecrypted: {} ({})",
+                        err.problem, err.hint
+                    );
+                    self.unavailable = Some(format!("{} ({})", err.problem, err.hint));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if let Some(crypto) = &self.crypto {
+            active.run(plugin, |client, token| {
+                crypto.receive(client, token, &batch.crypto)
+            })?;
+            e2ee::decrypt_events(crypto, &mut batch.events, filter);
+        } else if let Some(why) = &self.unavailable {
+            e2ee::mark_sealed(&mut batch.events, why);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+"""The other person of the end-to-end encryption tests: a matrix-nio client (with its
+encryption extra, vodozemac inside) on the same Synapse, one command per run. Its device, keys
+and sync position live in a folder of its own, so that runs go on where the last one stopped.
+
+    nio_peer.py DIR login HOMESERVER USER_ID PASSWORD
+    nio_peer.py DIR create-dm INVITEE         -> prints the room ID (encrypted, invited)
+    nio_peer.py DIR join ROOM_ID
+    nio_peer.py DIR send ROOM_ID TEXT          -> prints the event ID
+    nio_peer.py DIR read ROOM_ID TEXT [SECONDS] -> prints a JSON line per message up to TEXT
+
+`read` syncs until a message whose body is TEXT arrives (or the seconds pass, then exits 1),
+printing every message of the room it saw: {"event_id", "sender", "body", "decrypted"}.
+Nothing here reaches beyond the homeserver it is given (127.0.0.1 in the tests).
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    LoginResponse,
+    MegolmEvent,
+    RoomMessage,
+)
+
+CONFIG = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
+
+
+def fail(message):
+    print(message, file=sys.stderr)
+    sys.exit(1)
+
+
+async def restored(folder):
+    with open(os.path.join(folder, "creds.json")) as file:
+        creds = json.load(file)
+    client = AsyncClient(
+        creds["homeserver"],
+        creds["user_id"],
+        device_id=creds["device_id"],
+        store_path=folder,
+        config=CONFIG,
+    )
+    client.restore_login(creds["user_id"], creds["device_id"], creds["access_token"])
+    return client
+
+
+async def login(folder, homeserver, user_id, password):
+    os.makedirs(folder, exist_ok=True)
+    client = AsyncClient(homeserver, user_id, store_path=folder, config=CONFIG)
+    answer = await client.login(password, device_name="nio peer")
+    if not isinstance(answer, LoginResponse):
+        fail(f"login failed: {answer}")
+    with open(os.path.join(folder, "creds.json"), "w") as file:
+        json.dump(
+            {
+                "homeserver": homeserver,
+                "user_id": answer.user_id,
+                "device_id": answer.device_id,
+                "access_token": answer.access_token,
+            },
+            file,
+        )
+    await client.sync(timeout=0, full_state=True)
+    if client.should_upload_keys:
+        await client.keys_upload()
+    print(answer.device_id)
+    await client.close()
+
+
+async def share_keys(client, room_id):
+    """What nio does not do on its own outside sync_forever: learn the room's devices, make Olm
+    sessions with them, so that the room key reaches every one."""
+    members = await client.joined_members(room_id)
+    for member in getattr(members, "members", []):
+        client.olm.users_for_key_query.add(member.user_id)
+    if client.should_query_keys:
+        await client.keys_query()
+    missing = client.get_missing_sessions(room_id)
+    if missing:
+        await client.keys_claim(missing)
+
+
+async def create_dm(client, invitee):
+    answer = await client.room_create(
+        is_direct=True,
+        invite=[invitee],
+        initial_state=[
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }
+        ],
+    )
+    room_id = getattr(answer, "room_id", None) or fail(f"createRoom failed: {answer}")
+    await client.sync(timeout=0)
+    print(room_id)
+
+
+async def join(client, room_id):
+    answer = await client.join(room_id)
+    if not getattr(answer, "room_id", None):
+        fail(f"join failed: {answer}")
+    await client.sync(timeout=0)
+
+
+async def send(client, room_id, text):
+    await client.sync(timeout=0)
+    if room_id not in client.rooms:
+        fail(f"not in {room_id}")
+    await share_keys(client, room_id)
+    answer = await client.room_send(
+        room_id,
+        "m.room.message",
+        {"msgtype": "m.text", "body": text},
+        ignore_unverified_devices=True,
+    )
+    event_id = getattr(answer, "event_id", None) or fail(f"send failed: {answer}")
+    print(event_id)
+
+
+async def read(client, room_id, text, seconds):
+    until = time.monotonic() + seconds
+    while True:
+        answer = await client.sync(timeout=1000)
+        room = getattr(answer, "rooms", None)
+        joined = room.join.get(room_id) if room else None
+        found = False
+        for event in joined.timeline.events if joined else []:
+            if isinstance(event, MegolmEvent):
+                # No key yet: a key may come later in this run; the row says so.
+                print(json.dumps({"event_id": event.event_id, "sender": event.sender,
+                                  "body": None, "decrypted": False}), flush=True)
+            elif isinstance(event, RoomMessage):
+                body = getattr(event, "body", None)
+                print(json.dumps({"event_id": event.event_id, "sender": event.sender,
+                                  "body": body, "decrypted": bool(event.decrypted)}), flush=True)
+                found = found or body == text
+        if found:
+            return
+        if time.monotonic() > until:
+            fail(f"no message {text!r} in {room_id} within {seconds}s")
+
+
+async def main(argv):
+    folder, command, *rest = argv
+    if command == "login":
+        await login(folder, *rest)
+        return
+    client = await restored(folder)
+    try:
+        if command == "create-dm":
+            await create_dm(client, *rest)
+        elif command == "join":
+            await join(client, *rest)
+        elif command == "send":
+            await send(client, *rest)
+        elif command == "read":
+            room_id, text, *seconds = rest
+            await read(client, room_id, text, float(seconds[0]) if seconds else 30.0)
+        else:
+            fail(f"unknown command {command}")
+    finally:
+        await client.close()
+
+
+asyncio.run(main(sys.argv[1:]))
