@@ -15,7 +15,7 @@ use crate::unix_ms;
 mod list;
 mod watch;
 
-pub use watch::{ALIAS_KEPT, RoomWatch};
+pub use watch::{ALIAS_KEPT, DeviceHook, RoomWatch};
 
 /// A joined room, from one filtered `/sync`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -284,6 +284,7 @@ impl Place {
         command
             .current_dir(&self.dir)
             .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_DATA_HOME", self.dir.join("config").join("data"))
             .env("PW", PW);
     }
 

@@ -150,7 +150,8 @@ fn the_nushell_bot_joins_answers_and_outlives_a_failed_answer() {
     command
         .arg(support::root().join("examples/bot.nu"))
         .arg("bot")
-        .env("XDG_CONFIG_HOME", &config);
+        .env("XDG_CONFIG_HOME", &config)
+        .env("XDG_DATA_HOME", config.join("data"));
     let mut running = support::Running::spawn(command);
     let room = |name: &str, override_levels: serde_json::Value| -> String {
         let mut body = serde_json::json!({"name": name, "invite": [bot]});

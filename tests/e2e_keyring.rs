@@ -31,6 +31,7 @@ impl Nu<'_> {
         nu_with(script, |command| {
             command
                 .env("XDG_CONFIG_HOME", self.config)
+                .env("XDG_DATA_HOME", self.config.join("data"))
                 .env("PW", self.password);
             if let Some(keyring) = self.keyring {
                 keyring.give(command);

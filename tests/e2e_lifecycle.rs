@@ -158,7 +158,10 @@ fn a_plain_string_is_not_a_session_and_import_wraps_a_curl_token() {
     // A token obtained the seed document's way: a login with curl-like plain HTTP.
     let token = hs.login(&user_id, &password);
     let run = support::nu_with("$env.TOKEN | matrix whoami", |command| {
-        command.env("XDG_CONFIG_HOME", &config).env("TOKEN", &token);
+        command
+            .env("XDG_CONFIG_HOME", &config)
+            .env("XDG_DATA_HOME", config.join("data"))
+            .env("TOKEN", &token);
     });
     assert!(!run.success);
     assert!(
@@ -177,7 +180,10 @@ fn a_plain_string_is_not_a_session_and_import_wraps_a_curl_token() {
             url = hs.url
         ),
         |command| {
-            command.env("XDG_CONFIG_HOME", &config).env("TOKEN", &token);
+            command
+                .env("XDG_CONFIG_HOME", &config)
+                .env("XDG_DATA_HOME", config.join("data"))
+                .env("TOKEN", &token);
         },
     );
     assert!(run.success, "{}", run.stderr);
@@ -195,7 +201,9 @@ fn a_plain_string_is_not_a_session_and_import_wraps_a_curl_token() {
             hs.url
         ),
         |command| {
-            command.env("XDG_CONFIG_HOME", &config);
+            command
+                .env("XDG_CONFIG_HOME", &config)
+                .env("XDG_DATA_HOME", config.join("data"));
         },
     );
     assert!(!run.success);

@@ -80,7 +80,9 @@ fn nu_in(room: &Room, script: &str) -> support::NuRun {
 
 fn start_in(room: &Room, script: &str) -> Running {
     Running::start(script, |command| {
-        command.env("XDG_CONFIG_HOME", &room.config);
+        command
+            .env("XDG_CONFIG_HOME", &room.config)
+            .env("XDG_DATA_HOME", room.config.join("data"));
     })
 }
 

@@ -301,7 +301,8 @@ fn matrix_login_oauth_signs_in_with_the_device_code_refreshes_and_logs_out_by_re
         command
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
-            .env("XDG_CONFIG_HOME", &config);
+            .env("XDG_CONFIG_HOME", &config)
+            .env("XDG_DATA_HOME", config.join("data"));
     });
     let page = approve_what_nu_shows(&mut nu, &localpart, "pw-Nuoauth-1");
     assert_eq!(page, format!("{}link", mas.issuer));
@@ -397,7 +398,9 @@ fn oauth_login_approved_after(
             mas.url
         ),
         |command| {
-            command.env("XDG_CONFIG_HOME", config);
+            command
+                .env("XDG_CONFIG_HOME", config)
+                .env("XDG_DATA_HOME", config.join("data"));
         },
     );
     approve_what_nu_shows(&mut nu, localpart, password);

@@ -66,7 +66,6 @@ pub struct Crypto {
     generation: tokio::sync::Mutex<Option<u64>>,
     user_id: OwnedUserId,
     device_id: OwnedDeviceId,
-    set_aside: Option<PathBuf>,
     share: ShareWith,
 }
 
@@ -83,7 +82,7 @@ impl std::fmt::Debug for Crypto {
 impl Crypto {
     /// Opens the crypto store of `user_id`'s device `device_id` in `dir` with `key` (making it
     /// the first time), and the machine on it. A store that another key made (an earlier login
-    /// that used the same device ID) is set aside, never used: [`Crypto::set_aside`] says where.
+    /// that used the same device ID) is set aside, never used, and the error says where.
     pub fn open(
         dir: StoreDir,
         key: &Password,
@@ -102,18 +101,25 @@ impl Crypto {
                 store_failed(&dir, format!("cannot start the crypto's runtime ({err})"))
             })?;
         dir.create()?;
-        let mut lock = dir.lock(store_dir::LOCK_WAIT)?;
-        // The lock file moves with the folder it is in; the new folder gets its own.
-        let set_aside = match dir.made_with(key)? {
-            Some(false) => {
-                let aside = dir.set_aside()?;
-                dir.create()?;
-                lock = dir.lock(store_dir::LOCK_WAIT)?;
-                Some(aside)
-            }
-            _ => None,
-        };
-        let _lock = lock;
+        let _lock = dir.lock(store_dir::LOCK_WAIT)?;
+        if dir.made_with(key)? == Some(false) {
+            // Another key made it: a login that reused this device ID after the key of the
+            // first was lost. Never used again; and the keys the server has for this device are
+            // that store's, so a fresh account here would clash with them.
+            let aside = dir.set_aside()?;
+            return Err(Error::E2ee(E2eeError {
+                kind: E2eeKind::Store,
+                problem: format!(
+                    "the crypto store of device {device_id} was made under another key (by an \
+                     earlier login that used this device ID); it was set aside, unused, at {}",
+                    aside.display()
+                ),
+                hint: "the keys the server holds for this device belong to that store: log in \
+                       again without --device-id, to a new device"
+                    .into(),
+                path: None,
+            }));
+        }
         let store_key = store_key_bytes(key);
         let opened = runtime.block_on(async {
             let store = SqliteCryptoStore::open_with_key(dir.path(), Some(&store_key))
@@ -144,14 +150,8 @@ impl Crypto {
             generation,
             user_id,
             device_id,
-            set_aside,
             share,
         })
-    }
-
-    /// Where an earlier store of this device went, when one was set aside on opening.
-    pub fn set_aside(&self) -> Option<&std::path::Path> {
-        self.set_aside.as_deref()
     }
 
     /// The store's folder.
@@ -211,32 +211,29 @@ impl Crypto {
         token: &AccessToken,
         changes: &CryptoChanges,
     ) -> Result<(), Error> {
-        let to_device: Vec<_> = changes
-            .to_device
-            .iter()
-            .filter_map(|event| Raw::from_json_string(event.to_string()).ok())
-            .collect();
-        let device_lists: DeviceLists =
-            serde_json::from_value(changes.device_lists.clone()).unwrap_or_default();
-        let counts: std::collections::BTreeMap<OneTimeKeyAlgorithm, UInt> =
-            serde_json::from_value(changes.one_time_keys_count.clone()).unwrap_or_default();
-        let fallback: Option<Vec<OneTimeKeyAlgorithm>> = changes
-            .unused_fallback_key_types
-            .clone()
-            .and_then(|types| serde_json::from_value(types).ok());
+        self.locked(async |machine| take(machine, client, token, changes).await)
+    }
+
+    /// Takes the to-device events waiting for the device, with syncs of its own from where its
+    /// last sync (of any process) ended: room keys sent since then reach the store, so that
+    /// `matrix messages` can read what came while no listener ran. At most a few syncs (the
+    /// server hands out up to 100 to-device events each).
+    pub fn catch_up(&self, client: &Client, token: &AccessToken) -> Result<(), Error> {
         self.locked(async |machine| {
-            let sync = EncryptionSyncChanges {
-                to_device_events: to_device,
-                changed_devices: &device_lists,
-                one_time_keys_counts: &counts,
-                unused_fallback_keys: fallback.as_deref(),
-                next_batch_token: Some(changes.next_batch.clone()),
-            };
-            machine
-                .receive_sync_changes(sync, &decryption_settings())
-                .await
-                .map_err(crypto_failed)?;
-            outgoing::send_outgoing(machine, client, token).await
+            for _ in 0..10 {
+                let since = machine
+                    .store()
+                    .get_custom_value(SINCE_KEY)
+                    .await
+                    .map_err(crypto_failed)?
+                    .and_then(|bytes| String::from_utf8(bytes).ok());
+                let changes = client.sync_device(token, since.as_deref())?;
+                take(machine, client, token, &changes).await?;
+                if since.is_some() && changes.to_device.is_empty() {
+                    break;
+                }
+            }
+            Ok(())
         })
     }
 
@@ -393,6 +390,49 @@ impl Crypto {
             ..keys
         })
     }
+}
+
+/// Where the device's syncs got, kept in the store: the `since` of a catch-up.
+const SINCE_KEY: &str = "nu_plugin_matrix.to_device_since";
+
+/// A sync's changes into the machine (the lock held), then what it asks sent; then the sync's
+/// end kept as where the device got.
+async fn take(
+    machine: &OlmMachine,
+    client: &Client,
+    token: &AccessToken,
+    changes: &CryptoChanges,
+) -> Result<(), Error> {
+    let to_device: Vec<_> = changes
+        .to_device
+        .iter()
+        .filter_map(|event| Raw::from_json_string(event.to_string()).ok())
+        .collect();
+    let device_lists: DeviceLists =
+        serde_json::from_value(changes.device_lists.clone()).unwrap_or_default();
+    let counts: std::collections::BTreeMap<OneTimeKeyAlgorithm, UInt> =
+        serde_json::from_value(changes.one_time_keys_count.clone()).unwrap_or_default();
+    let fallback: Option<Vec<OneTimeKeyAlgorithm>> = changes
+        .unused_fallback_key_types
+        .clone()
+        .and_then(|types| serde_json::from_value(types).ok());
+    let sync = EncryptionSyncChanges {
+        to_device_events: to_device,
+        changed_devices: &device_lists,
+        one_time_keys_counts: &counts,
+        unused_fallback_keys: fallback.as_deref(),
+        next_batch_token: Some(changes.next_batch.clone()),
+    };
+    machine
+        .receive_sync_changes(sync, &decryption_settings())
+        .await
+        .map_err(crypto_failed)?;
+    machine
+        .store()
+        .set_custom_value(SINCE_KEY, changes.next_batch.clone().into_bytes())
+        .await
+        .map_err(crypto_failed)?;
+    outgoing::send_outgoing(machine, client, token).await
 }
 
 /// What [`Crypto::status`] tells.

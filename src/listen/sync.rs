@@ -157,7 +157,8 @@ impl CryptoChanges {
         !self.to_device.is_empty() || changed("changed") || changed("left")
     }
 
-    fn of(answer: &JsonValue, next_batch: &str) -> Self {
+    /// What the `/sync` answer `answer` (whose `next_batch` it is) told the device.
+    pub(crate) fn from_sync(answer: &JsonValue, next_batch: &str) -> Self {
         let encrypted_rooms = answer["rooms"]["join"]
             .as_object()
             .map(|joined| {
@@ -231,7 +232,7 @@ impl Client {
         let answer = self.get_held(token, &["sync"], &query, wait)?;
         let next_batch = next_batch(&answer)?;
         let answer = JsonValue::Object(answer.object);
-        let crypto = CryptoChanges::of(&answer, &next_batch);
+        let crypto = CryptoChanges::from_sync(&answer, &next_batch);
         let mut room_names = BTreeMap::new();
         let mut timelines = Vec::new();
         if let Some(joined) = answer["rooms"]["join"].as_object() {
@@ -269,6 +270,30 @@ impl Client {
             next_batch,
             crypto,
         })
+    }
+
+    /// One `/sync` for the device alone, from `since` (none: the first), answered at once: its
+    /// to-device events, changed device lists and one-time key counts, and no room at all.
+    pub fn sync_device(
+        &self,
+        token: &AccessToken,
+        since: Option<&str>,
+    ) -> Result<CryptoChanges, Error> {
+        let filter = quiet_sync_filter(json!({"rooms": [], "timeline": {"limit": 0}})).to_string();
+        let timeout = match since {
+            Some(_) => "0".to_owned(),
+            None => fresh_initial_timeout(),
+        };
+        let mut query = vec![("filter", filter.as_str()), ("timeout", timeout.as_str())];
+        if let Some(since) = since {
+            query.push(("since", since));
+        }
+        let answer = self.get_held(token, &["sync"], &query, Duration::ZERO)?;
+        let next_batch = next_batch(&answer)?;
+        Ok(CryptoChanges::from_sync(
+            &JsonValue::Object(answer.object),
+            &next_batch,
+        ))
     }
 
     /// The events of a room between `since` and `prev_batch`, oldest first.

@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::e2ee::{self, Crypto, StoreDir};
+use crate::e2ee::{self, Crypto, ShareWith, StoreDir};
 use crate::error::{E2eeError, E2eeKind, Error};
 use crate::listen::{ENCRYPTED, ListenFilter, SyncBatch};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
+use crate::rooms::DeviceHook;
 use crate::session::Session;
 
 /// The crypto of each device this process opened, by its store's folder.
@@ -33,7 +34,17 @@ impl MatrixPlugin {
         let Some(name) = active.saved_as.as_deref() else {
             return Err(Failure::Request(Error::E2ee(not_saved())));
         };
-        let dir = store_dir_of(&active.session).map_err(Error::E2ee)?;
+        self.crypto_of(&active.session, name, active.e2ee_share)
+    }
+
+    /// The crypto of saved session `name` (`session`, its device), as [`MatrixPlugin::crypto`].
+    fn crypto_of(
+        &self,
+        session: &Session,
+        name: &str,
+        share: ShareWith,
+    ) -> Result<Arc<Crypto>, Failure> {
+        let dir = store_dir_of(session).map_err(Error::E2ee)?;
         let mut open = self.cryptos.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(crypto) = open.get(dir.path()) {
             return Ok(crypto.clone());
@@ -41,36 +52,68 @@ impl MatrixPlugin {
         let store = self.store()?;
         let key = store.crypto_store_key(
             name,
-            active.session.user_id.as_str(),
-            &active.session.device_id,
+            session.user_id.as_str(),
+            &session.device_id,
             e2ee::new_store_key,
         )?;
         let crypto = Crypto::open(
             dir.clone(),
             &key,
-            active.session.user_id.as_str(),
-            &active.session.device_id,
-            active.e2ee_share,
+            session.user_id.as_str(),
+            &session.device_id,
+            share,
         )?;
-        if let Some(aside) = crypto.set_aside() {
-            eprintln!(
-                "matrix: the crypto store of an earlier login of device {} was set aside, \
-                 unused: {}",
-                active.session.device_id,
-                aside.display()
-            );
-        }
         let crypto = Arc::new(crypto);
         open.insert(dir.path().to_owned(), crypto.clone());
         Ok(crypto)
     }
 
-    /// Forgets the open crypto of a device whose store is deleted.
-    pub(crate) fn forget_crypto(&self, dir: &StoreDir) {
+    /// What `matrix send`'s room watch does with the to-device events its syncs bring: a
+    /// saved session's device that has a crypto store takes them (its syncs are the device's
+    /// syncs, and the server hands each to-device event out once); `None` for a session that is
+    /// not saved, which has no store.
+    pub(crate) fn device_hook(&self, active: &Active) -> Option<DeviceHook> {
+        let name = active.saved_as.clone()?;
+        let (plugin, session, share) = (self.clone(), active.session.clone(), active.e2ee_share);
+        Some(Arc::new(move |client, token, changes| {
+            if !store_dir_of(&session).is_ok_and(|dir| dir.exists()) {
+                return true;
+            }
+            let taken = plugin
+                .crypto_of(&session, &name, share)
+                .and_then(|crypto| Ok(crypto.receive(client, token, changes)?));
+            if let Err(err) = &taken {
+                eprintln!(
+                    "matrix: the device could not take its to-device events: {}",
+                    describe(err)
+                );
+            }
+            taken.is_ok()
+        }))
+    }
+
+    /// Deletes the crypto store of a device that is gone (logged out or deleted), if this
+    /// machine has one, and forgets its open crypto. Returns whether one was deleted; a store
+    /// that cannot be deleted is said on stderr (the device is gone all the same).
+    pub(crate) fn drop_store(&self, homeserver: &str, user_id: &str, device_id: &str) -> bool {
+        let Ok(data) = StoreDir::data_home() else {
+            return false;
+        };
+        let dir = StoreDir::of(&data, homeserver, user_id, device_id);
         self.cryptos
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(dir.path());
+        if !dir.path().exists() {
+            return false;
+        }
+        match dir.delete() {
+            Ok(()) => true,
+            Err(err) => {
+                eprintln!("matrix: the crypto store of device {device_id} is left: {err}");
+                false
+            }
+        }
     }
 }
 
@@ -146,5 +189,14 @@ impl ListenCrypto {
             e2ee::mark_sealed(&mut batch.events, why);
         }
         Ok(())
+    }
+}
+
+/// A failure in a few words, for a note.
+fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::Request(err) => err.to_string(),
+        Failure::Store(err) => err.to_string(),
+        _ => "the session could not be used".to_owned(),
     }
 }

@@ -237,6 +237,8 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::SendMessage),
             Box::new(commands::Messages),
             Box::new(commands::Listen),
+            Box::new(commands::E2EE),
+            Box::new(commands::E2eeStatus),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminSession),
             Box::new(commands::AdminLoginAs),

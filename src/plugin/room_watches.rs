@@ -7,18 +7,21 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::listen::DEFAULT_WAIT;
 use crate::plugin::MatrixPlugin;
-use crate::rooms::RoomWatch;
+use crate::rooms::{DeviceHook, RoomWatch};
 use crate::secret::AccessToken;
 
 impl MatrixPlugin {
     /// The room ID of `room` (an ID or alias) and whether it is encrypted: from the user's
     /// live room watch, else asked of the server while a new watch starts.
+    /// A new watch's syncs hand the device's to-device events to `device` (see
+    /// [`MatrixPlugin::device_hook`]).
     pub(crate) fn room_to_send_to(
         &self,
         client: &Client,
         token: &AccessToken,
         user_id: &str,
         room: &str,
+        device: Option<DeviceHook>,
     ) -> Result<(String, bool), Error> {
         let key = (client.homeserver().to_owned(), user_id.to_owned());
         let live = {
@@ -33,7 +36,8 @@ impl MatrixPlugin {
             let encrypted = watch.is_encrypted(client, token, &room_id)?;
             return Ok((room_id, encrypted));
         }
-        let (watch, room_id, encrypted) = RoomWatch::start(client, token, room, DEFAULT_WAIT)?;
+        let (watch, room_id, encrypted) =
+            RoomWatch::start(client, token, room, DEFAULT_WAIT, device)?;
         let encrypted = match encrypted {
             Some(encrypted) => encrypted,
             // Not in the room's sync (not joined): the server's own answer says why.

@@ -18,6 +18,7 @@ use serde_json::{Value as JsonValue, json};
 
 use crate::client::Client;
 use crate::error::Error;
+use crate::listen::CryptoChanges;
 use crate::rooms::{fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 
@@ -31,6 +32,13 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// A watch nobody asked for this long ends after its long-poll.
 const IDLE: Duration = Duration::from_secs(120);
+
+/// What the device does with what a sync told its end-to-end encryption (to-device events,
+/// changed device lists), given the client and token of the sync; `false` when it could not
+/// take them. A sync hands a device's to-device events out until the next sync from its
+/// `next_batch`, and this is the device's only sync in this process: so the watch ends rather
+/// than make that next sync when the device could not take them.
+pub type DeviceHook = Arc<dyn Fn(&Client, &AccessToken, &CryptoChanges) -> bool + Send + Sync>;
 
 /// Rooms' aliases and encryption, kept true by a `/sync` long-poll (see the module). Cheap to
 /// clone: clones share what is known and the one long-poll.
@@ -72,6 +80,7 @@ impl RoomWatch {
         token: &AccessToken,
         room: &str,
         wait: Duration,
+        device: Option<DeviceHook>,
     ) -> Result<(Self, String, Option<bool>), Error> {
         let room_id = client.resolve_room(token, room)?;
         let filter = quiet_sync_filter(json!({
@@ -94,6 +103,13 @@ impl RoomWatch {
             Duration::ZERO,
         )?;
         let since = next_batch(&answer)?;
+        if let Some(device) = &device {
+            let changes =
+                CryptoChanges::from_sync(&JsonValue::Object(answer.object.clone()), &since);
+            if changes.has_news() && !device(client, token, &changes) {
+                return Err(device_failed());
+            }
+        }
         let joined = answer
             .object
             .get("rooms")
@@ -129,7 +145,7 @@ impl RoomWatch {
         let (polling, client, token) = (watch.clone(), client.clone(), token.clone());
         let spawned = thread::Builder::new()
             .name("room-watch".to_owned())
-            .spawn(move || polling.poll(&client, &token, since));
+            .spawn(move || polling.poll(&client, &token, since, device));
         if spawned.is_err() {
             // No thread, no watch: every question goes to the server.
             watch.known().forget_all();
@@ -217,7 +233,13 @@ impl RoomWatch {
     }
 
     /// The long-poll's loop, until it fails or nobody asked for [`IDLE`].
-    fn poll(&self, client: &Client, token: &AccessToken, mut since: String) {
+    fn poll(
+        &self,
+        client: &Client,
+        token: &AccessToken,
+        mut since: String,
+        device: Option<DeviceHook>,
+    ) {
         let types = ["m.room.encryption", "m.room.canonical_alias"];
         let filter = quiet_sync_filter(json!({
             "timeline": {"types": types, "limit": 20},
@@ -242,11 +264,18 @@ impl RoomWatch {
             let answer = client
                 .get_held(token, &["sync"], &query, self.shared.wait)
                 .and_then(|answer| Ok((next_batch(&answer)?, answer.object)));
-            let mut known = self.known();
             let Ok((next, answer)) = answer else {
-                known.forget_all();
+                self.known().forget_all();
                 return;
             };
+            if let Some(device) = &device {
+                let changes = CryptoChanges::from_sync(&JsonValue::Object(answer.clone()), &next);
+                if changes.has_news() && !device(client, token, &changes) {
+                    self.known().forget_all();
+                    return;
+                }
+            }
+            let mut known = self.known();
             let joined = answer
                 .get("rooms")
                 .and_then(|rooms| rooms["join"].as_object());
@@ -267,6 +296,16 @@ impl RoomWatch {
             since = next;
         }
     }
+}
+
+/// The device could not take what the watch's first sync brought it.
+fn device_failed() -> Error {
+    Error::E2ee(crate::error::E2eeError {
+        kind: crate::error::E2eeKind::Crypto,
+        problem: "the device could not take the room keys its sync brought".into(),
+        hint: "nothing was sent and nothing is lost: run the command again".into(),
+        path: None,
+    })
 }
 
 fn is_encryption(event: &JsonValue) -> bool {

@@ -185,7 +185,12 @@ impl SessionStore {
         make_default: bool,
     ) -> Result<Saved, StoreError> {
         let label = keyring::label(name, session.user_id.as_str());
-        let written = self.write_new_item(name, &label, &tokens_of(session), setting)?;
+        // A new login of the same device (`--device-id`) keeps its crypto store's key.
+        let tokens = Tokens {
+            crypto_store_key: self.crypto_key_of_device(name, session),
+            ..tokens_of(session)
+        };
+        let written = self.write_new_item(name, &label, &tokens, setting)?;
         let at = if written.is_some() {
             SecretsAt::Keyring
         } else {
@@ -193,7 +198,7 @@ impl SessionStore {
         };
         let secrets = match &written {
             Some((_, key)) => Secrets::Keyring { key: key.clone() },
-            None => Secrets::File(tokens_of(session)),
+            None => Secrets::File(tokens),
         };
         let entry = SavedSession::new(session, secrets);
         let result = self.update(|saved| {
@@ -215,6 +220,29 @@ impl SessionStore {
             self.drop_secrets_quietly(&old);
         }
         Ok(Saved { is_default, at })
+    }
+
+    /// The crypto store key of the saved session `name` when it is `session`'s device (same
+    /// homeserver, user and device ID).
+    fn crypto_key_of_device(&self, name: &str, session: &Session) -> Option<Password> {
+        let saved = self.load().ok()?;
+        let old = saved.sessions.get(name)?;
+        if old.user_id != session.user_id
+            || old.homeserver != session.homeserver
+            || old.device_id != session.device_id
+        {
+            return None;
+        }
+        match &old.secrets {
+            Secrets::File(tokens) => tokens.crypto_store_key.clone(),
+            Secrets::Keyring { key } => {
+                self.keyring
+                    .as_ref()?
+                    .read::<Tokens>(key)
+                    .ok()?
+                    .crypto_store_key
+            }
+        }
     }
 
     /// The saved session `name` with its tokens, read from the keyring if they are there.

@@ -121,7 +121,7 @@ impl Examples {
             .map(|(key, value)| format!("{key}='{value}' "))
             .collect();
         let command = format!(
-            "cd '{dir}' && {env}XDG_CONFIG_HOME='{config}' {nu} --no-config-file --plugins '[{plugin}]' '{script}'",
+            "cd '{dir}' && {env}XDG_CONFIG_HOME='{config}' XDG_DATA_HOME='{config}/data' {nu} --no-config-file --plugins '[{plugin}]' '{script}'",
             dir = self.dir.display(),
             config = self.config.display(),
             nu = nu_binary().display(),
@@ -231,6 +231,7 @@ impl Examples {
         command
             .current_dir(&self.dir)
             .env("XDG_CONFIG_HOME", &self.config)
+            .env("XDG_DATA_HOME", self.config.join("data"))
             .env("PW", secret)
             .envs(self.env.iter().map(|(key, value)| (key, value)));
     }

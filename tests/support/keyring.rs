@@ -85,7 +85,7 @@ impl TestKeyring {
             .output()
             .expect("run secret-tool");
         String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr)
+            + String::from_utf8_lossy(&output.stderr).as_ref()
     }
 
     fn secret_tool(&self) -> Command {

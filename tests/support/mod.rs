@@ -20,6 +20,7 @@ pub mod browser;
 pub mod examples;
 pub mod keyring;
 pub mod mas;
+pub mod nio;
 pub mod processes;
 pub mod proxy;
 pub mod pty;
@@ -490,7 +491,10 @@ pub fn nu_pw(script: &str, password: &str) -> NuRun {
 /// `$env.PW` set to `password`.
 pub fn nu_cfg(script: &str, config: &Path, password: &str) -> NuRun {
     nu_with(script, |command| {
-        command.env("XDG_CONFIG_HOME", config).env("PW", password);
+        command
+            .env("XDG_CONFIG_HOME", config)
+            .env("XDG_DATA_HOME", config.join("data"))
+            .env("PW", password);
     })
 }
 
@@ -632,6 +636,7 @@ pub fn nu_command() -> Command {
     ));
     let mut command = Command::new(nu_binary());
     command
+        .env("XDG_DATA_HOME", config.join("data"))
         .env("XDG_CONFIG_HOME", config)
         .arg("--no-config-file")
         .arg("--plugins")

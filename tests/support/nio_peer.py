@@ -7,9 +7,13 @@ and sync position live in a folder of its own, so that runs go on where the last
     nio_peer.py DIR join ROOM_ID
     nio_peer.py DIR send ROOM_ID TEXT          -> prints the event ID
     nio_peer.py DIR read ROOM_ID TEXT [SECONDS] -> prints a JSON line per message up to TEXT
+    nio_peer.py - forge-megolm TEXT            -> the content of a real Megolm event whose
+                                                  room key nobody was given
 
-`read` syncs until a message whose body is TEXT arrives (or the seconds pass, then exits 1),
-printing every message of the room it saw: {"event_id", "sender", "body", "decrypted"}.
+Every sync of every command logs the room messages it brings (as nio decrypted them) in
+DIR/messages.jsonl; `read` syncs until a message whose body is TEXT is in the log (or the
+seconds pass, then exits 1), and prints the log's messages of the room:
+{"event_id", "sender", "body", "decrypted"}.
 Nothing here reaches beyond the homeserver it is given (127.0.0.1 in the tests).
 """
 
@@ -65,11 +69,57 @@ async def login(folder, homeserver, user_id, password):
             },
             file,
         )
-    await client.sync(timeout=0, full_state=True)
+    await synced(client)
     if client.should_upload_keys:
         await client.keys_upload()
     print(answer.device_id)
     await client.close()
+
+
+def log_path(client):
+    return os.path.join(client.store_path, "messages.jsonl")
+
+
+async def synced(client, timeout=0):
+    """One sync, its room messages appended to the log."""
+    answer = await client.sync(timeout=timeout)
+    rooms = getattr(answer, "rooms", None)
+    with open(log_path(client), "a") as log:
+        for room_id, room in (rooms.join.items() if rooms else []):
+            for event in room.timeline.events:
+                if isinstance(event, MegolmEvent):
+                    row = {"body": None, "decrypted": False}
+                elif isinstance(event, RoomMessage):
+                    row = {"body": getattr(event, "body", None), "decrypted": bool(event.decrypted)}
+                else:
+                    continue
+                row.update(room_id=room_id, event_id=event.event_id, sender=event.sender)
+                log.write(json.dumps(row) + "\n")
+    return answer
+
+
+def logged(client, room_id):
+    try:
+        with open(log_path(client)) as log:
+            rows = [json.loads(line) for line in log]
+    except FileNotFoundError:
+        return []
+    return [row for row in rows if row["room_id"] == room_id]
+
+
+def forge_megolm(text):
+    import vodozemac
+
+    session = vodozemac.GroupSession()
+    message = session.encrypt(text.encode())
+    sender = vodozemac.Curve25519SecretKey().public_key()
+    print(json.dumps({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "sender_key": sender.to_base64(),
+        "device_id": "FORGED",
+        "session_id": session.session_id,
+        "ciphertext": message.to_base64(),
+    }))
 
 
 async def share_keys(client, room_id):
@@ -98,7 +148,7 @@ async def create_dm(client, invitee):
         ],
     )
     room_id = getattr(answer, "room_id", None) or fail(f"createRoom failed: {answer}")
-    await client.sync(timeout=0)
+    await synced(client)
     print(room_id)
 
 
@@ -106,11 +156,11 @@ async def join(client, room_id):
     answer = await client.join(room_id)
     if not getattr(answer, "room_id", None):
         fail(f"join failed: {answer}")
-    await client.sync(timeout=0)
+    await synced(client)
 
 
 async def send(client, room_id, text):
-    await client.sync(timeout=0)
+    await synced(client)
     if room_id not in client.rooms:
         fail(f"not in {room_id}")
     await share_keys(client, room_id)
@@ -126,29 +176,21 @@ async def send(client, room_id, text):
 
 async def read(client, room_id, text, seconds):
     until = time.monotonic() + seconds
-    while True:
-        answer = await client.sync(timeout=1000)
-        room = getattr(answer, "rooms", None)
-        joined = room.join.get(room_id) if room else None
-        found = False
-        for event in joined.timeline.events if joined else []:
-            if isinstance(event, MegolmEvent):
-                # No key yet: a key may come later in this run; the row says so.
-                print(json.dumps({"event_id": event.event_id, "sender": event.sender,
-                                  "body": None, "decrypted": False}), flush=True)
-            elif isinstance(event, RoomMessage):
-                body = getattr(event, "body", None)
-                print(json.dumps({"event_id": event.event_id, "sender": event.sender,
-                                  "body": body, "decrypted": bool(event.decrypted)}), flush=True)
-                found = found or body == text
-        if found:
-            return
+    while not any(row["body"] == text for row in logged(client, room_id)):
         if time.monotonic() > until:
+            for row in logged(client, room_id):
+                print(json.dumps(row))
             fail(f"no message {text!r} in {room_id} within {seconds}s")
+        await synced(client, timeout=1000)
+    for row in logged(client, room_id):
+        print(json.dumps(row))
 
 
 async def main(argv):
     folder, command, *rest = argv
+    if command == "forge-megolm":
+        forge_megolm(*rest)
+        return
     if command == "login":
         await login(folder, *rest)
         return

@@ -67,7 +67,7 @@ impl Terminal {
     /// `config`, ready at its prompt.
     pub fn nu_prompt(config: &std::path::Path, name: &str) -> Self {
         let command = format!(
-            "XDG_CONFIG_HOME='{config}' {nu} --no-config-file --no-history --plugins '[{plugin}]'",
+            "XDG_CONFIG_HOME='{config}' XDG_DATA_HOME='{config}/data' {nu} --no-config-file --no-history --plugins '[{plugin}]'",
             config = config.display(),
             nu = super::nu_binary().display(),
             plugin = super::plugin_binary(),

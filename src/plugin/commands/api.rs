@@ -161,6 +161,7 @@ impl SimplePluginCommand for Api {
             && let Some((room, event_type, txn_id)) = room_sent_to(&path.item)
         {
             let user_id = active.session.user_id.to_string();
+            let device = plugin.device_hook(&active);
             let room_failed = |err| {
                 let room = Spanned {
                     item: room.to_owned(),
@@ -170,7 +171,7 @@ impl SimplePluginCommand for Api {
             };
             let (room_id, encrypted) = active
                 .run(plugin, |client, token| {
-                    plugin.room_to_send_to(client, token, &user_id, room)
+                    plugin.room_to_send_to(client, token, &user_id, room, device.clone())
                 })
                 .map_err(room_failed)?;
             if encrypted {

@@ -176,6 +176,9 @@ impl PluginCommand for DevicesDelete {
                 }
             })?;
         let session = &active.session;
+        for device_id in &device_ids {
+            plugin.drop_store(&session.homeserver, session.user_id.as_str(), device_id);
+        }
         let removed = forget(plugin, |s| {
             s.user_id == session.user_id
                 && s.homeserver == session.homeserver

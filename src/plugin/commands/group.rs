@@ -60,6 +60,18 @@ pub const ADMIN: Group = Group {
     example: "(matrix admin) =~ 'matrix admin login-as'",
 };
 
+/// `matrix e2ee`.
+pub const E2EE: Group = Group {
+    name: "matrix e2ee",
+    description: "End-to-end encryption: the saved session's device, its keys and its crypto store.",
+    extra_description: "A saved session's device encrypts and decrypts by itself when it meets an \
+        encrypted room (`matrix send`, `matrix listen`, `matrix messages`); its keys are kept in \
+        a crypto store under $XDG_DATA_HOME/nu_plugin_matrix/crypto, encrypted with a random \
+        key that is kept with the session's tokens. `matrix e2ee status` shows the device.",
+    search_terms: &["encryption", "olm", "megolm", "crypto"],
+    example: "(matrix e2ee) =~ 'matrix e2ee status'",
+};
+
 impl SimplePluginCommand for Group {
     type Plugin = MatrixPlugin;
 

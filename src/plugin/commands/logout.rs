@@ -28,7 +28,9 @@ impl SimplePluginCommand for Logout {
 
     fn extra_description(&self) -> &str {
         "A logged-out token stops working at once, everywhere it was copied to: a bot using it \
-         goes offline. Saved sessions whose token was revoked are removed from the store."
+         goes offline. Saved sessions whose token was revoked are removed from the store, and \
+         the crypto stores of the devices that ended (their end-to-end encryption keys) are \
+         deleted."
     }
 
     fn signature(&self) -> Signature {
@@ -99,6 +101,21 @@ impl SimplePluginCommand for Logout {
         ended?;
 
         let gone = &active.session;
+        // The devices that end with the token: this one, and with --all the user's others
+        // that saved sessions name; their crypto stores go with them.
+        let mut devices = vec![gone.device_id.clone()];
+        if all && let Ok(saved) = plugin.store().and_then(|store| store.load()) {
+            devices.extend(
+                saved
+                    .sessions
+                    .values()
+                    .filter(|s| s.user_id == gone.user_id && s.homeserver == gone.homeserver)
+                    .map(|s| s.device_id.clone()),
+            );
+        }
+        for device_id in devices.iter().filter(|id| !id.is_empty()) {
+            plugin.drop_store(&gone.homeserver, gone.user_id.as_str(), device_id);
+        }
         let removed = forget(plugin, |s| {
             let same_user = s.user_id == gone.user_id && s.homeserver == gone.homeserver;
             let same_device =

@@ -125,7 +125,12 @@ impl PluginCommand for Messages {
             .any(|message| message.kind == ENCRYPTED)
             || made
         {
-            match plugin.crypto(&active) {
+            // Room keys sent while no listener ran come first.
+            let opened = plugin.crypto(&active).and_then(|crypto| {
+                active.run(plugin, |client, token| crypto.catch_up(client, token))?;
+                Ok(crypto)
+            });
+            match opened {
                 Ok(crypto) => Sealed::Open(crypto),
                 Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
                     Sealed::Unavailable(format!("{} ({})", err.problem, err.hint))

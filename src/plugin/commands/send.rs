@@ -139,9 +139,10 @@ impl PluginCommand for SendMessage {
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
         let user_id = active.session.user_id.to_string();
+        let device = plugin.device_hook(&active);
         let (room_id, encrypted) = active
             .run(plugin, |client, token| {
-                plugin.room_to_send_to(client, token, &user_id, &room.item)
+                plugin.room_to_send_to(client, token, &user_id, &room.item, device.clone())
             })
             .map_err(|err| room_failure(err, &room, &blame))?;
         let crypto = match encrypted {

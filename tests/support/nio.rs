@@ -1,0 +1,83 @@
+//! The other person of the encryption tests: matrix-nio with its encryption extra (installed by
+//! scripts/deps in .cache/nio-venv), driven through `nio_peer.py`, one command per run, its
+//! device and keys in a folder of its own.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value as JsonValue;
+
+use super::{Synapse, root, scratch, unique_user};
+
+/// A matrix-nio user on the test Synapse, logged in on a device of its own.
+pub struct Nio {
+    dir: PathBuf,
+    /// The user's ID.
+    pub user_id: String,
+}
+
+impl Nio {
+    /// Registers a new user on `hs` and logs nio in with it.
+    pub fn login(hs: &Synapse, prefix: &str) -> Self {
+        let localpart = unique_user(prefix);
+        let password = format!("pw-{localpart}-7");
+        let user_id = hs.register(&localpart, &password);
+        let nio = Self {
+            dir: scratch(&format!("nio-{localpart}")),
+            user_id,
+        };
+        nio.run(&["login", &hs.url, &nio.user_id, &password]);
+        nio
+    }
+
+    /// A new encrypted direct chat with `invitee` invited; its room ID.
+    pub fn create_dm(&self, invitee: &str) -> String {
+        self.run(&["create-dm", invitee]).trim().to_owned()
+    }
+
+    /// Joins `room_id` (invited).
+    pub fn join(&self, room_id: &str) {
+        self.run(&["join", room_id]);
+    }
+
+    /// Sends `text` to `room_id`, encrypted for every device of its members; the event ID.
+    pub fn send(&self, room_id: &str, text: &str) -> String {
+        self.run(&["send", room_id, text]).trim().to_owned()
+    }
+
+    /// The messages of `room_id` that come in until one says `text` (within `seconds`), as nio
+    /// decrypted them: `{event_id, sender, body, decrypted}` each.
+    pub fn read_until(&self, room_id: &str, text: &str, seconds: u32) -> Vec<JsonValue> {
+        self.run(&["read", room_id, text, &seconds.to_string()])
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
+    /// The content of a real Megolm event whose room key nobody was ever given.
+    pub fn forged_megolm(text: &str) -> JsonValue {
+        let nobody = Self {
+            dir: PathBuf::from("-"),
+            user_id: String::new(),
+        };
+        serde_json::from_str(&nobody.run(&["forge-megolm", text])).expect("JSON")
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let python = root().join(".cache/nio-venv/bin/python");
+        let output = Command::new(&python)
+            .arg(root().join("tests/support/nio_peer.py"))
+            .arg(&self.dir)
+            .args(args)
+            .env("no_proxy", "127.0.0.1,localhost")
+            .output()
+            .unwrap_or_else(|err| panic!("{} (run scripts/deps): {err}", python.display()));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "nio {args:?} failed: {}\n{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+}
