@@ -11,6 +11,7 @@ use std::time::Duration;
 use support::browser::Browser;
 use support::examples::{Examples, needs_mas};
 use support::keyring::keyring;
+use support::nio::Nio;
 
 use support::{FaultServer, Running, Synapse, http, synapse_with_sso};
 
@@ -153,6 +154,18 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "table<name: string, store: string, moved: bool>",
     );
     ex.run("matrix whoami --session bot", "", WHOAMI);
+    // The device's fingerprint: its crypto store made on first use.
+    let fingerprint = ex.run(
+        "matrix e2ee status --session bot | get ed25519",
+        "",
+        "string",
+    );
+    assert_eq!(
+        fingerprint.json.as_str().map(str::len),
+        Some(43),
+        "{}",
+        fingerprint.json
+    );
     ex.run(
         "input -s | matrix login @bot:example.org | matrix whoami",
         PW,
@@ -237,7 +250,7 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     ex.run(
         "matrix messages '#ops:example.org' --limit 5",
         "",
-        "table<time: datetime, sender: string, msgtype: string, body: string, event_id: string>",
+        "table<time: datetime, sender: string, msgtype: string, body: string, event_id: string, encrypted: bool, verified: nothing, decrypt_error: nothing>",
     );
     let sent = ex.run(
         "matrix messages '#ops:example.org' --limit 1000 | where sender == '@bot:example.org' | length",
@@ -439,7 +452,22 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
                         event["sender"] == "@bot:localhost" && event["content"]["body"] == "pong"
                     })
                 })
-            })
+            });
+            // And in an encrypted DM a person (matrix-nio) opens with the bot: the row comes
+            // decrypted, the pong goes encrypted. A first !ping may go out before the bot's
+            // device has its keys on the server; it is asked again.
+            let human = Nio::login(hs, "exhuman");
+            let dm = human.create_dm("@bot:localhost");
+            let bot_token = hs.login("@bot:localhost", PW);
+            hs.call(&bot_token, "POST", &format!("join/{dm}"), &json!({}));
+            let answered = (0..6).any(|_| {
+                human.send(&dm, "!ping");
+                human.try_read_until(&dm, "pong", 5).is_some_and(|seen| {
+                    seen.iter()
+                        .any(|m| m["body"] == "pong" && m["decrypted"] == true)
+                })
+            });
+            assert!(answered, "no encrypted pong in the DM");
         },
     );
     // #ops, with @admin in it.

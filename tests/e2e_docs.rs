@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use nu_plugin::Plugin;
 use nu_plugin_matrix::plugin::MatrixPlugin;
 use serde_json::json;
+use support::nio::Nio;
 use support::{Running, Synapse, nu_with, root, scratch, synapse};
 
 const PW: &str = "pw-Docs-1";
@@ -360,6 +361,19 @@ fn run_bot(world: &World, place: &Place, block: &Block, session: &str) {
         assert!(started.elapsed() < within, "{}: no pong", block.place());
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The same bot in an encrypted direct chat that a person (matrix-nio) opens with it: it
+    // joins, decrypts the !ping and answers encrypted. The first !ping may go out before the
+    // bot's device has its keys on the server (as in any client); it is asked again.
+    let human = Nio::login(world.hs, "docshuman");
+    let dm = human.create_dm(&user);
+    let answered = (0..6).any(|_| {
+        human.send(&dm, "!ping");
+        human.try_read_until(&dm, "pong", 5).is_some_and(|seen| {
+            seen.iter()
+                .any(|m| m["body"] == "pong" && m["decrypted"] == true)
+        })
+    });
+    assert!(answered, "{}: no encrypted pong in the DM", block.place());
     nu.interrupt();
     let run = nu.finish(within);
     // Nushell reports the Ctrl-C itself as an error; any other is the block's.

@@ -48,10 +48,24 @@ impl Nio {
     /// The messages of `room_id` that come in until one says `text` (within `seconds`), as nio
     /// decrypted them: `{event_id, sender, body, decrypted}` each.
     pub fn read_until(&self, room_id: &str, text: &str, seconds: u32) -> Vec<JsonValue> {
-        self.run(&["read", room_id, text, &seconds.to_string()])
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect()
+        self.try_read_until(room_id, text, seconds)
+            .unwrap_or_else(|| panic!("nio saw no {text:?} in {room_id} within {seconds}s"))
+    }
+
+    /// As [`Nio::read_until`], `None` when `text` did not come in time.
+    pub fn try_read_until(
+        &self,
+        room_id: &str,
+        text: &str,
+        seconds: u32,
+    ) -> Option<Vec<JsonValue>> {
+        let (stdout, success) = self.output(&["read", room_id, text, &seconds.to_string()]);
+        success.then(|| {
+            stdout
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("a JSON line"))
+                .collect()
+        })
     }
 
     /// The content of a real Megolm event whose room key nobody was ever given.
@@ -64,6 +78,13 @@ impl Nio {
     }
 
     fn run(&self, args: &[&str]) -> String {
+        let (stdout, success) = self.output(args);
+        assert!(success, "nio {args:?} failed:\n{stdout}");
+        stdout
+    }
+
+    /// What a command printed (its errors after its output), and whether it succeeded.
+    fn output(&self, args: &[&str]) -> (String, bool) {
         let python = root().join(".cache/nio-venv/bin/python");
         let output = Command::new(&python)
             .arg(root().join("tests/support/nio_peer.py"))
@@ -72,12 +93,10 @@ impl Nio {
             .env("no_proxy", "127.0.0.1,localhost")
             .output()
             .unwrap_or_else(|err| panic!("{} (run scripts/deps): {err}", python.display()));
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "nio {args:?} failed: {}\n{stdout}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
+        let mut stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            stdout.push_str(&String::from_utf8_lossy(&output.stderr));
+        }
+        (stdout, output.status.success())
     }
 }

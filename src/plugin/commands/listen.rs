@@ -126,7 +126,7 @@ impl PluginCommand for Listen {
         vec![
             Example {
                 example: "matrix listen --session bot | where msgtype == 'm.text' and body == '!ping' | each {|m| try { 'pong' | matrix send $m.room_id --notice --session bot } catch {|e| print -e $e.msg } }",
-                description: "A bot that answers !ping with pong until Ctrl-C, and goes on when an answer fails",
+                description: "A bot that answers !ping with pong until Ctrl-C, in plain and encrypted rooms alike (an encrypted DM's rows come decrypted, the pong goes encrypted), and goes on when an answer fails",
                 result: None,
             },
             Example {
