@@ -13,6 +13,7 @@ import statistics
 import sys
 from pathlib import Path
 
+import bench_report_e2ee
 import bench_report_scale
 
 
@@ -228,6 +229,7 @@ def main():
             case = case.replace("|", "\\|")
             add(f"| {case} | {median:.2f} | {low:.2f} | {high:.2f} | {ratio_text} | {note} |")
     add("")
+    lines.extend(bench_report_e2ee.section(load(folder, "e2ee"), session))
     scale_file = folder / "scale.json"
     if scale_file.exists():
         lines.extend(bench_report_scale.growth(load(folder, "scale")))

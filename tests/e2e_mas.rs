@@ -7,6 +7,8 @@
 mod admin;
 #[path = "e2e_mas/browser.rs"]
 mod browser;
+#[path = "e2e_mas/e2ee.rs"]
+mod e2ee;
 #[path = "e2e_mas/examples.rs"]
 mod examples;
 #[path = "e2e_mas/lifecycle.rs"]

@@ -275,3 +275,74 @@ fn an_admin_client_in_the_keyring_keeps_only_its_reference_in_the_file() {
     let err = store.load().expect_err("not whole");
     assert!(err.problem.contains("admin client 'adm'"), "{err}");
 }
+
+#[test]
+fn the_crypto_store_key_is_made_once_and_stays_with_its_device() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = SessionStore::new(dir.path().join("nu_plugin_matrix/sessions.json"));
+    store
+        .save("bot", &session("syt_one"), SecretsSetting::File, false)
+        .expect("saved");
+    let made = || Password::new("key-one".into());
+    let key = store
+        .crypto_store_key("bot", "@bot:example.org", "DEV", made)
+        .expect("made");
+    assert_eq!(key.expose(), "key-one");
+    // Asked again: the same key, not a new one.
+    let again = store
+        .crypto_store_key("bot", "@bot:example.org", "DEV", || {
+            Password::new("key-two".into())
+        })
+        .expect("kept");
+    assert_eq!(again.expose(), "key-one");
+    // A refresh keeps it.
+    store
+        .update(|saved| {
+            let mut entry = saved.sessions.get("bot").cloned().expect("bot");
+            store.renew("bot", &mut entry, &session("syt_refreshed"))?;
+            saved.sessions.insert("bot".into(), entry);
+            Ok::<_, StoreError>(())
+        })
+        .expect("renewed");
+    let Secrets::File(tokens) = &store.load().expect("loaded").sessions["bot"].secrets else {
+        panic!("in the file");
+    };
+    assert_eq!(tokens.access_token.reveal(), "syt_refreshed");
+    assert_eq!(
+        tokens.crypto_store_key.as_ref().map(Password::expose),
+        Some("key-one")
+    );
+    // A new login of the same device keeps it; one of another device has none.
+    store
+        .save("bot", &session("syt_two"), SecretsSetting::File, false)
+        .expect("saved again");
+    let kept = store
+        .crypto_store_key("bot", "@bot:example.org", "DEV", || {
+            Password::new("key-three".into())
+        })
+        .expect("kept");
+    assert_eq!(kept.expose(), "key-one");
+    let other = Session {
+        device_id: "OTHER".into(),
+        ..session("syt_three")
+    };
+    store
+        .save("bot", &other, SecretsSetting::File, false)
+        .expect("replaced");
+    let Secrets::File(tokens) = &store.load().expect("loaded").sessions["bot"].secrets else {
+        panic!("in the file");
+    };
+    assert!(tokens.crypto_store_key.is_none());
+    // Asked for a device the entry is no longer: refused, nothing made.
+    let err = store
+        .crypto_store_key("bot", "@bot:example.org", "DEV", made)
+        .expect_err("not that device");
+    assert!(
+        err.problem.contains("no longer the session of device DEV"),
+        "{err}"
+    );
+    // The key is in the file, never in a Debug print.
+    let file = std::fs::read_to_string(store.path()).expect("the file");
+    assert!(!file.contains("key-one"), "{file}");
+    assert!(!format!("{:?}", store.load()).contains("key-"));
+}

@@ -30,6 +30,17 @@ impl Nio {
         nio
     }
 
+    /// Logs nio in as an existing user at `homeserver` (a deployment other than the test
+    /// Synapse: MAS's).
+    pub fn login_at(homeserver: &str, user_id: &str, password: &str, name: &str) -> Self {
+        let nio = Self {
+            dir: scratch(&format!("nio-{name}")),
+            user_id: user_id.to_owned(),
+        };
+        nio.run(&["login", homeserver, user_id, password]);
+        nio
+    }
+
     /// A new encrypted direct chat with `invitee` invited; its room ID.
     pub fn create_dm(&self, invitee: &str) -> String {
         self.run(&["create-dm", invitee]).trim().to_owned()

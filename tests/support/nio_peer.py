@@ -6,6 +6,7 @@ and sync position live in a folder of its own, so that runs go on where the last
     nio_peer.py DIR create-dm INVITEE         -> prints the room ID (encrypted, invited)
     nio_peer.py DIR join ROOM_ID
     nio_peer.py DIR send ROOM_ID TEXT          -> prints the event ID
+    nio_peer.py DIR send-many ROOM_ID COUNT    -> sends "burst 1" ... "burst COUNT"
     nio_peer.py DIR read ROOM_ID TEXT [SECONDS] -> prints a JSON line per message up to TEXT
     nio_peer.py - forge-megolm TEXT            -> the content of a real Megolm event whose
                                                   room key nobody was given
@@ -174,6 +175,19 @@ async def send(client, room_id, text):
     print(event_id)
 
 
+async def send_many(client, room_id, count):
+    await synced(client)
+    await share_keys(client, room_id)
+    for n in range(1, int(count) + 1):
+        answer = await client.room_send(
+            room_id,
+            "m.room.message",
+            {"msgtype": "m.text", "body": f"burst {n}"},
+            ignore_unverified_devices=True,
+        )
+        getattr(answer, "event_id", None) or fail(f"send failed: {answer}")
+
+
 async def read(client, room_id, text, seconds):
     until = time.monotonic() + seconds
     while not any(row["body"] == text for row in logged(client, room_id)):
@@ -202,6 +216,8 @@ async def main(argv):
             await join(client, *rest)
         elif command == "send":
             await send(client, *rest)
+        elif command == "send-many":
+            await send_many(client, *rest)
         elif command == "read":
             room_id, text, *seconds = rest
             await read(client, room_id, text, float(seconds[0]) if seconds else 30.0)
