@@ -74,7 +74,7 @@ fn the_plugin_reports_the_nushell_version_it_was_built_for() {
 #[test]
 fn matrix_config_shows_each_setting_in_effect_its_default_and_source() {
     let run = support::nu(
-        "$env.config.plugins.matrix = {timeout: 20sec, device_name: 'ops bots', secrets: file}
+        "$env.config.plugins.matrix = {timeout: 20sec, device_name: 'ops bots', secrets: file, e2ee_share: verified}
         matrix config | update value {|row| $row.value | to nuon } | update default {|row| $row.default | to nuon } | to json --raw",
     );
     assert!(run.success, "{}", run.stderr);
@@ -105,5 +105,8 @@ fn matrix_config_shows_each_setting_in_effect_its_default_and_source() {
     assert_eq!(secrets["value"], "\"file\"");
     assert_eq!(secrets["default"], "\"auto\"");
     assert_eq!(secrets["source"], "$env.config.plugins.matrix");
-    assert_eq!(rows.as_array().map(Vec::len), Some(8), "every setting");
+    let share = row("e2ee_share");
+    assert_eq!(share["value"], "\"verified\"");
+    assert_eq!(share["default"], "\"all\"");
+    assert_eq!(rows.as_array().map(Vec::len), Some(9), "every setting");
 }

@@ -399,3 +399,57 @@ fn count_devices(user_id: &str, password: &str) -> usize {
     hs.call(&token, "POST", "logout", &serde_json::json!({}));
     count - 1
 }
+
+#[test]
+fn the_crypto_store_key_lives_with_the_tokens_and_moves_with_them() {
+    let keyring = own_keyring("kr-e2ee");
+    let (user_id, password, config) = fixture("kr-e2ee");
+    let nu = Nu {
+        config: &config,
+        password: &password,
+        keyring: Some(&keyring),
+    };
+    let login = nu.run(&format!(
+        "$env.PW | matrix login {user_id} -H {} --save bot | ignore
+         let room = (matrix api createRoom --data {{initial_state: [{{type: m.room.encryption, \
+           state_key: '', content: {{algorithm: m.megolm.v1.aes-sha2}}}}]}} | get room_id)
+         'in the keyring' | matrix send $room | ignore
+         $room",
+        synapse().url
+    ));
+    assert!(login.success, "{}", login.stderr);
+    let room = login.stdout.trim().to_owned();
+    let key = key_of(&config, "bot");
+    let store_key = item_tokens(&keyring, &key)["crypto_store_key"]
+        .as_str()
+        .expect("the store key is in the keyring item")
+        .to_owned();
+    assert!(!file_text(&config).contains(&store_key), "nor in the file");
+    assert!(!file_text(&config).contains("crypto_store_key"));
+
+    // Moved to the file and back, the key goes with the tokens: the store still opens.
+    let read = |script: &str| {
+        let run = nu.run(&format!(
+            "{script} | ignore; matrix messages '{room}' | get 0 | [$in.body $in.encrypted] | to json -r"
+        ));
+        assert!(run.success, "{script}: {}", run.stderr);
+        run.stdout.trim().to_owned()
+    };
+    let expected = r#"["in the keyring",true]"#;
+    assert_eq!(read("matrix session move bot --to file"), expected);
+    assert_eq!(
+        saved(&config, "bot")["crypto_store_key"],
+        store_key.as_str()
+    );
+    assert_eq!(read("matrix session move bot --to keyring"), expected);
+    assert!(!file_text(&config).contains(&store_key));
+
+    // A locked keyring: an error that says so, and nothing changed.
+    let before = file_text(&config);
+    keyring.lock();
+    let locked = nu.run(&format!("'while locked' | matrix send '{room}'"));
+    assert!(!locked.success);
+    let said = locked.stderr_folded();
+    assert!(said.contains("is locked"), "{said}");
+    assert_eq!(file_text(&config), before, "nothing changed, nothing lost");
+}

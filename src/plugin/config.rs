@@ -395,6 +395,10 @@ mod tests {
                 "plugins.matrix.device_name is not a short line of text",
             ),
             (
+                record! {"e2ee_share" => Value::string("everyone", span)},
+                "plugins.matrix.e2ee_share is not all or verified",
+            ),
+            (
                 record! {"secrets" => Value::string("vault", span)},
                 "plugins.matrix.secrets is not auto, keyring or file",
             ),

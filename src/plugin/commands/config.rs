@@ -10,7 +10,7 @@ use crate::plugin::oauth_login::CLIENT_URI;
 use crate::store::SecretsSetting;
 
 /// The settings, in the order `matrix config` shows them.
-const SETTINGS: [&str; 8] = [
+const SETTINGS: [&str; 9] = [
     "homeserver",
     "timeout",
     "allow_http",
@@ -19,6 +19,7 @@ const SETTINGS: [&str; 8] = [
     "oauth_client_uri",
     "device_name",
     "secrets",
+    "e2ee_share",
 ];
 
 /// `matrix config`: the plugin's settings in effect, their defaults, and where each came from.
@@ -143,6 +144,18 @@ impl SimplePluginCommand for Config {
                 "secrets",
                 Value::string(config.secrets.as_str(), span),
                 Value::string(SecretsSetting::default().as_str(), span),
+            ),
+            (
+                "e2ee_share",
+                Value::string(
+                    if config.e2ee_share_verified {
+                        "verified"
+                    } else {
+                        "all"
+                    },
+                    span,
+                ),
+                Value::string("all", span),
             ),
         ];
         let rows = rows

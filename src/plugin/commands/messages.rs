@@ -14,7 +14,6 @@ use crate::error::{E2eeKind, Error};
 use crate::listen::ENCRYPTED;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
-use crate::plugin::e2ee::store_dir_of;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::room_arg::{room_arg, room_failure, with_room};
 use crate::plugin::token::{date_value, text_or_nothing};
@@ -118,35 +117,18 @@ impl PluginCommand for Messages {
             .client(plugin)
             .map_err(|err| errors::request(err, &blame))?;
         let mut first = first;
-        let made = store_dir_of(&active.session).is_ok_and(|dir| dir.exists());
-        let crypto = if first
-            .messages
-            .iter()
-            .any(|message| message.kind == ENCRYPTED)
-            || made
-        {
-            // Room keys sent while no listener ran come first.
-            let opened = plugin.crypto(&active).and_then(|crypto| {
-                active.run(plugin, |client, token| crypto.catch_up(client, token))?;
-                Ok(crypto)
-            });
-            match opened {
-                Ok(crypto) => Sealed::Open(crypto),
-                Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
-                    Sealed::Unavailable(format!("{} ({})", err.problem, err.hint))
-                }
-                Err(err) => return Err(room_failure(err, &room, &blame)),
-            }
-        } else {
-            Sealed::Unavailable(
-                "this device had no crypto store when the first page was read".to_owned(),
-            )
+        let token = active.session.access_token.clone();
+        let mut crypto = Sealed::Later {
+            plugin: plugin.clone(),
+            active: Box::new(active),
         };
-        crypto.open(&room_id, &mut first.messages);
+        crypto
+            .open(&room_id, &mut first.messages)
+            .map_err(|err| room_failure(err, &room, &blame))?;
         let pages = Pages {
             crypto,
             client,
-            token: active.session.access_token.clone(),
+            token,
             room_id,
             room,
             blame,
@@ -164,6 +146,11 @@ impl PluginCommand for Messages {
 
 /// How a room's encrypted messages are read.
 enum Sealed {
+    /// None met yet: the device's crypto opens at the first.
+    Later {
+        plugin: MatrixPlugin,
+        active: Box<Active>,
+    },
     /// With the device's crypto.
     Open(Arc<Crypto>),
     /// Not: why.
@@ -171,11 +158,30 @@ enum Sealed {
 }
 
 impl Sealed {
-    fn open(&self, room_id: &str, messages: &mut [Message]) {
+    /// Decrypts a page's encrypted messages. At the first, the device's crypto opens, and takes
+    /// the room keys sent to it since its last sync (while no listener ran); a session that is
+    /// not saved gets rows that say so, a store that cannot be used an error.
+    fn open(&mut self, room_id: &str, messages: &mut [Message]) -> Result<(), Failure> {
+        let sealed = messages.iter().any(|message| message.kind == ENCRYPTED);
+        if sealed && let Self::Later { plugin, active } = self {
+            let opened = plugin.crypto(active).and_then(|crypto| {
+                active.run(plugin, |client, token| crypto.catch_up(client, token))?;
+                Ok(crypto)
+            });
+            *self = match opened {
+                Ok(crypto) => Self::Open(crypto),
+                Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
+                    Self::Unavailable(format!("{} ({})", err.problem, err.hint))
+                }
+                Err(err) => return Err(err),
+            };
+        }
         match self {
             Self::Open(crypto) => e2ee::decrypt_messages(crypto, room_id, messages),
             Self::Unavailable(why) => e2ee::mark_sealed_messages(messages, why),
+            Self::Later { .. } => {}
         }
+        Ok(())
     }
 }
 
@@ -201,6 +207,15 @@ struct Pages {
     span: Span,
 }
 
+impl Pages {
+    /// The error row that ends the stream.
+    fn failed(&mut self, err: Failure) -> Value {
+        self.left = 0;
+        let err = room_failure(err, &self.room, &self.blame);
+        Value::error(ShellError::LabeledError(Box::new(err)), self.span)
+    }
+}
+
 impl Iterator for Pages {
     type Item = Value;
 
@@ -216,19 +231,14 @@ impl Iterator for Pages {
                 Some(&from),
                 page_size(self.left, MAX_PAGE),
             ) {
-                Ok(mut page) => {
-                    self.crypto.open(&self.room_id, &mut page.messages);
-                    self.buffered = page.messages.into();
-                    self.next = page.next;
-                }
-                Err(err) => {
-                    self.left = 0;
-                    let err = room_failure(Failure::Request(err), &self.room, &self.blame);
-                    return Some(Value::error(
-                        ShellError::LabeledError(Box::new(err)),
-                        self.span,
-                    ));
-                }
+                Ok(mut page) => match self.crypto.open(&self.room_id, &mut page.messages) {
+                    Ok(()) => {
+                        self.buffered = page.messages.into();
+                        self.next = page.next;
+                    }
+                    Err(err) => return Some(self.failed(err)),
+                },
+                Err(err) => return Some(self.failed(Failure::Request(err))),
             }
         }
         let message = self.buffered.pop_front()?;
