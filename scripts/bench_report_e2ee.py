@@ -14,7 +14,8 @@ def section(e2ee, session):
          e2ee["encrypted_send_requests"], "members, then the encrypted `PUT`"),
         ("`matrix send` to an encrypted DM, its first message", e2ee["first_send"],
          e2ee["first_send_requests"],
-         "members, device keys, one-time keys, the room key to each device, the `PUT`"),
+         "members, one-time keys of the devices it has no Olm session with, the room key to "
+         "them over to-device, the `PUT`; device keys too when a member's devices changed"),
     ]
     lines = [
         "## End-to-end encryption",

@@ -12,15 +12,13 @@
 
 mod events;
 mod outgoing;
+mod sending;
+mod status;
 pub mod store_dir;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use matrix_sdk_crypto::{
-    CollectStrategy, DecryptionSettings, EncryptionSettings, EncryptionSyncChanges, OlmMachine,
-    TrustRequirement,
-};
+use matrix_sdk_crypto::{DecryptionSettings, EncryptionSyncChanges, OlmMachine, TrustRequirement};
 use matrix_sdk_sqlite::SqliteCryptoStore;
 use ruma::api::client::sync::sync_events::DeviceLists;
 use ruma::serde::Raw;
@@ -29,9 +27,10 @@ use serde_json::Value as JsonValue;
 use tokio::runtime::Runtime;
 
 pub use events::{Decrypted, decrypt_events, decrypt_messages, mark_sealed, mark_sealed_messages};
+pub use status::Status;
 pub use store_dir::StoreDir;
 
-use crate::client::{Client, Method};
+use crate::client::Client;
 use crate::error::{E2eeError, E2eeKind, Error, InputError};
 use crate::listen::CryptoChanges;
 use crate::secret::{AccessToken, Password};
@@ -195,12 +194,6 @@ impl Crypto {
         Ok(fresh)
     }
 
-    /// Uploads the device's keys if the server lacks them, and sends whatever else the machine
-    /// has waiting (key queries of members whose devices changed).
-    pub fn settle(&self, client: &Client, token: &AccessToken) -> Result<(), Error> {
-        self.locked(async |machine| outgoing::send_outgoing(machine, client, token).await)
-    }
-
     /// Takes what a sync told the device: to-device messages (room keys, Olm), changed device
     /// lists, the one-time key count; then sends what the machine asks (more one-time keys, key
     /// queries). Done before any event of that sync is handed out, so that a position kept
@@ -267,129 +260,6 @@ impl Crypto {
                 .collect(),
         }
     }
-
-    /// Encrypts `content` of `event_type` for `room_id`: learns the devices of the room's
-    /// members (joined and invited), makes Olm sessions with those it has none with, shares the
-    /// room key with them over to-device, and returns the `m.room.encrypted` content to send.
-    pub fn encrypt(
-        &self,
-        client: &Client,
-        token: &AccessToken,
-        room_id: &str,
-        event_type: &str,
-        content: &JsonValue,
-    ) -> Result<JsonValue, Error> {
-        let room = RoomId::parse(room_id).map_err(|_| {
-            InputError::new(format!("'{room_id}' is not a room ID"), "use !id:server")
-        })?;
-        let members = room_members(client, token, room_id)?;
-        let content = Raw::from_json_string(content.to_string()).map_err(|err| {
-            crypto_failed(format!("the message is not an event's content ({err})"))
-        })?;
-        let share = self.share;
-        self.locked(async |machine| {
-            let users: Vec<&UserId> = members.iter().map(AsRef::as_ref).collect();
-            machine
-                .update_tracked_users(users.iter().copied())
-                .await
-                .map_err(crypto_failed)?;
-            outgoing::send_outgoing(machine, client, token).await?;
-            if let Some((id, claim)) = machine
-                .get_missing_sessions(users.iter().copied())
-                .await
-                .map_err(crypto_failed)?
-            {
-                outgoing::claim_sessions(machine, client, token, &id, &claim).await?;
-            }
-            let settings = EncryptionSettings {
-                sharing_strategy: match share {
-                    ShareWith::All => CollectStrategy::AllDevices,
-                    ShareWith::Verified => CollectStrategy::IdentityBasedStrategy,
-                },
-                ..EncryptionSettings::default()
-            };
-            let shares = machine
-                .share_room_key(&room, users.iter().copied(), settings)
-                .await
-                .map_err(crypto_failed)?;
-            for request in shares {
-                outgoing::send_to_device(machine, client, token, &request).await?;
-            }
-            let encrypted = machine
-                .encrypt_room_event_raw(&room, event_type, &content)
-                .await
-                .map_err(crypto_failed)?;
-            serde_json::to_value(&encrypted.content).map_err(crypto_failed)
-        })
-    }
-
-    /// Sends `content` of `event_type` to the encrypted room `room_id`: encrypted
-    /// ([`Crypto::encrypt`]), then `PUT` as `m.room.encrypted` with `transaction_id` (the rule of
-    /// [`Client::send_message`]: a repeat with the same ID is not a second message). Returns the
-    /// event ID.
-    pub fn send(
-        &self,
-        client: &Client,
-        token: &AccessToken,
-        room_id: &str,
-        event_type: &str,
-        content: &JsonValue,
-        transaction_id: &str,
-    ) -> Result<String, Error> {
-        crate::rooms::check_room(room_id)?;
-        let sealed = self.encrypt(client, token, room_id, event_type, content)?;
-        client.send_event(
-            token,
-            room_id,
-            crate::listen::ENCRYPTED,
-            &sealed,
-            transaction_id,
-        )
-    }
-
-    /// What the device is: its keys, its store, the one-time keys on the server, the users it
-    /// tracks, and its cross-signing.
-    pub fn status(&self, client: &Client, token: &AccessToken) -> Result<Status, Error> {
-        let keys = self.locked(async |machine| {
-            outgoing::send_outgoing(machine, client, token).await?;
-            let identity = machine.identity_keys();
-            let tracked = machine.tracked_users().await.map_err(crypto_failed)?;
-            let cross_signing = machine.cross_signing_status().await;
-            let own = machine
-                .get_device(&self.user_id, &self.device_id, None)
-                .await
-                .map_err(crypto_failed)?;
-            let mut tracked: Vec<String> = tracked.iter().map(ToString::to_string).collect();
-            tracked.sort();
-            Ok(Status {
-                ed25519: identity.ed25519.to_base64(),
-                curve25519: identity.curve25519.to_base64(),
-                store: self.dir.path().to_owned(),
-                one_time_keys_on_server: 0,
-                tracked_users: tracked,
-                has_master_key: cross_signing.has_master,
-                has_self_signing_key: cross_signing.has_self_signing,
-                has_user_signing_key: cross_signing.has_user_signing,
-                signed_by_owner: own.is_some_and(|device| device.is_cross_signed_by_owner()),
-            })
-        })?;
-        let counts = client.call(
-            Method::Post,
-            &["keys", "upload"],
-            Some(token),
-            Some(serde_json::json!({})),
-            &[],
-        )?;
-        let on_server = counts.object["one_time_key_counts"]
-            .as_object()
-            .map_or(0, |counts| {
-                counts.values().filter_map(JsonValue::as_u64).sum()
-            });
-        Ok(Status {
-            one_time_keys_on_server: on_server,
-            ..keys
-        })
-    }
 }
 
 /// Where the device's syncs got, kept in the store: the `since` of a catch-up.
@@ -435,58 +305,6 @@ async fn take(
     outgoing::send_outgoing(machine, client, token).await
 }
 
-/// What [`Crypto::status`] tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    /// The device's Ed25519 fingerprint key (unpadded base64).
-    pub ed25519: String,
-    /// The device's Curve25519 identity key (unpadded base64).
-    pub curve25519: String,
-    /// The store's folder.
-    pub store: PathBuf,
-    /// The device's one-time keys the server holds, not yet claimed.
-    pub one_time_keys_on_server: u64,
-    /// The users whose devices the machine tracks.
-    pub tracked_users: Vec<String>,
-    /// Whether this device has the user's master cross-signing key.
-    pub has_master_key: bool,
-    /// Whether it has the self-signing key.
-    pub has_self_signing_key: bool,
-    /// Whether it has the user-signing key.
-    pub has_user_signing_key: bool,
-    /// Whether the user's self-signing key signed this device.
-    pub signed_by_owner: bool,
-}
-
-/// The users who get a room's keys: its joined and invited members.
-fn room_members(
-    client: &Client,
-    token: &AccessToken,
-    room_id: &str,
-) -> Result<Vec<OwnedUserId>, Error> {
-    let answer = client.request_at(
-        token,
-        Method::Get,
-        &["rooms", room_id, "members"],
-        &[("not_membership".to_owned(), "leave".to_owned())],
-        None,
-    )?;
-    let chunk = answer.json()?;
-    Ok(chunk["chunk"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .filter(|event| {
-            matches!(
-                event["content"]["membership"].as_str(),
-                Some("join" | "invite")
-            )
-        })
-        .filter_map(|event| event["state_key"].as_str())
-        .filter_map(|user| UserId::parse(user).ok())
-        .collect())
-}
-
 fn decryption_settings() -> DecryptionSettings {
     DecryptionSettings {
         sender_device_trust_requirement: TrustRequirement::Untrusted,
@@ -505,8 +323,9 @@ fn store_failed(dir: &StoreDir, problem: String) -> Error {
     Error::E2ee(E2eeError {
         kind: E2eeKind::Store,
         problem,
-        hint: "the store may be damaged or from another program; it was left as it is. Move it \
-               away to start the device's keys afresh (its earlier messages stay unreadable)"
+        hint: "the store may be damaged or from another program; it was left as it is. To go on \
+               without it, log in again to a new device (without --device-id): the server holds \
+               this device's keys, which only this store has"
             .into(),
         path: Some(dir.path().to_owned()),
     })
