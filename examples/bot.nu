@@ -5,15 +5,17 @@
 #   nu examples/bot.nu bot          # the name of a saved session (`matrix session list`)
 #
 # One `matrix listen` gives both: invitations (rows of type `invite`) and messages. With
-# `--since saved`, a bot that was down answers what came meanwhile, each message once: the saved
-# session keeps where its listener got (give each bot process a saved session of its own).
+# `--since saved --ack`, a bot that was down, crashed or was killed answers what came meanwhile:
+# the saved session keeps the place after the events it acked (`matrix listen ack`), so an event
+# it did not finish comes again (give each bot process a saved session of its own). An event may
+# then come twice; a bot for which that matters skips an event_id it has seen.
 #
 # A failure to answer (a room where the bot may not post, a rate limit that outlasts the retry,
 # a room that is gone) is said on stderr, and the bot goes on with the next event.
 def main [
     session: string = "bot"  # the saved session the bot runs as
 ] {
-    matrix listen --session $session --invites --since saved
+    matrix listen --session $session --invites --since saved --ack
     | each {|event|
         try {
             if $event.type == invite {
@@ -26,6 +28,8 @@ def main [
         } catch {|err|
             print -e $"bot: could not answer in ($event.room_id): ($err.msg)"
         }
+        # Done with it, answered or not: it will not come again.
+        $event | matrix listen ack | ignore
     }
     | ignore
 }

@@ -76,6 +76,16 @@ def main [] {
     let burst_read = timeit { matrix listen --session bench --since saved --limit $burst | ignore } | micros
     let burst_peak = open $'/proc/($pid)/status' | lines | parse --regex 'VmHWM:\s+(?<kb>\d+) kB' | get kb.0 | into int
 
+    # The same burst through `each`, without and with an ack per row (`--ack`), twice each,
+    # taking turns.
+    let ack_turns = 1..2 | each {|_|
+        ^python3 $env.BENCH_SEND $url $room $burst
+        let plain = timeit { matrix listen --session bench --since saved --limit $burst | each {|r| $r } | ignore } | micros
+        ^python3 $env.BENCH_SEND $url $room $burst
+        let acked = timeit { matrix listen --session bench --since saved --ack --limit $burst | each {|r| $r | matrix listen ack } | ignore } | micros
+        {plain: $plain, acked: $acked}
+    }
+
     {
         cold_start: ($start | get cold)
         warm_after_start: ($start | get warm)
@@ -96,5 +106,7 @@ def main [] {
         burst_events: $burst
         burst_read: $burst_read
         burst_peak_rss_kib: $burst_peak
+        burst_each: ($ack_turns | get plain)
+        burst_each_acked: ($ack_turns | get acked)
     } | to json
 }

@@ -207,6 +207,15 @@ def main():
         f"{burst / burst_s:.0f} events per second, the plugin's peak memory meanwhile "
         f"{session['burst_peak_rss_kib'] / 1024:.1f} MiB.")
     add("")
+    plain_each, acked_each = med(session["burst_each"]) / 1e6, med(session["burst_each_acked"]) / 1e6
+    kill = load(folder, "ack_kill")
+    add(f"At-least-once (`--ack`): the same burst through `each`, {burst / plain_each:.0f} events per "
+        f"second without acks and {burst / acked_each:.0f} with `$row | matrix listen ack` on each "
+        f"row ({(acked_each - plain_each) * 1e6 / burst / 1000:.2f} ms an ack, median of 2 each). A bot "
+        f"that acks each of {kill['sent']} messages (10 ms of work each), killed with SIGKILL after "
+        f"{kill['before_kill']} and started again: {kill['handled']} of {kill['sent']} handled, "
+        f"{kill['repeats']} of them twice.")
+    add("")
     file_ms, keyring_ms = med(session["saved_file_calls"]), med(session["saved_keyring_calls"])
     add(f"Tokens in the system keyring: each command with the saved session reads its item, "
         f"{(keyring_ms - file_ms) / 1000 / calls:.2f} ms more than from the file (the {calls}-whoami "

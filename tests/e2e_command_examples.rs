@@ -515,6 +515,23 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
     );
     assert_eq!(missed.json[0]["body"], "while away", "{}", missed.json);
     assert_eq!(missed.json[0]["room"], "#ops:localhost");
+    // A bot that acks what it handled: the saved position moves past what it acked.
+    ex.run_until_stopped(
+        "matrix listen --session bot --since saved --ack | each {|m| print $m.body; $m | matrix listen ack | ignore }",
+        || {
+            std::thread::sleep(Duration::from_secs(2));
+            hs.send_text(admin_token, &ops, "acked");
+            std::thread::sleep(Duration::from_secs(2));
+        },
+    );
+    hs.send_text(admin_token, &ops, "after the acked");
+    let after = ex.run(
+        "matrix listen --session bot --since saved --once | select time room sender body",
+        "",
+        "table<time: datetime, room: string, sender: string, body: string>",
+    );
+    assert_eq!(after.json[0]["body"], "after the acked", "an acked message came again");
+    assert_eq!(after.json.as_array().map(Vec::len), Some(1), "{}", after.json);
 }
 
 /// Waits until `done` (asked every 200 ms); fails after `within`.

@@ -7,6 +7,7 @@
 //! hand (a row taken from the listener while the stream was dropped is not counted). It is written under the store's lock at most once a second while rows flow, and
 //! whenever the stream ends or is dropped.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nu_protocol::{LabeledError, Record, ShellError, Span, Value};
@@ -14,6 +15,7 @@ use nu_protocol::{LabeledError, Record, ShellError, Span, Value};
 use crate::error::Error;
 use crate::listen::{Event, ListenFilter, Listener, Position, Start, SyncFn, Verdict};
 use crate::plugin::MatrixPlugin;
+use crate::plugin::acks::AckBook;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::e2ee::ListenCrypto;
 use crate::plugin::errors::Blame;
@@ -32,6 +34,8 @@ pub(crate) struct Stream {
     keep: Option<Kept>,
     /// The position after the rows handed to Nushell.
     delivered: Option<Position>,
+    /// `--ack`: the listener's ID and book (the position moves with acks, not rows).
+    acks: Option<(String, Arc<Mutex<AckBook>>)>,
     /// `--limit`: rows left.
     left: Option<u64>,
     blame: Blame,
@@ -66,6 +70,9 @@ pub(crate) struct Plan {
     pub limit: Option<u64>,
     /// `--since saved`: keep the position under this saved session's name.
     pub keep_as: Option<String>,
+    /// `--ack`: keep it after the rows the pipeline acked (`matrix listen ack`), not the rows
+    /// handed out.
+    pub ack: bool,
 }
 
 impl Stream {
@@ -80,7 +87,15 @@ impl Stream {
         let span = active.head;
         // Ctrl-C, or the Nushell that started the plugin gone (the plugin's watchdog).
         let interrupt = active.interrupt.clone();
-        let keep = plan.keep_as.map(|name| Kept {
+        let book = match (&plan.keep_as, plan.ack) {
+            (Some(name), true) => Some(AckBook::new(
+                name.clone(),
+                active.session.user_id.as_str().to_owned(),
+                active.session.homeserver.clone(),
+            )),
+            _ => None,
+        };
+        let keep = plan.keep_as.filter(|_| !plan.ack).map(|name| Kept {
             name,
             user_id: active.session.user_id.as_str().to_owned(),
             homeserver: active.session.homeserver.clone(),
@@ -116,11 +131,13 @@ impl Stream {
         if let Err(err) = listener.prime() {
             return Err(failure(err, &blame));
         }
+        let acks = book.map(|book| plugin.open_ack_book(book));
         Ok(Self {
             listener,
             plugin: plugin.clone(),
             keep,
             delivered: None,
+            acks,
             left: plan.limit,
             blame,
             span,
@@ -157,7 +174,7 @@ impl Stream {
         }
     }
 
-    fn row(&self, event: Event) -> Value {
+    fn row(&self, event: Event, ack: Option<u64>) -> Value {
         let span = self.span;
         let room = self.listener.room_name(&event.room_id).map(str::to_owned);
         let mut record = Record::new();
@@ -179,6 +196,19 @@ impl Stream {
                 .map_or(Value::nothing(span), |verified| Value::bool(verified, span)),
         );
         record.push("decrypt_error", text_or_nothing(event.decrypt_error, span));
+        let ack = match (&self.acks, ack) {
+            (Some((id, _)), Some(seq)) => {
+                let mut ack = Record::new();
+                ack.push("listener", Value::string(id, span));
+                ack.push(
+                    "seq",
+                    Value::int(i64::try_from(seq).unwrap_or(i64::MAX), span),
+                );
+                Value::record(ack, span)
+            }
+            _ => Value::nothing(span),
+        };
+        record.push("ack", ack);
         Value::record(record, span)
     }
 }
@@ -197,7 +227,15 @@ impl Iterator for Stream {
         match self.listener.next() {
             Some(Ok(event)) => {
                 self.left = self.left.map(|left| left - 1);
-                Some(self.row(event))
+                let seq = self.acks.as_ref().and_then(|(_, book)| {
+                    let after = self.listener.position()?.clone();
+                    Some(
+                        book.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .hand_out(after),
+                    )
+                });
+                Some(self.row(event, seq))
             }
             None | Some(Err(Failure::Request(Error::Interrupted { .. }))) => {
                 self.delivered = self.listener.position().cloned();
@@ -219,6 +257,9 @@ impl Iterator for Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.keep_position(true);
+        if let Some((_, book)) = &self.acks {
+            self.plugin.end_ack_book(book);
+        }
     }
 }
 

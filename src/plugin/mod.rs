@@ -1,6 +1,7 @@
 //! The Nushell plugin: commands that parse arguments, call the [`crate::Client`], and turn its
 //! answers and errors into Nushell values and labelled errors.
 
+mod acks;
 mod active;
 mod browser;
 pub mod commands;
@@ -70,6 +71,8 @@ pub struct MatrixPlugin {
     orphaned: Arc<AtomicBool>,
     /// The crypto of each device a command met encryption with (see `e2ee.rs`).
     cryptos: e2ee::OpenCryptos,
+    /// The books of `matrix listen --ack` listeners (see `acks.rs`).
+    ack_books: acks::AckBooks,
 }
 
 /// Stops the requests in flight of every client in the pool.
@@ -237,6 +240,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::SendMessage),
             Box::new(commands::Messages),
             Box::new(commands::Listen),
+            Box::new(commands::ListenAck),
             Box::new(commands::E2EE),
             Box::new(commands::E2eeStatus),
             Box::new(commands::ADMIN),

@@ -37,14 +37,16 @@ impl PluginCommand for Listen {
 
     fn extra_description(&self) -> &str {
         "Columns: time, room_id, room (alias or name), sender, type, msgtype, body, event_id, \
-         content, encrypted, verified, decrypt_error. The server filters (by rooms, --type, --sender), and holds each /sync up to \
+         content, encrypted, verified, decrypt_error, ack. The server filters (by rooms, --type, --sender), and holds each /sync up to \
          --wait while nothing happens: an idle listener costs one request per wait. The \
          session's own events are left out unless --own. A failed request (a server restart, \
          no network, 5xx, 429) is retried with a growing pause (1 s to 30 s), said on stderr; \
          a refused token ends the stream with an error (after a refresh, when the session has \
          a refresh token). With --since saved, a saved session goes on after the last event \
-         it handed to the pipeline: each event at least once across a crash, exactly once in \
-         a clean run. Ctrl-C ends it. Events of end-to-end encrypted rooms are decrypted by the \
+         it handed to the pipeline: at most once (rows Nushell read ahead, up to 100, count as \
+         handed out). With --since saved --ack, after the last row of the longest run that \
+         `matrix listen ack` marked done: at least once (a row not acked comes again; rows may \
+         come twice, so a handler can skip an event_id it has seen). Ctrl-C ends it. Events of end-to-end encrypted rooms are decrypted by the \
          saved session's device (its keys in a crypto store, made when it first meets \
          encryption) and filtered by their real type: encrypted is true, verified says \
          whether the sender's device is cross-signed by its owner. One that cannot be \
@@ -68,6 +70,7 @@ impl PluginCommand for Listen {
                 ("encrypted", Type::Bool),
                 ("verified", Type::Bool),
                 ("decrypt_error", Type::String),
+                ("ack", Type::record()),
             ]),
         )
         .rest(
@@ -108,6 +111,11 @@ impl PluginCommand for Listen {
             None,
         )
         .switch("once", "One sync, then the end: what is new (for cron, with --since saved).", None)
+        .switch(
+            "ack",
+            "With --since saved: keep the position after the rows marked done with `matrix listen ack` (at-least-once), not after the rows handed out.",
+            None,
+        )
         .named("limit", SyntaxShape::Int, "End after this many events.", None)
         .named(
             "wait",
@@ -176,7 +184,19 @@ impl PluginCommand for Listen {
                 .map_err(|err| room_failure(err, room, &blame))?;
             room_ids.push(id);
         }
-        let (start, keep_as) = start_of(plugin, &active, since)?;
+        let (start, keep_as) = start_of(plugin, &active, since.clone())?;
+        let ack = call.has_flag("ack")?;
+        if ack && keep_as.is_none() {
+            let span = call
+                .get_flag_value("ack")
+                .map_or(call.head, |flag| flag.span());
+            return Err(LabeledError::new("--ack needs --since saved")
+                .with_label("acks move a saved session's position", span)
+                .with_help(
+                    "listen with --since saved --session <name>: the position kept is then the \
+                     one after the rows `matrix listen ack` marked done",
+                ));
+        }
         let own = call.has_flag("own")?;
         let filter = ListenFilter {
             rooms: room_ids,
@@ -203,6 +223,7 @@ impl PluginCommand for Listen {
             once: call.has_flag("once")?,
             limit,
             keep_as,
+            ack,
         };
         let stream = Stream::new(plugin, active, plan)?;
         Ok(PipelineData::list_stream(

@@ -1,0 +1,232 @@
+//! `matrix listen --since saved --ack`: the saved position moves when the pipeline says a row is
+//! done (`matrix listen ack`), not when the row is handed out, so that a crash loses nothing.
+//!
+//! Each row of such a listener carries `ack: {listener, seq}`. The listener notes, for each seq,
+//! the position after that row; an ack marks its seq done, and the position to keep is the one
+//! after the longest run of rows done from the start (rows done out of order, under `par-each`,
+//! never move it past one not done). It is written under the session file's lock at most once
+//! a second while acks come (a thread writes what is left a second later), and when the stream
+//! ends; a write lost to a crash only means repeats.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::listen::Position;
+use crate::plugin::MatrixPlugin;
+use crate::store::{Listened, StoreError};
+
+/// How often the kept position is written while acks come.
+const WRITE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a listener's book is kept after its stream ended, for the acks of rows still in the
+/// pipeline.
+const FORGET_AFTER: Duration = Duration::from_secs(300);
+
+/// The ack-mode listeners of this plugin process, by ID.
+pub(crate) type AckBooks = Arc<Mutex<HashMap<String, Arc<Mutex<AckBook>>>>>;
+
+/// What one ack-mode listener has handed out and what of it is done.
+pub(crate) struct AckBook {
+    /// The saved session whose position it keeps, and whose it is.
+    pub name: String,
+    user_id: String,
+    homeserver: String,
+    /// The position after each row handed out and not yet passed by the kept one.
+    after: BTreeMap<u64, Position>,
+    /// Rows done beyond the first not done.
+    done_ahead: BTreeMap<u64, ()>,
+    /// The first seq not yet done.
+    next: u64,
+    /// The next seq to hand out.
+    handed: u64,
+    /// The position to keep: after the longest run of rows done from the start.
+    kept: Option<Position>,
+    written: Option<Position>,
+    at: Instant,
+    /// Whether the stream ended (then a write of what is left is all that remains).
+    pub ended: bool,
+}
+
+/// Why an ack was refused.
+pub(crate) enum AckRefusal {
+    /// The row's listener is not (or no longer) in this plugin process.
+    Gone,
+    /// The row's listener keeps another saved session's position.
+    OtherSession(String),
+    /// The seq was never handed out by that listener.
+    Unknown,
+}
+
+impl AckBook {
+    pub(crate) fn new(name: String, user_id: String, homeserver: String) -> Self {
+        Self {
+            name,
+            user_id,
+            homeserver,
+            after: BTreeMap::new(),
+            done_ahead: BTreeMap::new(),
+            next: 0,
+            handed: 0,
+            kept: None,
+            written: None,
+            at: Instant::now(),
+            ended: false,
+        }
+    }
+
+    /// Notes a row handed out, with the position after it; its seq.
+    pub(crate) fn hand_out(&mut self, after: Position) -> u64 {
+        let seq = self.handed;
+        self.handed += 1;
+        self.after.insert(seq, after);
+        seq
+    }
+
+    /// Marks `seq` done; the kept position moves over the run of done rows it completes.
+    fn done(&mut self, seq: u64) -> Result<(), AckRefusal> {
+        if seq >= self.handed {
+            return Err(AckRefusal::Unknown);
+        }
+        if seq < self.next || self.done_ahead.contains_key(&seq) {
+            return Ok(()); // done before: an ack twice is no harm
+        }
+        self.done_ahead.insert(seq, ());
+        while self.done_ahead.remove(&self.next).is_some() {
+            if let Some(after) = self.after.remove(&self.next) {
+                self.kept = Some(after);
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the kept position when it moved: `now`, or when a second passed since the last.
+    fn write(&mut self, plugin: &MatrixPlugin, now: bool) {
+        let Some(kept) = self.kept.clone() else {
+            return;
+        };
+        if self.written.as_ref() == Some(&kept) || (!now && self.at.elapsed() < WRITE_EVERY) {
+            return;
+        }
+        let listened = Listened {
+            user_id: self.user_id.clone(),
+            homeserver: self.homeserver.clone(),
+            position: kept.clone(),
+        };
+        let name = self.name.clone();
+        let written = plugin.store().and_then(|store| {
+            store.update(|saved| {
+                if saved.sessions.contains_key(&name) {
+                    saved.listened.insert(name.clone(), listened);
+                }
+                Ok::<_, StoreError>(())
+            })
+        });
+        match written {
+            Ok(()) => {
+                self.written = Some(kept);
+                self.at = Instant::now();
+            }
+            Err(err) => eprintln!("matrix listen: the acked position was not kept: {err}"),
+        }
+    }
+}
+
+impl MatrixPlugin {
+    /// Opens the book of a new ack-mode listener; its ID for the rows. A thread writes what
+    /// acks leave unwritten, a second after, for as long as the plugin process lives.
+    pub(crate) fn open_ack_book(&self, book: AckBook) -> (String, Arc<Mutex<AckBook>>) {
+        let id = crate::secret::unique_hex::<8>();
+        let book = Arc::new(Mutex::new(book));
+        self.ack_books
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), book.clone());
+        let (plugin, writer) = (self.clone(), book.clone());
+        let _ = thread::Builder::new()
+            .name("ack-writer".to_owned())
+            .spawn(move || {
+                loop {
+                    thread::sleep(WRITE_EVERY / 4);
+                    let mut book = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                    book.write(&plugin, false);
+                    // Long after its stream ended, with all written: forgotten.
+                    if book.ended && book.written == book.kept && book.at.elapsed() > FORGET_AFTER {
+                        drop(book);
+                        plugin
+                            .ack_books
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .retain(|_, kept| !Arc::ptr_eq(kept, &writer));
+                        return;
+                    }
+                }
+            });
+        (id, book)
+    }
+
+    /// `matrix listen ack`: marks row `seq` of listener `id` done, for the saved session
+    /// `session` when the command names one.
+    pub(crate) fn ack(&self, id: &str, seq: u64, session: Option<&str>) -> Result<(), AckRefusal> {
+        let book = self
+            .ack_books
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+            .ok_or(AckRefusal::Gone)?;
+        let mut book = book.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(session) = session
+            && session != book.name
+        {
+            return Err(AckRefusal::OtherSession(book.name.clone()));
+        }
+        book.done(seq)?;
+        // Once the stream ended, the acks left are those of rows Nushell read ahead: each is
+        // written at once (the process may end right after the pipeline).
+        let now = book.ended;
+        book.write(self, now);
+        Ok(())
+    }
+
+    /// The stream of a book ended: what is kept is written now.
+    pub(crate) fn end_ack_book(&self, book: &Mutex<AckBook>) {
+        let mut book = book.lock().unwrap_or_else(PoisonError::into_inner);
+        book.ended = true;
+        book.write(self, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(n: u64) -> Position {
+        Position {
+            since: "s".into(),
+            after: Some(format!("$e{n}")),
+        }
+    }
+
+    #[test]
+    fn the_kept_position_never_passes_a_row_not_done() {
+        let mut book = AckBook::new("bot".into(), "@bot:x".into(), "https://x".into());
+        for n in 0..5 {
+            assert_eq!(book.hand_out(at(n)), n);
+        }
+        book.done(1).ok();
+        book.done(2).ok();
+        assert_eq!(book.kept, None, "row 0 is not done");
+        book.done(0).ok();
+        assert_eq!(book.kept, Some(at(2)));
+        book.done(4).ok();
+        assert_eq!(book.kept, Some(at(2)), "row 3 is not done");
+        book.done(3).ok();
+        assert_eq!(book.kept, Some(at(4)));
+        assert!(book.done(3).is_ok(), "twice is no harm");
+        assert!(matches!(book.done(9), Err(AckRefusal::Unknown)));
+        assert!(book.after.is_empty() && book.done_ahead.is_empty());
+    }
+}
