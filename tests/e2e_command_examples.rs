@@ -530,8 +530,16 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
         "",
         "table<time: datetime, room: string, sender: string, body: string>",
     );
-    assert_eq!(after.json[0]["body"], "after the acked", "an acked message came again");
-    assert_eq!(after.json.as_array().map(Vec::len), Some(1), "{}", after.json);
+    assert_eq!(
+        after.json[0]["body"], "after the acked",
+        "an acked message came again"
+    );
+    assert_eq!(
+        after.json.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        after.json
+    );
 }
 
 /// Waits until `done` (asked every 200 ms); fails after `within`.

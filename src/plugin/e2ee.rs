@@ -164,7 +164,9 @@ impl ListenCrypto {
         batch: &mut SyncBatch,
         filter: &ListenFilter,
     ) -> Result<(), Failure> {
-        let needed = batch.crypto.has_news()
+        // Changed device lists alone do not open it: a device with no store tracks nobody's
+        // devices yet.
+        let needed = !batch.crypto.to_device.is_empty()
             || !batch.crypto.encrypted_rooms.is_empty()
             || batch.events.iter().any(|event| event.kind == ENCRYPTED);
         if self.crypto.is_none() && self.unavailable.is_none() && needed {
