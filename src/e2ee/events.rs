@@ -110,117 +110,123 @@ fn reason_in_words(reason: &UnableToDecryptReason) -> String {
     }
 }
 
-/// Decrypts the `m.room.encrypted` events among `events` (one batch per room, the lock taken
-/// once each), and drops those whose real type `filter` does not listen for. Events that cannot
-/// be decrypted stay, with their reason.
-pub fn decrypt_events(crypto: &super::Crypto, events: &mut Vec<Event>, filter: &ListenFilter) {
-    let mut rooms: Vec<&str> = Vec::new();
-    for event in events
-        .iter()
-        .filter(|event| is_sealed(&event.kind, event.encrypted))
-    {
-        if !rooms.contains(&event.room_id.as_str()) {
-            rooms.push(&event.room_id);
+/// A row that may have come encrypted: a listener's [`Event`] or a page's [`Message`].
+pub trait Sealable {
+    /// Whether it is an `m.room.encrypted` event not yet decrypted (nor marked).
+    fn is_sealed(&self) -> bool;
+    /// The event as the server sent it, in room `room_id` (the fields decryption reads).
+    fn as_encrypted(&self, room_id: &str) -> JsonValue;
+    /// Takes what it decrypted to, or why it could not be.
+    fn open(&mut self, decrypted: Decrypted);
+}
+
+impl Sealable for Event {
+    fn is_sealed(&self) -> bool {
+        !self.encrypted && self.kind == ENCRYPTED
+    }
+
+    fn as_encrypted(&self, _room_id: &str) -> JsonValue {
+        self.as_json()
+    }
+
+    fn open(&mut self, decrypted: Decrypted) {
+        self.encrypted = true;
+        match decrypted {
+            Decrypted::Event {
+                kind,
+                content,
+                verified,
+            } => {
+                self.kind = kind;
+                self.content = content;
+                self.verified = Some(verified);
+            }
+            Decrypted::Failed(why) => self.decrypt_error = Some(why),
         }
     }
-    let rooms: Vec<String> = rooms.into_iter().map(str::to_owned).collect();
-    for room_id in rooms {
-        let at: Vec<usize> = (0..events.len())
-            .filter(|&i| {
-                events[i].room_id == room_id && is_sealed(&events[i].kind, events[i].encrypted)
-            })
-            .collect();
-        let raws: Vec<JsonValue> = at.iter().map(|&i| events[i].as_json()).collect();
-        for (i, decrypted) in at.into_iter().zip(crypto.decrypt_all(&room_id, &raws)) {
-            open_event(&mut events[i], decrypted);
+}
+
+impl Sealable for Message {
+    fn is_sealed(&self) -> bool {
+        !self.encrypted && self.kind == ENCRYPTED
+    }
+
+    fn as_encrypted(&self, room_id: &str) -> JsonValue {
+        serde_json::json!({
+            "type": self.kind,
+            "room_id": room_id,
+            "event_id": self.event_id,
+            "sender": self.sender,
+            "origin_server_ts": crate::unix_ms::from_time(self.time),
+            "content": self.content,
+        })
+    }
+
+    fn open(&mut self, decrypted: Decrypted) {
+        self.encrypted = true;
+        match decrypted {
+            Decrypted::Event {
+                kind,
+                content,
+                verified,
+            } => {
+                self.msgtype = content["msgtype"].as_str().map(str::to_owned);
+                self.body = content["body"].as_str().map(str::to_owned);
+                self.kind = kind;
+                self.content = content;
+                self.verified = Some(verified);
+            }
+            Decrypted::Failed(why) => self.decrypt_error = Some(why),
         }
+    }
+}
+
+/// Decrypts the sealed rows among `rows` that `in_room` picks, all of room `room_id`, with the
+/// store's lock taken once.
+fn decrypt_in_room<T: Sealable>(
+    crypto: &super::Crypto,
+    room_id: &str,
+    rows: &mut [T],
+    in_room: impl Fn(&T) -> bool,
+) {
+    let at: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].is_sealed() && in_room(&rows[i]))
+        .collect();
+    if at.is_empty() {
+        return;
+    }
+    let raws: Vec<JsonValue> = at.iter().map(|&i| rows[i].as_encrypted(room_id)).collect();
+    for (i, decrypted) in at.into_iter().zip(crypto.decrypt_all(room_id, &raws)) {
+        rows[i].open(decrypted);
+    }
+}
+
+/// Decrypts the `m.room.encrypted` events among `events` (one batch per room), and drops those
+/// whose real type `filter` does not listen for. Events that cannot be decrypted stay, with
+/// their reason.
+pub fn decrypt_events(crypto: &super::Crypto, events: &mut Vec<Event>, filter: &ListenFilter) {
+    let mut rooms: Vec<String> = Vec::new();
+    for event in events.iter().filter(|event| event.is_sealed()) {
+        if !rooms.contains(&event.room_id) {
+            rooms.push(event.room_id.clone());
+        }
+    }
+    for room_id in rooms {
+        decrypt_in_room(crypto, &room_id, events, |event| event.room_id == room_id);
     }
     events.retain(|event| {
         !event.encrypted || event.decrypt_error.is_some() || filter.types_match(&event.kind)
     });
 }
 
-/// Marks the `m.room.encrypted` events among `events` as not decryptable, for `why`.
-pub fn mark_sealed(events: &mut [Event], why: &str) {
-    for event in events
-        .iter_mut()
-        .filter(|event| is_sealed(&event.kind, event.encrypted))
-    {
-        open_event(event, Decrypted::failed(why));
-    }
-}
-
 /// Decrypts the encrypted messages of a page of `room_id`.
 pub fn decrypt_messages(crypto: &super::Crypto, room_id: &str, messages: &mut [Message]) {
-    let at: Vec<usize> = (0..messages.len())
-        .filter(|&i| is_sealed(&messages[i].kind, messages[i].encrypted))
-        .collect();
-    if at.is_empty() {
-        return;
-    }
-    let raws: Vec<JsonValue> = at
-        .iter()
-        .map(|&i| {
-            let message = &messages[i];
-            serde_json::json!({
-                "type": message.kind,
-                "room_id": room_id,
-                "event_id": message.event_id,
-                "sender": message.sender,
-                "origin_server_ts": crate::unix_ms::from_time(message.time),
-                "content": message.content,
-            })
-        })
-        .collect();
-    for (i, decrypted) in at.into_iter().zip(crypto.decrypt_all(room_id, &raws)) {
-        open_message(&mut messages[i], decrypted);
-    }
+    decrypt_in_room(crypto, room_id, messages, |_| true);
 }
 
-/// Marks the encrypted messages among `messages` as not decryptable, for `why`.
-pub fn mark_sealed_messages(messages: &mut [Message], why: &str) {
-    for message in messages
-        .iter_mut()
-        .filter(|message| is_sealed(&message.kind, message.encrypted))
-    {
-        open_message(message, Decrypted::failed(why));
-    }
-}
-
-fn is_sealed(kind: &str, encrypted: bool) -> bool {
-    !encrypted && kind == ENCRYPTED
-}
-
-fn open_event(event: &mut Event, decrypted: Decrypted) {
-    event.encrypted = true;
-    match decrypted {
-        Decrypted::Event {
-            kind,
-            content,
-            verified,
-        } => {
-            event.kind = kind;
-            event.content = content;
-            event.verified = Some(verified);
-        }
-        Decrypted::Failed(why) => event.decrypt_error = Some(why),
-    }
-}
-
-fn open_message(message: &mut Message, decrypted: Decrypted) {
-    message.encrypted = true;
-    match decrypted {
-        Decrypted::Event {
-            kind,
-            content,
-            verified,
-        } => {
-            message.msgtype = content["msgtype"].as_str().map(str::to_owned);
-            message.body = content["body"].as_str().map(str::to_owned);
-            message.kind = kind;
-            message.content = content;
-            message.verified = Some(verified);
-        }
-        Decrypted::Failed(why) => message.decrypt_error = Some(why),
+/// Marks the encrypted rows among `rows` as not decryptable, for `why`.
+pub fn mark_sealed<T: Sealable>(rows: &mut [T], why: &str) {
+    for row in rows.iter_mut().filter(|row| row.is_sealed()) {
+        row.open(Decrypted::failed(why));
     }
 }

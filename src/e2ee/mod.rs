@@ -26,7 +26,7 @@ use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, RoomId, UInt, UserId
 use serde_json::Value as JsonValue;
 use tokio::runtime::Runtime;
 
-pub use events::{Decrypted, decrypt_events, decrypt_messages, mark_sealed, mark_sealed_messages};
+pub use events::{Decrypted, Sealable, decrypt_events, decrypt_messages, mark_sealed};
 pub use status::Status;
 pub use store_dir::StoreDir;
 
@@ -127,11 +127,7 @@ impl Crypto {
                     store_failed(&dir, format!("cannot open the crypto store ({err})"))
                 })?;
             let store = Arc::new(store);
-            let machine = OlmMachine::with_store(&user_id, &device_id, store.clone(), None)
-                .await
-                .map_err(|err| {
-                    store_failed(&dir, format!("cannot load the device's keys ({err})"))
-                })?;
+            let machine = load_machine(&dir, &user_id, &device_id, &store).await?;
             let generation = tokio::sync::Mutex::new(None);
             machine
                 .initialize_crypto_store_generation(&generation)
@@ -151,11 +147,6 @@ impl Crypto {
             device_id,
             share,
         })
-    }
-
-    /// The store's folder.
-    pub fn store_dir(&self) -> &StoreDir {
-        &self.dir
     }
 
     /// Runs `step` with the machine, the store's lock held: the machine is loaded again first
@@ -184,12 +175,7 @@ impl Crypto {
         if !changed {
             return Ok(machine);
         }
-        let fresh =
-            OlmMachine::with_store(&self.user_id, &self.device_id, self.store.clone(), None)
-                .await
-                .map_err(|err| {
-                    store_failed(&self.dir, format!("cannot load the device's keys ({err})"))
-                })?;
+        let fresh = load_machine(&self.dir, &self.user_id, &self.device_id, &self.store).await?;
         *self.machine.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
         Ok(fresh)
     }
@@ -228,13 +214,6 @@ impl Crypto {
             }
             Ok(())
         })
-    }
-
-    /// Decrypts an `m.room.encrypted` event of `room_id` (the event as the server sent it).
-    pub fn decrypt(&self, room_id: &str, event: &JsonValue) -> Decrypted {
-        self.decrypt_all(room_id, std::slice::from_ref(event))
-            .pop()
-            .unwrap_or_else(|| Decrypted::failed("the crypto store could not be read"))
     }
 
     /// Decrypts the `m.room.encrypted` events of `room_id`, with the store's lock held once.
@@ -303,6 +282,18 @@ async fn take(
         .await
         .map_err(crypto_failed)?;
     outgoing::send_outgoing(machine, client, token).await
+}
+
+/// The device's machine, loaded from its store.
+async fn load_machine(
+    dir: &StoreDir,
+    user_id: &UserId,
+    device_id: &OwnedDeviceId,
+    store: &Arc<SqliteCryptoStore>,
+) -> Result<OlmMachine, Error> {
+    OlmMachine::with_store(user_id, device_id, store.clone(), None)
+        .await
+        .map_err(|err| store_failed(dir, format!("cannot load the device's keys ({err})")))
 }
 
 fn decryption_settings() -> DecryptionSettings {

@@ -80,7 +80,6 @@ impl Crypto {
         content: &JsonValue,
         transaction_id: &str,
     ) -> Result<String, Error> {
-        crate::rooms::check_room(room_id)?;
         let sealed = self.encrypt(client, token, room_id, event_type, content)?;
         client.send_event(
             token,

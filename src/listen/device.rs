@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value as JsonValue, json};
+use serde_json::{Map, Value as JsonValue, json};
 
 use crate::client::Client;
 use crate::error::Error;
@@ -40,8 +40,9 @@ impl CryptoChanges {
     }
 
     /// What the `/sync` answer `answer` (whose `next_batch` it is) told the device.
-    pub(crate) fn from_sync(answer: &JsonValue, next_batch: &str) -> Self {
-        let encrypted_rooms = answer["rooms"]["join"]
+    pub(crate) fn from_sync(answer: &Map<String, JsonValue>, next_batch: &str) -> Self {
+        let field = |key: &str| answer.get(key).unwrap_or(&JsonValue::Null);
+        let encrypted_rooms = field("rooms")["join"]
             .as_object()
             .map(|joined| {
                 joined
@@ -58,12 +59,12 @@ impl CryptoChanges {
             })
             .unwrap_or_default();
         Self {
-            to_device: answer["to_device"]["events"]
+            to_device: field("to_device")["events"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default(),
-            device_lists: answer["device_lists"].clone(),
-            one_time_keys_count: answer["device_one_time_keys_count"].clone(),
+            device_lists: field("device_lists").clone(),
+            one_time_keys_count: field("device_one_time_keys_count").clone(),
             unused_fallback_key_types: answer.get("device_unused_fallback_key_types").cloned(),
             encrypted_rooms,
             next_batch: next_batch.to_owned(),
@@ -90,9 +91,6 @@ impl Client {
         }
         let answer = self.get_held(token, &["sync"], &query, Duration::ZERO)?;
         let next_batch = next_batch(&answer)?;
-        Ok(CryptoChanges::from_sync(
-            &JsonValue::Object(answer.object),
-            &next_batch,
-        ))
+        Ok(CryptoChanges::from_sync(&answer.object, &next_batch))
     }
 }

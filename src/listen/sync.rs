@@ -171,8 +171,8 @@ impl Client {
         }
         let answer = self.get_held(token, &["sync"], &query, wait)?;
         let next_batch = next_batch(&answer)?;
+        let crypto = CryptoChanges::from_sync(&answer.object, &next_batch);
         let answer = JsonValue::Object(answer.object);
-        let crypto = CryptoChanges::from_sync(&answer, &next_batch);
         let mut room_names = BTreeMap::new();
         let mut timelines = Vec::new();
         if let Some(joined) = answer["rooms"]["join"].as_object() {

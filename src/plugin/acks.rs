@@ -8,7 +8,7 @@
 //! a second while acks come (a thread writes what is left a second later), and when the stream
 //! ends; a write lost to a crash only means repeats.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ pub(crate) struct AckBook {
     /// The position after each row handed out and not yet passed by the kept one.
     after: BTreeMap<u64, Position>,
     /// Rows done beyond the first not done.
-    done_ahead: BTreeMap<u64, ()>,
+    done_ahead: BTreeSet<u64>,
     /// The first seq not yet done.
     next: u64,
     /// The next seq to hand out.
@@ -66,7 +66,7 @@ impl AckBook {
             user_id,
             homeserver,
             after: BTreeMap::new(),
-            done_ahead: BTreeMap::new(),
+            done_ahead: BTreeSet::new(),
             next: 0,
             handed: 0,
             kept: None,
@@ -89,11 +89,11 @@ impl AckBook {
         if seq >= self.handed {
             return Err(AckRefusal::Unknown);
         }
-        if seq < self.next || self.done_ahead.contains_key(&seq) {
+        if seq < self.next || self.done_ahead.contains(&seq) {
             return Ok(()); // done before: an ack twice is no harm
         }
-        self.done_ahead.insert(seq, ());
-        while self.done_ahead.remove(&self.next).is_some() {
+        self.done_ahead.insert(seq);
+        while self.done_ahead.remove(&self.next) {
             if let Some(after) = self.after.remove(&self.next) {
                 self.kept = Some(after);
             }

@@ -6,16 +6,41 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use nu_protocol::{Record, Span, Value};
+
 use crate::e2ee::{self, Crypto, ShareWith, StoreDir};
 use crate::error::{E2eeError, E2eeKind, Error};
 use crate::listen::{ENCRYPTED, ListenFilter, SyncBatch};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
+use crate::plugin::token::text_or_nothing;
 use crate::rooms::DeviceHook;
 use crate::session::Session;
 
 /// The crypto of each device this process opened, by its store's folder.
 pub(crate) type OpenCryptos = Arc<Mutex<HashMap<std::path::PathBuf, Arc<Crypto>>>>;
+
+/// Whether a session's device has a crypto store (it took part in encryption before).
+fn has_store(session: &Session) -> bool {
+    store_dir_of(session).is_ok_and(|dir| dir.exists())
+}
+
+/// The columns of a row that say how it came: `encrypted`, `verified` (when decrypted), and
+/// `decrypt_error` (when it could not be).
+pub(crate) fn push_encryption(
+    record: &mut Record,
+    encrypted: bool,
+    verified: Option<bool>,
+    decrypt_error: Option<String>,
+    span: Span,
+) {
+    record.push("encrypted", Value::bool(encrypted, span));
+    record.push(
+        "verified",
+        verified.map_or(Value::nothing(span), |verified| Value::bool(verified, span)),
+    );
+    record.push("decrypt_error", text_or_nothing(decrypt_error, span));
+}
 
 /// The store folder of a session's device.
 pub(crate) fn store_dir_of(session: &Session) -> Result<StoreDir, E2eeError> {
@@ -76,7 +101,7 @@ impl MatrixPlugin {
         let name = active.saved_as.clone()?;
         let (plugin, session, share) = (self.clone(), active.session.clone(), active.e2ee_share);
         Some(Arc::new(move |client, token, changes| {
-            if !store_dir_of(&session).is_ok_and(|dir| dir.exists()) {
+            if !has_store(&session) {
                 return true;
             }
             let taken = plugin
@@ -93,26 +118,19 @@ impl MatrixPlugin {
     }
 
     /// Deletes the crypto store of a device that is gone (logged out or deleted), if this
-    /// machine has one, and forgets its open crypto. Returns whether one was deleted; a store
-    /// that cannot be deleted is said on stderr (the device is gone all the same).
-    pub(crate) fn drop_store(&self, homeserver: &str, user_id: &str, device_id: &str) -> bool {
+    /// machine has one, and forgets its open crypto; a store that cannot be deleted is said on
+    /// stderr (the device is gone all the same).
+    pub(crate) fn drop_store(&self, homeserver: &str, user_id: &str, device_id: &str) {
         let Ok(data) = StoreDir::data_home() else {
-            return false;
+            return;
         };
         let dir = StoreDir::of(&data, homeserver, user_id, device_id);
         self.cryptos
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(dir.path());
-        if !dir.path().exists() {
-            return false;
-        }
-        match dir.delete() {
-            Ok(()) => true,
-            Err(err) => {
-                eprintln!("matrix: the crypto store of device {device_id} is left: {err}");
-                false
-            }
+        if let Err(err) = dir.delete() {
+            eprintln!("matrix: the crypto store of device {device_id} is left: {err}");
         }
     }
 }
@@ -143,8 +161,7 @@ pub(crate) struct ListenCrypto {
 impl ListenCrypto {
     /// Opened at once when the device already has a store (it took part in encryption before).
     pub(crate) fn new(plugin: &MatrixPlugin, active: &Active) -> Result<Self, Failure> {
-        let made = active.saved_as.is_some()
-            && store_dir_of(&active.session).is_ok_and(|dir| dir.exists());
+        let made = active.saved_as.is_some() && has_store(&active.session);
         Ok(Self {
             crypto: if made {
                 Some(plugin.crypto(active)?)

@@ -17,7 +17,7 @@ use crate::listen::{Event, ListenFilter, Listener, Position, Start, SyncFn, Verd
 use crate::plugin::MatrixPlugin;
 use crate::plugin::acks::AckBook;
 use crate::plugin::active::{Active, Failure, failure};
-use crate::plugin::e2ee::ListenCrypto;
+use crate::plugin::e2ee::{ListenCrypto, push_encryption};
 use crate::plugin::errors::Blame;
 use crate::plugin::json;
 use crate::plugin::token::{date_value, text_or_nothing};
@@ -188,14 +188,13 @@ impl Stream {
         record.push("body", text_or_nothing(text("body"), span));
         record.push("event_id", text_or_nothing(event.event_id, span));
         record.push("content", json::to_value(event.content, span));
-        record.push("encrypted", Value::bool(event.encrypted, span));
-        record.push(
-            "verified",
-            event
-                .verified
-                .map_or(Value::nothing(span), |verified| Value::bool(verified, span)),
+        push_encryption(
+            &mut record,
+            event.encrypted,
+            event.verified,
+            event.decrypt_error,
+            span,
         );
-        record.push("decrypt_error", text_or_nothing(event.decrypt_error, span));
         let ack = match (&self.acks, ack) {
             (Some((id, _)), Some(seq)) => {
                 let mut ack = Record::new();

@@ -104,8 +104,7 @@ impl RoomWatch {
         )?;
         let since = next_batch(&answer)?;
         if let Some(device) = &device {
-            let changes =
-                CryptoChanges::from_sync(&JsonValue::Object(answer.object.clone()), &since);
+            let changes = CryptoChanges::from_sync(&answer.object, &since);
             if changes.has_news() && !device(client, token, &changes) {
                 return Err(device_failed());
             }
@@ -269,7 +268,7 @@ impl RoomWatch {
                 return;
             };
             if let Some(device) = &device {
-                let changes = CryptoChanges::from_sync(&JsonValue::Object(answer.clone()), &next);
+                let changes = CryptoChanges::from_sync(&answer, &next);
                 if changes.has_news() && !device(client, token, &changes) {
                     self.known().forget_all();
                     return;

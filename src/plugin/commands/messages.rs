@@ -14,6 +14,7 @@ use crate::error::{E2eeKind, Error};
 use crate::listen::ENCRYPTED;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
+use crate::plugin::e2ee::push_encryption;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::room_arg::{room_arg, room_failure, with_room};
 use crate::plugin::token::{date_value, text_or_nothing};
@@ -178,7 +179,7 @@ impl Sealed {
         }
         match self {
             Self::Open(crypto) => e2ee::decrypt_messages(crypto, room_id, messages),
-            Self::Unavailable(why) => e2ee::mark_sealed_messages(messages, why),
+            Self::Unavailable(why) => e2ee::mark_sealed(messages, why),
             Self::Later { .. } => {}
         }
         Ok(())
@@ -253,16 +254,12 @@ impl Iterator for Pages {
         );
         record.push("body", text_or_nothing(message.body, span));
         record.push("event_id", Value::string(message.event_id, span));
-        record.push("encrypted", Value::bool(message.encrypted, span));
-        record.push(
-            "verified",
-            message
-                .verified
-                .map_or(Value::nothing(span), |verified| Value::bool(verified, span)),
-        );
-        record.push(
-            "decrypt_error",
-            text_or_nothing(message.decrypt_error, span),
+        push_encryption(
+            &mut record,
+            message.encrypted,
+            message.verified,
+            message.decrypt_error,
+            span,
         );
         Some(Value::record(record, span))
     }
