@@ -25,6 +25,7 @@ use crate::listen::Position;
 use crate::secret::Password;
 
 mod admin;
+mod crypto_key;
 mod file;
 pub mod keyring;
 mod moves;

@@ -12,6 +12,7 @@ use crate::plugin::browser::account_page;
 use crate::store::StoreError;
 use crate::uia::password_completes;
 
+mod e2ee;
 mod mas_admin;
 pub(crate) use mas_admin::ADMIN_LOGIN;
 
@@ -169,7 +170,7 @@ pub(crate) fn request(err: Error, blame: &Blame) -> LabeledError {
             .with_help(format!("the server said: {err}"))
             .with_code(format!("matrix::oauth::{}", err.error)),
         Error::MasAdmin(err) => mas_admin::refused(&err, blame),
-        Error::E2ee(err) => e2ee(&err, blame),
+        Error::E2ee(err) => e2ee::refused(&err, blame),
         Error::Sso(err) => LabeledError::new("The single sign-on did not finish")
             .with_label(err.to_string(), blame.head)
             .with_help("try again; `matrix login --help` describes the flow"),
@@ -483,36 +484,3 @@ impl From<StoreError> for LabeledError {
 
 #[cfg(test)]
 mod tests;
-
-/// End-to-end encryption that could not go on: its store, its lock, the crypto.
-fn e2ee(err: &crate::error::E2eeError, blame: &Blame) -> LabeledError {
-    use crate::error::E2eeKind;
-    let (title, label, code) = match err.kind {
-        E2eeKind::Store => ("The crypto store cannot be used", "its store", "store"),
-        E2eeKind::Busy => (
-            "The crypto store is busy",
-            "another process holds it",
-            "busy",
-        ),
-        E2eeKind::NotSaved => (
-            "End-to-end encryption needs a saved session",
-            "this session is not saved",
-            "not_saved",
-        ),
-        _ => (
-            "End-to-end encryption failed",
-            "while encrypting or decrypting",
-            "crypto",
-        ),
-    };
-    let mut help = err.hint.clone();
-    if let Some(path) = &err.path {
-        help = format!("{}: {}; {help}", path.display(), err.problem);
-    } else {
-        help = format!("{}; {help}", err.problem);
-    }
-    LabeledError::new(title)
-        .with_label(label, blame.user)
-        .with_help(help)
-        .with_code(format!("matrix::e2ee::{code}"))
-}

@@ -1,5 +1,6 @@
 //! One saved session, where its tokens are, and the store's work with the keyring: saving,
-//! opening, renewing and forgetting a session's tokens (moving them is `moves.rs`).
+//! opening, renewing and forgetting a session's tokens (moving them is `moves.rs`, the key of its
+//! crypto store `crypto_key.rs`).
 //!
 //! The order of each step keeps the tokens somewhere at every moment: a keyring item is written
 //! before the file names it, and deleted only after the file no longer needs it.
@@ -9,7 +10,6 @@ use std::time::SystemTime;
 use super::keyring::{self, ItemContent, Keyring, KeyringError, KeyringFailure, Tokens};
 use super::{SessionStore, StoreError};
 use crate::ids::UserId;
-use crate::secret::Password;
 use crate::session::{OAuthClient, Session};
 
 /// A saved session as the file has it: all of it, and its tokens or where they are.
@@ -222,29 +222,6 @@ impl SessionStore {
         Ok(Saved { is_default, at })
     }
 
-    /// The crypto store key of the saved session `name` when it is `session`'s device (same
-    /// homeserver, user and device ID).
-    fn crypto_key_of_device(&self, name: &str, session: &Session) -> Option<Password> {
-        let saved = self.load().ok()?;
-        let old = saved.sessions.get(name)?;
-        if old.user_id != session.user_id
-            || old.homeserver != session.homeserver
-            || old.device_id != session.device_id
-        {
-            return None;
-        }
-        match &old.secrets {
-            Secrets::File(tokens) => tokens.crypto_store_key.clone(),
-            Secrets::Keyring { key } => {
-                self.keyring
-                    .as_ref()?
-                    .read::<Tokens>(key)
-                    .ok()?
-                    .crypto_store_key
-            }
-        }
-    }
-
     /// The saved session `name` with its tokens, read from the keyring if they are there.
     pub fn open(&self, name: &str, entry: &SavedSession) -> Result<Session, StoreError> {
         match &entry.secrets {
@@ -317,60 +294,6 @@ impl SessionStore {
         };
         *entry = SavedSession::new(session, secrets);
         Ok(())
-    }
-
-    /// The key of the crypto store of saved session `name`, which must still be the session of
-    /// `user_id`'s device `device_id`: made the first time (random), and kept with the tokens
-    /// (in the file or the keyring item), so that it moves and goes with them.
-    pub fn crypto_store_key(
-        &self,
-        name: &str,
-        user_id: &str,
-        device_id: &str,
-        new_key: impl FnOnce() -> Password,
-    ) -> Result<Password, StoreError> {
-        self.update(|saved| {
-            let entry = match saved.sessions.get_mut(name) {
-                Some(entry)
-                    if entry.user_id.as_str() == user_id && entry.device_id == device_id =>
-                {
-                    entry
-                }
-                _ => {
-                    return Err(StoreError {
-                        path: self.path.clone(),
-                        problem: format!(
-                            "saved session '{name}' is no longer the session of device \
-                             {device_id}"
-                        ),
-                        hint: "it was replaced or removed while this command ran; run the \
-                               command again"
-                            .into(),
-                    });
-                }
-            };
-            match &mut entry.secrets {
-                Secrets::File(tokens) => {
-                    Ok(tokens.crypto_store_key.get_or_insert_with(new_key).clone())
-                }
-                Secrets::Keyring { key } => {
-                    let keyring = self.keyring_for(Some(name))?;
-                    let mut tokens: Tokens = keyring
-                        .read(key)
-                        .map_err(|err| self.keyring_error(name, &err))?;
-                    if let Some(known) = &tokens.crypto_store_key {
-                        return Ok(known.clone());
-                    }
-                    let made = new_key();
-                    tokens.crypto_store_key = Some(made.clone());
-                    let label = keyring::label(name, user_id);
-                    keyring
-                        .write(key, &label, &tokens)
-                        .map_err(|err| self.keyring_error(name, &err))?;
-                    Ok(made)
-                }
-            }
-        })
     }
 
     /// Deletes the keyring item of `entry`, if it has one (an item already gone is fine). For
