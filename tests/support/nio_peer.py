@@ -160,10 +160,18 @@ async def join(client, room_id):
     await synced(client)
 
 
-async def send(client, room_id, text):
+async def in_room(client, room_id):
+    """Syncs until the room is known (a room just made or joined may come a sync later)."""
     await synced(client)
-    if room_id not in client.rooms:
-        fail(f"not in {room_id}")
+    for _ in range(10):
+        if room_id in client.rooms:
+            return
+        await synced(client, timeout=1000)
+    fail(f"not in {room_id}")
+
+
+async def send(client, room_id, text):
+    await in_room(client, room_id)
     await share_keys(client, room_id)
     answer = await client.room_send(
         room_id,
@@ -176,7 +184,7 @@ async def send(client, room_id, text):
 
 
 async def send_many(client, room_id, count):
-    await synced(client)
+    await in_room(client, room_id)
     await share_keys(client, room_id)
     for n in range(1, int(count) + 1):
         answer = await client.room_send(
