@@ -9,12 +9,17 @@ use serde_json::{Value as JsonValue, json};
 use crate::answer::Answer;
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode, InputError, TransportKind};
+use crate::listen::ENCRYPTED;
 use crate::secret::{AccessToken, unique_hex};
 use crate::unix_ms;
 
 mod list;
+mod outgoing;
+mod shape;
 mod watch;
 
+pub use outgoing::{OutgoingMessage, Thread, edit_content, reaction_content};
+pub use shape::{REDACTION, Relation, Shape};
 pub use watch::{ALIAS_KEPT, DeviceHook, RoomWatch};
 
 /// A joined room, from one filtered `/sync`.
@@ -43,12 +48,12 @@ pub struct Message {
     pub time: SystemTime,
     /// `m.room.message`, or `m.room.encrypted` (then there is no body unless decrypted).
     pub kind: String,
-    /// `m.text`, `m.notice`, `m.image`, ... (for `m.room.message`).
-    pub msgtype: Option<String>,
-    /// The plain-text body.
-    pub body: Option<String>,
     /// The content (of the decrypted event, once decrypted).
     pub content: JsonValue,
+    /// The event's `unsigned`: how it was redacted, its latest edit.
+    pub unsigned: JsonValue,
+    /// A redaction's top-level `redacts` (rooms before version 11).
+    pub redacts: Option<String>,
     /// Whether it came encrypted (`kind`, `msgtype` and `body` are then what it decrypted to).
     pub encrypted: bool,
     /// For a decrypted message: whether the sender's device is verified by its owner.
@@ -65,70 +70,6 @@ pub struct MessagesPage {
     pub messages: Vec<Message>,
     /// The token for the next, older, page.
     pub next: Option<String>,
-}
-
-/// A message to send: plain text, optionally with HTML and as a notice (what bots send).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMessage {
-    /// The plain-text body.
-    pub body: String,
-    /// An HTML rendering (`org.matrix.custom.html`).
-    pub html: Option<String>,
-    /// `m.notice` instead of `m.text`.
-    pub notice: bool,
-}
-
-impl OutgoingMessage {
-    /// A plain-text message.
-    pub fn text(body: impl Into<String>) -> Self {
-        Self {
-            body: body.into(),
-            html: None,
-            notice: false,
-        }
-    }
-
-    /// A message written in Markdown: the body stays the Markdown text (what clients without
-    /// HTML show), and the HTML rendering goes along. Raw HTML in the text is shown as text,
-    /// not passed on.
-    pub fn markdown(text: impl Into<String>) -> Self {
-        use pulldown_cmark::{Event, Options, Parser, html};
-        let body = text.into();
-        let parser = Parser::new_ext(
-            &body,
-            Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
-        )
-        .map(|event| match event {
-            Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-            other => other,
-        });
-        let mut rendered = String::new();
-        html::push_html(&mut rendered, parser);
-        Self {
-            html: Some(rendered.trim_end().to_owned()),
-            body,
-            notice: false,
-        }
-    }
-
-    /// The same message as a notice (`m.notice`: what bots send, no notification loops).
-    pub fn as_notice(mut self, notice: bool) -> Self {
-        self.notice = notice;
-        self
-    }
-
-    /// The event content.
-    pub fn content(&self) -> JsonValue {
-        let mut content = json!({
-            "msgtype": if self.notice { "m.notice" } else { "m.text" },
-            "body": self.body,
-        });
-        if let Some(html) = &self.html {
-            content["format"] = json!("org.matrix.custom.html");
-            content["formatted_body"] = json!(html);
-        }
-        content
-    }
 }
 
 /// A fresh transaction ID for [`Client::send_message`]: 128 random bits, hex.
@@ -235,14 +176,57 @@ impl Client {
         transaction_id: &str,
     ) -> Result<String, Error> {
         check_room(room_id)?;
-        if transaction_id.is_empty() {
-            return Err(Error::Input(InputError::new(
-                "the transaction ID is empty",
-                "use any short text that is new for each message, e.g. a counter or a UUID",
-            )));
-        }
+        check_transaction_id(transaction_id)?;
         let path = ["rooms", room_id, "send", event_type, transaction_id];
-        let send = || self.request_at(token, Method::Put, &path, &[], Some(content.clone()));
+        self.put_idempotent(token, &path, content)
+    }
+
+    /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`: removes an event's content (with
+    /// `reason`, if given); returns the redaction's event ID. The same transaction-ID rule as
+    /// [`Client::send_message`].
+    pub fn redact(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        event_id: &str,
+        reason: Option<&str>,
+        transaction_id: &str,
+    ) -> Result<String, Error> {
+        check_room(room_id)?;
+        check_transaction_id(transaction_id)?;
+        let body = reason.map_or_else(|| json!({}), |reason| json!({"reason": reason}));
+        let path = ["rooms", room_id, "redact", event_id, transaction_id];
+        self.put_idempotent(token, &path, &body)
+    }
+
+    /// `GET /rooms/{roomId}/event/{eventId}`: one event as the server has it (an encrypted
+    /// one encrypted). An unknown event, or one the user may not see, is `M_NOT_FOUND`.
+    pub fn event(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        event_id: &str,
+    ) -> Result<JsonValue, Error> {
+        check_room(room_id)?;
+        self.request_at(
+            token,
+            Method::Get,
+            &["rooms", room_id, "event", event_id],
+            &[],
+            None,
+        )?
+        .json()
+    }
+
+    /// A `PUT` under a transaction ID, sent once more when its answer was lost (the server
+    /// answers a repeat with the first one's event); returns the `event_id`.
+    fn put_idempotent(
+        &self,
+        token: &AccessToken,
+        path: &[&str],
+        content: &JsonValue,
+    ) -> Result<String, Error> {
+        let send = || self.request_at(token, Method::Put, path, &[], Some(content.clone()));
         let answer = match send() {
             Err(Error::Transport(err))
                 if matches!(
@@ -257,8 +241,9 @@ impl Client {
         answer.field("event_id")
     }
 
-    /// `GET /rooms/{roomId}/messages`: one page of messages, newest first, at most `limit`
-    /// (up to [`MAX_PAGE`]), from `from` (the `next` of the page before) or from the newest.
+    /// `GET /rooms/{roomId}/messages`: one page of messages (`m.room.message`, and encrypted
+    /// events), newest first, at most `limit` (up to [`MAX_PAGE`]), from `from` (the `next` of
+    /// the page before) or from the newest.
     pub fn messages(
         &self,
         token: &AccessToken,
@@ -266,8 +251,23 @@ impl Client {
         from: Option<&str>,
         limit: u32,
     ) -> Result<MessagesPage, Error> {
+        let types = ["m.room.message".to_owned(), ENCRYPTED.to_owned()];
+        self.events_page(token, room_id, &types, from, limit)
+    }
+
+    /// `GET /rooms/{roomId}/messages` for events of `types` (`*` wildcards allowed), as
+    /// [`Client::messages`] pages them. Add `m.room.encrypted` to read an encrypted room's
+    /// events of those types: their real type shows once they are decrypted.
+    pub fn events_page(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        types: &[String],
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<MessagesPage, Error> {
         check_room(room_id)?;
-        let filter = json!({"types": ["m.room.message", "m.room.encrypted"]});
+        let filter = json!({"types": types});
         let mut query = vec![
             ("dir".to_owned(), "b".to_owned()),
             ("limit".to_owned(), limit.clamp(1, MAX_PAGE).to_string()),
@@ -312,17 +312,37 @@ pub fn check_room(room: &str) -> Result<(), Error> {
     }
 }
 
+impl Message {
+    /// What it is: text, relations, media, redaction.
+    pub fn shape(&self) -> Shape {
+        Shape::of(
+            &self.kind,
+            &self.content,
+            &self.unsigned,
+            self.redacts.as_deref(),
+        )
+    }
+}
+
+fn check_transaction_id(transaction_id: &str) -> Result<(), Error> {
+    if transaction_id.is_empty() {
+        return Err(Error::Input(InputError::new(
+            "the transaction ID is empty",
+            "use any short text that is new for each message, e.g. a counter or a UUID",
+        )));
+    }
+    Ok(())
+}
+
 fn message_of(event: &JsonValue) -> Option<Message> {
-    let kind = event["type"].as_str()?.to_owned();
-    let content = &event["content"];
     Some(Message {
         event_id: event["event_id"].as_str()?.to_owned(),
         sender: event["sender"].as_str()?.to_owned(),
         time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
-        msgtype: content["msgtype"].as_str().map(str::to_owned),
-        body: content["body"].as_str().map(str::to_owned),
-        kind,
-        content: content.clone(),
+        kind: event["type"].as_str()?.to_owned(),
+        content: event["content"].clone(),
+        unsigned: event["unsigned"].clone(),
+        redacts: event["redacts"].as_str().map(str::to_owned),
         encrypted: false,
         verified: None,
         decrypt_error: None,
@@ -332,21 +352,6 @@ fn message_of(event: &JsonValue) -> Option<Message> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn markdown_renders_to_html_and_keeps_the_text_as_body() {
-        let message =
-            OutgoingMessage::markdown("**backup** done <script>x</script>").as_notice(true);
-        let content = message.content();
-        assert_eq!(content["msgtype"], "m.notice");
-        assert_eq!(content["body"], "**backup** done <script>x</script>");
-        assert_eq!(content["format"], "org.matrix.custom.html");
-        let html = content["formatted_body"].as_str().unwrap();
-        assert!(html.contains("<strong>backup</strong>"), "{html}");
-        assert!(!html.contains("<script>"), "{html}");
-        let plain = OutgoingMessage::text("hi").content();
-        assert_eq!(plain, json!({"msgtype": "m.text", "body": "hi"}));
-    }
 
     #[test]
     fn transaction_ids_are_fresh() {

@@ -170,8 +170,6 @@ impl Sealable for Message {
                 content,
                 verified,
             } => {
-                self.msgtype = content["msgtype"].as_str().map(str::to_owned);
-                self.body = content["body"].as_str().map(str::to_owned);
                 self.kind = kind;
                 self.content = content;
                 self.verified = Some(verified);

@@ -10,7 +10,7 @@ use serde_json::{Value as JsonValue, json};
 use super::CryptoChanges;
 use crate::client::Client;
 use crate::error::Error;
-use crate::rooms::{fresh_initial_timeout, next_batch, quiet_sync_filter};
+use crate::rooms::{Shape, fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 use crate::unix_ms;
 
@@ -106,6 +106,10 @@ pub struct Event {
     pub time: SystemTime,
     /// The event's content.
     pub content: JsonValue,
+    /// The event's `unsigned`: how it was redacted, its latest edit.
+    pub unsigned: JsonValue,
+    /// A redaction's top-level `redacts` (rooms before version 11).
+    pub redacts: Option<String>,
     /// Whether it came encrypted (`kind` and `content` are then what it decrypted to).
     pub encrypted: bool,
     /// For a decrypted event: whether the sender's device is verified by its owner.
@@ -116,6 +120,16 @@ pub struct Event {
 }
 
 impl Event {
+    /// What it is: text, relations, media, redaction.
+    pub fn shape(&self) -> Shape {
+        Shape::of(
+            &self.kind,
+            &self.content,
+            &self.unsigned,
+            self.redacts.as_deref(),
+        )
+    }
+
     /// The event as the server sent it (the fields decryption reads).
     pub fn as_json(&self) -> JsonValue {
         json!({
@@ -284,6 +298,8 @@ fn event_of(room_id: &str, event: &JsonValue) -> Option<Event> {
         kind: event["type"].as_str()?.to_owned(),
         time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
         content: event["content"].clone(),
+        unsigned: event["unsigned"].clone(),
+        redacts: event["redacts"].as_str().map(str::to_owned),
         encrypted: false,
         verified: None,
         decrypt_error: None,
@@ -327,6 +343,8 @@ fn invites_of(invited: &JsonValue, room_names: &mut BTreeMap<String, String>) ->
                 kind: "invite".to_owned(),
                 time: SystemTime::now(),
                 content: member["content"].clone(),
+                unsigned: JsonValue::Null,
+                redacts: None,
                 encrypted: false,
                 verified: None,
                 decrypt_error: None,
@@ -365,6 +383,8 @@ mod tests {
             kind: "m.room.message".into(),
             time: unix_ms::to_time(ms),
             content: json!({}),
+            unsigned: json!({}),
+            redacts: None,
             encrypted: false,
             verified: None,
             decrypt_error: None,

@@ -13,6 +13,8 @@ fn event(id: &str) -> Event {
         kind: "m.room.message".into(),
         time: std::time::SystemTime::UNIX_EPOCH,
         content: json!({"body": id}),
+        unsigned: json!({}),
+        redacts: None,
         encrypted: false,
         verified: None,
         decrypt_error: None,

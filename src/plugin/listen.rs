@@ -17,10 +17,9 @@ use crate::listen::{Event, ListenFilter, Listener, Position, Start, SyncFn, Verd
 use crate::plugin::MatrixPlugin;
 use crate::plugin::acks::AckBook;
 use crate::plugin::active::{Active, Failure, failure};
-use crate::plugin::e2ee::{ListenCrypto, push_encryption};
+use crate::plugin::e2ee::ListenCrypto;
 use crate::plugin::errors::Blame;
-use crate::plugin::json;
-use crate::plugin::token::{date_value, text_or_nothing};
+use crate::plugin::rows::EventRow;
 use crate::store::Listened;
 
 /// How often the position is written while rows flow.
@@ -177,24 +176,20 @@ impl Stream {
     fn row(&self, event: Event, ack: Option<u64>) -> Value {
         let span = self.span;
         let room = self.listener.room_name(&event.room_id).map(str::to_owned);
-        let mut record = Record::new();
-        record.push("time", date_value(event.time, span));
-        record.push("room_id", Value::string(&event.room_id, span));
-        record.push("room", text_or_nothing(room, span));
-        record.push("sender", Value::string(event.sender, span));
-        record.push("type", Value::string(event.kind, span));
-        let text = |field: &str| event.content[field].as_str().map(str::to_owned);
-        record.push("msgtype", text_or_nothing(text("msgtype"), span));
-        record.push("body", text_or_nothing(text("body"), span));
-        record.push("event_id", text_or_nothing(event.event_id, span));
-        record.push("content", json::to_value(event.content, span));
-        push_encryption(
-            &mut record,
-            event.encrypted,
-            event.verified,
-            event.decrypt_error,
-            span,
-        );
+        let mut record = EventRow {
+            time: event.time,
+            shape: event.shape(),
+            room_id: event.room_id,
+            room: Some(room),
+            sender: event.sender,
+            kind: event.kind,
+            event_id: event.event_id,
+            content: event.content,
+            encrypted: event.encrypted,
+            verified: event.verified,
+            decrypt_error: event.decrypt_error,
+        }
+        .into_record(span);
         let ack = match (&self.acks, ack) {
             (Some((id, _)), Some(seq)) => {
                 let mut ack = Record::new();

@@ -22,8 +22,11 @@ mod oauth_login;
 mod password;
 mod room_arg;
 mod room_watches;
+mod rows;
+mod sending;
 mod session_store;
 mod sso;
+mod target;
 mod token;
 mod watchdog;
 
@@ -238,6 +241,9 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Rooms),
             Box::new(commands::Join),
             Box::new(commands::SendMessage),
+            Box::new(commands::React),
+            Box::new(commands::Edit),
+            Box::new(commands::Redact),
             Box::new(commands::Messages),
             Box::new(commands::Listen),
             Box::new(commands::ListenAck),

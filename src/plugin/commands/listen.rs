@@ -3,7 +3,6 @@ use std::time::Duration;
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
     Category, Example, LabeledError, ListStream, PipelineData, Signature, Spanned, SyntaxShape,
-    Type, Value,
 };
 
 use super::{limit_flag, table_of, with_session};
@@ -13,6 +12,7 @@ use crate::plugin::active::Active;
 use crate::plugin::errors;
 use crate::plugin::listen::{Plan, Stream};
 use crate::plugin::room_arg::room_failure;
+use crate::plugin::rows::{check_event_type, check_sender, event_columns, texts};
 use crate::plugin::session_store::load;
 use crate::rooms::check_room;
 
@@ -36,8 +36,10 @@ impl PluginCommand for Listen {
     }
 
     fn extra_description(&self) -> &str {
-        "Columns: time, room_id, room (alias or name), sender, type, msgtype, body, event_id, \
-         content, encrypted, verified, decrypt_error, ack. The server filters (by rooms, --type, --sender), and holds each /sync up to \
+        "Columns: time, room_id, room (alias or name), sender, type, msgtype, body, \
+         formatted_body, event_id, reply_to, thread, relation, edits, latest_edit, url, info, \
+         redacted, redacts, reason, content, encrypted, verified, decrypt_error, ack (see \
+         `matrix messages` for what each holds). The server filters (by rooms, --type, --sender), and holds each /sync up to \
          --wait while nothing happens: an idle listener costs one request per wait. The \
          session's own events are left out unless --own. A failed request (a server restart, \
          no network, 5xx, 429) is retried with a growing pause (1 s to 30 s), said on stderr; \
@@ -57,21 +59,7 @@ impl PluginCommand for Listen {
     fn signature(&self) -> Signature {
         with_session(
             Signature::build(self.name()),
-            table_of(&[
-                ("time", Type::Date),
-                ("room_id", Type::String),
-                ("room", Type::String),
-                ("sender", Type::String),
-                ("type", Type::String),
-                ("msgtype", Type::String),
-                ("body", Type::String),
-                ("event_id", Type::String),
-                ("content", Type::record()),
-                ("encrypted", Type::Bool),
-                ("verified", Type::Bool),
-                ("decrypt_error", Type::String),
-                ("ack", Type::record()),
-            ]),
+            table_of(&event_columns(true)),
         )
         .rest(
             "rooms",
@@ -231,72 +219,6 @@ impl PluginCommand for Listen {
             None,
         ))
     }
-}
-
-/// A flag given as a string or a list of strings, each checked by `check`.
-fn texts(
-    call: &EvaluatedCall,
-    name: &str,
-    check: fn(&str) -> Result<(), String>,
-) -> Result<Option<Vec<String>>, LabeledError> {
-    let Some(value) = call.get_flag_value(name) else {
-        return Ok(None);
-    };
-    let span = value.span();
-    let items = match value {
-        Value::List { vals, .. } => vals.into_owned(),
-        single => vec![single],
-    };
-    if items.is_empty() {
-        return Err(LabeledError::new(format!("--{name} is empty"))
-            .with_label("give at least one", span)
-            .with_help(format!("e.g. --{name} {}", example_of(name))));
-    }
-    let mut list = Vec::with_capacity(items.len());
-    for item in items {
-        let item_span = item.span();
-        let text = match item {
-            Value::String { val, .. } => val,
-            other => {
-                return Err(LabeledError::new(format!("--{name} takes text"))
-                    .with_label(format!("this is {}", other.get_type()), item_span)
-                    .with_help(format!("e.g. --{name} {}", example_of(name))));
-            }
-        };
-        if let Err(problem) = check(&text) {
-            return Err(LabeledError::new(problem)
-                .with_label(format!("not for --{name}"), item_span)
-                .with_help(format!("e.g. --{name} {}", example_of(name))));
-        }
-        list.push(text);
-    }
-    Ok(Some(list))
-}
-
-/// What a flag's value looks like, for help.
-fn example_of(name: &str) -> &'static str {
-    match name {
-        "type" => "m.room.message (or [m.room.message m.reaction], or m.room.*)",
-        _ => "@alice:example.org (or ['@alice:example.org' '@bob:example.org'])",
-    }
-}
-
-/// An event type: a namespaced name (`m.room.message`, `com.example.*`), not a number.
-fn check_event_type(text: &str) -> Result<(), String> {
-    if text.trim().is_empty() {
-        return Err("An event type is empty".to_owned());
-    }
-    if text.contains(char::is_whitespace) || !text.contains(|c: char| c.is_alphabetic()) {
-        return Err(format!("'{text}' is not an event type"));
-    }
-    Ok(())
-}
-
-/// A sender: a full user ID.
-fn check_sender(text: &str) -> Result<(), String> {
-    crate::ids::UserId::parse(text)
-        .map(|_| ())
-        .map_err(|err| crate::plugin::errors::capitalise(&err.problem))
 }
 
 /// `--wait`: positive, at most [`MAX_WAIT`].

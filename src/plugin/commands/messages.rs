@@ -3,21 +3,20 @@ use std::sync::Arc;
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
-    Category, Example, LabeledError, ListStream, PipelineData, Record, ShellError, Signature, Span,
-    Spanned, SyntaxShape, Type, Value,
+    Category, Example, LabeledError, ListStream, PipelineData, ShellError, Signature, Span,
+    Spanned, SyntaxShape, Value,
 };
 
 use super::{Pipe, limit_flag, table_of, with_session};
 use crate::client::Client;
 use crate::e2ee::{self, Crypto};
 use crate::error::{E2eeKind, Error};
-use crate::listen::ENCRYPTED;
+use crate::listen::{ENCRYPTED, ListenFilter};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
-use crate::plugin::e2ee::push_encryption;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::room_arg::{room_arg, room_failure, with_room};
-use crate::plugin::token::{date_value, text_or_nothing};
+use crate::plugin::rows::{EventRow, check_event_type, event_columns, texts};
 use crate::rooms::{MAX_PAGE, Message};
 use crate::secret::AccessToken;
 
@@ -38,8 +37,15 @@ impl PluginCommand for Messages {
     }
 
     fn extra_description(&self) -> &str {
-        "Columns: time, sender, msgtype, body, event_id, encrypted, verified, decrypt_error. \
-         The rows stream in pages: the first of up to 100 (the first rows come at once), then \
+        "Columns: time, room_id, sender, type, msgtype (m.text, m.notice, m.image, ...; \
+         never the event type), body (an edit's new text; a message's latest edit, when the \
+         server gives it), formatted_body (HTML), event_id, reply_to (the event replied to), \
+         thread (its thread's root), relation (rel_type, event_id, key: reactions, edits, \
+         threads), edits (the event an edit replaces), latest_edit, url (mxc:// of media), \
+         info (its size, type), redacted (and reason), redacts (the event a redaction removes), reason, \
+         content, encrypted, verified, decrypt_error. `matrix listen` gives the same, with \
+         room and ack. By default the rows are messages (m.room.message); --type asks for \
+         others: m.reaction, m.room.redaction, m.room.* or *. The rows stream in pages: the first of up to 100 (the first rows come at once), then \
          of up to 1000 (the most Synapse gives), no larger than --limit; 10,000 messages take \
          11 requests, and the pages already read are not kept. Messages of an end-to-end \
          encrypted room are decrypted with the room keys the saved session's device has \
@@ -51,16 +57,7 @@ impl PluginCommand for Messages {
     fn signature(&self) -> Signature {
         with_session(
             Signature::build(self.name()),
-            table_of(&[
-                ("time", Type::Date),
-                ("sender", Type::String),
-                ("msgtype", Type::String),
-                ("body", Type::String),
-                ("event_id", Type::String),
-                ("encrypted", Type::Bool),
-                ("verified", Type::Bool),
-                ("decrypt_error", Type::String),
-            ]),
+            table_of(&event_columns(false)),
         )
         .pipe(with_room)
         .named(
@@ -68,6 +65,16 @@ impl PluginCommand for Messages {
             SyntaxShape::Int,
             "How many messages at most (default: 20).",
             Some('l'),
+        )
+        .named(
+            "type",
+            // The list first: with the string first, an inline list is parsed as one string.
+            SyntaxShape::OneOf(vec![
+                SyntaxShape::List(Box::new(SyntaxShape::String)),
+                SyntaxShape::String,
+            ]),
+            "Event types, `*` wildcards allowed (default: m.room.message).",
+            None,
         )
         .category(Category::Network)
     }
@@ -88,6 +95,11 @@ impl PluginCommand for Messages {
                 description: "How many of the last 1000 messages the bot sent",
                 result: None,
             },
+            Example {
+                example: "matrix messages '#ops:example.org' --type m.reaction --limit 100 | where relation.key == '👍' | length",
+                description: "How many thumbs-up the last 100 reactions gave",
+                result: None,
+            },
         ]
     }
 
@@ -101,6 +113,17 @@ impl PluginCommand for Messages {
         let room = room_arg(call)?;
         let limit =
             limit_flag(call)?.map_or(20, |limit| usize::try_from(limit).unwrap_or(usize::MAX));
+        let types = texts(call, "type", check_event_type)?
+            .unwrap_or_else(|| vec!["m.room.message".to_owned()]);
+        let wanted = ListenFilter {
+            types,
+            ..ListenFilter::default()
+        };
+        // Encrypted events are asked for too, and kept by their real type once decrypted.
+        let mut types = wanted.types.clone();
+        if !wanted.types_match(ENCRYPTED) {
+            types.push(ENCRYPTED.to_owned());
+        }
         let input = input.into_value(call.head)?;
         let mut active = Active::resolve(plugin, engine, call, &input)?;
         let blame = active.blame();
@@ -111,7 +134,7 @@ impl PluginCommand for Messages {
             .map_err(|err| room_failure(err, &room, &blame))?;
         let first = active
             .run(plugin, |client, token| {
-                client.messages(token, &room_id, None, page_size(limit, FIRST_PAGE))
+                client.events_page(token, &room_id, &types, None, page_size(limit, FIRST_PAGE))
             })
             .map_err(|err| room_failure(err, &room, &blame))?;
         let client = active
@@ -124,10 +147,12 @@ impl PluginCommand for Messages {
             active: Box::new(active),
         };
         crypto
-            .open(&room_id, &mut first.messages)
+            .open(&room_id, &mut first.messages, &wanted)
             .map_err(|err| room_failure(err, &room, &blame))?;
         let pages = Pages {
             crypto,
+            wanted,
+            types,
             client,
             token,
             room_id,
@@ -162,7 +187,12 @@ impl Sealed {
     /// Decrypts a page's encrypted messages. At the first, the device's crypto opens, and takes
     /// the room keys sent to it since its last sync (while no listener ran); a session that is
     /// not saved gets rows that say so, a store that cannot be used an error.
-    fn open(&mut self, room_id: &str, messages: &mut [Message]) -> Result<(), Failure> {
+    fn open(
+        &mut self,
+        room_id: &str,
+        messages: &mut Vec<Message>,
+        wanted: &ListenFilter,
+    ) -> Result<(), Failure> {
         let sealed = messages.iter().any(|message| message.kind == ENCRYPTED);
         if sealed && let Self::Later { plugin, active } = self {
             let opened = plugin.crypto(active).and_then(|crypto| {
@@ -182,6 +212,11 @@ impl Sealed {
             Self::Unavailable(why) => e2ee::mark_sealed(messages, why),
             Self::Later { .. } => {}
         }
+        messages.retain(|message| {
+            !message.encrypted
+                || message.decrypt_error.is_some()
+                || wanted.types_match(&message.kind)
+        });
         Ok(())
     }
 }
@@ -197,6 +232,9 @@ fn page_size(left: usize, largest: u32) -> u32 {
 /// The messages of a room, page by page, as rows.
 struct Pages {
     crypto: Sealed,
+    /// The types asked for; the types asked of the server (with encrypted events).
+    wanted: ListenFilter,
+    types: Vec<String>,
     client: Client,
     token: AccessToken,
     room_id: String,
@@ -226,41 +264,44 @@ impl Iterator for Pages {
         }
         if self.buffered.is_empty() {
             let from = self.next.take()?;
-            match self.client.messages(
+            match self.client.events_page(
                 &self.token,
                 &self.room_id,
+                &self.types,
                 Some(&from),
                 page_size(self.left, MAX_PAGE),
             ) {
-                Ok(mut page) => match self.crypto.open(&self.room_id, &mut page.messages) {
-                    Ok(()) => {
-                        self.buffered = page.messages.into();
-                        self.next = page.next;
+                Ok(mut page) => {
+                    match self
+                        .crypto
+                        .open(&self.room_id, &mut page.messages, &self.wanted)
+                    {
+                        Ok(()) => {
+                            self.buffered = page.messages.into();
+                            self.next = page.next;
+                        }
+                        Err(err) => return Some(self.failed(err)),
                     }
-                    Err(err) => return Some(self.failed(err)),
-                },
+                }
                 Err(err) => return Some(self.failed(Failure::Request(err))),
             }
         }
         let message = self.buffered.pop_front()?;
         self.left -= 1;
-        let span = self.span;
-        let mut record = Record::new();
-        record.push("time", date_value(message.time, span));
-        record.push("sender", Value::string(message.sender, span));
-        record.push(
-            "msgtype",
-            text_or_nothing(message.msgtype.or(Some(message.kind)), span),
-        );
-        record.push("body", text_or_nothing(message.body, span));
-        record.push("event_id", Value::string(message.event_id, span));
-        push_encryption(
-            &mut record,
-            message.encrypted,
-            message.verified,
-            message.decrypt_error,
-            span,
-        );
-        Some(Value::record(record, span))
+        let record = EventRow {
+            time: message.time,
+            shape: message.shape(),
+            room_id: self.room_id.clone(),
+            room: None,
+            sender: message.sender,
+            kind: message.kind,
+            event_id: Some(message.event_id),
+            content: message.content,
+            encrypted: message.encrypted,
+            verified: message.verified,
+            decrypt_error: message.decrypt_error,
+        }
+        .into_record(self.span);
+        Some(Value::record(record, self.span))
     }
 }

@@ -62,6 +62,7 @@ mod devices_delete;
 mod devices_rename;
 mod discover;
 mod e2ee_status;
+mod edit;
 mod flows;
 mod group;
 mod join;
@@ -71,6 +72,8 @@ mod login;
 mod login_token;
 mod logout;
 mod messages;
+mod react;
+mod redact;
 mod refresh;
 mod register;
 mod rooms;
@@ -98,6 +101,7 @@ pub use devices_delete::DevicesDelete;
 pub use devices_rename::DevicesRename;
 pub use discover::Discover;
 pub use e2ee_status::E2eeStatus;
+pub use edit::Edit;
 pub use flows::Flows;
 pub use group::{ADMIN, E2EE, Group, MATRIX, SESSION, TOKEN};
 pub use join::Join;
@@ -107,6 +111,8 @@ pub use login::Login;
 pub use login_token::TokenLoginToken;
 pub use logout::Logout;
 pub use messages::Messages;
+pub use react::React;
+pub use redact::Redact;
 pub use refresh::Refresh;
 pub use register::Register;
 pub use rooms::Rooms;
@@ -189,6 +195,17 @@ fn table_of(columns: &[(&str, Type)]) -> Type {
             .iter()
             .map(|(name, ty)| ((*name).to_owned(), ty.clone()))
             .collect(),
+    )
+}
+
+/// Adds `--txn-id`: what makes a send's retries safe (`matrix send`, `react`, `edit`,
+/// `redact`).
+fn with_txn_id(signature: Signature) -> Signature {
+    signature.named(
+        "txn-id",
+        SyntaxShape::String,
+        "The transaction ID: the same ID sends once (default: a fresh random one).",
+        None,
     )
 }
 

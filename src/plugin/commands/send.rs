@@ -1,14 +1,16 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
-    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Spanned,
+    Category, Example, IntoPipelineData, LabeledError, PipelineData, Signature, Span, Spanned,
     SyntaxShape, Type, Value,
 };
 
-use super::{Pipe, with_session};
+use super::{Pipe, with_session, with_txn_id};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
-use crate::plugin::room_arg::{room_arg, room_failure, with_room};
-use crate::rooms::{OutgoingMessage, new_transaction_id};
+use crate::plugin::errors;
+use crate::plugin::rows::{check_sender, texts};
+use crate::plugin::target::{Target, row_target};
+use crate::rooms::{OutgoingMessage, check_room, new_transaction_id};
 
 /// `matrix send`: sends a message.
 pub struct SendMessage;
@@ -23,22 +25,31 @@ impl PluginCommand for SendMessage {
     }
 
     fn description(&self) -> &str {
-        "Send a message to a room; returns the event ID."
+        "Send a message to a room, or an answer to a row; returns the event ID."
     }
 
     fn extra_description(&self) -> &str {
         "The message is the argument, or the string on the pipeline (then the session comes \
-         from --session or the saved default). Each send has a transaction ID, so that a \
-         request repeated after a lost answer is not sent twice; give your own with --txn-id \
-         to make a script's retries safe too. In an end-to-end encrypted room the message is \
-         encrypted (Megolm) for every device of the room's members (the e2ee_share setting: \
-         all, or only verified ones); that needs a saved session, whose device keeps its keys \
-         in a crypto store."
+         from --session or the saved default). With --reply or --in-thread, a row of `matrix \
+         listen` or `matrix messages` is on the pipeline: the room and the event answered come \
+         from it, and the one argument is the message (a reply to a message in a thread stays \
+         in the thread). --reply-to and --thread do the same with event IDs, looked up first. \
+         A reply mentions the sender answered (m.mentions), --mention adds users; no one else \
+         is notified. Each send has a transaction ID, so that a request repeated after a lost \
+         answer is not sent twice; give your own with --txn-id to make a script's retries \
+         safe too. In an end-to-end encrypted room the message is encrypted (Megolm) for \
+         every device of the room's members (the e2ee_share setting: all, or only verified \
+         ones); that needs a saved session, whose device keeps its keys in a crypto store."
     }
 
     fn signature(&self) -> Signature {
         with_session(Signature::build(self.name()), Type::record())
-            .pipe(with_room)
+            .optional(
+                "room",
+                SyntaxShape::String,
+                "The room: an alias (#ops:example.org) or a room ID (with --reply or \
+                 --in-thread: the message, the room coming from the row).",
+            )
             .optional("message", SyntaxShape::String, "The message text.")
             .switch(
                 "notice",
@@ -50,17 +61,46 @@ impl PluginCommand for SendMessage {
                 "Render the text as Markdown (sent as HTML, with the text as fallback).",
                 Some('m'),
             )
-            .named(
-                "txn-id",
-                SyntaxShape::String,
-                "The transaction ID: the same ID sends once (default: a fresh random one).",
+            .switch(
+                "reply",
+                "Reply to the row on the pipeline (in its thread, if it is in one).",
                 None,
             )
+            .switch(
+                "in-thread",
+                "Answer in the thread of the row on the pipeline (started at the row if none).",
+                None,
+            )
+            .named(
+                "reply-to",
+                SyntaxShape::String,
+                "Reply to this event of the room.",
+                None,
+            )
+            .named(
+                "thread",
+                SyntaxShape::String,
+                "Send in the thread of this event of the room.",
+                None,
+            )
+            .named(
+                "mention",
+                // The list first: with the string first, an inline list is parsed as one string.
+                SyntaxShape::OneOf(vec![
+                    SyntaxShape::List(Box::new(SyntaxShape::String)),
+                    SyntaxShape::String,
+                ]),
+                "Users to notify (m.mentions).",
+                None,
+            )
+            .pipe(with_txn_id)
             .category(Category::Network)
     }
 
     fn search_terms(&self) -> Vec<&str> {
-        vec!["message", "notify", "post", "say", "chat"]
+        vec![
+            "message", "notify", "post", "say", "chat", "reply", "thread",
+        ]
     }
 
     fn examples(&self) -> Vec<Example<'_>> {
@@ -75,6 +115,16 @@ impl PluginCommand for SendMessage {
                 description: "Send Markdown as the bot",
                 result: None,
             },
+            Example {
+                example: "matrix listen --session bot | where body == '!ping' | each { matrix send pong --reply --session bot }",
+                description: "Answer each !ping with a reply (inside the thread, when the !ping is in one)",
+                result: None,
+            },
+            Example {
+                example: "matrix send '#ops:example.org' 'db1 is down' --mention ['@alice:example.org']",
+                description: "Notify Alice, and only her",
+                result: None,
+            },
         ]
     }
 
@@ -85,95 +135,185 @@ impl PluginCommand for SendMessage {
         call: &EvaluatedCall,
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let room = room_arg(call)?;
-        let argument: Option<Spanned<String>> = call.opt(1)?;
+        let first: Option<Spanned<String>> = call.opt(0)?;
+        let second: Option<Spanned<String>> = call.opt(1)?;
         let txn_id: Option<Spanned<String>> = call.get_flag("txn-id")?;
-        // A string on the pipeline is the message; anything else is the session.
-        let (session_input, piped) = match input {
-            PipelineData::Value(
-                Value::String {
-                    val, internal_span, ..
-                },
-                _,
-            ) => (Value::nothing(call.head), Some((val, internal_span))),
-            PipelineData::ByteStream(stream, _) => {
-                let span = stream.span();
-                let text = stream.into_string().map_err(|_| {
-                    LabeledError::new("The piped message is not text")
-                        .with_label("expected UTF-8 text", span)
-                })?;
-                (Value::nothing(call.head), Some((text, span)))
+        let answering = call.has_flag("reply")? || call.has_flag("in-thread")?;
+        let (session_input, piped) = split_input(input, call.head)?;
+        let (room, target, argument) = if answering {
+            let target = row_target(&session_input)?.ok_or_else(|| no_row(call))?;
+            if let Some(extra) = &second {
+                return Err(LabeledError::new("Too many arguments")
+                    .with_label("the room comes from the row on the pipeline", extra.span)
+                    .with_help("give only the message: `$row | matrix send pong --reply`"));
             }
-            other => (other.into_value(call.head)?, None),
-        };
-        let (text, text_span) = match (piped, argument) {
-            (Some(_), Some(argument)) => {
-                return Err(LabeledError::new("The message was given twice")
-                    .with_label("a message also came from the pipeline", argument.span)
-                    .with_help("give it one way: as the argument or on the pipeline"));
-            }
-            (Some((text, span)), None) => (text.trim_end_matches(['\r', '\n']).to_owned(), span),
-            (None, Some(argument)) => (argument.item, argument.span),
-            (None, None) => {
-                return Err(LabeledError::new("What should be sent?")
-                    .with_label("no message", call.head)
+            (target.room.clone(), Some(target), first)
+        } else {
+            let Some(room) = first else {
+                return Err(LabeledError::new("Which room?")
+                    .with_label("no room", call.head)
                     .with_help(
-                        "give the message as an argument, or pipe it in: \
-                         `\"backup done\" | matrix send '#ops:example.org'`",
+                        "give the room first (`matrix send '#ops:example.org' hello`), or pipe \
+                         a row of `matrix listen` and answer it with --reply",
                     ));
-            }
+            };
+            check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+            (room, None, second)
         };
-        if text.trim().is_empty() {
-            return Err(LabeledError::new("The message is empty")
-                .with_label("nothing to send", text_span)
-                .with_help("Matrix clients show empty messages as nothing at all"));
-        }
-        let message = if call.has_flag("markdown")? {
+        let text = message_text(call, piped, argument)?;
+        let mut message = if call.has_flag("markdown")? {
             OutgoingMessage::markdown(text)
         } else {
             OutgoingMessage::text(text)
         }
         .as_notice(call.has_flag("notice")?);
+        for user_id in texts(call, "mention", check_sender)?.unwrap_or_default() {
+            message.mention(&user_id);
+        }
         let txn_id = txn_id.map_or_else(new_transaction_id, |id| id.item);
 
-        let mut active = Active::resolve(plugin, engine, call, &session_input)?;
-        let blame = active.blame();
-        let user_id = active.session.user_id.to_string();
-        let device = plugin.device_hook(&active);
-        let (room_id, encrypted) = active
-            .run(plugin, |client, token| {
-                plugin.room_to_send_to(client, token, &user_id, &room.item, device.clone())
-            })
-            .map_err(|err| room_failure(err, &room, &blame))?;
-        let crypto = match encrypted {
-            true => Some(
-                plugin
-                    .crypto(&active)
-                    .map_err(|err| room_failure(err, &room, &blame))?,
-            ),
-            false => None,
+        // A row is not a session: the session comes from --session or the saved default.
+        let session_input = match target {
+            Some(_) => Value::nothing(call.head),
+            None => session_input,
         };
-        let event_id = active
-            .run(plugin, |client, token| match &crypto {
-                Some(crypto) => crypto.send(
-                    client,
-                    token,
-                    &room_id,
-                    "m.room.message",
-                    &message.content(),
-                    &txn_id,
-                ),
-                None => client.send_message(token, &room_id, &message, &txn_id),
-            })
-            .map_err(|err| {
-                plugin.forget_room(&active.session.homeserver, &user_id, &room_id);
-                room_failure(err, &room, &blame)
-            })?;
-        let span = call.head;
-        let mut record = Record::new();
-        record.push("event_id", Value::string(event_id, span));
-        record.push("room_id", Value::string(room_id, span));
-        record.push("txn_id", Value::string(txn_id, span));
-        Ok(Value::record(record, span).into_pipeline_data())
+        let mut active = Active::resolve(plugin, engine, call, &session_input)?;
+        let message = place(plugin, &mut active, call, &room, target, message)?;
+        let sent = plugin.send_to_room(
+            &mut active,
+            &room,
+            "m.room.message",
+            &message.content(),
+            txn_id,
+        )?;
+        Ok(sent.into_value(call.head).into_pipeline_data())
     }
+}
+
+/// The pipeline's input: a string (or text stream) is the message, anything else the session
+/// or a row.
+fn split_input(
+    input: PipelineData,
+    head: Span,
+) -> Result<(Value, Option<(String, Span)>), LabeledError> {
+    Ok(match input {
+        PipelineData::Value(
+            Value::String {
+                val, internal_span, ..
+            },
+            _,
+        ) => (Value::nothing(head), Some((val, internal_span))),
+        PipelineData::ByteStream(stream, _) => {
+            let span = stream.span();
+            let text = stream.into_string().map_err(|_| {
+                LabeledError::new("The piped message is not text")
+                    .with_label("expected UTF-8 text", span)
+            })?;
+            (Value::nothing(head), Some((text, span)))
+        }
+        other => (other.into_value(head)?, None),
+    })
+}
+
+/// The message's text: the argument or the pipeline's, not both, not empty.
+fn message_text(
+    call: &EvaluatedCall,
+    piped: Option<(String, Span)>,
+    argument: Option<Spanned<String>>,
+) -> Result<String, LabeledError> {
+    let (text, text_span) = match (piped, argument) {
+        (Some(_), Some(argument)) => {
+            return Err(LabeledError::new("The message was given twice")
+                .with_label("a message also came from the pipeline", argument.span)
+                .with_help("give it one way: as the argument or on the pipeline"));
+        }
+        (Some((text, span)), None) => (text.trim_end_matches(['\r', '\n']).to_owned(), span),
+        (None, Some(argument)) => (argument.item, argument.span),
+        (None, None) => {
+            return Err(LabeledError::new("What should be sent?")
+                .with_label("no message", call.head)
+                .with_help(
+                    "give the message as an argument, or pipe it in: \
+                     `\"backup done\" | matrix send '#ops:example.org'`",
+                ));
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(LabeledError::new("The message is empty")
+            .with_label("nothing to send", text_span)
+            .with_help("Matrix clients show empty messages as nothing at all"));
+    }
+    Ok(text)
+}
+
+/// `--reply` or `--in-thread` without a row on the pipeline.
+fn no_row(call: &EvaluatedCall) -> LabeledError {
+    let flag = if call.has_flag("reply").unwrap_or(false) {
+        "reply"
+    } else {
+        "in-thread"
+    };
+    let span = call
+        .get_flag_value(flag)
+        .map_or(call.head, |value| value.span());
+    LabeledError::new(format!("--{flag} needs a row on the pipeline"))
+        .with_label(
+            "no row of `matrix listen` or `matrix messages` to answer",
+            span,
+        )
+        .with_help(
+            "pipe the row: `matrix listen | each { matrix send pong --reply }`, or name the \
+             event: --reply-to <event_id> (--thread <event_id>)",
+        )
+}
+
+/// The message placed: a reply, in a thread, both, or neither, as the flags and the row say.
+fn place(
+    plugin: &MatrixPlugin,
+    active: &mut Active,
+    call: &EvaluatedCall,
+    room: &Spanned<String>,
+    row: Option<Target>,
+    message: OutgoingMessage,
+) -> Result<OutgoingMessage, LabeledError> {
+    let own = active.session.user_id.to_string();
+    let by_id = |flag: &str, active: &mut Active| -> Result<Option<Target>, LabeledError> {
+        let Some(event_id) = call.get_flag::<Spanned<String>>(flag)? else {
+            return Ok(None);
+        };
+        if row.is_some() {
+            return Err(LabeledError::new(format!("--{flag} with a row"))
+                .with_label(
+                    "the row on the pipeline already names the event",
+                    event_id.span,
+                )
+                .with_help("answer the row (--reply, --in-thread) or name an event, not both"));
+        }
+        let mut target = Target::by_id(room.clone(), event_id)?;
+        target.look_up(plugin, active)?;
+        Ok(Some(target))
+    };
+    let reply_to = by_id("reply-to", active)?;
+    let thread = by_id("thread", active)?;
+    let (reply, in_thread) = (call.has_flag("reply")?, call.has_flag("in-thread")?);
+    let mut message = message;
+    if let Some(row) = &row {
+        if reply {
+            message = message.replying_to(&row.event_id.item, row.sender.as_deref(), &own);
+        }
+        // A reply to a message in a thread stays there; --in-thread starts one if need be.
+        if row.thread.is_some() || in_thread {
+            message = message.in_thread(row.thread_root(), &row.event_id.item);
+        }
+    }
+    if let Some(target) = &reply_to {
+        message = message.replying_to(&target.event_id.item, target.sender.as_deref(), &own);
+        if let (Some(root), None) = (&target.thread, &thread) {
+            message = message.in_thread(root, &target.event_id.item);
+        }
+    }
+    if let Some(target) = &thread {
+        message = message.in_thread(target.thread_root(), &target.event_id.item);
+    }
+    Ok(message)
 }
