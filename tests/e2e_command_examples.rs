@@ -6,7 +6,7 @@
 
 mod support;
 
-use serde_json::json;
+use serde_json::{Value as JsonValue, json};
 use std::time::Duration;
 use support::browser::Browser;
 use support::examples::{Examples, needs_mas};
@@ -250,7 +250,7 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     ex.run(
         "matrix messages '#ops:example.org' --limit 5",
         "",
-        "table<time: datetime, sender: string, msgtype: string, body: string, event_id: string, encrypted: bool, verified: nothing, decrypt_error: nothing>",
+        "table<time: datetime, room_id: string, sender: string, type: string, msgtype: string, body: string, formatted_body: oneof<nothing, string>, event_id: string, reply_to: nothing, thread: nothing, relation: nothing, edits: nothing, latest_edit: nothing, url: nothing, info: nothing, redacted: bool, redacts: nothing, reason: nothing, content: record<body: string, m.mentions: record, msgtype: string>, encrypted: bool, verified: nothing, decrypt_error: nothing>",
     );
     let sent = ex.run(
         "matrix messages '#ops:example.org' --limit 1000 | where sender == '@bot:example.org' | length",
@@ -258,6 +258,7 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "int",
     );
     assert_eq!(sent.json, 2, "the two messages the bot sent");
+    answering(&ex, hs, &admin_token);
     ex.run(
         "matrix rooms",
         "",
@@ -470,13 +471,7 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
             assert!(answered, "no encrypted pong in the DM");
         },
     );
-    // #ops, with @admin in it.
-    ex.prepare(
-        "let ops = (matrix api 'directory/room/#ops:localhost').room_id
-        matrix api $'rooms/($ops)/invite' --data {user_id: '@admin:localhost'} | ignore",
-        "",
-    );
-    hs.call(admin_token, "POST", "join/%23ops:localhost", &json!({}));
+    // #ops, with @admin in it (since `answering`).
     let ops = hs.call(
         admin_token,
         "GET",
@@ -539,6 +534,179 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
         Some(1),
         "{}",
         after.json
+    );
+}
+
+/// The answers of `matrix send`, `react`, `edit`, `redact`, and the rows that show them, in
+/// #ops (the bot's room, @admin invited).
+fn answering(ex: &Examples, hs: &Synapse, admin_token: &str) {
+    ex.prepare(
+        "let ops = (matrix api 'directory/room/#ops:localhost').room_id
+        matrix api $'rooms/($ops)/invite' --data {user_id: '@admin:localhost'} | ignore",
+        "",
+    );
+    hs.call(admin_token, "POST", "join/%23ops:localhost", &json!({}));
+    let ops = hs.call(
+        admin_token,
+        "GET",
+        "directory/room/%23ops:localhost",
+        &json!({}),
+    )["room_id"]
+        .as_str()
+        .expect("#ops")
+        .to_owned();
+    let mentioned = ex.run(
+        "matrix send '#ops:example.org' 'db1 is down' --mention ['@alice:example.org']",
+        "",
+        SENT,
+    );
+    let event = |id: &JsonValue| {
+        hs.call(
+            admin_token,
+            "GET",
+            &format!("rooms/{ops}/event/{}", id.as_str().unwrap()),
+            &json!({}),
+        )
+    };
+    assert_eq!(
+        event(&mentioned.json["event_id"])["content"]["m.mentions"],
+        json!({"user_ids": ["@alice:localhost"]})
+    );
+    let reacted = ex.run(
+        "let asked = (matrix send '#ops:example.org' 'deploy v2 now?'); matrix react $asked.room_id $asked.event_id 🚀 --session bot",
+        "",
+        SENT,
+    );
+    let reaction = event(&reacted.json["event_id"]);
+    assert_eq!(reaction["type"], "m.reaction");
+    assert_eq!(reaction["content"]["m.relates_to"]["key"], "🚀");
+    let edited = ex.run(
+        "let sent = (matrix send '#ops:example.org' 'deploying…' --session bot); matrix edit $sent.room_id $sent.event_id 'deployed ✅' --session bot",
+        "",
+        SENT,
+    );
+    let edit = event(&edited.json["event_id"]);
+    assert_eq!(edit["content"]["m.new_content"]["body"], "deployed ✅");
+    assert_eq!(edit["content"]["m.relates_to"]["rel_type"], "m.replace");
+    // The newest message of the bot is that edit: editing it edits the original again.
+    let fixed = ex.run(
+        "matrix messages '#ops:example.org' --session bot | where sender == '@bot:example.org' | first | matrix edit '**fixed**' --markdown --session bot",
+        "",
+        SENT,
+    );
+    let fix = event(&fixed.json["event_id"]);
+    assert_eq!(
+        fix["content"]["m.relates_to"]["event_id"], edit["content"]["m.relates_to"]["event_id"],
+        "the second edit replaces the original, not the first edit"
+    );
+    assert_eq!(
+        fix["content"]["m.new_content"]["formatted_body"],
+        "<p><strong>fixed</strong></p>"
+    );
+    let thumbs = hs.call(
+        admin_token,
+        "PUT",
+        &format!("rooms/{ops}/send/m.reaction/thumbs1"),
+        &json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": reacted.json["event_id"], "key": "👍"}}),
+    );
+    assert!(thumbs["event_id"].is_string());
+    let counted = ex.run(
+        "matrix messages '#ops:example.org' --type m.reaction --limit 100 | where relation.key == '👍' | length",
+        "",
+        "int",
+    );
+    assert_eq!(counted.json, 1);
+    let taken_back = ex.run(
+        "let sent = (matrix send '#ops:example.org' 'wrong room, sorry'); matrix redact $sent.room_id $sent.event_id --reason 'wrong room'",
+        "",
+        SENT,
+    );
+    assert_eq!(
+        event(&taken_back.json["event_id"])["type"],
+        "m.room.redaction"
+    );
+    hs.send_text(admin_token, &ops, "the password is hunter2");
+    let redacted = ex.run(
+        "matrix messages '#ops:example.org' --session bot | where body != null and body =~ 'password' | each { matrix redact --reason 'secret pasted' --session bot }",
+        "",
+        "table<event_id: string, room_id: string, txn_id: string>",
+    );
+    assert_eq!(redacted.json.as_array().map(Vec::len), Some(1));
+    let page = hs.call(
+        admin_token,
+        "GET",
+        &format!("rooms/{ops}/messages?dir=b&limit=30"),
+        &json!({}),
+    );
+    let pasted = page["chunk"]
+        .as_array()
+        .and_then(|events| {
+            events
+                .iter()
+                .find(|e| e["unsigned"]["redacted_because"]["content"]["reason"] == "secret pasted")
+        })
+        .expect("the pasted password redacted");
+    assert!(pasted["content"].get("body").is_none());
+
+    // The bots: a !ping in a thread gets its pong in the thread, as a reply; !deploy a 👀.
+    let within = Duration::from_secs(20);
+    let latest_of_bot = || {
+        let page = hs.call(
+            admin_token,
+            "GET",
+            &format!("rooms/{ops}/messages?dir=b&limit=10"),
+            &json!({}),
+        );
+        page["chunk"]
+            .as_array()
+            .and_then(|events| {
+                events
+                    .iter()
+                    .find(|e| e["sender"] == "@bot:localhost")
+                    .cloned()
+            })
+            .unwrap_or_default()
+    };
+    ex.run_until_stopped(
+        "matrix listen --session bot | where body == '!ping' | each { matrix send pong --reply --session bot }",
+        || {
+            std::thread::sleep(Duration::from_secs(1));
+            let root = hs.send_text(admin_token, &ops, "a thread");
+            let ping = hs.call(
+                admin_token,
+                "PUT",
+                &format!("rooms/{ops}/send/m.room.message/ping1"),
+                &json!({"msgtype": "m.text", "body": "!ping", "m.relates_to": {
+                    "rel_type": "m.thread", "event_id": root, "is_falling_back": true,
+                    "m.in_reply_to": {"event_id": root}}}),
+            )["event_id"]
+                .as_str()
+                .expect("the !ping")
+                .to_owned();
+            wait_until(within, || latest_of_bot()["content"]["body"] == "pong");
+            let relates = &latest_of_bot()["content"]["m.relates_to"];
+            assert_eq!(relates["rel_type"], "m.thread", "{relates}");
+            assert_eq!(relates["event_id"], root.as_str());
+            assert_eq!(relates["is_falling_back"], false);
+            assert_eq!(relates["m.in_reply_to"]["event_id"], ping.as_str());
+            assert_eq!(
+                latest_of_bot()["content"]["m.mentions"],
+                json!({"user_ids": ["@admin:localhost"]})
+            );
+        },
+    );
+    ex.run_until_stopped(
+        "matrix listen --session bot | where body == '!deploy' | each { matrix react 👀 --session bot }",
+        || {
+            std::thread::sleep(Duration::from_secs(1));
+            let asked = hs.send_text(admin_token, &ops, "!deploy");
+            wait_until(within, || {
+                let reaction = latest_of_bot();
+                reaction["type"] == "m.reaction"
+                    && reaction["content"]["m.relates_to"]["event_id"] == asked.as_str()
+                    && reaction["content"]["m.relates_to"]["key"] == "👀"
+            });
+        },
     );
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Target {
     pub thread: Option<String>,
     /// Its msgtype, when known.
     pub msgtype: Option<String>,
+    /// For an edit: the event it edits (edits of an edit replace that one).
+    pub edits: Option<String>,
     /// It came as a row (and needs no lookup).
     pub from_row: bool,
 }
@@ -150,6 +152,7 @@ pub(crate) fn row_target(input: &Value) -> Result<Option<Target>, LabeledError> 
         sender: text("sender"),
         thread: text("thread"),
         msgtype: text("msgtype"),
+        edits: text("edits"),
         from_row: true,
     }))
 }
@@ -178,6 +181,7 @@ impl Target {
             sender: None,
             thread: None,
             msgtype: None,
+            edits: None,
             from_row: false,
         })
     }
@@ -220,6 +224,7 @@ impl Target {
         self.sender = event["sender"].as_str().map(str::to_owned);
         self.thread = shape.thread;
         self.msgtype = shape.msgtype;
+        self.edits = shape.edits;
         Ok(())
     }
 

@@ -116,7 +116,9 @@ impl SimplePluginCommand for Edit {
             OutgoingMessage::text(text)
         }
         .as_notice(target.msgtype.as_deref() == Some("m.notice"));
-        let content = edit_content(&target.event_id.item, &new);
+        // An edit replaces the original message, never another edit.
+        let original = target.edits.as_deref().unwrap_or(&target.event_id.item);
+        let content = edit_content(original, &new);
         let sent = plugin.send_to_room(
             &mut active,
             &target.room,

@@ -59,8 +59,8 @@ impl SimplePluginCommand for React {
                 result: None,
             },
             Example {
-                example: "matrix react '#ops:example.org' '$event_id' ✅",
-                description: "React to an event by its ID",
+                example: "let asked = (matrix send '#ops:example.org' 'deploy v2 now?'); matrix react $asked.room_id $asked.event_id 🚀 --session bot",
+                description: "React to an event by its room and ID",
                 result: None,
             },
         ]

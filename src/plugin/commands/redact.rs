@@ -53,13 +53,13 @@ impl SimplePluginCommand for Redact {
     fn examples(&self) -> Vec<Example<'_>> {
         vec![
             Example {
-                example: "matrix messages '#ops:example.org' --session bot | where body =~ 'password' | each { matrix redact --reason 'secret pasted' --session bot }",
+                example: "matrix messages '#ops:example.org' --session bot | where body != null and body =~ 'password' | each { matrix redact --reason 'secret pasted' --session bot }",
                 description: "Remove recent messages that paste a password",
                 result: None,
             },
             Example {
-                example: "matrix redact '#ops:example.org' '$event_id'",
-                description: "Remove one event by its ID",
+                example: "let sent = (matrix send '#ops:example.org' 'wrong room, sorry'); matrix redact $sent.room_id $sent.event_id --reason 'wrong room'",
+                description: "Take back a message by its room and ID",
                 result: None,
             },
         ]
