@@ -13,11 +13,14 @@ use crate::listen::ENCRYPTED;
 use crate::secret::{AccessToken, unique_hex};
 use crate::unix_ms;
 
+mod heroes;
 mod list;
 mod outgoing;
 mod shape;
 mod watch;
 
+pub use heroes::{Hero, name_from_heroes};
+pub(crate) use heroes::{heroes_of_sync, members_of_sync};
 pub use outgoing::{OutgoingMessage, Thread, edit_content, reaction_content};
 pub use shape::{REDACTION, Relation, Shape};
 pub use watch::{ALIAS_KEPT, DeviceHook, RoomWatch};
@@ -27,7 +30,8 @@ pub use watch::{ALIAS_KEPT, DeviceHook, RoomWatch};
 pub struct Room {
     /// `!abc:example.org`
     pub room_id: String,
-    /// The `m.room.name`, if set.
+    /// The `m.room.name`, else the name its heroes give it (a DM: the other person), as
+    /// clients show it.
     pub name: Option<String>,
     /// The `m.room.canonical_alias`, if set.
     pub canonical_alias: Option<String>,

@@ -3,102 +3,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value as JsonValue;
+use support::bot::{Bot, dm, row_of};
 use support::nio::Nio;
-use support::{NuRun, Running, nu_command, scratch, synapse, unique_user};
-
-/// A bot: a saved session `bot` in a config folder of its own (its crypto store under
-/// `<config>/data`).
-struct Bot {
-    user_id: String,
-    password: String,
-    config: PathBuf,
-}
-
-impl Bot {
-    fn new(prefix: &str) -> Self {
-        let hs = synapse();
-        let localpart = unique_user(prefix);
-        let password = format!("pw-{localpart}-9");
-        let user_id = hs.register(&localpart, &password);
-        let bot = Self {
-            user_id,
-            password,
-            config: scratch(&format!("e2ee-{localpart}")),
-        };
-        bot.login("bot", "");
-        bot
-    }
-
-    /// Logs in again and saves the session as `name` (`extra`: more flags).
-    fn login(&self, name: &str, extra: &str) -> NuRun {
-        let run = self.nu(&format!(
-            "$env.PW | matrix login {} -H {} --save {name} {extra} | get device_id",
-            self.user_id,
-            synapse().url
-        ));
-        assert!(run.success, "{}", run.stderr);
-        run
-    }
-
-    fn nu(&self, script: &str) -> NuRun {
-        support::nu_cfg(script, &self.config, &self.password)
-    }
-
-    /// Runs `script`, which must succeed; its stdout, trimmed.
-    fn ok(&self, script: &str) -> String {
-        let run = self.nu(script);
-        assert!(run.success, "{script}: {}", run.stderr);
-        run.stdout.trim().to_owned()
-    }
-
-    fn json(&self, script: &str) -> JsonValue {
-        let out = self.ok(&format!("{script} | to json -r"));
-        serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
-    }
-
-    /// The crypto stores under the bot's data folder.
-    fn stores(&self) -> Vec<PathBuf> {
-        let dir = self.config.join("data/nu_plugin_matrix/crypto");
-        let mut stores: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
-            .unwrap_or_default();
-        stores.sort();
-        stores
-    }
-
-    /// A `matrix listen` of the saved session, running.
-    fn listen(&self, flags: &str) -> Running {
-        let mut command = nu_command();
-        command
-            .env("XDG_CONFIG_HOME", &self.config)
-            .env("XDG_DATA_HOME", self.config.join("data"))
-            .arg("-c")
-            .arg(format!(
-                "matrix listen --session bot {flags} | each {{|row| print -e ($row | reject content time | to json -r) }}"
-            ));
-        let listener = Running::spawn(command);
-        // Placed (its first sync made) well within this.
-        std::thread::sleep(Duration::from_secs(3));
-        listener
-    }
-}
-
-/// A DM from nio to the bot, joined by the bot, whose device has its keys on the server
-/// (`matrix e2ee status` made its store).
-fn dm(bot: &Bot, nio: &Nio) -> String {
-    let room = nio.create_dm(&bot.user_id);
-    bot.ok(&format!("matrix join '{room}' --session bot | ignore"));
-    bot.ok("matrix e2ee status --session bot | ignore");
-    room
-}
-
-fn row_of(line: &str) -> JsonValue {
-    serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"))
-}
+use support::{Running, synapse, unique_user};
 
 #[test]
 fn a_bot_reads_and_answers_an_encrypted_dm_and_reads_its_history() {

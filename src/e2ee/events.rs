@@ -118,11 +118,23 @@ pub trait Sealable {
     fn as_encrypted(&self, room_id: &str) -> JsonValue;
     /// Takes what it decrypted to, or why it could not be.
     fn open(&mut self, decrypted: Decrypted);
+    /// Whether it was redacted: its ciphertext is gone, there is nothing to decrypt.
+    fn is_redacted(&self) -> bool;
+    /// Marks it as having come encrypted (a redacted one, left as it is).
+    fn mark_encrypted(&mut self);
 }
 
 impl Sealable for Event {
     fn is_sealed(&self) -> bool {
         !self.encrypted && self.kind == ENCRYPTED
+    }
+
+    fn is_redacted(&self) -> bool {
+        self.unsigned["redacted_because"].is_object()
+    }
+
+    fn mark_encrypted(&mut self) {
+        self.encrypted = true;
     }
 
     fn as_encrypted(&self, _room_id: &str) -> JsonValue {
@@ -149,6 +161,14 @@ impl Sealable for Event {
 impl Sealable for Message {
     fn is_sealed(&self) -> bool {
         !self.encrypted && self.kind == ENCRYPTED
+    }
+
+    fn is_redacted(&self) -> bool {
+        self.unsigned["redacted_because"].is_object()
+    }
+
+    fn mark_encrypted(&mut self) {
+        self.encrypted = true;
     }
 
     fn as_encrypted(&self, room_id: &str) -> JsonValue {
@@ -187,6 +207,12 @@ fn decrypt_in_room<T: Sealable>(
     rows: &mut [T],
     in_room: impl Fn(&T) -> bool,
 ) {
+    for row in rows
+        .iter_mut()
+        .filter(|row| row.is_sealed() && row.is_redacted())
+    {
+        row.mark_encrypted();
+    }
     let at: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].is_sealed() && in_room(&rows[i]))
         .collect();
@@ -212,14 +238,39 @@ pub fn decrypt_events(crypto: &super::Crypto, events: &mut Vec<Event>, filter: &
     for room_id in rooms {
         decrypt_in_room(crypto, &room_id, events, |event| event.room_id == room_id);
     }
+    // Kept: what came in the clear, what was not decrypted (an error, a redacted one), and
+    // what decrypted to a type listened for.
     events.retain(|event| {
-        !event.encrypted || event.decrypt_error.is_some() || filter.types_match(&event.kind)
+        !event.encrypted || event.kind == ENCRYPTED || filter.types_match(&event.kind)
     });
 }
 
-/// Decrypts the encrypted messages of a page of `room_id`.
+/// Decrypts the encrypted messages of a page of `room_id`, and the latest edits the server
+/// bundled with them (`unsigned.m.relations.m.replace`, encrypted as well), so that a message
+/// shows its edited text.
 pub fn decrypt_messages(crypto: &super::Crypto, room_id: &str, messages: &mut [Message]) {
     decrypt_in_room(crypto, room_id, messages, |_| true);
+    let edited: Vec<usize> = (0..messages.len())
+        .filter(|&i| messages[i].unsigned["m.relations"]["m.replace"]["type"] == ENCRYPTED)
+        .collect();
+    if edited.is_empty() {
+        return;
+    }
+    let raws: Vec<JsonValue> = edited
+        .iter()
+        .map(|&i| {
+            let mut edit = messages[i].unsigned["m.relations"]["m.replace"].clone();
+            edit["room_id"] = JsonValue::from(room_id);
+            edit
+        })
+        .collect();
+    for (i, decrypted) in edited.into_iter().zip(crypto.decrypt_all(room_id, &raws)) {
+        if let Decrypted::Event { kind, content, .. } = decrypted {
+            let edit = &mut messages[i].unsigned["m.relations"]["m.replace"];
+            edit["type"] = JsonValue::from(kind);
+            edit["content"] = content;
+        }
+    }
 }
 
 /// Marks the encrypted rows among `rows` as not decryptable, for `why`.

@@ -10,7 +10,10 @@ use serde_json::{Value as JsonValue, json};
 use super::CryptoChanges;
 use crate::client::Client;
 use crate::error::Error;
-use crate::rooms::{Shape, fresh_initial_timeout, next_batch, quiet_sync_filter};
+use crate::rooms::{
+    Shape, fresh_initial_timeout, heroes_of_sync, members_of_sync, name_from_heroes, next_batch,
+    quiet_sync_filter,
+};
 use crate::secret::AccessToken;
 use crate::unix_ms;
 
@@ -191,8 +194,10 @@ impl Client {
         let mut timelines = Vec::new();
         if let Some(joined) = answer["rooms"]["join"].as_object() {
             for (room_id, room) in joined {
+                let heroes = heroes_of_sync(&room["summary"], &room["state"]["events"]);
                 if let Some(name) = room_name(&room["state"]["events"])
                     .or_else(|| room_name(&room["timeline"]["events"]))
+                    .or_else(|| name_from_heroes(&heroes, members_of_sync(&room["summary"])))
                 {
                     room_names.insert(room_id.clone(), name);
                 }

@@ -8,7 +8,10 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value as JsonValue, json};
 
-use super::{Room, fresh_initial_timeout, quiet_sync_filter};
+use super::{
+    Hero, Room, fresh_initial_timeout, heroes_of_sync, members_of_sync, name_from_heroes,
+    quiet_sync_filter,
+};
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode};
 use crate::secret::AccessToken;
@@ -77,10 +80,25 @@ impl Client {
             .into_iter()
             .flatten()
             .map(|(room_id, room)| {
+                let heroes: Vec<Hero> = room["heroes"]
+                    .as_array()
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .filter_map(|hero| {
+                        Some(Hero {
+                            user_id: hero["user_id"].as_str()?.to_owned(),
+                            displayname: hero["displayname"].as_str().map(str::to_owned),
+                        })
+                    })
+                    .collect();
+                let members = room["joined_count"]
+                    .as_u64()
+                    .map(|joined| joined + room["invited_count"].as_u64().unwrap_or(0));
                 room_of(
                     room_id,
                     &room["required_state"],
                     room["joined_count"].as_u64(),
+                    name_from_heroes(&heroes, members),
                 )
             })
             .collect())
@@ -108,18 +126,27 @@ impl Client {
             .into_iter()
             .flatten()
             .map(|(room_id, room)| {
+                let summary = &room["summary"];
+                let heroes = heroes_of_sync(summary, &room["state"]["events"]);
                 room_of(
                     room_id,
                     &room["state"]["events"],
-                    room["summary"]["m.joined_member_count"].as_u64(),
+                    summary["m.joined_member_count"].as_u64(),
+                    name_from_heroes(&heroes, members_of_sync(summary)),
                 )
             })
             .collect())
     }
 }
 
-/// A room from its state events (as either sync gives them) and member count.
-fn room_of(room_id: &str, state: &JsonValue, members: Option<u64>) -> Room {
+/// A room from its state events (as either sync gives them), member count and the name its
+/// heroes give it.
+fn room_of(
+    room_id: &str,
+    state: &JsonValue,
+    members: Option<u64>,
+    by_heroes: Option<String>,
+) -> Room {
     let content_of = |kind: &str| {
         state.as_array().and_then(|events| {
             events
@@ -136,7 +163,7 @@ fn room_of(room_id: &str, state: &JsonValue, members: Option<u64>) -> Room {
     };
     Room {
         room_id: room_id.to_owned(),
-        name: text("m.room.name", "name"),
+        name: text("m.room.name", "name").or(by_heroes),
         canonical_alias: text("m.room.canonical_alias", "alias"),
         members,
         encrypted: content_of("m.room.encryption").is_some(),

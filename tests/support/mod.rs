@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
+pub mod bot;
 pub mod browser;
 pub mod examples;
 pub mod keyring;

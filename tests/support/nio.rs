@@ -56,6 +56,19 @@ impl Nio {
         self.run(&["send", room_id, text]).trim().to_owned()
     }
 
+    /// Sends `text` in the thread of `root`, as Element does; the event ID.
+    pub fn send_in_thread(&self, room_id: &str, text: &str, root: &str) -> String {
+        self.run(&["send-thread", room_id, text, root])
+            .trim()
+            .to_owned()
+    }
+
+    /// Sends one event of each kind a person sends (plain, html, notice, reply, thread, edit,
+    /// reaction, image, file, redaction, then end: "kinds end"); their event IDs by kind.
+    pub fn send_kinds(&self, room_id: &str) -> JsonValue {
+        serde_json::from_str(self.run(&["send-kinds", room_id]).trim()).expect("JSON")
+    }
+
     /// The messages of `room_id` that come in until one says `text` (within `seconds`), as nio
     /// decrypted them: `{event_id, sender, body, decrypted}` each.
     pub fn read_until(&self, room_id: &str, text: &str, seconds: u32) -> Vec<JsonValue> {

@@ -7,18 +7,23 @@ and sync position live in a folder of its own, so that runs go on where the last
     nio_peer.py DIR join ROOM_ID
     nio_peer.py DIR send ROOM_ID TEXT          -> prints the event ID
     nio_peer.py DIR send-many ROOM_ID COUNT    -> sends "burst 1" ... "burst COUNT"
+    nio_peer.py DIR send-thread ROOM_ID TEXT ROOT -> TEXT in the thread of ROOT; the event ID
+    nio_peer.py DIR send-kinds ROOM_ID         -> sends one event of each kind a person sends
+                                                  (see send_kinds), prints {kind: event_id}
     nio_peer.py DIR read ROOM_ID TEXT [SECONDS] -> prints a JSON line per message up to TEXT
     nio_peer.py - forge-megolm TEXT            -> the content of a real Megolm event whose
                                                   room key nobody was given
 
-Every sync of every command logs the room messages it brings (as nio decrypted them) in
+Every sync of every command logs the room events it brings (as nio decrypted them) in
 DIR/messages.jsonl; `read` syncs until a message whose body is TEXT is in the log (or the
-seconds pass, then exits 1), and prints the log's messages of the room:
-{"event_id", "sender", "body", "decrypted"}.
+seconds pass, then exits 1), and prints the log's events of the room:
+{"event_id", "sender", "type", "content", "body", "decrypted"} (an event nio could not decrypt
+has type m.room.encrypted and no body).
 Nothing here reaches beyond the homeserver it is given (127.0.0.1 in the tests).
 """
 
 import asyncio
+import io
 import json
 import os
 import sys
@@ -88,13 +93,23 @@ async def synced(client, timeout=0):
     with open(log_path(client), "a") as log:
         for room_id, room in (rooms.join.items() if rooms else []):
             for event in room.timeline.events:
+                source = getattr(event, "source", None) or {}
                 if isinstance(event, MegolmEvent):
-                    row = {"body": None, "decrypted": False}
-                elif isinstance(event, RoomMessage):
-                    row = {"body": getattr(event, "body", None), "decrypted": bool(event.decrypted)}
-                else:
+                    row = {"body": None, "decrypted": False, "type": "m.room.encrypted"}
+                elif "state_key" in source:
                     continue
-                row.update(room_id=room_id, event_id=event.event_id, sender=event.sender)
+                else:
+                    row = {
+                        "body": getattr(event, "body", None) if isinstance(event, RoomMessage) else None,
+                        "decrypted": bool(getattr(event, "decrypted", False)),
+                        "type": source.get("type"),
+                    }
+                row.update(
+                    room_id=room_id,
+                    event_id=event.event_id,
+                    sender=event.sender,
+                    content=source.get("content"),
+                )
                 log.write(json.dumps(row) + "\n")
     return answer
 
@@ -196,6 +211,64 @@ async def send_many(client, room_id, count):
         getattr(answer, "event_id", None) or fail(f"send failed: {answer}")
 
 
+async def sent(client, room_id, event_type, content):
+    answer = await client.room_send(room_id, event_type, content, ignore_unverified_devices=True)
+    return getattr(answer, "event_id", None) or fail(f"send failed: {answer}")
+
+
+async def attachment(client, data, mimetype, filename):
+    """An encrypted attachment as Element sends one: the bytes encrypted (AES-CTR), uploaded,
+    and the `file` object that decrypts them."""
+    answer, keys = await client.upload(
+        lambda *_: io.BytesIO(data), content_type=mimetype, filename=filename,
+        encrypt=True, filesize=len(data),
+    )
+    url = getattr(answer, "content_uri", None) or fail(f"upload failed: {answer}")
+    return {"url": url, "key": keys["key"], "iv": keys["iv"], "hashes": keys["hashes"], "v": keys["v"]}
+
+
+async def send_kinds(client, room_id):
+    """One event of each kind: plain, HTML, notice, a reply, a thread message, an edit, a
+    reaction, an image, a file, a redaction; then "kinds end"."""
+    await in_room(client, room_id)
+    await share_keys(client, room_id)
+    ids = {}
+    text = lambda body, **more: {"msgtype": "m.text", "body": body, **more}
+    ids["plain"] = await sent(client, room_id, "m.room.message", text("kinds plain"))
+    ids["html"] = await sent(client, room_id, "m.room.message", text(
+        "kinds html", format="org.matrix.custom.html", formatted_body="<b>kinds</b> html"))
+    ids["notice"] = await sent(client, room_id, "m.room.message",
+                               {"msgtype": "m.notice", "body": "kinds notice"})
+    ids["reply"] = await sent(client, room_id, "m.room.message", text(
+        "kinds reply", **{"m.relates_to": {"m.in_reply_to": {"event_id": ids["plain"]}}}))
+    ids["thread"] = await sent(client, room_id, "m.room.message", text(
+        "kinds thread", **{"m.relates_to": {
+            "rel_type": "m.thread", "event_id": ids["plain"], "is_falling_back": True,
+            "m.in_reply_to": {"event_id": ids["plain"]}}}))
+    ids["edit"] = await sent(client, room_id, "m.room.message", text(
+        "* kinds plain edited", **{
+            "m.new_content": text("kinds plain edited"),
+            "m.relates_to": {"rel_type": "m.replace", "event_id": ids["plain"]}}))
+    ids["reaction"] = await sent(client, room_id, "m.reaction", {"m.relates_to": {
+        "rel_type": "m.annotation", "event_id": ids["plain"], "key": "👍"}})
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+    ids["image"] = await sent(client, room_id, "m.room.message", {
+        "msgtype": "m.image", "body": "dot.png",
+        "info": {"mimetype": "image/png", "size": len(png), "w": 1, "h": 1},
+        "file": await attachment(client, png, "image/png", "dot.png")})
+    report = b"uptime 99.9%\n"
+    ids["file"] = await sent(client, room_id, "m.room.message", {
+        "msgtype": "m.file", "body": "report.txt",
+        "info": {"mimetype": "text/plain", "size": len(report)},
+        "file": await attachment(client, report, "text/plain", "report.txt")})
+    answer = await client.room_redact(room_id, ids["html"], reason="kinds reason")
+    ids["redaction"] = getattr(answer, "event_id", None) or fail(f"redact failed: {answer}")
+    ids["end"] = await sent(client, room_id, "m.room.message", text("kinds end"))
+    print(json.dumps(ids))
+
+
 async def read(client, room_id, text, seconds):
     until = time.monotonic() + seconds
     while not any(row["body"] == text for row in logged(client, room_id)):
@@ -224,6 +297,16 @@ async def main(argv):
             await join(client, *rest)
         elif command == "send":
             await send(client, *rest)
+        elif command == "send-thread":
+            room_id, text, root = rest
+            await in_room(client, room_id)
+            await share_keys(client, room_id)
+            print(await sent(client, room_id, "m.room.message", {
+                "msgtype": "m.text", "body": text, "m.relates_to": {
+                    "rel_type": "m.thread", "event_id": root, "is_falling_back": True,
+                    "m.in_reply_to": {"event_id": root}}}))
+        elif command == "send-kinds":
+            await send_kinds(client, *rest)
         elif command == "send-many":
             await send_many(client, *rest)
         elif command == "read":

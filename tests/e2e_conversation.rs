@@ -1,0 +1,291 @@
+//! The bot's side of a conversation, against real parts: Synapse, the real nu, and matrix-nio
+//! as the other person in an encrypted direct chat. What nio sends (each kind a person sends)
+//! comes to `matrix listen` and `matrix messages` as one row shape with the right columns; what
+//! the bot answers (replies, threads, reactions, edits, redactions) nio sees as that kind.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value as JsonValue, json};
+use support::bot::{Bot, dm, row_of};
+use support::nio::Nio;
+
+/// The rows among a listener's lines, by event ID.
+fn rows_by_id(lines: &str) -> BTreeMap<String, JsonValue> {
+    lines
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(row_of)
+        .filter_map(|row| Some((row["event_id"].as_str()?.to_owned(), row)))
+        .collect()
+}
+
+/// Checks the columns of the row of each kind nio sent (`ids`: kind → event ID); `messages`:
+/// the rows are `matrix messages`' (read after the redaction and the edit, which the server
+/// then shows on the events they change).
+fn check_kinds(rows: &BTreeMap<String, JsonValue>, ids: &JsonValue, messages: bool) {
+    let row = |kind: &str| {
+        let id = ids[kind].as_str().expect("an event ID");
+        rows.get(id)
+            .unwrap_or_else(|| panic!("no row for the {kind} ({id}): {rows:#?}"))
+    };
+    let id = |kind: &str| ids[kind].clone();
+    for kind in ids.as_object().expect("kinds").keys() {
+        let row = row(kind);
+        // Redactions are never encrypted; nio's room_send leaves reactions in the clear.
+        let clear = ["redaction", "reaction"].contains(&kind.as_str());
+        assert_eq!(row["encrypted"], !clear, "{kind}: {row}");
+        assert_eq!(row["decrypt_error"], JsonValue::Null, "{kind}: {row}");
+    }
+    let plain = row("plain");
+    assert_eq!(
+        (&plain["type"], &plain["msgtype"]),
+        (&json!("m.room.message"), &json!("m.text"))
+    );
+    if messages {
+        // Shown with its latest edit, decrypted.
+        assert_eq!(plain["body"], "kinds plain edited", "{plain}");
+        assert_eq!(plain["latest_edit"], id("edit"));
+    } else {
+        assert_eq!(plain["body"], "kinds plain");
+    }
+    let html = row("html");
+    if messages {
+        assert_eq!(html["redacted"], true, "{html}");
+        assert_eq!(html["reason"], "kinds reason");
+        assert_eq!(
+            (&html["body"], &html["msgtype"]),
+            (&JsonValue::Null, &JsonValue::Null)
+        );
+        // Its ciphertext went with the redaction: it stays the event the server has.
+        assert_eq!(html["type"], "m.room.encrypted");
+    } else {
+        assert_eq!(html["formatted_body"], "<b>kinds</b> html", "{html}");
+        assert_eq!(html["redacted"], false);
+    }
+    assert_eq!(row("notice")["msgtype"], "m.notice");
+    let reply = row("reply");
+    assert_eq!(
+        (&reply["reply_to"], &reply["thread"]),
+        (&id("plain"), &JsonValue::Null)
+    );
+    let thread = row("thread");
+    assert_eq!(thread["thread"], id("plain"), "{thread}");
+    assert_eq!(
+        thread["reply_to"],
+        JsonValue::Null,
+        "a thread's fallback is no reply"
+    );
+    assert_eq!(thread["relation"]["rel_type"], "m.thread");
+    let edit = row("edit");
+    assert_eq!(
+        edit["body"], "kinds plain edited",
+        "the new text, not `* `: {edit}"
+    );
+    assert_eq!(edit["edits"], id("plain"));
+    let reaction = row("reaction");
+    assert_eq!(reaction["type"], "m.reaction");
+    assert_eq!(reaction["msgtype"], JsonValue::Null);
+    assert_eq!(
+        reaction["relation"],
+        json!({"rel_type": "m.annotation", "event_id": id("plain"), "key": "👍"})
+    );
+    let image = row("image");
+    assert_eq!(
+        (&image["msgtype"], &image["body"]),
+        (&json!("m.image"), &json!("dot.png"))
+    );
+    assert!(
+        image["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("mxc://")),
+        "{image}"
+    );
+    assert_eq!(image["info"]["mimetype"], "image/png");
+    assert_eq!(image["info"]["w"], 1);
+    let file = row("file");
+    assert_eq!(file["msgtype"], "m.file");
+    assert!(
+        file["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("mxc://"))
+    );
+    let redaction = row("redaction");
+    assert_eq!(redaction["type"], "m.room.redaction");
+    assert_eq!(redaction["redacts"], id("html"), "{redaction}");
+    assert_eq!(redaction["reason"], "kinds reason");
+}
+
+const EVERY_KIND: &str = "[m.room.message m.reaction m.room.redaction]";
+
+#[test]
+fn each_kind_nio_sends_has_its_columns_in_listen_and_messages() {
+    let bot = Bot::new("cvbot");
+    let nio = Nio::login(support::synapse(), "cvhuman");
+    let room = dm(&bot, &nio);
+    let mut listener = bot.listen(&format!("--type {EVERY_KIND}"));
+    let ids = nio.send_kinds(&room);
+    listener.line_with("kinds end", Duration::from_secs(40));
+    listener.interrupt();
+    let listened = listener.finish(Duration::from_secs(10));
+    let rows = rows_by_id(&listened.stderr);
+    check_kinds(&rows, &ids, false);
+    // The DM, unnamed, goes by the other person (Synapse's default display name: the
+    // localpart), in the rows and in `matrix rooms`.
+    let localpart = nio.user_id[1..].split(':').next().expect("a localpart");
+    let plain = &rows[ids["plain"].as_str().expect("an ID")];
+    assert_eq!(plain["room"], localpart, "{plain}");
+    let rooms = bot.json("matrix rooms --session bot");
+    assert_eq!(rooms[0]["name"], localpart, "{rooms}");
+
+    let read = bot.json(&format!(
+        "matrix messages '{room}' --type {EVERY_KIND} --limit 50 --session bot | reject time"
+    ));
+    let rows: BTreeMap<String, JsonValue> = read
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            (
+                row["event_id"].as_str().expect("an ID").to_owned(),
+                row.clone(),
+            )
+        })
+        .collect();
+    check_kinds(&rows, &ids, true);
+    // By default, messages only: no reaction, no redaction (a redacted encrypted event stays,
+    // as the m.room.encrypted it is: it may have been a message).
+    let types = bot.json(&format!(
+        "matrix messages '{room}' --limit 50 --session bot | get type | uniq | sort"
+    ));
+    assert_eq!(types, json!(["m.room.encrypted", "m.room.message"]));
+}
+
+#[test]
+fn nio_sees_each_answer_of_the_bot_as_its_kind() {
+    let bot = Bot::new("cvans");
+    let nio = Nio::login(support::synapse(), "cvasker");
+    let room = dm(&bot, &nio);
+    // The pipeline of the README: a !ping in a thread is answered in the thread.
+    let mut answering = support::Running::start(
+        "matrix listen --session bot | where body == '!ping' | each { matrix send pong --reply --session bot | to json -r | print -e $in }",
+        |command| {
+            command
+                .env("XDG_CONFIG_HOME", &bot.config)
+                .env("XDG_DATA_HOME", bot.config.join("data"));
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let root = nio.send(&room, "a question");
+    let ping = nio.send_in_thread(&room, "!ping", &root);
+    answering.line_with("event_id", Duration::from_secs(30));
+    answering.interrupt();
+    answering.finish(Duration::from_secs(10));
+
+    let question =
+        format!("matrix messages '{room}' --session bot | where event_id == '{root}' | first");
+    let answers = bot.json(&format!(
+        "let q = ({question})
+        let reply = ($q | matrix send 'a reply' --reply --session bot)
+        let thread = ($q | matrix send 'in the thread' --in-thread --session bot)
+        let reaction = ($q | matrix react 👍 --session bot)
+        let sent = (matrix send '{room}' 'typo' --session bot)
+        let edit = (matrix edit '{room}' $sent.event_id 'fixed' --session bot)
+        let gone = (matrix send '{room}' 'take back' --session bot)
+        let redaction = (matrix redact '{room}' $gone.event_id --reason 'oops' --session bot)
+        matrix send '{room}' 'answers end' --session bot | ignore
+        {{reply: $reply.event_id, thread: $thread.event_id, reaction: $reaction.event_id,
+          sent: $sent.event_id, edit: $edit.event_id, gone: $gone.event_id,
+          redaction: $redaction.event_id}}"
+    ));
+    let seen: BTreeMap<String, JsonValue> = nio
+        .read_until(&room, "answers end", 30)
+        .into_iter()
+        .filter_map(|row| Some((row["event_id"].as_str()?.to_owned(), row)))
+        .collect();
+    let by_id = |what: &str| {
+        let id = answers[what].as_str().expect("an ID");
+        seen.get(id)
+            .unwrap_or_else(|| panic!("nio did not see the {what}: {seen:#?}"))
+    };
+    let pong = seen
+        .values()
+        .find(|row| row["body"] == "pong")
+        .expect("nio saw the pong");
+    let relates = &pong["content"]["m.relates_to"];
+    assert_eq!(pong["decrypted"], true);
+    assert_eq!(relates["rel_type"], "m.thread", "{pong}");
+    assert_eq!(relates["event_id"], root.as_str());
+    assert_eq!(relates["m.in_reply_to"]["event_id"], ping.as_str());
+    assert_eq!(
+        pong["content"]["m.mentions"],
+        json!({"user_ids": [nio.user_id]})
+    );
+
+    let reply = by_id("reply");
+    assert_eq!(reply["decrypted"], true);
+    assert_eq!(
+        reply["content"]["m.relates_to"],
+        json!({"m.in_reply_to": {"event_id": root}})
+    );
+    let thread = by_id("thread");
+    assert_eq!(thread["content"]["m.relates_to"]["rel_type"], "m.thread");
+    assert_eq!(thread["content"]["m.relates_to"]["is_falling_back"], true);
+    let reaction = by_id("reaction");
+    assert_eq!(reaction["type"], "m.reaction", "{reaction}");
+    assert_eq!(reaction["decrypted"], true);
+    assert_eq!(
+        reaction["content"]["m.relates_to"],
+        json!({"rel_type": "m.annotation", "event_id": root, "key": "👍"})
+    );
+    let edit = by_id("edit");
+    assert_eq!(edit["content"]["m.new_content"]["body"], "fixed", "{edit}");
+    assert_eq!(edit["content"]["m.relates_to"]["event_id"], answers["sent"]);
+    let redaction = by_id("redaction");
+    assert_eq!(redaction["type"], "m.room.redaction", "{redaction}");
+}
+
+#[test]
+fn answers_refuse_bad_input_with_labelled_errors() {
+    let bot = Bot::new("cvbad");
+    let room = bot.ok("matrix api createRoom --data {name: bad} --session bot | get room_id");
+    let fails = |script: &str, says: &str| {
+        let run = bot.nu(script);
+        assert!(!run.success, "{script} worked");
+        assert!(run.stderr.contains(says), "{script}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        run.stderr
+    };
+    let unknown = fails(
+        &format!("matrix react '{room}' '$nothere' 👍 --session bot"),
+        "No event $nothere",
+    );
+    assert!(unknown.contains("unknown event"), "{unknown}");
+    fails(
+        &format!("matrix send '{room}' hi --reply-to '$nothere' --session bot"),
+        "No event $nothere",
+    );
+    fails(
+        "matrix send pong --reply --session bot",
+        "--reply needs a row on the pipeline",
+    );
+    let sent = bot.ok(&format!(
+        "matrix send '{room}' hello --session bot | get event_id"
+    ));
+    fails(
+        &format!("matrix react '{room}' '{sent}' '' --session bot"),
+        "The reaction key is empty",
+    );
+    fails(
+        &format!("matrix react '{room}' not-an-event 👍 --session bot"),
+        "is not an event ID",
+    );
+    fails(
+        &format!(
+            "{{room_id: '{room}', event_id: '{sent}'}} | matrix react '{room}' x 👍 --session bot"
+        ),
+        "Too many arguments",
+    );
+}
