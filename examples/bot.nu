@@ -1,5 +1,5 @@
-# A bot in one pipeline: it joins the rooms it is invited to and answers !ping with pong, until
-# stopped (Ctrl-C, or a signal from a service manager).
+# A bot in one pipeline: it joins the rooms it is invited to, marks each !ping with 👀 and
+# replies pong to it, until stopped (Ctrl-C, or a signal from a service manager).
 #
 #   plugin use matrix
 #   nu examples/bot.nu bot          # the name of a saved session (`matrix session list`)
@@ -22,8 +22,11 @@ def main [
                 $event | matrix join --session $session | ignore
                 print -e $"bot: joined ($event.room_id)"
             } else if $event.msgtype == 'm.text' and $event.body == '!ping' {
-                # A notice: bots do not answer notices, so two bots never loop.
-                'pong' | matrix send $event.room_id --notice --session $session | ignore
+                # The row is what is answered: the room and the event come from it.
+                $event | matrix react 👀 --session $session | ignore
+                # A reply (in the !ping's thread, if it is in one), as a notice: bots do not
+                # answer notices, so two bots never loop.
+                $event | matrix send pong --reply --notice --session $session | ignore
             }
         } catch {|err|
             print -e $"bot: could not answer in ($event.room_id): ($err.msg)"

@@ -250,11 +250,25 @@ impl World<'_> {
             &format!("rooms/{}/messages?dir=b&limit=10", self.ops),
             &json!({}),
         );
-        page["chunk"].as_array().is_some_and(|events| {
+        // A pong that replies to a !ping, and a 👀 on that !ping.
+        let events = page["chunk"].as_array().map_or(&[][..], Vec::as_slice);
+        let pinged = |id: &serde_json::Value| {
             events
                 .iter()
-                .any(|event| event["sender"] == bot && event["content"]["body"] == "pong")
-        })
+                .any(|event| &event["event_id"] == id && event["content"]["body"] == "!ping")
+        };
+        let replied = events.iter().any(|event| {
+            event["sender"] == bot
+                && event["content"]["body"] == "pong"
+                && pinged(&event["content"]["m.relates_to"]["m.in_reply_to"]["event_id"])
+        });
+        let marked = events.iter().any(|event| {
+            event["sender"] == bot
+                && event["type"] == "m.reaction"
+                && event["content"]["m.relates_to"]["key"] == "👀"
+                && pinged(&event["content"]["m.relates_to"]["event_id"])
+        });
+        replied && marked
     }
 
     fn joined(&self, user: &str) -> bool {

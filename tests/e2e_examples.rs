@@ -183,7 +183,7 @@ fn the_nushell_bot_joins_answers_and_outlives_a_failed_answer() {
         &format!("rooms/{open}/send/m.room.message/notice-1"),
         &serde_json::json!({"msgtype": "m.notice", "body": "!ping"}),
     );
-    hs.send_text(&human_token, &open, "!ping");
+    let ping = hs.send_text(&human_token, &open, "!ping");
     let pongs = || {
         let page = hs.call(
             &human_token,
@@ -204,9 +204,15 @@ fn the_nushell_bot_joins_answers_and_outlives_a_failed_answer() {
         assert!(started.elapsed() < WITHIN, "no pong in {WITHIN:?}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // One pong: a notice that replies to the !ping and mentions its sender.
     assert_eq!(
         pongs(),
-        [serde_json::json!({"msgtype": "m.notice", "body": "pong"})]
+        [serde_json::json!({
+            "msgtype": "m.notice",
+            "body": "pong",
+            "m.mentions": {"user_ids": [human]},
+            "m.relates_to": {"m.in_reply_to": {"event_id": ping}},
+        })]
     );
     running.signal("TERM");
     let run = running.finish(WITHIN);
