@@ -149,6 +149,32 @@ impl Client {
             .success(&scrub)
     }
 
+    /// Sends one request to `url` with `body` as it is (an upload's bytes, or nothing) and
+    /// returns a 2xx answer as it came, its body up to `limit` bytes (a download); other
+    /// answers become errors.
+    pub(crate) fn call_bytes(
+        &self,
+        method: Method,
+        url: &str,
+        token: &AccessToken,
+        body: Option<Body>,
+        limit: u64,
+    ) -> Result<Raw, Error> {
+        let request = Request {
+            method,
+            url,
+            bearer: Some(token),
+            basic: None,
+            body,
+            limit,
+            held: Duration::ZERO,
+        };
+        self.transport
+            .send(&request)?
+            .not_redirected()?
+            .success(&scrub_list(&[], Some(token)))
+    }
+
     /// The URL of `/_matrix/client/v3/<segments>`, each segment percent-encoded.
     /// Paths that start with `_synapse` or `_matrix` are taken as they are.
     pub(crate) fn endpoint(&self, segments: &[&str]) -> String {

@@ -36,6 +36,7 @@ pub mod listen;
 pub mod login;
 mod loopback;
 pub mod mas_admin;
+pub mod media;
 pub mod oauth;
 pub mod register;
 pub mod rooms;

@@ -616,6 +616,24 @@ fn answering(ex: &Examples, hs: &Synapse, admin_token: &str) {
         "int",
     );
     assert_eq!(counted.json, 1);
+    ex.file("report.pdf", "%PDF-1.4 uptime 99.9%");
+    let filed = ex.run(
+        "open --raw report.pdf | matrix send '#ops:example.org' --file report.pdf --session bot",
+        "",
+        SENT,
+    );
+    let file = event(&filed.json["event_id"]);
+    assert_eq!(file["content"]["msgtype"], "m.file");
+    assert_eq!(file["content"]["info"]["mimetype"], "application/pdf");
+    ex.run(
+        "matrix messages '#ops:example.org' --session bot | where msgtype == 'm.file' | first | matrix download --session bot | save --raw -f saved.pdf",
+        "",
+        "nothing",
+    );
+    assert_eq!(
+        std::fs::read_to_string(ex.dir.join("saved.pdf")).expect("the saved file"),
+        "%PDF-1.4 uptime 99.9%"
+    );
     let taken_back = ex.run(
         "let sent = (matrix send '#ops:example.org' 'wrong room, sorry'); matrix redact $sent.room_id $sent.event_id --reason 'wrong room'",
         "",

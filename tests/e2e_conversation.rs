@@ -155,6 +155,12 @@ fn each_kind_nio_sends_has_its_columns_in_listen_and_messages() {
         })
         .collect();
     check_kinds(&rows, &ids, true);
+    // nio's encrypted image, downloaded and decrypted from its row.
+    let fetched = bot.ok(&format!(
+        "matrix messages '{room}' --session bot | where event_id == '{}' | first | matrix download --session bot | encode hex",
+        ids["image"].as_str().expect("an ID")
+    ));
+    assert_eq!(fetched.to_lowercase(), DOT_PNG);
     // By default, messages only: no reaction, no redaction (a redacted encrypted event stays,
     // as the m.room.encrypted it is: it may have been a message).
     let types = bot.json(&format!(
@@ -287,5 +293,139 @@ fn answers_refuse_bad_input_with_labelled_errors() {
             "{{room_id: '{room}', event_id: '{sent}'}} | matrix react '{room}' x 👍 --session bot"
         ),
         "Too many arguments",
+    );
+}
+
+/// A 1×1 PNG.
+const DOT_PNG: &str = "89504e470d0a1a0a0000000d4948445200000001000000010806000000\
+1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082";
+
+#[test]
+fn files_go_both_ways_with_the_same_bytes_and_encrypted() {
+    let bot = Bot::new("cvfile");
+    let nio = Nio::login(support::synapse(), "cvfiler");
+    let room = dm(&bot, &nio);
+    let png = hex::decode(DOT_PNG).expect("hex");
+    std::fs::write(bot.config.join("dot.png"), &png).expect("write");
+    std::fs::write(bot.config.join("report.txt"), "uptime 99.9%\n").expect("write");
+    let sent = bot.json(&format!(
+        "cd '{dir}'
+        let image = (open --raw dot.png | matrix send '{room}' --file dot.png --session bot)
+        let report = (open --raw report.txt | matrix send '{room}' 'the report' --file report.txt --session bot)
+        matrix send '{room}' 'files end' --session bot | ignore
+        {{image: $image.event_id, report: $report.event_id}}",
+        dir = bot.config.display()
+    ));
+    let seen = nio.read_until(&room, "files end", 30);
+    let of = |what: &str| {
+        seen.iter()
+            .find(|row| row["event_id"] == sent[what])
+            .unwrap_or_else(|| panic!("nio did not see the {what}: {seen:#?}"))
+            .clone()
+    };
+    let image = of("image");
+    assert_eq!(image["decrypted"], true);
+    let content = &image["content"];
+    assert_eq!(content["msgtype"], "m.image", "{image}");
+    assert_eq!(content["body"], "dot.png");
+    assert_eq!(
+        content["info"],
+        json!({"mimetype": "image/png", "size": png.len(), "w": 1, "h": 1})
+    );
+    assert!(
+        content.get("url").is_none(),
+        "an encrypted room's file has no plain url"
+    );
+    assert_eq!(content["file"]["v"], "v2");
+    assert_eq!(
+        nio.download(&room, sent["image"].as_str().expect("ID")),
+        png
+    );
+    let report = of("report");
+    assert_eq!(report["content"]["msgtype"], "m.file");
+    assert_eq!(
+        (&report["content"]["body"], &report["content"]["filename"]),
+        (&json!("the report"), &json!("report.txt"))
+    );
+    assert_eq!(
+        nio.download(&room, sent["report"].as_str().expect("ID")),
+        b"uptime 99.9%\n"
+    );
+    // The server has only ciphertext: the bytes at the URL are not the file's.
+    let token = support::synapse().login(&bot.user_id, &bot.password);
+    let mxc = content["file"]["url"].as_str().expect("a url");
+    let stored = support::synapse().download(&token, mxc);
+    assert_ne!(stored, png);
+    assert_eq!(stored.len(), png.len());
+    // And the bot reads its own file back from its row, decrypted.
+    let again = bot.ok(&format!(
+        "matrix messages '{room}' --session bot | where msgtype == 'm.file' | first | matrix download --session bot | decode"
+    ));
+    assert_eq!(again, "uptime 99.9%");
+}
+
+#[test]
+fn a_file_in_a_plain_room_and_one_over_the_limit() {
+    let hs =
+        support::start_synapse_with("synapse-small-media", &[("SYNAPSE_MAX_UPLOAD_SIZE", "1K")]);
+    let user = support::unique_user("cvsmall");
+    let user_id = hs.register(&user, "pw-Small-1");
+    let config = support::scratch(&format!("conv-{user}"));
+    let nu = |script: &str| support::nu_cfg(script, &config, "pw-Small-1");
+    let login = nu(&format!(
+        "$env.PW | matrix login {user_id} -H {} --save bot | ignore",
+        hs.url
+    ));
+    assert!(login.success, "{}", login.stderr);
+    std::fs::write(config.join("small.txt"), "small").expect("write");
+    std::fs::write(config.join("big.bin"), vec![7u8; 2048]).expect("write");
+    let run = nu(&format!(
+        "cd '{dir}'
+        let room = (matrix api createRoom --data {{name: files}} --session bot | get room_id)
+        let sent = (open --raw small.txt | matrix send $room --file small.txt --session bot)
+        let row = (matrix messages $room --session bot | first)
+        {{url: $row.url, info: $row.info, back: ($row | matrix download --session bot | decode),
+          by_url: (matrix download $row.url --session bot | decode)}} | to json -r",
+        dir = config.display()
+    ));
+    assert!(run.success, "{}", run.stderr);
+    let row: JsonValue = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert!(
+        row["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("mxc://localhost/")),
+        "{row}"
+    );
+    assert_eq!(row["info"], json!({"mimetype": "text/plain", "size": 5}));
+    assert_eq!(
+        (&row["back"], &row["by_url"]),
+        (&json!("small"), &json!("small"))
+    );
+
+    let big = nu(&format!(
+        "cd '{dir}'
+        let room = (matrix api createRoom --data {{name: big}} --session bot | get room_id)
+        open --raw big.bin | matrix send $room --file big.bin --session bot",
+        dir = config.display()
+    ));
+    assert!(!big.success);
+    assert!(
+        big.stderr
+            .contains("big.bin is 2.0 kB: the server takes files up to 1.0 kB"),
+        "{}",
+        big.stderr
+    );
+    assert!(
+        big.stderr.contains("too large for this server"),
+        "{}",
+        big.stderr
+    );
+    let nothing = nu("matrix send '!r:localhost' --file x.txt --session bot");
+    assert!(
+        nothing
+            .stderr
+            .contains("--file needs the file on the pipeline"),
+        "{}",
+        nothing.stderr
     );
 }

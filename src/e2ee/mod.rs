@@ -10,6 +10,7 @@
 //! changed by the other since it last held it loads the machine again from the store (the
 //! crate's store generation), so that neither works from stale keys or loses one-time keys.
 
+mod attachments;
 mod events;
 mod outgoing;
 mod sending;
@@ -26,6 +27,7 @@ use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, RoomId, UInt, UserId
 use serde_json::Value as JsonValue;
 use tokio::runtime::Runtime;
 
+pub use attachments::{decrypt_attachment, encrypt_attachment};
 pub use events::{Decrypted, Sealable, decrypt_events, decrypt_messages, mark_sealed};
 pub use status::Status;
 pub use store_dir::StoreDir;

@@ -115,6 +115,11 @@ pub(crate) enum Body {
     Json(Zeroizing<Vec<u8>>),
     /// `application/x-www-form-urlencoded`: what OAuth 2.0 token endpoints take.
     Form(Zeroizing<Vec<u8>>),
+    /// A file's bytes (an upload), of this content type; shared, not copied, between tries.
+    Bytes {
+        content_type: String,
+        bytes: Arc<[u8]>,
+    },
 }
 
 impl Body {
@@ -132,16 +137,18 @@ impl Body {
         Self::Form(Zeroizing::new(encoder.finish().into_bytes()))
     }
 
-    fn content_type(&self) -> &'static str {
+    fn content_type(&self) -> &str {
         match self {
             Self::Json(_) => "application/json",
             Self::Form(_) => "application/x-www-form-urlencoded",
+            Self::Bytes { content_type, .. } => content_type,
         }
     }
 
     fn bytes(&self) -> &[u8] {
         match self {
             Self::Json(bytes) | Self::Form(bytes) => bytes,
+            Self::Bytes { bytes, .. } => bytes,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod acks;
 mod active;
+mod attach;
 mod browser;
 pub mod commands;
 mod completion;
@@ -244,6 +245,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::React),
             Box::new(commands::Edit),
             Box::new(commands::Redact),
+            Box::new(commands::Download),
             Box::new(commands::Messages),
             Box::new(commands::Listen),
             Box::new(commands::ListenAck),

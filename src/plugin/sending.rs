@@ -3,9 +3,12 @@
 //! members where the room is encrypted (relations stay in the clear), the same transaction-ID
 //! rule for all. And the record they return.
 
+use std::sync::Arc;
+
 use nu_protocol::{LabeledError, Record, Span, Spanned, Value};
 use serde_json::Value as JsonValue;
 
+use crate::e2ee::Crypto;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
 use crate::plugin::room_arg::room_failure;
@@ -28,6 +31,12 @@ impl Sent {
     }
 }
 
+/// Where an event goes: the room's ID, and the device's crypto when the room is encrypted.
+pub(crate) struct Destination {
+    pub room_id: String,
+    pub crypto: Option<Arc<Crypto>>,
+}
+
 impl MatrixPlugin {
     /// Sends an event of `event_type` with `content` to `room` (an ID or alias), encrypted
     /// where the room is; errors point at `room`.
@@ -39,6 +48,17 @@ impl MatrixPlugin {
         content: &JsonValue,
         txn_id: String,
     ) -> Result<Sent, LabeledError> {
+        let destination = self.destination(active, room)?;
+        self.send_to(active, room, destination, event_type, content, txn_id)
+    }
+
+    /// The room ID of `room` and whether it is encrypted (from the session's room watch), with
+    /// the device's crypto opened if so.
+    pub(crate) fn destination(
+        &self,
+        active: &mut Active,
+        room: &Spanned<String>,
+    ) -> Result<Destination, LabeledError> {
         let blame = active.blame();
         let user_id = active.session.user_id.to_string();
         let device = self.device_hook(active);
@@ -54,13 +74,29 @@ impl MatrixPlugin {
             ),
             false => None,
         };
+        Ok(Destination { room_id, crypto })
+    }
+
+    /// Sends the event to `destination` (of `room`, which errors point at).
+    pub(crate) fn send_to(
+        &self,
+        active: &mut Active,
+        room: &Spanned<String>,
+        destination: Destination,
+        event_type: &str,
+        content: &JsonValue,
+        txn_id: String,
+    ) -> Result<Sent, LabeledError> {
+        let blame = active.blame();
+        let Destination { room_id, crypto } = destination;
         let event_id = active
             .run(self, |client, token| match &crypto {
                 Some(crypto) => crypto.send(client, token, &room_id, event_type, content, &txn_id),
                 None => client.send_event(token, &room_id, event_type, content, &txn_id),
             })
             .map_err(|err| {
-                self.forget_room(&active.session.homeserver, &user_id, &room_id);
+                let user_id = active.session.user_id.as_str();
+                self.forget_room(&active.session.homeserver, user_id, &room_id);
                 room_failure(err, room, &blame)
             })?;
         Ok(Sent {

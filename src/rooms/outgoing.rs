@@ -137,6 +137,59 @@ impl OutgoingMessage {
     }
 }
 
+/// A file to send as a message: `m.image`, `m.audio`, `m.video` or `m.file` by its MIME type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingFile {
+    /// Its name (what clients show and save it as).
+    pub filename: String,
+    /// A caption (the `body`, the name then in `filename`), if any.
+    pub caption: Option<String>,
+    /// Its MIME type.
+    pub mimetype: String,
+    /// Its size in bytes (of the plain file).
+    pub size: u64,
+    /// Width and height, for an image whose header says.
+    pub dimensions: Option<(u64, u64)>,
+}
+
+impl OutgoingFile {
+    /// The msgtype its MIME type makes it.
+    pub fn msgtype(&self) -> &'static str {
+        match self.mimetype.split('/').next() {
+            Some("image") => "m.image",
+            Some("audio") => "m.audio",
+            Some("video") => "m.video",
+            _ => "m.file",
+        }
+    }
+
+    /// The content of its message, the file being at `mxc` (uploaded as it is), or described
+    /// by `file` (an encrypted attachment: the spec's `file` object, its `url` in it).
+    pub fn content(&self, mxc: Option<&str>, file: Option<JsonValue>) -> JsonValue {
+        let mut info = json!({"mimetype": self.mimetype, "size": self.size});
+        if let Some((w, h)) = self.dimensions {
+            info["w"] = json!(w);
+            info["h"] = json!(h);
+        }
+        let mut content = json!({
+            "msgtype": self.msgtype(),
+            "body": self.caption.as_deref().unwrap_or(&self.filename),
+            "info": info,
+            "m.mentions": {},
+        });
+        if self.caption.is_some() {
+            content["filename"] = json!(self.filename);
+        }
+        if let Some(mxc) = mxc {
+            content["url"] = json!(mxc);
+        }
+        if let Some(file) = file {
+            content["file"] = file;
+        }
+        content
+    }
+}
+
 /// `m.mentions` naming `user_ids` (an empty one names no one).
 fn mentions(user_ids: &[String]) -> JsonValue {
     if user_ids.is_empty() {
@@ -215,6 +268,40 @@ mod tests {
         let relates = &reply.content()["m.relates_to"];
         assert_eq!(relates["is_falling_back"], false);
         assert_eq!(relates["m.in_reply_to"]["event_id"], "$q");
+    }
+
+    #[test]
+    fn a_file_is_sent_as_its_kind() {
+        let image = OutgoingFile {
+            filename: "dot.png".into(),
+            caption: None,
+            mimetype: "image/png".into(),
+            size: 67,
+            dimensions: Some((1, 2)),
+        };
+        let content = image.content(Some("mxc://x/y"), None);
+        assert_eq!(content["msgtype"], "m.image");
+        assert_eq!(content["body"], "dot.png");
+        assert_eq!(content["url"], "mxc://x/y");
+        assert_eq!(
+            content["info"],
+            json!({"mimetype": "image/png", "size": 67, "w": 1, "h": 2})
+        );
+        let report = OutgoingFile {
+            caption: Some("the report".into()),
+            mimetype: "application/pdf".into(),
+            dimensions: None,
+            filename: "r.pdf".into(),
+            ..image
+        };
+        let content = report.content(None, Some(json!({"url": "mxc://x/z", "v": "v2"})));
+        assert_eq!(content["msgtype"], "m.file");
+        assert_eq!(
+            (&content["body"], &content["filename"]),
+            (&json!("the report"), &json!("r.pdf"))
+        );
+        assert_eq!(content["file"]["url"], "mxc://x/z");
+        assert!(content.get("url").is_none());
     }
 
     #[test]

@@ -414,6 +414,20 @@ impl Synapse {
         answer["access_token"].as_str().expect("a token").to_owned()
     }
 
+    /// The bytes the server stores at `mxc` (authenticated media), as any member would get
+    /// them.
+    pub fn download(&self, token: &str, mxc: &str) -> Vec<u8> {
+        let path = mxc.strip_prefix("mxc://").expect("an mxc:// URL");
+        let url = format!("{}/_matrix/client/v1/media/download/{path}", self.url);
+        let mut response = self
+            .agent
+            .get(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .expect("a download");
+        response.body_mut().read_to_vec().expect("the bytes")
+    }
+
     /// A login token for the user of `token` (`POST /login/get_token`, confirmed with the
     /// password), straight from Synapse.
     pub fn login_token(&self, token: &str, user_id: &str, password: &str) -> String {

@@ -63,6 +63,14 @@ impl Nio {
             .to_owned()
     }
 
+    /// The file of the message `event_id` of `room_id` (one nio has read), decrypted if it came
+    /// encrypted.
+    pub fn download(&self, room_id: &str, event_id: &str) -> Vec<u8> {
+        let out = self.dir.join("downloaded");
+        self.run(&["download", room_id, event_id, &out.to_string_lossy()]);
+        std::fs::read(out).expect("the downloaded file")
+    }
+
     /// Sends one event of each kind a person sends (plain, html, notice, reply, thread, edit,
     /// reaction, image, file, redaction, then end: "kinds end"); their event IDs by kind.
     pub fn send_kinds(&self, room_id: &str) -> JsonValue {

@@ -8,6 +8,8 @@ and sync position live in a folder of its own, so that runs go on where the last
     nio_peer.py DIR send ROOM_ID TEXT          -> prints the event ID
     nio_peer.py DIR send-many ROOM_ID COUNT    -> sends "burst 1" ... "burst COUNT"
     nio_peer.py DIR send-thread ROOM_ID TEXT ROOT -> TEXT in the thread of ROOT; the event ID
+    nio_peer.py DIR download ROOM_ID EVENT_ID OUT -> the file of that message (from the log),
+                                                  decrypted if it came encrypted, to OUT
     nio_peer.py DIR send-kinds ROOM_ID         -> sends one event of each kind a person sends
                                                   (see send_kinds), prints {kind: event_id}
     nio_peer.py DIR read ROOM_ID TEXT [SECONDS] -> prints a JSON line per message up to TEXT
@@ -36,6 +38,8 @@ from nio import (
     MegolmEvent,
     RoomMessage,
 )
+
+from nio.crypto.attachments import decrypt_attachment
 
 CONFIG = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
 
@@ -269,6 +273,20 @@ async def send_kinds(client, room_id):
     print(json.dumps(ids))
 
 
+async def download(client, room_id, event_id, out):
+    rows = [row for row in logged(client, room_id) if row["event_id"] == event_id]
+    content = (rows or fail(f"no {event_id} in the log"))[0]["content"] or {}
+    file = content.get("file")
+    answer = await client.download(mxc=file["url"] if file else content["url"])
+    body = getattr(answer, "body", None)
+    if body is None:
+        fail(f"download failed: {answer}")
+    if file:
+        body = decrypt_attachment(body, file["key"]["k"], file["hashes"]["sha256"], file["iv"])
+    with open(out, "wb") as saved:
+        saved.write(body)
+
+
 async def read(client, room_id, text, seconds):
     until = time.monotonic() + seconds
     while not any(row["body"] == text for row in logged(client, room_id)):
@@ -305,6 +323,9 @@ async def main(argv):
                 "msgtype": "m.text", "body": text, "m.relates_to": {
                     "rel_type": "m.thread", "event_id": root, "is_falling_back": True,
                     "m.in_reply_to": {"event_id": root}}}))
+        elif command == "download":
+            room_id, event_id, out = rest
+            await download(client, room_id, event_id, out)
         elif command == "send-kinds":
             await send_kinds(client, *rest)
         elif command == "send-many":

@@ -7,6 +7,7 @@ use nu_protocol::{
 use super::{Pipe, with_session, with_txn_id};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
+use crate::plugin::attach::PipedFile;
 use crate::plugin::errors;
 use crate::plugin::rows::{check_sender, texts};
 use crate::plugin::target::{Target, row_target};
@@ -84,6 +85,12 @@ impl PluginCommand for SendMessage {
                 None,
             )
             .named(
+                "file",
+                SyntaxShape::String,
+                "Send the bytes on the pipeline as a file of this name (an image, audio or video by its type); the message, if any, is its caption.",
+                Some('f'),
+            )
+            .named(
                 "mention",
                 // The list first: with the string first, an inline list is parsed as one string.
                 SyntaxShape::OneOf(vec![
@@ -121,6 +128,11 @@ impl PluginCommand for SendMessage {
                 result: None,
             },
             Example {
+                example: "open --raw report.pdf | matrix send '#ops:example.org' --file report.pdf --session bot",
+                description: "Send a file (in an encrypted room, encrypted before it is uploaded)",
+                result: None,
+            },
+            Example {
                 example: "matrix send '#ops:example.org' 'db1 is down' --mention ['@alice:example.org']",
                 description: "Notify Alice, and only her",
                 result: None,
@@ -139,6 +151,9 @@ impl PluginCommand for SendMessage {
         let second: Option<Spanned<String>> = call.opt(1)?;
         let txn_id: Option<Spanned<String>> = call.get_flag("txn-id")?;
         let answering = call.has_flag("reply")? || call.has_flag("in-thread")?;
+        if let Some(name) = call.get_flag::<Spanned<String>>("file")? {
+            return send_file(plugin, engine, call, input, name, (first, second));
+        }
         let (session_input, piped) = split_input(input, call.head)?;
         let (room, target, argument) = if answering {
             let target = row_target(&session_input)?.ok_or_else(|| no_row(call))?;
@@ -188,6 +203,67 @@ impl PluginCommand for SendMessage {
         )?;
         Ok(sent.into_value(call.head).into_pipeline_data())
     }
+}
+
+/// `matrix send <room> [caption] --file <name>`, the file's bytes on the pipeline.
+fn send_file(
+    plugin: &MatrixPlugin,
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+    input: PipelineData,
+    name: Spanned<String>,
+    (room, caption): (Option<Spanned<String>>, Option<Spanned<String>>),
+) -> Result<PipelineData, LabeledError> {
+    for flag in [
+        "reply",
+        "in-thread",
+        "reply-to",
+        "thread",
+        "markdown",
+        "notice",
+    ] {
+        if let Some(value) = call.get_flag_value(flag) {
+            return Err(LabeledError::new(format!("--{flag} with --file"))
+                .with_label("a file goes as a message of its own", value.span())
+                .with_help("send the file, then answer or format with a message of its own"));
+        }
+    }
+    if name.item.trim().is_empty() || name.item.contains(['/', '\\']) {
+        return Err(LabeledError::new("Not a file name")
+            .with_label("a name such as report.pdf, without folders", name.span)
+            .with_help("the name is what clients show and save the file as"));
+    }
+    let Some(room) = room else {
+        return Err(LabeledError::new("Which room?")
+            .with_label("no room", call.head)
+            .with_help(
+                "`open --raw report.pdf | matrix send '#ops:example.org' --file report.pdf`",
+            ));
+    };
+    check_room(&room.item).map_err(|err| errors::input_of(err, room.span))?;
+    let no_file = |span: Span| {
+        LabeledError::new("--file needs the file on the pipeline")
+            .with_label("no bytes to send", span)
+            .with_help("`open --raw report.pdf | matrix send '#ops:example.org' --file report.pdf`")
+    };
+    let bytes = match input {
+        PipelineData::ByteStream(stream, _) => stream.into_bytes()?,
+        PipelineData::Value(Value::Binary { val, .. }, _) => val.into_owned(),
+        PipelineData::Value(Value::String { val, .. }, _) => val.into_bytes(),
+        _ => return Err(no_file(name.span)),
+    };
+    if bytes.is_empty() {
+        return Err(no_file(name.span));
+    }
+    let txn_id = call
+        .get_flag::<String>("txn-id")?
+        .unwrap_or_else(new_transaction_id);
+    let mut active = Active::resolve(plugin, engine, call, &Value::nothing(call.head))?;
+    let destination = plugin.destination(&mut active, &room)?;
+    let file = PipedFile { bytes, name };
+    let caption = caption.map(|caption| caption.item);
+    let sent = plugin.send_file(&mut active, &room, destination, file, caption, txn_id)?;
+    Ok(sent.into_value(call.head).into_pipeline_data())
 }
 
 /// The pipeline's input: a string (or text stream) is the message, anything else the session
