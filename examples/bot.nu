@@ -1,5 +1,5 @@
 # A bot in one pipeline: it joins the rooms it is invited to, marks each !ping with 👀 and
-# replies pong to it, until stopped (Ctrl-C, or a signal from a service manager).
+# replies pong to it, and answers !report with a file, until stopped (Ctrl-C, or a signal from a service manager).
 #
 #   plugin use matrix
 #   nu examples/bot.nu bot          # the name of a saved session (`matrix session list`)
@@ -27,6 +27,9 @@ def main [
                 # A reply (in the !ping's thread, if it is in one), as a notice: bots do not
                 # answer notices, so two bots never loop.
                 $event | matrix send pong --reply --notice --session $session | ignore
+            } else if $event.msgtype == 'm.text' and $event.body == '!report' {
+                # A file: what is on the pipeline, named; encrypted in an encrypted room.
+                sys host | to json | matrix send $event.room_id --file host.json --session $session | ignore
             }
         } catch {|err|
             print -e $"bot: could not answer in ($event.room_id): ($err.msg)"

@@ -1,6 +1,6 @@
-//! The chores bots do most with a session: list and
-//! join rooms, send a message, read recent messages. End-to-end encryption is not supported:
-//! sending to an encrypted room is refused ([`Error::Input`]) rather than sent in the clear.
+//! The chores bots do most with a session: list and join rooms, send a message or any event,
+//! redact one, read recent messages. These send and read as the server has it: encrypting for
+//! an encrypted room and decrypting its events is [`crate::e2ee`]'s.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

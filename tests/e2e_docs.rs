@@ -242,16 +242,21 @@ impl World<'_> {
         .fold(code.to_owned(), |text, (from, to)| text.replace(from, to))
     }
 
-    /// The pong of `bot` in #ops, once it came.
-    fn pong_from(&self, bot: &str) -> bool {
+    /// The latest events of #ops, newest first.
+    fn latest(&self) -> Vec<serde_json::Value> {
         let page = self.hs.call(
             &self.admin_token,
             "GET",
             &format!("rooms/{}/messages?dir=b&limit=10", self.ops),
             &json!({}),
         );
+        page["chunk"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The pong of `bot` in #ops, once it came.
+    fn pong_from(&self, bot: &str) -> bool {
         // A pong that replies to a !ping, and a 👀 on that !ping.
-        let events = page["chunk"].as_array().map_or(&[][..], Vec::as_slice);
+        let events = self.latest();
         let pinged = |id: &serde_json::Value| {
             events
                 .iter()
@@ -269,6 +274,15 @@ impl World<'_> {
                 && pinged(&event["content"]["m.relates_to"]["event_id"])
         });
         replied && marked
+    }
+
+    /// Whether `bot` sent a file to #ops.
+    fn file_from(&self, bot: &str) -> bool {
+        self.latest().iter().any(|event| {
+            event["sender"] == bot
+                && event["content"]["msgtype"] == "m.file"
+                && event["content"]["info"]["mimetype"] == "application/json"
+        })
     }
 
     fn joined(&self, user: &str) -> bool {
@@ -373,6 +387,14 @@ fn run_bot(world: &World, place: &Place, block: &Block, session: &str) {
     world.hs.send_text(&world.admin_token, &world.ops, "!ping");
     while !world.pong_from(&user) {
         assert!(started.elapsed() < within, "{}: no pong", block.place());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A file on request.
+    world
+        .hs
+        .send_text(&world.admin_token, &world.ops, "!report");
+    while !world.file_from(&user) {
+        assert!(started.elapsed() < within, "{}: no report", block.place());
         std::thread::sleep(Duration::from_millis(200));
     }
     // The same bot in an encrypted direct chat that a person (matrix-nio) opens with it: it

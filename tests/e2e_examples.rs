@@ -184,7 +184,8 @@ fn the_nushell_bot_joins_answers_and_outlives_a_failed_answer() {
         &serde_json::json!({"msgtype": "m.notice", "body": "!ping"}),
     );
     let ping = hs.send_text(&human_token, &open, "!ping");
-    let pongs = || {
+    // The contents of the bot's latest messages in the open room.
+    let answers = || {
         let page = hs.call(
             &human_token,
             "GET",
@@ -197,6 +198,12 @@ fn the_nushell_bot_joins_answers_and_outlives_a_failed_answer() {
             .iter()
             .filter(|event| event["sender"] == bot.as_str() && event["type"] == "m.room.message")
             .map(|event| event["content"].clone())
+            .collect::<Vec<_>>()
+    };
+    let pongs = || {
+        answers()
+            .into_iter()
+            .filter(|content| content["body"] == "pong")
             .collect::<Vec<_>>()
     };
     let started = std::time::Instant::now();
@@ -214,6 +221,18 @@ fn the_nushell_bot_joins_answers_and_outlives_a_failed_answer() {
             "m.relates_to": {"m.in_reply_to": {"event_id": ping}},
         })]
     );
+    // !report gets a file.
+    hs.send_text(&human_token, &open, "!report");
+    let started = std::time::Instant::now();
+    let reported = || {
+        answers()
+            .iter()
+            .any(|content| content["msgtype"] == "m.file" && content["body"] == "host.json")
+    };
+    while !reported() {
+        assert!(started.elapsed() < WITHIN, "no report in {WITHIN:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     running.signal("TERM");
     let run = running.finish(WITHIN);
     assert!(!run.stderr.contains("pw-Nubot-1"));
