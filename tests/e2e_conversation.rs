@@ -155,6 +155,21 @@ fn each_kind_nio_sends_has_its_columns_in_listen_and_messages() {
         })
         .collect();
     check_kinds(&rows, &ids, true);
+    // The bot's own reaction in the encrypted DM goes encrypted, its relation in the clear, and
+    // reads back decrypted.
+    let plain_id = ids["plain"].as_str().expect("an ID");
+    bot.ok(&format!(
+        "matrix react '{room}' '{plain_id}' 🎉 --session bot | ignore"
+    ));
+    let reactions = bot.json(&format!(
+        "matrix messages '{room}' --type m.reaction --session bot | where sender == '{}'",
+        bot.user_id
+    ));
+    let reaction = &reactions[0];
+    assert_eq!(reaction["encrypted"], true, "{reaction}");
+    assert_eq!(reaction["type"], "m.reaction");
+    assert_eq!(reaction["relation"]["key"], "🎉");
+    assert_eq!(reaction["relation"]["event_id"], plain_id);
     // nio's encrypted image, downloaded and decrypted from its row.
     let fetched = bot.ok(&format!(
         "matrix messages '{room}' --session bot | where event_id == '{}' | first | matrix download --session bot | encode hex",
@@ -428,4 +443,57 @@ fn a_file_in_a_plain_room_and_one_over_the_limit() {
         "{}",
         nothing.stderr
     );
+}
+
+/// An older server, without the authenticated media API (spec v1.11): the limit and the
+/// download come from the legacy endpoints; a file the new API says is missing is not asked of
+/// the old one. (A loopback server: Synapse has the new API.)
+#[test]
+fn a_server_without_authenticated_media_gets_the_legacy_endpoints() {
+    use nu_plugin_matrix::client::Client;
+    use nu_plugin_matrix::media::Mxc;
+    use support::{FaultServer, http};
+    let unknown = || {
+        http(
+            "404 Not Found",
+            "application/json",
+            r#"{"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}"#,
+        )
+    };
+    let old = FaultServer::routes(vec![
+        ("/_matrix/client/v1/media/config", unknown()),
+        (
+            "/_matrix/media/v3/config",
+            http("200 OK", "application/json", r#"{"m.upload.size": 1234}"#),
+        ),
+        ("/_matrix/client/v1/media/download/localhost/old", unknown()),
+        (
+            "/_matrix/media/v3/download/localhost/old",
+            http("200 OK", "text/plain", "old bytes"),
+        ),
+        (
+            "/_matrix/client/v1/media/download/localhost/gone",
+            http(
+                "404 Not Found",
+                "application/json",
+                r#"{"errcode": "M_NOT_FOUND", "error": "Not found"}"#,
+            ),
+        ),
+        (
+            "/_matrix/media/v3/download/localhost/gone",
+            http("200 OK", "text/plain", "wrong"),
+        ),
+    ]);
+    let client = Client::new(&old.url).expect("a client");
+    let token = nu_plugin_matrix::AccessToken::new("t0ken".to_owned());
+    let config = client.media_config(&token).expect("the legacy config");
+    assert_eq!(config.upload_size, Some(1234));
+    let old_file = Mxc::parse("mxc://localhost/old").expect("an mxc");
+    let got = client
+        .download(&token, &old_file, 1000)
+        .expect("the legacy download");
+    assert_eq!(got.bytes, b"old bytes");
+    let gone = Mxc::parse("mxc://localhost/gone").expect("an mxc");
+    let err = client.download(&token, &gone, 1000).expect_err("missing");
+    assert!(err.to_string().contains("M_NOT_FOUND"), "{err}");
 }
