@@ -416,6 +416,9 @@ pub enum E2eeKind {
     NotSaved,
     /// The crypto machine refused (a room key could not be made or shared).
     Crypto,
+    /// The user's cross-signing or secret storage is not as the command needs (keys already
+    /// there, a wrong recovery key).
+    Trust,
 }
 
 impl fmt::Display for E2eeError {

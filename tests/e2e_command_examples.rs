@@ -166,6 +166,14 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "{}",
         fingerprint.json
     );
+    // The device made trusted; its recovery key in a file, nowhere else.
+    ex.run(
+        "matrix e2ee bootstrap --session bot | get recovery_key | matrix token reveal | save recovery-key.txt",
+        "",
+        "nothing",
+    );
+    let recovery = std::fs::read_to_string(ex.dir.join("recovery-key.txt")).expect("the key");
+    assert_eq!(recovery.split(' ').count(), 12, "{recovery}");
     ex.run(
         "input -s | matrix login @bot:example.org | matrix whoami",
         PW,

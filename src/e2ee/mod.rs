@@ -16,6 +16,7 @@ mod outgoing;
 mod sending;
 mod status;
 pub mod store_dir;
+mod trust;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -31,6 +32,7 @@ pub use attachments::{decrypt_attachment, encrypt_attachment};
 pub use events::{Decrypted, Sealable, decrypt_events, decrypt_messages, mark_sealed};
 pub use status::Status;
 pub use store_dir::StoreDir;
+pub use trust::Bootstrapped;
 
 use crate::client::Client;
 use crate::error::{E2eeError, E2eeKind, Error, InputError};
@@ -283,7 +285,11 @@ async fn take(
         .set_custom_value(SINCE_KEY, changes.next_batch.clone().into_bytes())
         .await
         .map_err(crypto_failed)?;
-    outgoing::send_outgoing(machine, client, token).await
+    outgoing::send_outgoing(machine, client, token).await?;
+    // Room keys that came go to the key backup, if one is on. A failed upload leaves them
+    // waiting for the next sync: it must not stop the sync that brought them.
+    let _ = trust::back_up(machine, client, token).await;
+    Ok(())
 }
 
 /// The device's machine, loaded from its store.

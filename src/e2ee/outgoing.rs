@@ -186,7 +186,7 @@ fn json_of(answer: crate::answer::Answer) -> JsonValue {
 }
 
 /// A 2xx answer's JSON as the type the machine takes.
-fn parse<T: IncomingResponse>(answer: JsonValue) -> Result<T, Error> {
+pub(super) fn parse<T: IncomingResponse>(answer: JsonValue) -> Result<T, Error> {
     let body = serde_json::to_vec(&answer).expect("JSON serialises");
     let response = http::Response::builder()
         .status(200)
@@ -199,7 +199,7 @@ fn parse<T: IncomingResponse>(answer: JsonValue) -> Result<T, Error> {
     })
 }
 
-async fn mark(
+pub(super) async fn mark(
     machine: &OlmMachine,
     request_id: &TransactionId,
     answer: AnyIncomingResponse<'_>,

@@ -30,6 +30,8 @@ pub enum TokenKind {
     LoginToken,
     /// A MAS admin client's token (`matrix admin session`): no user's, for `matrix admin`.
     AdminClient,
+    /// A recovery key (`matrix e2ee bootstrap`), shown as `********`.
+    RecoveryKey,
 }
 
 /// Whose admin token a [`TokenKind::AdminClient`] value holds.
@@ -129,9 +131,18 @@ impl TokenValue {
 
     /// A password value belonging to a session: displays as `********`, revealed like a token.
     pub fn password(password: &crate::secret::Password, session: &Session) -> Self {
+        Self::hidden(password, session, TokenKind::Password)
+    }
+
+    /// A recovery key of a session's user: displays as `********`, revealed like a token.
+    pub fn recovery_key(key: &crate::secret::Password, session: &Session) -> Self {
+        Self::hidden(key, session, TokenKind::RecoveryKey)
+    }
+
+    fn hidden(secret: &crate::secret::Password, session: &Session, kind: TokenKind) -> Self {
         Self {
-            token: AccessToken::new(password.expose().to_owned()),
-            kind: TokenKind::Password,
+            token: AccessToken::new(secret.expose().to_owned()),
+            kind,
             refresh_token: None,
             expires_at_ms: None,
             ..Self::from_session(session, None)
@@ -311,7 +322,7 @@ impl CustomValue for TokenValue {
 
     fn to_base_value(&self, span: Span) -> Result<Value, ShellError> {
         let shown = match self.kind {
-            TokenKind::Password => "********".to_owned(),
+            TokenKind::Password | TokenKind::RecoveryKey => "********".to_owned(),
             TokenKind::Access
             | TokenKind::Refresh
             | TokenKind::LoginToken

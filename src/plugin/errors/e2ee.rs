@@ -19,6 +19,11 @@ pub(super) fn refused(err: &E2eeError, blame: &Blame) -> LabeledError {
             "this session is not saved",
             "not_saved",
         ),
+        E2eeKind::Trust => (
+            "The device's trust cannot be set up so",
+            "this session's user",
+            "trust",
+        ),
         _ => (
             "End-to-end encryption failed",
             "while encrypting or decrypting",
