@@ -225,3 +225,72 @@ fn bootstrap_again_is_refused_and_a_reset_needs_the_password() {
     chain(&keys, &bot.user_id, reset.as_str().expect("a device"))
         .unwrap_or_else(|why| panic!("{why}: {keys}"));
 }
+
+#[test]
+fn recover_signs_a_new_device_and_reads_history_from_the_backup() {
+    let bot = Bot::new("trrec");
+    let nio = Nio::login(synapse(), "trrechuman");
+    let room = dm(&bot, &nio);
+    let key =
+        bot.ok("matrix e2ee bootstrap --session bot | get recovery_key | matrix token reveal");
+    let key_file = support::scratch(&unique_user("trkey")).join("recovery-key.txt");
+    std::fs::write(&key_file, &key).expect("write the key");
+    nio.send(&room, "before the new device");
+    let read = bot.ok(&format!(
+        "matrix messages '{room}' --session bot | get body | to json -r"
+    ));
+    assert!(read.contains("before the new device"), "{read}");
+
+    // The bot re-deployed: a new device of the same user, saved as bot2.
+    bot.login("bot2", "");
+    let unread = bot.json(&format!(
+        "matrix messages '{room}' --session bot2 | get decrypt_error"
+    ));
+    assert!(
+        unread[0].is_string(),
+        "a new device has no key yet: {unread}"
+    );
+    let recovered = bot.json(&format!(
+        "open '{}' | matrix e2ee recover --session bot2",
+        key_file.display()
+    ));
+    assert!(
+        recovered["room_keys"].as_i64().is_some_and(|n| n >= 1),
+        "{recovered}"
+    );
+    assert!(recovered["backup_version"].is_string(), "{recovered}");
+    let device = recovered["device_id"].as_str().expect("a device");
+    let keys = keys_of(&bot.user_id);
+    chain(&keys, &bot.user_id, device).unwrap_or_else(|why| panic!("{why}: {keys}"));
+    let history = bot.ok(&format!(
+        "matrix messages '{room}' --session bot2 | get body | to json -r"
+    ));
+    assert!(history.contains("before the new device"), "{history}");
+    // The old device still works.
+    bot.ok(&format!(
+        "matrix send '{room}' 'old device still works' --session bot | ignore"
+    ));
+    let seen = nio.read_until(&room, "old device still works", 30);
+    assert!(
+        seen.iter()
+            .any(|m| m["body"] == "old device still works" && m["decrypted"] == true)
+    );
+
+    // A wrong key changes nothing.
+    bot.login("bot3", "");
+    let wrong = bot.nu("'EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d' | matrix e2ee recover --session bot3");
+    assert!(!wrong.success);
+    assert!(
+        wrong
+            .stderr
+            .contains("does not open this account's secret storage"),
+        "{}",
+        wrong.stderr
+    );
+    let status = bot.json("matrix e2ee status --session bot3 | get cross_signing");
+    assert_eq!(
+        status,
+        json!({"master": false, "self_signing": false, "user_signing": false, "signed": false})
+    );
+    assert_eq!(keys_of(&bot.user_id)["master_keys"], keys["master_keys"]);
+}

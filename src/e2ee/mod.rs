@@ -13,6 +13,7 @@
 mod attachments;
 mod events;
 mod outgoing;
+mod recovery;
 mod sending;
 mod status;
 pub mod store_dir;
@@ -30,6 +31,7 @@ use tokio::runtime::Runtime;
 
 pub use attachments::{decrypt_attachment, encrypt_attachment};
 pub use events::{Decrypted, Sealable, decrypt_events, decrypt_messages, mark_sealed};
+pub use recovery::Recovered;
 pub use status::Status;
 pub use store_dir::StoreDir;
 pub use trust::Bootstrapped;

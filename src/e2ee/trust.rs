@@ -24,7 +24,7 @@ use serde_json::{Value as JsonValue, json};
 use super::outgoing::{mark, parse, send_one};
 use super::{Crypto, crypto_failed};
 use crate::client::{Client, Method};
-use crate::error::{E2eeError, E2eeKind, Error};
+use crate::error::{E2eeError, E2eeKind, Error, ErrorCode};
 use crate::ids::UserId;
 use crate::secret::{AccessToken, Password};
 use crate::uia::Stages;
@@ -64,15 +64,12 @@ impl Crypto {
                 .and_then(|keys| keys.get(self.user_id.as_str()))
                 .is_some();
             if has_master && !reset {
-                return Err(Error::E2ee(E2eeError {
-                    kind: E2eeKind::Trust,
-                    problem: format!("{} already has cross-signing keys", self.user_id),
-                    hint: "to keep them, give this device the recovery key with `matrix e2ee \
-                           recover`; to replace them (every device and user that trusted the \
-                           old ones must trust the new), bootstrap with --reset"
-                        .into(),
-                    path: None,
-                }));
+                return Err(trust_refused(
+                    format!("{} already has cross-signing keys", self.user_id),
+                    "to keep them, give this device the recovery key with `matrix e2ee \
+                     recover`; to replace them (every device and user that trusted the old ones \
+                     must trust the new), bootstrap with --reset",
+                ));
             }
             // The keys this device had, put back if the new ones are not taken (a wrong
             // password): nothing changes then.
@@ -177,13 +174,7 @@ impl Crypto {
                 self.put_secret(client, token, &storage, name, seed.as_bytes())?;
             }
             let backup_version = self.new_backup(machine, client, token, &storage).await?;
-            let master_key = machine
-                .get_identity(&self.user_id, None)
-                .await
-                .map_err(crypto_failed)?
-                .and_then(|identity| identity.own())
-                .and_then(|own| own.master_key().get_first_key().map(|key| key.to_base64()))
-                .unwrap_or_default();
+            let master_key = own_master_key(machine, &self.user_id).await?;
             Ok(Bootstrapped {
                 recovery_key: Password::new(storage.to_base58()),
                 master_key,
@@ -230,16 +221,7 @@ impl Crypto {
             SecretName::RecoveryKey,
             key.to_base64().as_bytes(),
         )?;
-        public.set_version(version.clone());
-        let backups = machine.backup_machine();
-        backups
-            .save_decryption_key(Some(key), Some(version.clone()))
-            .await
-            .map_err(crypto_failed)?;
-        backups
-            .enable_backup_v1(public)
-            .await
-            .map_err(crypto_failed)?;
+        turn_on_backup(machine, key, &version).await?;
         back_up(machine, client, token).await?;
         Ok(version)
     }
@@ -261,7 +243,7 @@ impl Crypto {
     }
 
     /// [`Crypto::own_keys`], the answer handed to the machine.
-    async fn query_own_keys(
+    pub(super) async fn query_own_keys(
         &self,
         machine: &OlmMachine,
         client: &Client,
@@ -331,4 +313,64 @@ pub(super) async fn back_up(
         mark(machine, &id, AnyIncomingResponse::KeysBackup(&answer)).await?;
     }
     Ok(())
+}
+
+impl Crypto {
+    /// `GET /user/{userId}/account_data/{type}`; `None` when the account has none.
+    pub(super) fn get_account_data(
+        &self,
+        client: &Client,
+        token: &AccessToken,
+        kind: &str,
+    ) -> Result<Option<JsonValue>, Error> {
+        let path = ["user", self.user_id.as_str(), "account_data", kind];
+        match client.call(Method::Get, &path, Some(token), None, &[]) {
+            Ok(content) => Ok(Some(JsonValue::Object(content.object))),
+            Err(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The backup of `version` on for this device: its key kept in the store, and every room key
+/// the device gets from now on sent to it.
+pub(super) async fn turn_on_backup(
+    machine: &OlmMachine,
+    key: BackupDecryptionKey,
+    version: &str,
+) -> Result<(), Error> {
+    let public = key.megolm_v1_public_key();
+    public.set_version(version.to_owned());
+    let backups = machine.backup_machine();
+    backups
+        .save_decryption_key(Some(key), Some(version.to_owned()))
+        .await
+        .map_err(crypto_failed)?;
+    backups
+        .enable_backup_v1(public)
+        .await
+        .map_err(crypto_failed)
+}
+
+/// The user's public master key, as the machine knows it.
+pub(super) async fn own_master_key(
+    machine: &OlmMachine,
+    user_id: &ruma::UserId,
+) -> Result<String, Error> {
+    Ok(machine
+        .get_identity(user_id, None)
+        .await
+        .map_err(crypto_failed)?
+        .and_then(|identity| identity.own())
+        .and_then(|own| own.master_key().get_first_key().map(|key| key.to_base64()))
+        .unwrap_or_default())
+}
+
+pub(super) fn trust_refused(problem: String, hint: &str) -> Error {
+    Error::E2ee(E2eeError {
+        kind: E2eeKind::Trust,
+        problem,
+        hint: hint.to_owned(),
+        path: None,
+    })
 }

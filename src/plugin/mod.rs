@@ -252,6 +252,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::E2EE),
             Box::new(commands::E2eeStatus),
             Box::new(commands::E2eeBootstrap),
+            Box::new(commands::E2eeRecover),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminSession),
             Box::new(commands::AdminLoginAs),

@@ -124,20 +124,48 @@ pub(crate) fn piped_password(input: PipelineData) -> Result<Option<(String, Span
     Ok(Some((text, span)))
 }
 
-/// Asks on the terminal, with echo off. Needs the plugin in the terminal's foreground.
+/// Asks on the terminal for the password, with echo off. Needs the plugin in the terminal's
+/// foreground.
 pub(crate) fn prompt(
     engine: &EngineInterface,
     call: &EvaluatedCall,
     command: &str,
     user: &str,
 ) -> Result<Password, LabeledError> {
+    let no_terminal = Asked {
+        question: format!("Password for {user}: "),
+        what: "password",
+        how: format!(
+            "pipe it in: `input -s \"Password: \" | {command} ...`, or pass \
+             `--password (input -s \"Password: \")`"
+        ),
+        typed: "type the account's password at the prompt",
+    };
+    hidden_prompt(engine, call, &no_terminal)
+}
+
+/// A secret asked for at the terminal: the question, what it is, how to give it without a
+/// terminal, what to type.
+pub(crate) struct Asked {
+    pub question: String,
+    pub what: &'static str,
+    pub how: String,
+    pub typed: &'static str,
+}
+
+/// Asks `asked.question` on the terminal, with echo off.
+pub(crate) fn hidden_prompt(
+    engine: &EngineInterface,
+    call: &EvaluatedCall,
+    asked: &Asked,
+) -> Result<Password, LabeledError> {
     let no_terminal = || {
-        LabeledError::new("No password given, and no terminal to ask for it")
-            .with_label("needs a password", call.head)
-            .with_help(format!(
-                "pipe it in: `input -s \"Password: \" | {command} ...`, or pass \
-                 `--password (input -s \"Password: \")`"
-            ))
+        LabeledError::new(format!(
+            "No {} given, and no terminal to ask for it",
+            asked.what
+        ))
+        .with_label(format!("needs a {}", asked.what), call.head)
+        .with_help(asked.how.clone())
     };
     // Without a controlling terminal there is nobody to ask: fail before touching the
     // terminal's foreground process group.
@@ -146,13 +174,12 @@ pub(crate) fn prompt(
         return Err(no_terminal());
     }
     let _foreground = engine.enter_foreground().map_err(|_| no_terminal())?;
-    let text =
-        rpassword::prompt_password(format!("Password for {user}: ")).map_err(|_| no_terminal())?;
-    let password = Password::new(text);
-    if password.is_empty() {
-        return Err(LabeledError::new("The password is empty")
+    let text = rpassword::prompt_password(&asked.question).map_err(|_| no_terminal())?;
+    let secret = Password::new(text);
+    if secret.is_empty() {
+        return Err(LabeledError::new(format!("The {} is empty", asked.what))
             .with_label("nothing was typed at the prompt", call.head)
-            .with_help("type the account's password at the prompt"));
+            .with_help(asked.typed));
     }
-    Ok(password)
+    Ok(secret)
 }
