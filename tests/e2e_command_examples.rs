@@ -174,6 +174,13 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     );
     let recovery = std::fs::read_to_string(ex.dir.join("recovery-key.txt")).expect("the key");
     assert_eq!(recovery.split(' ').count(), 12, "{recovery}");
+    // (On the same device here; tests/e2e_trust.rs recovers on a new one.)
+    let recovered = ex.run(
+        "open recovery-key.txt | matrix e2ee recover --session bot",
+        "",
+        "record<user_id: string, device_id: string, master_key: string, backup_version: string, room_keys: int>",
+    );
+    assert!(recovered.json["backup_version"].is_string(), "{}", recovered.json);
     ex.run(
         "input -s | matrix login @bot:example.org | matrix whoami",
         PW,
@@ -290,7 +297,7 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
             PW,
         );
     }
-    ex.run("matrix devices", "", "table<device_id: string, display_name: oneof<nothing, string>, last_seen_ip: oneof<nothing, string>, last_seen: oneof<datetime, nothing>, current: bool>");
+    ex.run("matrix devices", "", "table<device_id: string, display_name: oneof<nothing, string>, last_seen_ip: oneof<nothing, string>, last_seen: oneof<datetime, nothing>, current: bool, verified: bool>");
     ex.run(
         "matrix devices --session bot | where last_seen < ((date now) - 90day)",
         "",

@@ -276,6 +276,19 @@ fn recover_signs_a_new_device_and_reads_history_from_the_backup() {
             .any(|m| m["body"] == "old device still works" && m["decrypted"] == true)
     );
 
+    // `matrix devices` says which devices the user cross-signed.
+    let listed = bot.json("matrix devices --session bot2 | select device_id verified");
+    let verified = |id: &str| {
+        listed
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|row| row["device_id"] == id)
+            .map(|row| row["verified"].clone())
+    };
+    assert_eq!(verified(device), Some(json!(true)), "{listed}");
+    let first = bot.ok("matrix session get bot | get device_id");
+    assert_eq!(verified(&first), Some(json!(true)), "{listed}");
     // A wrong key changes nothing.
     bot.login("bot3", "");
     let wrong = bot.nu("'EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d' | matrix e2ee recover --session bot3");
@@ -293,4 +306,9 @@ fn recover_signs_a_new_device_and_reads_history_from_the_backup() {
         json!({"master": false, "self_signing": false, "user_signing": false, "signed": false})
     );
     assert_eq!(keys_of(&bot.user_id)["master_keys"], keys["master_keys"]);
+    let third = bot.ok("matrix session get bot3 | get device_id");
+    let listed = bot.json(&format!(
+        "matrix devices --session bot3 | where device_id == '{third}' | get verified"
+    ));
+    assert_eq!(listed, json!([false]));
 }

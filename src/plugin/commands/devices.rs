@@ -24,7 +24,10 @@ impl SimplePluginCommand for Devices {
 
     fn extra_description(&self) -> &str {
         "Columns: device_id, display_name, last_seen_ip, last_seen, current (the device of this \
-         session)."
+         session), verified (cross-signed by the user: its keys signed by the user's \
+         self-signing key, signed by the master key, each signature checked; false for a \
+         device without keys, which never used encryption). Two requests: /devices and \
+         /keys/query."
     }
 
     fn signature(&self) -> Signature {
@@ -36,6 +39,7 @@ impl SimplePluginCommand for Devices {
                 ("last_seen_ip", Type::String),
                 ("last_seen", Type::Date),
                 ("current", Type::Bool),
+                ("verified", Type::Bool),
             ]),
         )
         .category(Category::Network)
@@ -72,6 +76,12 @@ impl SimplePluginCommand for Devices {
         let mut devices = active
             .run(plugin, |client, token| client.devices(token))
             .map_err(|err| failure(err, &blame))?;
+        let user_id = active.session.user_id.to_string();
+        let signed = active
+            .run(plugin, |client, token| {
+                client.cross_signed_devices(token, &user_id)
+            })
+            .map_err(|err| failure(err, &blame))?;
         devices.sort_by_key(|device| std::cmp::Reverse(device.last_seen));
         let span = call.head;
         let rows = devices
@@ -79,11 +89,13 @@ impl SimplePluginCommand for Devices {
             .map(|device| {
                 let mut row = Record::new();
                 let current = device.device_id == active.session.device_id;
+                let verified = signed.get(&device.device_id).copied().unwrap_or(false);
                 row.push("device_id", Value::string(device.device_id, span));
                 row.push("display_name", text_or_nothing(device.display_name, span));
                 row.push("last_seen_ip", text_or_nothing(device.last_seen_ip, span));
                 row.push("last_seen", date_or_nothing(device.last_seen, span));
                 row.push("current", Value::bool(current, span));
+                row.push("verified", Value::bool(verified, span));
                 Value::record(row, span)
             })
             .collect();
