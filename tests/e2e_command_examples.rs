@@ -180,7 +180,11 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "",
         "record<user_id: string, device_id: string, master_key: string, backup_version: string, room_keys: int>",
     );
-    assert!(recovered.json["backup_version"].is_string(), "{}", recovered.json);
+    assert!(
+        recovered.json["backup_version"].is_string(),
+        "{}",
+        recovered.json
+    );
     ex.run(
         "input -s | matrix login @bot:example.org | matrix whoami",
         PW,

@@ -289,6 +289,15 @@ fn recover_signs_a_new_device_and_reads_history_from_the_backup() {
     assert_eq!(verified(device), Some(json!(true)), "{listed}");
     let first = bot.ok("matrix session get bot | get device_id");
     assert_eq!(verified(&first), Some(json!(true)), "{listed}");
+    // Never a flag; without a pipe and without a terminal, a clear error.
+    let unasked = bot.nu("matrix e2ee recover --session bot2");
+    assert!(
+        unasked
+            .stderr
+            .contains("No recovery key given, and no terminal"),
+        "{}",
+        unasked.stderr
+    );
     // A wrong key changes nothing.
     bot.login("bot3", "");
     let wrong = bot.nu("'EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d' | matrix e2ee recover --session bot3");

@@ -58,4 +58,23 @@ fn an_oauth_session_reads_and_writes_an_encrypted_dm() {
         .find(|m| m["event_id"] == out[2])
         .unwrap_or_else(|| panic!("{seen:?}"));
     assert_eq!(answer["decrypted"], true, "{answer}");
+
+    // Trust on MAS: the device cross-signed (a fresh account needs no approval) ...
+    let run = crate::support::nu_with(
+        "matrix e2ee bootstrap --session oa | ignore
+         matrix devices --session oa | where current | get verified | to json -r",
+        with_config,
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "[true]");
+    // ... and a reset sends the user to MAS's account page to approve it; nothing changes.
+    let run = crate::support::nu_with("matrix e2ee bootstrap --session oa --reset", with_config);
+    assert!(!run.success);
+    assert!(run.stderr.contains("approve"), "{}", run.stderr);
+    assert!(run.stderr.contains("cross_signing_reset"), "{}", run.stderr);
+    let run = crate::support::nu_with(
+        "matrix devices --session oa | where current | get verified | to json -r",
+        with_config,
+    );
+    assert_eq!(run.stdout.trim(), "[true]", "{}", run.stderr);
 }

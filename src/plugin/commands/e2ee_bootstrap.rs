@@ -36,7 +36,9 @@ impl PluginCommand for E2eeBootstrap {
          shows as ******** and is shown by `matrix token reveal`: keep it somewhere safe, it \
          is what `matrix e2ee recover` asks for on the bot's next device. An account that \
          already has cross-signing keys is refused unless --reset; then the account's \
-         password confirms it (from the pipeline, or a hidden prompt)."
+         password confirms it (from the pipeline, or a hidden prompt), or, on a server whose \
+         accounts MAS runs, an approval on its account page (the error gives the link; run the \
+         command again once approved)."
     }
 
     fn signature(&self) -> Signature {
@@ -79,7 +81,9 @@ impl PluginCommand for E2eeBootstrap {
         let reset = call.has_flag("reset")?;
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
-        let password = if reset {
+        // An OAuth 2.0 session has no password: its server asks for approval on its account
+        // page instead (the error says where), and the reset goes through when run again.
+        let password = if reset && active.session.oauth.is_none() {
             let user = active.session.user_id.to_string();
             Some(password_from(
                 piped,
