@@ -173,6 +173,13 @@ fn bootstrap_cross_signs_the_device_keeps_its_secrets_and_backs_up_room_keys() {
             .is_some_and(|s| !s.is_empty()),
         "{backed_up}"
     );
+    let backup = bot.json("matrix e2ee status --session bot | get backup");
+    assert_eq!(backup["version"], version["version"]);
+    assert!(
+        backup["room_keys"].as_i64().is_some_and(|n| n >= 1),
+        "{backup}"
+    );
+    assert_eq!(backup["room_keys"], backup["backed_up"], "{backup}");
 
     // The recovery key is nowhere on disk: not in the session file, not in the store.
     for (path, bytes) in files_under(&bot.config) {

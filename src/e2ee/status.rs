@@ -22,6 +22,19 @@ impl Crypto {
                 .get_device(&self.user_id, &self.device_id, None)
                 .await
                 .map_err(crypto_failed)?;
+            let backups = machine.backup_machine();
+            let backup = match backups.enabled().await {
+                true => {
+                    let keys = backups.get_backup_keys().await.map_err(crypto_failed)?;
+                    let counts = backups.room_key_counts().await.map_err(crypto_failed)?;
+                    Some(Backup {
+                        version: keys.backup_version.unwrap_or_default(),
+                        room_keys: counts.total,
+                        backed_up: counts.backed_up,
+                    })
+                }
+                false => None,
+            };
             let mut tracked: Vec<String> = tracked.iter().map(ToString::to_string).collect();
             tracked.sort();
             Ok(Status {
@@ -34,6 +47,7 @@ impl Crypto {
                 has_self_signing_key: cross_signing.has_self_signing,
                 has_user_signing_key: cross_signing.has_user_signing,
                 signed_by_owner: own.is_some_and(|device| device.is_cross_signed_by_owner()),
+                backup,
             })
         })?;
         let counts = client.call(
@@ -76,4 +90,17 @@ pub struct Status {
     pub has_user_signing_key: bool,
     /// Whether the user's self-signing key signed this device.
     pub signed_by_owner: bool,
+    /// The key backup this device sends its room keys to, if one is on.
+    pub backup: Option<Backup>,
+}
+
+/// A key backup as [`Status`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// Its version on the server.
+    pub version: String,
+    /// The room keys this device has.
+    pub room_keys: usize,
+    /// How many of them are backed up.
+    pub backed_up: usize,
 }

@@ -29,7 +29,9 @@ impl SimplePluginCommand for E2eeStatus {
          held it longer than the wait, and then the error says which), one_time_keys (unclaimed \
          on the server), tracked_users, cross_signing (master, self_signing, user_signing: \
          whether this device has each private key; signed: whether the owner's self-signing \
-         key signed this device). The first run makes the device's crypto store and uploads \
+         key signed this device), backup (version, room_keys, backed_up: the key backup this \
+         device sends its room keys to, after `matrix e2ee bootstrap` or `recover`; null \
+         without one). The first run makes the device's crypto store and uploads \
          its keys."
     }
 
@@ -119,6 +121,15 @@ impl SimplePluginCommand for E2eeStatus {
             ),
         );
         record.push("cross_signing", Value::record(cross_signing, span));
+        let count = |n: usize| Value::int(i64::try_from(n).unwrap_or(i64::MAX), span);
+        let backup = status.backup.map_or(Value::nothing(span), |backup| {
+            let mut record = Record::new();
+            record.push("version", text(&backup.version));
+            record.push("room_keys", count(backup.room_keys));
+            record.push("backed_up", count(backup.backed_up));
+            Value::record(record, span)
+        });
+        record.push("backup", backup);
         Ok(Value::record(record, span))
     }
 }
