@@ -77,4 +77,15 @@ fn an_oauth_session_reads_and_writes_an_encrypted_dm() {
         with_config,
     );
     assert_eq!(run.stdout.trim(), "[true]", "{}", run.stderr);
+    // Approved on the page (as the user would), the same command goes through: new keys.
+    crate::support::mas::allow_cross_signing_reset(&localpart, "pw-Oae2-1");
+    let run = crate::support::nu_with(
+        "let made = (matrix e2ee bootstrap --session oa --reset)
+         [$made.master_key (matrix devices --session oa | where current | get verified | first)] | to json -r",
+        with_config,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert!(out[0].as_str().is_some_and(|key| key.len() == 43), "{out}");
+    assert_eq!(out[1], true, "{out}");
 }

@@ -53,6 +53,18 @@ impl Browser {
         self.page(url, response)
     }
 
+    /// POSTs a JSON body (a page's GraphQL call), with the cookies of the host.
+    pub fn post_json(&mut self, url: &str, body: &serde_json::Value) -> Page {
+        let mut request = self.agent.post(url);
+        if let Some(cookie) = self.cookie_header(url) {
+            request = request.header("Cookie", cookie);
+        }
+        let response = request
+            .send_json(body)
+            .unwrap_or_else(|err| panic!("POST {url}: {err}"));
+        self.page(url, response)
+    }
+
     /// Goes from the single sign-on URL a command printed to the address Synapse sends the
     /// browser back to (with `loginToken`), signing in at the provider as `sub`. Does not visit
     /// that address.

@@ -135,6 +135,47 @@ pub fn approve_device(
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
+/// Plays the user on MAS's account page approving a reset of their cross-signing keys: signs
+/// in on MAS's login form, then makes the call the page's "Finish reset" button makes (its
+/// GraphQL mutation, with the browser session).
+pub fn allow_cross_signing_reset(username: &str, password: &str) {
+    let issuer = mas().issuer.trim_end_matches('/').to_owned();
+    let mut browser = Browser::new();
+    let login = format!("{issuer}/login");
+    let form = browser.get(&login);
+    let signed_in = browser.post_form(
+        &login,
+        &[
+            ("csrf", &csrf_of(&form.body)),
+            ("username", username),
+            ("password", password),
+        ],
+    );
+    assert!(signed_in.status < 400, "signing in: {}", signed_in.body);
+    let graphql = format!("{issuer}/graphql");
+    let viewer = browser.post_json(
+        &graphql,
+        &serde_json::json!({"query": "query { viewer { __typename ... on User { id } } }"}),
+    );
+    let viewer: serde_json::Value = serde_json::from_str(&viewer.body).expect("JSON");
+    let user = viewer["data"]["viewer"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not signed in: {viewer}"))
+        .to_owned();
+    let allowed = browser.post_json(
+        &graphql,
+        &serde_json::json!({
+            "query": "mutation Allow($userId: ID!) { allowUserCrossSigningReset(input: {userId: $userId}) { user { id } } }",
+            "variables": {"userId": user},
+        }),
+    );
+    let allowed: serde_json::Value = serde_json::from_str(&allowed.body).expect("JSON");
+    assert!(
+        allowed["data"]["allowUserCrossSigningReset"]["user"]["id"].is_string(),
+        "{allowed}"
+    );
+}
+
 /// Where a 3xx answer points, as a whole URL.
 fn next_url(from: &str, page: &Page) -> String {
     assert!(
