@@ -277,7 +277,7 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "int",
     );
     assert_eq!(sent.json, 2, "the two messages the bot sent");
-    answering(&ex, hs, &admin_token);
+    let ops = answering(&ex, hs, &admin_token);
     ex.run(
         "matrix rooms",
         "",
@@ -289,7 +289,7 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         "list<string>",
     );
 
-    listening(&ex, hs, &admin_token);
+    listening(&ex, hs, &admin_token, &ops);
 
     // Devices.
     for device in ["OLDDEV1", "OLDDEV2"] {
@@ -431,7 +431,7 @@ fn sign_in(sub: &str) -> impl FnOnce(&mut Running) + '_ {
 
 /// The `matrix listen` examples: the bots run until stopped, once they did their job; the
 /// others end by themselves. @admin plays the human.
-fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
+fn listening(ex: &Examples, hs: &Synapse, admin_token: &str, ops: &str) {
     let within = Duration::from_secs(20);
     // The bot joins what it is invited to.
     let room_id = hs.call(
@@ -490,16 +490,7 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
             assert!(answered, "no encrypted pong in the DM");
         },
     );
-    // #ops, with @admin in it (since `answering`).
-    let ops = hs.call(
-        admin_token,
-        "GET",
-        "directory/room/%23ops:localhost",
-        &json!({}),
-    )["room_id"]
-        .as_str()
-        .expect("#ops")
-        .to_owned();
+    // #ops has @admin in it since `answering`.
     // Messages until the listener has its three and ends (however long it takes to start).
     let listened = ex.run_while(
         "matrix listen '#ops:example.org' --limit 3 | select sender body",
@@ -509,7 +500,7 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
             let mut n = 0;
             while !nu.has_ended() {
                 assert!(started.elapsed() < Duration::from_secs(60), "never ended");
-                hs.send_text(admin_token, &ops, &format!("tick {n}"));
+                hs.send_text(admin_token, ops, &format!("tick {n}"));
                 n += 1;
                 std::thread::sleep(Duration::from_millis(300));
             }
@@ -521,7 +512,7 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
         "matrix listen --session bot --since saved --once | ignore",
         "",
     );
-    hs.send_text(admin_token, &ops, "while away");
+    hs.send_text(admin_token, ops, "while away");
     let missed = ex.run(
         "matrix listen --session bot --since saved --once | select time room sender body",
         "",
@@ -534,11 +525,11 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
         "matrix listen --session bot --since saved --ack | each {|m| print $m.body; $m | matrix listen ack | ignore }",
         || {
             std::thread::sleep(Duration::from_secs(2));
-            hs.send_text(admin_token, &ops, "acked");
+            hs.send_text(admin_token, ops, "acked");
             std::thread::sleep(Duration::from_secs(2));
         },
     );
-    hs.send_text(admin_token, &ops, "after the acked");
+    hs.send_text(admin_token, ops, "after the acked");
     let after = ex.run(
         "matrix listen --session bot --since saved --once | select time room sender body",
         "",
@@ -557,8 +548,8 @@ fn listening(ex: &Examples, hs: &Synapse, admin_token: &str) {
 }
 
 /// The answers of `matrix send`, `react`, `edit`, `redact`, and the rows that show them, in
-/// #ops (the bot's room, @admin invited).
-fn answering(ex: &Examples, hs: &Synapse, admin_token: &str) {
+/// #ops (the bot's room, @admin invited); #ops' room ID.
+fn answering(ex: &Examples, hs: &Synapse, admin_token: &str) -> String {
     ex.prepare(
         "let ops = (matrix api 'directory/room/#ops:localhost').room_id
         matrix api $'rooms/($ops)/invite' --data {user_id: '@admin:localhost'} | ignore",
@@ -745,6 +736,7 @@ fn answering(ex: &Examples, hs: &Synapse, admin_token: &str) {
             });
         },
     );
+    ops
 }
 
 /// Waits until `done` (asked every 200 ms); fails after `within`.

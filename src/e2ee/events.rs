@@ -240,9 +240,7 @@ pub fn decrypt_events(crypto: &super::Crypto, events: &mut Vec<Event>, filter: &
     }
     // Kept: what came in the clear, what was not decrypted (an error, a redacted one), and
     // what decrypted to a type listened for.
-    events.retain(|event| {
-        !event.encrypted || event.kind == ENCRYPTED || filter.types_match(&event.kind)
-    });
+    events.retain(|event| filter.keeps_opened(event.encrypted, &event.kind));
 }
 
 /// Decrypts the encrypted messages of a page of `room_id`, and the latest edits the server

@@ -287,6 +287,13 @@ impl ListenFilter {
 }
 
 impl ListenFilter {
+    /// Whether an event is kept once decryption had its turn: one that came in the clear, one
+    /// not decrypted (an error, a redacted one: its real type is unknown), or one whose real
+    /// type is listened for.
+    pub fn keeps_opened(&self, encrypted: bool, kind: &str) -> bool {
+        !encrypted || kind == ENCRYPTED || self.types_match(kind)
+    }
+
     /// Whether an event of the server's is kept: a type listened for, or an encrypted one to
     /// decrypt.
     fn keeps(&self, kind: &str) -> bool {

@@ -212,11 +212,7 @@ impl Sealed {
             Self::Unavailable(why) => e2ee::mark_sealed(messages, why),
             Self::Later { .. } => {}
         }
-        // Kept: what came in the clear, what was not decrypted (an error, a redacted one),
-        // and what decrypted to a type asked for.
-        messages.retain(|message| {
-            !message.encrypted || message.kind == ENCRYPTED || wanted.types_match(&message.kind)
-        });
+        messages.retain(|message| wanted.keeps_opened(message.encrypted, &message.kind));
         Ok(())
     }
 }
