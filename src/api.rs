@@ -62,7 +62,52 @@ impl Client {
         body: Option<JsonValue>,
     ) -> Result<ApiAnswer, Error> {
         let url = self.api_url(path, query)?;
-        self.request_url(token, method, url, body)
+        self.request_url(token, method, url.into(), body)
+    }
+
+    /// The room event that a [`Client::request`] of `method` to `path` would send, read from
+    /// the URL exactly as it would go out (dot segments gone, each segment as the server
+    /// decodes it, empty segments skipped, any `/_matrix/client/<version>/` prefix): `None`
+    /// when it sends none. A guard that keeps cleartext out of encrypted rooms decides on this.
+    pub fn event_send_of(&self, method: Method, path: &str) -> Result<Option<EventSend>, Error> {
+        if !matches!(method, Method::Put | Method::Post) {
+            return Ok(None);
+        }
+        let url = self.api_url(path, &[])?;
+        let base = self.url_of(false, []);
+        let skip = base
+            .path_segments()
+            .map_or(0, |base| base.filter(|segment| !segment.is_empty()).count());
+        let segments: Vec<String> = url
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|segment| !segment.is_empty())
+            .skip(skip)
+            .map(|segment| {
+                percent_encoding::percent_decode_str(segment)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        Ok(match segments.as_slice() {
+            [
+                "_matrix",
+                "client",
+                _version,
+                "rooms",
+                room,
+                "send",
+                event_type,
+                rest @ ..,
+            ] if rest.len() <= 1 => Some(EventSend {
+                room: (*room).to_owned(),
+                event_type: (*event_type).to_owned(),
+                txn_id: rest.first().map(|txn| (*txn).to_owned()),
+            }),
+            _ => None,
+        })
     }
 
     /// [`Client::request`] to `/_matrix/client/v3/<segments>`, each segment percent-encoded
@@ -99,7 +144,7 @@ impl Client {
     }
 
     /// The URL of an API path (see [`Client::request`]).
-    fn api_url(&self, path: &str, query: &[(String, String)]) -> Result<String, Error> {
+    fn api_url(&self, path: &str, query: &[(String, String)]) -> Result<url::Url, Error> {
         let trimmed = path.trim();
         if trimmed.is_empty() || trimmed == "/" {
             return Err(Error::Input(InputError::new(
@@ -119,20 +164,113 @@ impl Client {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        Ok(url.into())
+        Ok(url)
     }
+}
+
+/// A room event a request sends (`PUT rooms/<room>/send/<type>/<txn>`, or Synapse's
+/// `POST rooms/<room>/send/<type>` without a transaction ID): see [`Client::event_send_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSend {
+    /// The room, as the path names it (an ID or an alias).
+    pub room: String,
+    /// The event type.
+    pub event_type: String,
+    /// The transaction ID, when the path has one.
+    pub txn_id: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn send_of(client: &Client, method: Method, path: &str) -> Option<EventSend> {
+        client.event_send_of(method, path).expect("a path")
+    }
+
+    #[test]
+    fn an_event_send_is_known_however_its_path_is_spelled() {
+        let client = Client::new("http://127.0.0.1:8008").unwrap();
+        let sent = |txn: Option<&str>| {
+            Some(EventSend {
+                room: "!a:example.org".into(),
+                event_type: "m.room.message".into(),
+                txn_id: txn.map(str::to_owned),
+            })
+        };
+        for path in [
+            "rooms/!a:example.org/send/m.room.message/t1",
+            "rooms/./!a:example.org/send/m.room.message/t1",
+            "rooms/!a:example.org/../send/./m.room.message/t1",
+            " rooms/!a:example.org/send/m.room.message/t1 ",
+            "rooms//!a:example.org//send/m.room.message/t1",
+            "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1",
+            "/_matrix/client/r0/rooms/!a:example.org/send/m.room.message/t1",
+            "//_matrix/client/unstable/rooms/!a:example.org/send/m.room.message/t1",
+        ] {
+            assert_eq!(
+                send_of(&client, Method::Put, path),
+                sent(Some("t1")),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            send_of(
+                &client,
+                Method::Post,
+                "rooms/!a:example.org/send/m.room.message"
+            ),
+            sent(None)
+        );
+        // A segment is decoded as the server decodes it: a `%` written is a `%` sent.
+        assert_eq!(
+            send_of(
+                &client,
+                Method::Put,
+                "rooms/!a:example.org/send/m.room.message/%41"
+            )
+            .and_then(|send| send.txn_id),
+            Some("%41".into())
+        );
+        assert_eq!(
+            send_of(&client, Method::Put, "rooms/#ops:x/send/m.reaction/t").map(|s| s.room),
+            Some("#ops:x".into())
+        );
+        for (method, path) in [
+            (Method::Get, "rooms/!a:example.org/send/m.room.message/t1"),
+            (
+                Method::Delete,
+                "rooms/!a:example.org/send/m.room.message/t1",
+            ),
+            (Method::Put, "rooms/!a:example.org/state/m.room.topic/"),
+            (Method::Put, "rooms/!a:example.org/send"),
+            (
+                Method::Put,
+                "rooms/!a:example.org/send/m.room.message/t/more",
+            ),
+            (Method::Put, "/_synapse/admin/v1/rooms/!a/send/x/y"),
+        ] {
+            assert_eq!(send_of(&client, method, path), None, "{path}");
+        }
+        // Under a homeserver that lives at a path, that path is not part of the request's.
+        let prefixed = Client::new("http://127.0.0.1:8008/matrix/").unwrap();
+        assert_eq!(
+            send_of(
+                &prefixed,
+                Method::Put,
+                "rooms/!a:example.org/send/m.room.message/t1"
+            ),
+            sent(Some("t1"))
+        );
+    }
+
     #[test]
     fn api_paths_are_encoded_per_segment() {
         let client = Client::new("http://127.0.0.1:8008").unwrap();
         let url = client
             .api_url("directory/room/#ops:example.org", &[])
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert_eq!(
             url,
             "http://127.0.0.1:8008/_matrix/client/v3/directory/room/%23ops:example.org"
@@ -142,14 +280,16 @@ mod tests {
                 "/_synapse/admin/v2/users/@bot:example.org",
                 &[("a b".into(), "c&d".into())],
             )
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert_eq!(
             url,
             "http://127.0.0.1:8008/_synapse/admin/v2/users/@bot:example.org?a+b=c%26d"
         );
         let url = client
             .api_url("rooms/!r:x/send/m.room.message/t?1", &[])
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(
             url.ends_with("/rooms/!r:x/send/m.room.message/t%3F1"),
             "{url}"
@@ -160,7 +300,8 @@ mod tests {
         assert_eq!(
             prefixed
                 .api_url("/_synapse/admin/v1/server_version", &[])
-                .unwrap(),
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:8008/matrix/_synapse/admin/v1/server_version"
         );
         assert!(client.api_url("https://evil.example/x", &[]).is_err());

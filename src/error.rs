@@ -416,6 +416,9 @@ pub enum E2eeKind {
     NotSaved,
     /// The crypto machine refused (a room key could not be made or shared).
     Crypto,
+    /// The device's store is gone or empty while the server holds the device's keys: the
+    /// device cannot go on (a new account would fork it); a new login can.
+    DeviceLost,
     /// The user's cross-signing or secret storage is not as the command needs (keys already
     /// there, a wrong recovery key).
     Trust,

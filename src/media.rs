@@ -33,7 +33,9 @@ pub struct Mxc {
 }
 
 impl Mxc {
-    /// Parses `mxc://server/media_id` (the media ID: letters, digits, `_` and `-`).
+    /// Parses `mxc://server/media_id` by the spec's grammar: a server name (a host name, an
+    /// IPv4 or bracketed IPv6 address, an optional port) and a media ID of letters, digits,
+    /// `_` and `-`. Anything else (`mxc://../x`, `mxc://%2e%2e/abc`) is refused.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let bad = || {
             Error::Input(InputError::new(
@@ -48,8 +50,9 @@ impl Mxc {
             && media_id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        let server_ok = !server.is_empty()
-            && !server.contains(|c: char| c.is_whitespace() || c == '/' || c == '?' || c == '#');
+        // The spec's server name; and never a dot segment (`..`), which a URL would drop.
+        let server_ok = crate::ids::check_server_name(server).is_ok()
+            && server.contains(|c: char| c.is_ascii_alphanumeric());
         if !(id_ok && server_ok) {
             return Err(bad());
         }
@@ -169,6 +172,13 @@ mod tests {
             ("localhost", "AbC_d-9")
         );
         assert_eq!(mxc.to_string(), "mxc://localhost/AbC_d-9");
+        for good in [
+            "mxc://matrix.example.org:8448/x",
+            "mxc://[::1]:8008/x",
+            "mxc://127.0.0.1/x",
+        ] {
+            assert!(Mxc::parse(good).is_ok(), "{good}");
+        }
         for bad in [
             "https://x/y",
             "mxc://x",
@@ -176,6 +186,12 @@ mod tests {
             "mxc://x/../y",
             "mxc://x/a b",
             "mxc://x/",
+            "mxc://../x",
+            "mxc://./x",
+            "mxc://%2e%2e/abc",
+            "mxc://ex ample.org/abc",
+            "mxc://example.org:99999/abc",
+            "mxc://example.org/a%2e",
         ] {
             assert!(Mxc::parse(bad).is_err(), "{bad}");
         }

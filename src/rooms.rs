@@ -76,6 +76,37 @@ pub struct MessagesPage {
     pub next: Option<String>,
 }
 
+/// The largest event a homeserver takes: 65,536 bytes of JSON, as the spec's size limits say.
+pub const MAX_EVENT_BYTES: usize = 65_536;
+
+/// Whether a content can go as an event: `Err` with its size when its JSON alone is over
+/// [`MAX_EVENT_BYTES`] (the server would refuse it; an encrypted one grows by about a third,
+/// and the server's refusal says so then).
+pub fn check_event_size(content: &serde_json::Value) -> Result<(), usize> {
+    let size = serde_json::to_vec(content).map_or(0, |json| json.len());
+    if size > MAX_EVENT_BYTES {
+        Err(size)
+    } else {
+        Ok(())
+    }
+}
+
+/// The power level a room's `m.room.power_levels` content asks for redacting others' events,
+/// and the one it gives `user_id`: the spec's defaults where the content says nothing
+/// (`redact` 50, `users_default` 0).
+pub fn redact_levels(power_levels: &serde_json::Value, user_id: &str) -> (i64, i64) {
+    let level = |value: &serde_json::Value, default: i64| {
+        value
+            .as_i64()
+            .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+            .unwrap_or(default)
+    };
+    let needed = level(&power_levels["redact"], 50);
+    let default = level(&power_levels["users_default"], 0);
+    let mine = level(&power_levels["users"][user_id], default);
+    (needed, mine)
+}
+
 /// A fresh transaction ID for [`Client::send_message`]: 128 random bits, hex.
 pub fn new_transaction_id() -> String {
     unique_hex::<16>()
@@ -356,6 +387,16 @@ fn message_of(event: &JsonValue) -> Option<Message> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_levels_come_from_the_content_or_the_defaults() {
+        let levels = serde_json::json!({"users": {"@admin:x": 100, "@bot:x": 10}, "redact": 75});
+        assert_eq!(redact_levels(&levels, "@bot:x"), (75, 10));
+        assert_eq!(redact_levels(&levels, "@admin:x"), (75, 100));
+        assert_eq!(redact_levels(&serde_json::json!({}), "@bot:x"), (50, 0));
+        let defaults = serde_json::json!({"users_default": 60});
+        assert_eq!(redact_levels(&defaults, "@bot:x"), (50, 60));
+    }
 
     #[test]
     fn transaction_ids_are_fresh() {

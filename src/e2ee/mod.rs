@@ -53,6 +53,11 @@ pub enum ShareWith {
     Verified,
 }
 
+/// The longest recovery key taken, in characters: a recovery key is 59 (48 base58 characters in
+/// 12 groups of 4), a passphrase rarely more than a few dozen. Anything longer is refused before
+/// any work is done with it (decoding base58 takes time that grows with the square of its length).
+pub const MAX_RECOVERY_KEY_LEN: usize = 1024;
+
 /// A new random store key: 32 bytes, as base64.
 pub fn new_store_key() -> Password {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
@@ -87,16 +92,25 @@ impl std::fmt::Debug for Crypto {
 }
 
 impl Crypto {
-    /// Opens the crypto store of `user_id`'s device `device_id` in `dir` with `key` (making it
-    /// the first time), and the machine on it. A store that another key made (an earlier login
-    /// that used the same device ID) is set aside, never used, and the error says where.
+    /// Opens the crypto store of `user_id`'s device `device_id` in `dir` with `key`, and the
+    /// machine on it. A store's state is decided by opening it with the key:
+    /// - it opens: it is used (whatever `key-id` says; a damaged `key-id` is written again);
+    /// - it does not, and `key-id` names another key (an earlier login that used the same
+    ///   device ID): it is set aside, never used, and the error says where;
+    /// - it does not otherwise: the command fails with the folder's name, the store untouched;
+    /// - it is not there, empty, or holds no device account: a new account is made only when
+    ///   the server holds no keys for this device (one `POST /keys/query` of this device);
+    ///   when it does, the device's keys are lost with its store, and the error says so and
+    ///   how to go on ([`E2eeKind::DeviceLost`]), nothing touched. A device never forks.
     pub fn open(
         dir: StoreDir,
         key: &Password,
-        user_id: &str,
-        device_id: &str,
+        device: (&str, &str),
         share: ShareWith,
+        client: &Client,
+        token: &AccessToken,
     ) -> Result<Self, Error> {
+        let (user_id, device_id) = device;
         let user_id = UserId::parse(user_id).map_err(|_| {
             InputError::new(format!("'{user_id}' is not a user ID"), "use @name:server")
         })?;
@@ -107,33 +121,35 @@ impl Crypto {
             .map_err(|err| {
                 store_failed(&dir, format!("cannot start the crypto's runtime ({err})"))
             })?;
+        let server_has_keys = || keys_on_server(client, token, &user_id, &device_id);
+        let lost = |dir: &StoreDir| Error::E2ee(store_dir::device_lost(dir, device_id.as_str()));
+        // Nothing here to open: a new device, or a store deleted or emptied.
+        if !dir.has_database() && server_has_keys()? {
+            return Err(lost(&dir));
+        }
         dir.create()?;
         let _lock = dir.lock(store_dir::LOCK_WAIT)?;
-        if dir.made_with(key)? == Some(false) {
-            // Another key made it: a login that reused this device ID after the key of the
-            // first was lost. Never used again; and the keys the server has for this device are
-            // that store's, so a fresh account here would clash with them.
-            let aside = dir.set_aside()?;
-            return Err(Error::E2ee(E2eeError {
-                kind: E2eeKind::Store,
-                problem: format!(
-                    "the crypto store of device {device_id} was made under another key (by an \
-                     earlier login that used this device ID); it was set aside, unused, at {}",
-                    aside.display()
-                ),
-                hint: "the keys the server holds for this device belong to that store: log in \
-                       again without --device-id, to a new device"
-                    .into(),
-                path: None,
-            }));
-        }
+        dir.make_database()?;
         let store_key = store_key_bytes(key);
+        let made_by_another = dir.made_with(key).ok() == Some(Some(false));
         let opened = runtime.block_on(async {
-            let store = SqliteCryptoStore::open_with_key(dir.path(), Some(&store_key))
+            let store = match SqliteCryptoStore::open_with_key(dir.path(), Some(&store_key)).await {
+                Ok(store) => store,
+                // Proven unusable with this key, and made under another.
+                Err(_) if made_by_another => return Err(set_aside(&dir, &device_id)),
+                Err(err) => {
+                    return Err(store_failed(
+                        &dir,
+                        format!("cannot open the crypto store ({err})"),
+                    ));
+                }
+            };
+            let account = matrix_sdk_crypto::store::CryptoStore::load_account(&store)
                 .await
-                .map_err(|err| {
-                    store_failed(&dir, format!("cannot open the crypto store ({err})"))
-                })?;
+                .map_err(|err| store_failed(&dir, format!("cannot read the store ({err})")))?;
+            if account.is_none() && server_has_keys()? {
+                return Err(lost(&dir));
+            }
             let store = Arc::new(store);
             let machine = load_machine(&dir, &user_id, &device_id, &store).await?;
             let generation = tokio::sync::Mutex::new(None);
@@ -144,6 +160,7 @@ impl Crypto {
             Ok::<_, Error>((store, machine, generation))
         })?;
         dir.claim(key)?;
+        dir.keep_private()?;
         let (store, machine, generation) = opened;
         Ok(Self {
             runtime,
@@ -164,10 +181,17 @@ impl Crypto {
         step: impl AsyncFnOnce(&OlmMachine) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let _lock = self.dir.lock(store_dir::LOCK_WAIT)?;
-        self.runtime.block_on(async {
-            let machine = self.current_machine().await?;
-            step(&machine).await
-        })
+        self.runtime
+            .block_on(async {
+                let machine = self.current_machine().await?;
+                step(&machine).await
+            })
+            .map_err(|err| match err {
+                Error::E2ee(lost) if lost.kind == E2eeKind::DeviceLost => {
+                    Error::E2ee(store_dir::device_lost(&self.dir, self.device_id.as_str()))
+                }
+                other => other,
+            })
     }
 
     async fn current_machine(&self) -> Result<OlmMachine, Error> {
@@ -294,6 +318,48 @@ async fn take(
     // waiting for the next sync: it must not stop the sync that brought them.
     let _ = trust::back_up(machine, client, token).await;
     Ok(())
+}
+
+/// Whether the server holds keys for `user_id`'s device `device_id` (one `POST /keys/query`).
+fn keys_on_server(
+    client: &Client,
+    token: &AccessToken,
+    user_id: &UserId,
+    device_id: &OwnedDeviceId,
+) -> Result<bool, Error> {
+    let answer = client.call(
+        crate::client::Method::Post,
+        &["keys", "query"],
+        Some(token),
+        Some(serde_json::json!({"device_keys": {user_id.as_str(): [device_id.as_str()]}})),
+        &[],
+    )?;
+    Ok(answer
+        .object
+        .get("device_keys")
+        .is_some_and(|keys| keys[user_id.as_str()][device_id.as_str()].is_object()))
+}
+
+/// A store made under another key, moved aside: the error that says where.
+fn set_aside(dir: &StoreDir, device_id: &OwnedDeviceId) -> Error {
+    let aside = match dir.set_aside() {
+        Ok(aside) => aside,
+        Err(err) => return Error::E2ee(err),
+    };
+    Error::E2ee(E2eeError {
+        kind: E2eeKind::Store,
+        problem: format!(
+            "the crypto store of device {device_id} was made under another key (by an earlier \
+             login that used this device ID) and does not open with this session's; it was set \
+             aside, unused, at {}",
+            aside.display()
+        ),
+        hint: "the keys the server holds for this device belong to that store: log in again \
+               without --device-id, to a new device, then `matrix e2ee recover` brings trust \
+               and history back"
+            .into(),
+        path: None,
+    })
 }
 
 /// The device's machine, loaded from its store.

@@ -55,6 +55,25 @@ pub(super) async fn send_outgoing(
     Ok(())
 }
 
+/// The server's refusal of keys it already holds for this device under other values ("One time
+/// key … already exists"): the device's account is not the one the server knows, so it cannot
+/// go on; [`Crypto::locked`](super::Crypto) names the store.
+fn clashed(err: Error) -> Error {
+    match err {
+        Error::Matrix(refusal)
+            if refusal.status == 400 && refusal.message.contains("already exists") =>
+        {
+            Error::E2ee(crate::error::E2eeError {
+                kind: crate::error::E2eeKind::DeviceLost,
+                problem: String::new(),
+                hint: String::new(),
+                path: None,
+            })
+        }
+        other => other,
+    }
+}
+
 /// Sends one request of the machine and hands its answer back.
 pub(super) async fn send_one(
     machine: &OlmMachine,
@@ -75,7 +94,7 @@ pub(super) async fn send_one(
             if !upload.fallback_keys.is_empty() {
                 body["fallback_keys"] = json!(upload.fallback_keys);
             }
-            let answer = post(client, token, &["keys", "upload"], body)?;
+            let answer = post(client, token, &["keys", "upload"], body).map_err(clashed)?;
             let answer = parse::<upload_keys::v3::Response>(answer)?;
             mark(
                 machine,

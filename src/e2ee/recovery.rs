@@ -19,11 +19,11 @@ use ruma::events::secret_storage::key::SecretStorageKeyEventContent;
 use ruma::{OwnedRoomId, TransactionId};
 use serde_json::{Value as JsonValue, json};
 
-use super::outgoing::{mark, parse};
+use super::outgoing::{mark, parse, send_outgoing};
 use super::trust::{own_master_key, trust_refused, turn_on_backup};
-use super::{Crypto, crypto_failed};
+use super::{Crypto, MAX_RECOVERY_KEY_LEN, crypto_failed};
 use crate::client::{Client, Method};
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, InputError};
 use crate::secret::{AccessToken, Password};
 
 /// What [`Crypto::recover`] did.
@@ -53,6 +53,13 @@ impl Crypto {
         token: &AccessToken,
         recovery_key: &Password,
     ) -> Result<Recovered, Error> {
+        let length = recovery_key.expose().chars().count();
+        if length > MAX_RECOVERY_KEY_LEN {
+            return Err(Error::Input(InputError::new(
+                format!("{length} characters is too long for a recovery key"),
+                "a recovery key has 48 characters, in 12 groups of 4, as `bootstrap` gave it",
+            )));
+        }
         self.locked(async |machine| {
             let storage = self.open_storage(client, token, recovery_key)?;
             let secret = |name: SecretName| self.get_secret(client, token, &storage, name);
@@ -61,6 +68,9 @@ impl Crypto {
                 self_signing_key: secret(SecretName::CrossSigningSelfSigningKey)?,
                 user_signing_key: secret(SecretName::CrossSigningUserSigningKey)?,
             };
+            // The device's own keys go up first (a fresh login's device has not sent them yet):
+            // a signature of keys the server does not list would leave the device unseen.
+            send_outgoing(machine, client, token).await?;
             self.query_own_keys(machine, client, token).await?;
             machine
                 .import_cross_signing_keys(export)

@@ -9,7 +9,7 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{E2eeError, E2eeKind};
 use crate::secret::Password;
+
+/// The store's SQLite file, as matrix-sdk-sqlite names it.
+const DATABASE: &str = "matrix-sdk-crypto.sqlite3";
 
 /// How long a command waits for another process's lock on the same store.
 pub const LOCK_WAIT: Duration = Duration::from_secs(20);
@@ -60,7 +63,47 @@ impl StoreDir {
 
     /// Whether the store was made.
     pub fn exists(&self) -> bool {
-        self.path.join("key-id").exists()
+        self.path.join("key-id").exists() || self.has_database()
+    }
+
+    /// The SQLite file of the store.
+    fn database(&self) -> PathBuf {
+        self.path.join(DATABASE)
+    }
+
+    /// Whether the store's database is there and holds something (a 0-byte file is a new,
+    /// empty database to SQLite).
+    pub(super) fn has_database(&self) -> bool {
+        std::fs::metadata(self.database()).is_ok_and(|meta| meta.len() > 0)
+    }
+
+    /// Makes the database file (0600) if it is not there, so that SQLite (which gives its
+    /// journal the database's mode) never makes it readable by others.
+    pub(super) fn make_database(&self) -> Result<(), E2eeError> {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(self.database())
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(self.error(E2eeKind::Store, "cannot make the database", &err)),
+        }
+    }
+
+    /// Every file of the store 0600 (stores made before their files were).
+    pub(super) fn keep_private(&self) -> Result<(), E2eeError> {
+        let entries = std::fs::read_dir(&self.path)
+            .map_err(|err| self.error(E2eeKind::Store, "cannot read the folder", &err))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_file() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|err| self.error(E2eeKind::Store, "cannot make it private", &err))?;
+            }
+        }
+        Ok(())
     }
 
     /// Makes the folder (0700, its parents too) if it is not there.
@@ -84,7 +127,13 @@ impl StoreDir {
 
     /// Notes that `key` made the store.
     pub(super) fn claim(&self, key: &Password) -> Result<(), E2eeError> {
-        std::fs::write(self.path.join("key-id"), key_id(key))
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(self.path.join("key-id"))
+            .and_then(|mut file| file.write_all(key_id(key).as_bytes()))
             .map_err(|err| self.error(E2eeKind::Store, "cannot write key-id", &err))
     }
 
@@ -118,6 +167,7 @@ impl StoreDir {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(self.path.join("lock"))
             .map_err(|err| self.error(E2eeKind::Store, "cannot open the lock", &err))?;
         let until = Instant::now() + wait;
@@ -166,6 +216,24 @@ impl StoreDir {
             hint: "check the folder's owner and permissions; nothing in it was changed".into(),
             path: Some(self.path.clone()),
         }
+    }
+}
+
+/// The error of a device whose store is gone, empty or without its account while the server
+/// holds its keys: a new account would clash with them (the server refuses its one-time keys),
+/// so the device cannot go on. Nothing is touched.
+pub(super) fn device_lost(dir: &StoreDir, device_id: &str) -> E2eeError {
+    E2eeError {
+        kind: E2eeKind::DeviceLost,
+        problem: format!(
+            "the crypto store of device {device_id} is gone or empty, and the server holds the \
+             device's keys, which only that store had: this device cannot be restored"
+        ),
+        hint: "log in again without --device-id, to a new device (`matrix login ... --save \
+               <name>`), then `matrix e2ee recover` brings trust and history back (with the \
+               recovery key). Nothing was changed"
+            .into(),
+        path: Some(dir.path.clone()),
     }
 }
 

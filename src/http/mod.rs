@@ -108,6 +108,11 @@ impl Method {
     }
 }
 
+/// The longest URL sent: the HTTP stack (the `http` crate's `Uri`) takes none over 65,534 bytes,
+/// and would fail as if the server could not be reached; a longer one is refused here, before
+/// any request, as the argument it is. (Servers and proxies may take less: their refusal says so.)
+pub const MAX_URL_BYTES: usize = 65_000;
+
 /// A request body, encoded and wiped from memory when dropped (it may hold a password).
 #[derive(Clone)]
 pub(crate) enum Body {
@@ -230,6 +235,18 @@ impl Transport {
     /// When rate-limited (429) and the server asks for a wait no longer than the configured
     /// `max_rate_limit_wait`, waits and sends it once more.
     pub(crate) fn send(&self, request: &Request<'_>) -> Result<Raw, Error> {
+        if request.url.len() > MAX_URL_BYTES {
+            return Err(Error::Input(crate::error::InputError::new(
+                format!(
+                    "an argument is too long: the request's URL would be {} bytes",
+                    request.url.len()
+                ),
+                format!(
+                    "servers take URLs of up to {MAX_URL_BYTES} bytes; check the room, event, \
+                     user or path given"
+                ),
+            )));
+        }
         let raw = self.exchange(request)?;
         let max_wait = self.connections.config().max_rate_limit_wait;
         if raw.status != 429 || max_wait.is_zero() {

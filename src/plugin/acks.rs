@@ -102,6 +102,17 @@ impl AckBook {
         Ok(())
     }
 
+    /// The listener got to `position` with every row it handed out done (or none handed out):
+    /// that is the position to keep, so that a listener that hands out nothing still keeps
+    /// where it got (a bot restarted before anyone wrote to it loses nothing sent meanwhile).
+    pub(crate) fn caught_up(&mut self, position: Option<&Position>) {
+        if self.next == self.handed
+            && let Some(position) = position
+        {
+            self.kept = Some(position.clone());
+        }
+    }
+
     /// Writes the kept position when it moved: `now`, or when a second passed since the last.
     fn write(&mut self, plugin: &MatrixPlugin, now: bool) {
         let Some(kept) = self.kept.clone() else {
@@ -228,5 +239,19 @@ mod tests {
         assert!(book.done(3).is_ok(), "twice is no harm");
         assert!(matches!(book.done(9), Err(AckRefusal::Unknown)));
         assert!(book.after.is_empty() && book.done_ahead.is_empty());
+    }
+
+    #[test]
+    fn a_listener_with_nothing_outstanding_keeps_where_it_got() {
+        let mut book = AckBook::new("bot".into(), "@bot:x".into(), "https://x".into());
+        book.caught_up(Some(&at(0)));
+        assert_eq!(book.kept, Some(at(0)), "nothing handed out: where it got");
+        book.hand_out(at(1));
+        book.caught_up(Some(&at(2)));
+        assert_eq!(book.kept, Some(at(0)), "row 1 is not done");
+        book.done(0).ok();
+        assert_eq!(book.kept, Some(at(1)));
+        book.caught_up(Some(&at(2)));
+        assert_eq!(book.kept, Some(at(2)), "all done: where it got");
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use nu_protocol::{Record, Span, Value};
 
+use crate::client::Client;
 use crate::e2ee::{self, Crypto, ShareWith, StoreDir};
 use crate::error::{E2eeError, E2eeKind, Error};
 use crate::listen::{ENCRYPTED, ListenFilter, SyncBatch};
@@ -15,6 +16,7 @@ use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
 use crate::plugin::token::text_or_nothing;
 use crate::rooms::DeviceHook;
+use crate::secret::AccessToken;
 use crate::session::Session;
 
 /// The crypto of each device this process opened, by its store's folder.
@@ -59,15 +61,21 @@ impl MatrixPlugin {
         let Some(name) = active.saved_as.as_deref() else {
             return Err(Failure::Request(Error::E2ee(not_saved())));
         };
-        self.crypto_of(&active.session, name, active.e2ee_share)
+        let client = active.client(self).map_err(Failure::Request)?;
+        let token = &active.session.access_token;
+        self.crypto_of(&active.session, name, active.e2ee_share, &client, token)
     }
 
     /// The crypto of saved session `name` (`session`, its device), as [`MatrixPlugin::crypto`].
+    /// `client` and `token` ask the server whether it holds the device's keys when the store
+    /// is new or gone.
     fn crypto_of(
         &self,
         session: &Session,
         name: &str,
         share: ShareWith,
+        client: &Client,
+        token: &AccessToken,
     ) -> Result<Arc<Crypto>, Failure> {
         let dir = store_dir_of(session).map_err(Error::E2ee)?;
         let mut open = self.cryptos.lock().unwrap_or_else(PoisonError::into_inner);
@@ -81,13 +89,8 @@ impl MatrixPlugin {
             &session.device_id,
             e2ee::new_store_key,
         )?;
-        let crypto = Crypto::open(
-            dir.clone(),
-            &key,
-            session.user_id.as_str(),
-            &session.device_id,
-            share,
-        )?;
+        let device = (session.user_id.as_str(), session.device_id.as_str());
+        let crypto = Crypto::open(dir.clone(), &key, device, share, client, token)?;
         let crypto = Arc::new(crypto);
         open.insert(dir.path().to_owned(), crypto.clone());
         Ok(crypto)
@@ -105,13 +108,19 @@ impl MatrixPlugin {
                 return true;
             }
             let taken = plugin
-                .crypto_of(&session, &name, share)
+                .crypto_of(&session, &name, share, client, token)
                 .and_then(|crypto| Ok(crypto.receive(client, token, changes)?));
-            if let Err(err) = &taken {
-                eprintln!(
+            match &taken {
+                // A device whose keys are lost takes nothing, ever: the command's own use of
+                // its crypto says so, with the way out.
+                Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::DeviceLost => {
+                    return true;
+                }
+                Err(err) => eprintln!(
                     "matrix: the device could not take its to-device events: {}",
                     describe(err)
-                );
+                ),
+                Ok(()) => {}
             }
             taken.is_ok()
         }))

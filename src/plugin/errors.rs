@@ -276,6 +276,25 @@ pub(crate) fn token(err: Error, blame: &Blame) -> LabeledError {
 
 /// Any other Matrix error: its errcode and message, and the wait if rate-limited.
 fn matrix(err: &MatrixError, blame: &Blame) -> LabeledError {
+    match err.errcode.to_string().as_str() {
+        "M_TOO_LARGE" => {
+            return LabeledError::new("Too large for the homeserver")
+                .with_label("an event is at most 65,536 bytes", blame.head)
+                .with_help(format!(
+                    "an event, with its text, reason or file name, is at most 65,536 bytes of \
+                     JSON (encrypted, it grows by about a third): make it shorter, or send a \
+                     long text as a file (`--file`); the server said: {err}"
+                ))
+                .with_code("matrix::M_TOO_LARGE");
+        }
+        "M_DUPLICATE_ANNOTATION" => {
+            return LabeledError::new("Already reacted with this key")
+                .with_label("the same reaction is there", blame.head)
+                .with_help("a user reacts with each key once; redact the reaction to take it back")
+                .with_code("matrix::M_DUPLICATE_ANNOTATION");
+        }
+        _ => {}
+    }
     let help = match err.retry_after {
         Some(wait) if err.errcode == ErrorCode::LimitExceeded => {
             format!(

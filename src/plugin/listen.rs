@@ -173,6 +173,15 @@ impl Stream {
         }
     }
 
+    /// With `--ack`: where the listener got is kept when no row it handed out waits for its ack.
+    fn caught_up(&self) {
+        if let Some((_, book)) = &self.acks {
+            book.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .caught_up(self.listener.position());
+        }
+    }
+
     fn row(&self, event: Event, ack: Option<u64>) -> Value {
         let span = self.span;
         let room = self.listener.room_name(&event.room_id).map(str::to_owned);
@@ -213,6 +222,7 @@ impl Iterator for Stream {
     fn next(&mut self) -> Option<Value> {
         // Asked again: the row in hand, if any, was written to Nushell.
         self.delivered = self.listener.position().cloned();
+        self.caught_up();
         if self.left == Some(0) {
             self.keep_position(true);
             return None;
@@ -233,6 +243,7 @@ impl Iterator for Stream {
             }
             None | Some(Err(Failure::Request(Error::Interrupted { .. }))) => {
                 self.delivered = self.listener.position().cloned();
+                self.caught_up();
                 self.keep_position(true);
                 None
             }
@@ -251,6 +262,7 @@ impl Iterator for Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.keep_position(true);
+        self.caught_up();
         if let Some((_, book)) = &self.acks {
             self.plugin.end_ack_book(book);
         }

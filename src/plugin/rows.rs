@@ -166,6 +166,10 @@ pub(crate) fn check_event_type(text: &str) -> Result<(), String> {
     if text.trim().is_empty() {
         return Err("An event type is empty".to_owned());
     }
+    // `*` alone: every type, as the spec's filters take it.
+    if text == "*" {
+        return Ok(());
+    }
     if text.contains(char::is_whitespace) || !text.contains(|c: char| c.is_alphabetic()) {
         return Err(format!("'{text}' is not an event type"));
     }

@@ -9,6 +9,7 @@ use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::completion::{self, SessionArg};
 use crate::plugin::json;
 use crate::plugin::room_arg::room_failure;
+use crate::rooms::new_transaction_id;
 
 /// `matrix api`: any endpoint, with the session's token.
 pub struct Api;
@@ -44,9 +45,10 @@ impl SimplePluginCommand for Api {
          as they are: each segment of the path is percent-encoded here (a `%` is sent as %25). \
          The method is GET, or POST when --data is given. Errors are the same as everywhere \
          else, and a short rate limit is waited out once. The token never shows. An event \
-         PUT to rooms/<room>/send/<type>/<txn> of an end-to-end encrypted room is encrypted \
-         as `matrix send` encrypts (a saved session's device), unless --plaintext says it is \
-         meant in the clear (state events are never encrypted, and go as they are)."
+         sent to an end-to-end encrypted room (PUT rooms/<room>/send/<type>/<txn>, or a POST \
+         without the transaction ID, however the path is spelled) is encrypted as `matrix \
+         send` encrypts (a saved session's device), unless --plaintext says it is meant in the \
+         clear (state events are never encrypted, and go as they are)."
     }
 
     fn signature(&self) -> Signature {
@@ -128,6 +130,7 @@ impl SimplePluginCommand for Api {
         let data: Option<Value> = call.get_flag("data")?;
         let query: Option<Value> = call.get_flag("query")?;
         let raw = call.has_flag("raw")?;
+        let plaintext = call.has_flag("plaintext")?;
 
         let body = data.as_ref().map(body_of).transpose()?;
         let method = match &method_flag {
@@ -156,31 +159,38 @@ impl SimplePluginCommand for Api {
 
         let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
-        if method == Method::Put
-            && !call.has_flag("plaintext")?
-            && let Some((room, event_type, txn_id)) = room_sent_to(&path.item)
-        {
+        // Decided on the URL as it will go out: however the path spells a send.
+        let sent = active
+            .client(plugin)
+            .and_then(|client| client.event_send_of(method, &path.item))
+            .map_err(|err| match err {
+                Error::Input(err) => crate::plugin::errors::input(err, path.span),
+                other => failure(Failure::Request(other), &blame),
+            })?;
+        if let Some(sent) = sent.filter(|_| !plaintext) {
             let user_id = active.session.user_id.to_string();
             let device = plugin.device_hook(&active);
             let room_failed = |err| {
                 let room = Spanned {
-                    item: room.to_owned(),
+                    item: sent.room.clone(),
                     span: path.span,
                 };
                 room_failure(err, &room, &blame)
             };
             let (room_id, encrypted) = active
                 .run(plugin, |client, token| {
-                    plugin.room_to_send_to(client, token, &user_id, room, device.clone())
+                    plugin.room_to_send_to(client, token, &user_id, &sent.room, device.clone())
                 })
                 .map_err(room_failed)?;
             if encrypted {
-                // Sent as `matrix send` sends: encrypted, as `m.room.encrypted`, same txn ID.
+                // Sent as `matrix send` sends: encrypted, as `m.room.encrypted`, under the
+                // path's transaction ID (a fresh one for a POST without).
                 let crypto = plugin.crypto(&active).map_err(room_failed)?;
                 let content = body.clone().unwrap_or_else(|| serde_json::json!({}));
+                let txn_id = sent.txn_id.clone().unwrap_or_else(new_transaction_id);
                 let event_id = active
                     .run(plugin, |client, token| {
-                        crypto.send(client, token, &room_id, event_type, &content, txn_id)
+                        crypto.send(client, token, &room_id, &sent.event_type, &content, &txn_id)
                     })
                     .map_err(room_failed)?;
                 return Ok(json::to_value(
@@ -228,26 +238,6 @@ impl SimplePluginCommand for Api {
     }
 }
 
-/// The room, event type and transaction ID of an event send
-/// (`rooms/<room>/send/<type>/<txn>`, under the client API's prefix or not), as the path names
-/// them.
-fn room_sent_to(path: &str) -> Option<(&str, &str, &str)> {
-    let segments: Vec<&str> = path.split('/').collect();
-    let rest = match segments.as_slice() {
-        ["", "_matrix", "client", _version, rest @ ..] => rest,
-        ["", ..] => return None,
-        rest => rest,
-    };
-    match rest {
-        ["rooms", room, "send", event_type, txn_id]
-            if !room.is_empty() && !event_type.is_empty() && !txn_id.is_empty() =>
-        {
-            Some((room, event_type, txn_id))
-        }
-        _ => None,
-    }
-}
-
 /// The request body from `--data`: a record or list as JSON, or a string that holds JSON.
 fn body_of(data: &Value) -> Result<serde_json::Value, LabeledError> {
     match data {
@@ -272,30 +262,5 @@ fn query_text(value: &Value) -> Result<String, LabeledError> {
                 .with_label(format!("this is {}", other.get_type()), other.span())
                 .with_help("e.g. --query {limit: 10, dir: b}"),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::room_sent_to;
-
-    #[test]
-    fn event_sends_are_known_by_their_path() {
-        let send = "rooms/!a:example.org/send/m.room.message/t1";
-        assert_eq!(
-            room_sent_to(send),
-            Some(("!a:example.org", "m.room.message", "t1"))
-        );
-        assert_eq!(
-            room_sent_to("/_matrix/client/v3/rooms/#ops:example.org/send/m.reaction/t2"),
-            Some(("#ops:example.org", "m.reaction", "t2"))
-        );
-        assert_eq!(
-            room_sent_to("rooms/!a:example.org/state/m.room.topic/"),
-            None
-        );
-        assert_eq!(room_sent_to("rooms/!a:example.org/send"), None);
-        assert_eq!(room_sent_to("/_synapse/admin/v1/rooms/!a/send/x/y"), None);
-        assert_eq!(room_sent_to("rooms//send/m.room.message/t"), None);
     }
 }

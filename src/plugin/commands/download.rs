@@ -6,9 +6,10 @@ use serde_json::Value as JsonValue;
 
 use super::with_session;
 use crate::e2ee::decrypt_attachment;
+use crate::error::Error;
 use crate::media::{MAX_DOWNLOAD_BYTES, Mxc};
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::{Active, failure};
+use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::errors;
 use crate::plugin::json;
 
@@ -76,7 +77,23 @@ impl SimplePluginCommand for Download {
                 let Some(url) = url else {
                     return Err(no_media(input.span()));
                 };
-                let file = file.filter(JsonValue::is_object);
+                // An encrypted attachment's `file` must be its object: anything else there is
+                // never taken for a plain file (its bytes would be ciphertext).
+                let file = match file {
+                    Some(JsonValue::Null) | None => None,
+                    Some(file) if file.is_object() => Some(file),
+                    Some(_) => {
+                        return Err(LabeledError::new("The row's file is not readable")
+                            .with_label(
+                                "content.file is not an encrypted file's object",
+                                input.span(),
+                            )
+                            .with_help(
+                                "the sender's client sent a malformed attachment; its bytes \
+                                 cannot be decrypted",
+                            ));
+                    }
+                };
                 (
                     url.to_owned(),
                     file,
@@ -98,7 +115,29 @@ impl SimplePluginCommand for Download {
             .run(plugin, |client, token| {
                 client.download(token, &mxc, MAX_DOWNLOAD_BYTES)
             })
-            .map_err(|err| failure(err, &blame))?;
+            .map_err(|err| match err {
+                Failure::Request(Error::Matrix(err)) if err.status == 404 => {
+                    LabeledError::new(format!("No such file: {mxc}"))
+                        .with_label("the server has no file by this URL", span)
+                        .with_help(format!(
+                            "it may have been deleted, or never existed on {}; the server said: \
+                             {err}",
+                            mxc.server
+                        ))
+                        .with_code(format!("matrix::{}", err.errcode))
+                }
+                Failure::Request(Error::Matrix(err)) if matches!(err.status, 502 | 504) => {
+                    LabeledError::new(format!("{} could not be reached for the file", mxc.server))
+                        .with_label(format!("a file of {}", mxc.server), span)
+                        .with_help(format!(
+                            "the homeserver asked {} for it and got no answer; try again later; \
+                             the server said: {err}",
+                            mxc.server
+                        ))
+                        .with_code(format!("matrix::{}", err.errcode))
+                }
+                other => failure(other, &blame),
+            })?;
         let bytes = match file {
             Some(file) => decrypt_attachment(&downloaded.bytes, &file).ok_or_else(|| {
                 LabeledError::new(format!("{mxc} does not decrypt"))

@@ -1,12 +1,14 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
-    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Type, Value,
+    Category, Example, IntoPipelineData, LabeledError, PipelineData, Record, Signature, Span, Type,
+    Value,
 };
 
 use super::with_session;
+use crate::e2ee::MAX_RECOVERY_KEY_LEN;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
-use crate::plugin::password::{Asked, hidden_prompt, session_or_password};
+use crate::plugin::password::{Asked, hidden_prompt};
 use crate::plugin::token::TokenValue;
 use crate::secret::Password;
 
@@ -68,26 +70,7 @@ impl PluginCommand for E2eeRecover {
         call: &EvaluatedCall,
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        // A recovery key revealed by `matrix token reveal` is a string; the masked value
-        // itself (a custom value) is taken as it is.
-        let (session_input, piped) = match input {
-            PipelineData::Value(Value::Custom { ref val, .. }, _) => {
-                match val.as_any().downcast_ref::<TokenValue>() {
-                    Some(key) => (
-                        Value::nothing(call.head),
-                        Some(Password::new(key.token().reveal().to_owned())),
-                    ),
-                    None => (input.into_value(call.head)?, None),
-                }
-            }
-            other => {
-                let (session, piped) = session_or_password(other, call.head)?;
-                (
-                    session,
-                    piped.map(|(text, _)| Password::new(text.trim().to_owned())),
-                )
-            }
-        };
+        let (session_input, piped) = piped_key(input, call.head)?;
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
         let key = match piped {
@@ -129,4 +112,60 @@ impl PluginCommand for E2eeRecover {
         );
         Ok(Value::record(record, span).into_pipeline_data())
     }
+}
+
+/// What the pipeline holds: a session (the value to resolve it from), or the recovery key (a
+/// string, text bytes, or the masked value `matrix e2ee bootstrap` gave), checked for its
+/// length before anything else is done with it.
+fn piped_key(input: PipelineData, head: Span) -> Result<(Value, Option<Password>), LabeledError> {
+    let (text, span) = match input {
+        PipelineData::Value(Value::Custom { ref val, .. }, _) => {
+            return match val.as_any().downcast_ref::<TokenValue>() {
+                Some(key) => Ok((
+                    Value::nothing(head),
+                    Some(Password::new(key.token().reveal().to_owned())),
+                )),
+                None => Ok((input.into_value(head)?, None)),
+            };
+        }
+        PipelineData::Value(
+            Value::String {
+                val, internal_span, ..
+            },
+            _,
+        ) => (val, internal_span),
+        PipelineData::Value(Value::Binary { internal_span, .. }, _) => {
+            return Err(not_text(internal_span));
+        }
+        PipelineData::ByteStream(stream, _) => {
+            let span = stream.span();
+            let bytes = stream.into_bytes()?;
+            let text = String::from_utf8(bytes).map_err(|_| not_text(span))?;
+            (text, span)
+        }
+        other => return Ok((other.into_value(head)?, None)),
+    };
+    let key = text.trim();
+    let length = key.chars().count();
+    if length > MAX_RECOVERY_KEY_LEN {
+        return Err(LabeledError::new("This is too long for a recovery key")
+            .with_label(
+                format!("{length} characters: a recovery key has 48, in 12 groups of 4"),
+                span,
+            )
+            .with_help(
+                "pipe the recovery key `matrix e2ee bootstrap` gave, as `matrix token reveal` \
+                 shows it (`EsT… …`): `open recovery-key.txt | matrix e2ee recover`",
+            ));
+    }
+    Ok((Value::nothing(head), Some(Password::new(key.to_owned()))))
+}
+
+fn not_text(span: Span) -> LabeledError {
+    LabeledError::new("The piped recovery key is not text")
+        .with_label("binary data, not a recovery key", span)
+        .with_help(
+            "pipe the recovery key as text (12 groups of 4 characters, as `matrix e2ee \
+             bootstrap` gave it): `open recovery-key.txt | matrix e2ee recover`",
+        )
 }

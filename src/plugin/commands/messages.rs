@@ -204,6 +204,11 @@ impl Sealed {
                 Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
                     Self::Unavailable(format!("{} ({})", err.problem, err.hint))
                 }
+                // The rows still come, each saying why it stays sealed; the way out on stderr.
+                Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::DeviceLost => {
+                    eprintln!("matrix messages: {err}");
+                    Self::Unavailable(err.problem)
+                }
                 Err(err) => return Err(err),
             };
         }

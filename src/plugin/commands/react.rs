@@ -6,6 +6,9 @@ use crate::plugin::MatrixPlugin;
 use crate::plugin::target::{Aimed, aim};
 use crate::rooms::reaction_content;
 
+/// The longest reaction key Synapse takes (its "Aggregation key is too long" past it).
+const MAX_REACTION_KEY: usize = 500;
+
 /// `matrix react`: reacts to an event.
 pub struct React;
 
@@ -86,6 +89,19 @@ impl SimplePluginCommand for React {
                 Err(LabeledError::new("The reaction key is empty")
                     .with_label("nothing to react with", key.span)
                     .with_help("give an emoji such as 👍, or short text"))
+            }
+            Some(key) if key.item.chars().count() > MAX_REACTION_KEY => {
+                Err(LabeledError::new("The reaction key is too long")
+                    .with_label(
+                        format!(
+                            "{} characters; a homeserver takes at most {MAX_REACTION_KEY}",
+                            key.item.chars().count()
+                        ),
+                        key.span,
+                    )
+                    .with_help(
+                        "react with an emoji such as 👍, or short text; send a message for more",
+                    ))
             }
             Some(_) => Ok(()),
         })?;

@@ -2,10 +2,14 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
 use super::{Pipe, with_session, with_txn_id};
+use crate::client::Method;
+use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
+use crate::plugin::active::{Active, Failure};
 use crate::plugin::room_arg::room_failure;
 use crate::plugin::sending::Sent;
 use crate::plugin::target::{Aimed, aim};
+use crate::rooms::redact_levels;
 
 /// `matrix redact`: removes an event's content.
 pub struct Redact;
@@ -82,13 +86,20 @@ impl SimplePluginCommand for Redact {
         let blame = active.blame();
         let (room, event_id) = (&target.room, &target.event_id.item);
         let reason = reason.map(|reason| reason.item);
-        let (room_id, redaction) = active
-            .run(plugin, |client, token| {
-                let room_id = client.resolve_room(token, &room.item)?;
-                let id = client.redact(token, &room_id, event_id, reason.as_deref(), &txn_id)?;
-                Ok((room_id, id))
-            })
-            .map_err(|err| room_failure(err, room, &blame))?;
+        let redacted = active.run(plugin, |client, token| {
+            let room_id = client.resolve_room(token, &room.item)?;
+            let id = client.redact(token, &room_id, event_id, reason.as_deref(), &txn_id)?;
+            Ok((room_id, id))
+        });
+        let (room_id, redaction) = match redacted {
+            Ok(redacted) => redacted,
+            Err(Failure::Request(Error::Matrix(err))) if err.errcode == ErrorCode::Forbidden => {
+                return Err(too_low(plugin, &mut active, room).unwrap_or_else(|| {
+                    room_failure(Failure::Request(Error::Matrix(err)), room, &blame)
+                }));
+            }
+            Err(err) => return Err(room_failure(err, room, &blame)),
+        };
         let sent = Sent {
             event_id: redaction,
             room_id,
@@ -96,4 +107,46 @@ impl SimplePluginCommand for Redact {
         };
         Ok(sent.into_value(call.head))
     }
+}
+
+/// A refused redaction explained by the room's power levels, when they explain it: the level
+/// redacting others' events needs, and the user's own. `None` when the levels cannot be read
+/// or allow it (the refusal is then about something else).
+fn too_low(
+    plugin: &MatrixPlugin,
+    active: &mut Active,
+    room: &Spanned<String>,
+) -> Option<LabeledError> {
+    let user_id = active.session.user_id.to_string();
+    let levels = active
+        .run(plugin, |client, token| {
+            let room_id = client.resolve_room(token, &room.item)?;
+            let path = [
+                "rooms",
+                room_id.as_str(),
+                "state",
+                "m.room.power_levels",
+                "",
+            ];
+            client
+                .request_at(token, Method::Get, &path, &[], None)?
+                .json()
+        })
+        .ok()?;
+    let (needed, mine) = redact_levels(&levels, &user_id);
+    (mine < needed).then(|| {
+        LabeledError::new(format!(
+            "Not allowed to redact others' events in {}",
+            room.item
+        ))
+        .with_label(
+            format!("redacting others' events needs power level {needed}; {user_id} has {mine}"),
+            room.span,
+        )
+        .with_help(
+            "a room admin can raise the bot's power level (or lower `redact` in the room's \
+                 m.room.power_levels); anyone may redact their own events",
+        )
+        .with_code("matrix::M_FORBIDDEN")
+    })
 }

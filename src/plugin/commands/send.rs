@@ -11,7 +11,9 @@ use crate::plugin::attach::PipedFile;
 use crate::plugin::errors;
 use crate::plugin::rows::{check_sender, texts};
 use crate::plugin::target::{Target, row_target};
-use crate::rooms::{OutgoingMessage, check_room, new_transaction_id};
+use crate::rooms::{
+    MAX_EVENT_BYTES, OutgoingMessage, check_event_size, check_room, new_transaction_id,
+};
 
 /// `matrix send`: sends a message.
 pub struct SendMessage;
@@ -176,12 +178,23 @@ impl PluginCommand for SendMessage {
             (room, None, second)
         };
         let text = message_text(call, piped, argument)?;
+        let text_span = text.span;
         let mut message = if call.has_flag("markdown")? {
-            OutgoingMessage::markdown(text)
+            OutgoingMessage::markdown(text.item)
         } else {
-            OutgoingMessage::text(text)
+            OutgoingMessage::text(text.item)
         }
         .as_notice(call.has_flag("notice")?);
+        if let Err(size) = check_event_size(&message.content()) {
+            return Err(LabeledError::new("The message is too long")
+                .with_label(
+                    format!("{size} bytes as an event; the limit is {MAX_EVENT_BYTES}"),
+                    text_span,
+                )
+                .with_help(
+                    "send a long text as a file: `$text | matrix send <room> --file notes.txt`",
+                ));
+        }
         for user_id in texts(call, "mention", check_sender)?.unwrap_or_default() {
             message.mention(&user_id);
         }
@@ -214,18 +227,33 @@ fn send_file(
     name: Spanned<String>,
     (room, caption): (Option<Spanned<String>>, Option<Spanned<String>>),
 ) -> Result<PipelineData, LabeledError> {
-    for flag in [
-        "reply",
-        "in-thread",
-        "reply-to",
-        "thread",
-        "markdown",
-        "notice",
+    // Switches carry no value to point at: the label goes on the command.
+    for (flag, why) in [
+        (
+            "reply",
+            "the pipeline holds the file's bytes, not a row to answer",
+        ),
+        (
+            "in-thread",
+            "the pipeline holds the file's bytes, not a row to answer",
+        ),
+        ("markdown", "a file has no text to format"),
+        (
+            "notice",
+            "a notice is a text message; a file is a message of its own kind",
+        ),
     ] {
+        if call.has_flag(flag)? {
+            return Err(LabeledError::new(format!("--{flag} with --file"))
+                .with_label(why, call.head)
+                .with_help("send the file, then answer or format with a message of its own"));
+        }
+    }
+    for flag in ["reply-to", "thread"] {
         if let Some(value) = call.get_flag_value(flag) {
             return Err(LabeledError::new(format!("--{flag} with --file"))
                 .with_label("a file goes as a message of its own", value.span())
-                .with_help("send the file, then answer or format with a message of its own"));
+                .with_help("send the file, then answer with a message of its own"));
         }
     }
     if name.item.trim().is_empty() || name.item.contains(['/', '\\']) {
@@ -253,7 +281,9 @@ fn send_file(
         _ => return Err(no_file(name.span)),
     };
     if bytes.is_empty() {
-        return Err(no_file(name.span));
+        return Err(LabeledError::new(format!("{} is empty", name.item))
+            .with_label("no bytes on the pipeline", name.span)
+            .with_help("a file of 0 bytes is nothing to send; check what `open --raw` read"));
     }
     let txn_id = call
         .get_flag::<String>("txn-id")?
@@ -296,7 +326,7 @@ fn message_text(
     call: &EvaluatedCall,
     piped: Option<(String, Span)>,
     argument: Option<Spanned<String>>,
-) -> Result<String, LabeledError> {
+) -> Result<Spanned<String>, LabeledError> {
     let (text, text_span) = match (piped, argument) {
         (Some(_), Some(argument)) => {
             return Err(LabeledError::new("The message was given twice")
@@ -319,7 +349,10 @@ fn message_text(
             .with_label("nothing to send", text_span)
             .with_help("Matrix clients show empty messages as nothing at all"));
     }
-    Ok(text)
+    Ok(Spanned {
+        item: text,
+        span: text_span,
+    })
 }
 
 /// `--reply` or `--in-thread` without a row on the pipeline.

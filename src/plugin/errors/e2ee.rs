@@ -19,6 +19,11 @@ pub(super) fn refused(err: &E2eeError, blame: &Blame) -> LabeledError {
             "this session is not saved",
             "not_saved",
         ),
+        E2eeKind::DeviceLost => (
+            "This device's encryption keys are lost",
+            "this session's device",
+            "device_lost",
+        ),
         E2eeKind::Trust => (
             "The device's trust cannot be set up so",
             "this session's user",
