@@ -18,6 +18,15 @@ struct Room {
 
 impl Room {
     fn new(prefix: &str) -> Self {
+        let room = Self::unplaced(prefix);
+        // Where the bot's listener starts: now.
+        let placed = room.nu("matrix listen --session bot --since saved --once | ignore");
+        assert!(placed.success, "{}", placed.stderr);
+        room
+    }
+
+    /// A bot whose listener never ran.
+    fn unplaced(prefix: &str) -> Self {
         let hs = synapse();
         let bot = hs.register(&unique_user(prefix), "pw-Ack-1");
         let sender = hs.register(&unique_user("sender"), "pw-Ack-2");
@@ -48,15 +57,21 @@ impl Room {
             &format!("join/{room_id}"),
             &serde_json::json!({}),
         );
-        let room = Self {
+        Self {
             config,
             room_id,
             sender_token,
-        };
-        // Where the bot's listener starts: now.
-        let placed = room.nu("matrix listen --session bot --since saved --once | ignore");
-        assert!(placed.success, "{}", placed.stderr);
-        room
+        }
+    }
+
+    /// The saved session's position, as the session file holds it.
+    fn kept(&self) -> Option<serde_json::Value> {
+        let file = self.config.join("nu_plugin_matrix/sessions.json");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+        json["listened"]["bot"]
+            .as_object()
+            .map(|kept| kept.clone().into())
     }
 
     fn nu(&self, script: &str) -> NuRun {
@@ -88,6 +103,31 @@ fn handled(bot: &mut Running, enough: impl Fn(&[String]) -> bool) -> Vec<String>
         seen.push(line.trim().trim_start_matches("handled ").to_owned());
     }
     seen
+}
+
+#[test]
+fn a_first_run_that_hands_out_nothing_keeps_where_it_got() {
+    // A bot deployed, then killed before anyone wrote to it: what is sent meanwhile comes to
+    // its next run.
+    let room = Room::unplaced("ackfirst");
+    assert!(room.kept().is_none());
+    let script = "matrix listen --session bot --since saved --ack | each {|r| print -e $'handled ($r.body)'; $r | matrix listen ack | ignore }";
+    let bot = room.bot(script);
+    let started = std::time::Instant::now();
+    while room.kept().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first run kept no position"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bot.signal("KILL");
+    let _ = bot.finish(Duration::from_secs(10));
+    room.send(["while it was down".to_owned()]);
+    let run = room.nu("let rows = (matrix listen --session bot --since saved --ack --once); $rows | get body | to json -r");
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), r#"["while it was down"]"#);
+    assert!(!run.stderr.contains("nothing kept yet"), "{}", run.stderr);
 }
 
 #[test]

@@ -238,3 +238,165 @@ fn recover_on_a_device_that_never_used_encryption_leaves_it_listed() {
     ));
     assert_eq!(verified, "[true]");
 }
+
+/// A plain room of the bot's, with a second user who owns it (power level 100) and wrote in it.
+fn plain_room(bot: &Bot) -> (String, String) {
+    let hs = synapse();
+    let owner = hs.register(&support::unique_user("hsowner"), "pw-Owner-1");
+    let owner_token = hs.login(&owner, "pw-Owner-1");
+    let room = hs.call(
+        &owner_token,
+        "POST",
+        "createRoom",
+        &serde_json::json!({"invite": [bot.user_id], "preset": "private_chat"}),
+    )["room_id"]
+        .as_str()
+        .expect("a room")
+        .to_owned();
+    bot.ok(&format!("matrix join '{room}' --session bot | ignore"));
+    let theirs = hs.send_text(&owner_token, &room, "the owner's words");
+    (room, theirs)
+}
+
+fn refused(bot: &Bot, script: &str) -> String {
+    let run = bot.nu(script);
+    assert!(!run.success, "{script} worked: {}", run.stdout);
+    run.stderr_folded()
+}
+
+#[test]
+fn arguments_the_server_would_refuse_are_named_with_what_to_do() {
+    let bot = Bot::new("hsargs");
+    let (room, theirs) = plain_room(&bot);
+    let mine = bot.ok(&format!(
+        "matrix send '{room}' 'mine' --session bot | get event_id"
+    ));
+
+    // Too large: refused before sending, at the message; and the server's own refusal of a
+    // redaction reason, explained.
+    let text = refused(
+        &bot,
+        &format!("matrix send '{room}' ('' | fill -c 'x' -w 70000) --session bot"),
+    );
+    assert!(text.contains("The message is too long"), "{text}");
+    assert!(text.contains("the limit is 65536"), "{text}");
+    let text = refused(
+        &bot,
+        &format!(
+            "matrix redact '{room}' '{mine}' --reason ('' | fill -c 'r' -w 70000) --session bot"
+        ),
+    );
+    assert!(text.contains("Too large for the homeserver"), "{text}");
+    assert!(text.contains("65,536 bytes"), "{text}");
+
+    // Reactions: a key too long, and one given twice.
+    let text = refused(
+        &bot,
+        &format!("matrix react '{room}' '{theirs}' ('' | fill -c 'k' -w 600) --session bot"),
+    );
+    assert!(text.contains("The reaction key is too long"), "{text}");
+    assert!(text.contains("600 characters"), "{text}");
+    bot.ok(&format!(
+        "matrix react '{room}' '{theirs}' 👍 --session bot | ignore"
+    ));
+    let text = refused(
+        &bot,
+        &format!("matrix react '{room}' '{theirs}' 👍 --session bot"),
+    );
+    assert!(text.contains("Already reacted with this key"), "{text}");
+
+    // Redacting another's message without the power: the levels, not "join it first".
+    let text = refused(
+        &bot,
+        &format!("matrix redact '{room}' '{theirs}' --session bot"),
+    );
+    assert!(text.contains("needs power level 50"), "{text}");
+    assert!(text.contains(&format!("{} has 0", bot.user_id)), "{text}");
+    assert!(!text.contains("join it first"), "{text}");
+    bot.ok(&format!(
+        "matrix redact '{room}' '{mine}' --session bot | ignore"
+    ));
+
+    // An argument too long for any URL: named as such, not as an unreachable server.
+    let text = refused(&bot, "matrix api ('' | fill -c 'p' -w 70000) --session bot");
+    assert!(text.contains("An argument is too long"), "{text}");
+    assert!(!text.contains("reach"), "{text}");
+
+    // mxc URIs by the spec's grammar; a missing file and an unreachable server said so.
+    for bad in ["mxc://../x", "mxc://%2e%2e/abc", "mxc://./x"] {
+        let text = refused(&bot, &format!("matrix download '{bad}' --session bot"));
+        assert!(text.contains("is not an mxc:// URL"), "{bad}: {text}");
+    }
+    let text = refused(
+        &bot,
+        "matrix download 'mxc://localhost/NoSuchFile' --session bot",
+    );
+    assert!(
+        text.contains("No such file: mxc://localhost/NoSuchFile"),
+        "{text}"
+    );
+    let text = refused(
+        &bot,
+        "matrix download 'mxc://127.0.0.1:9/abc' --session bot",
+    );
+    assert!(
+        text.contains("127.0.0.1:9 could not be reached for the file"),
+        "{text}"
+    );
+
+    // Files: the switches that cannot apply, an empty file, a malformed attachment.
+    for flag in ["--notice", "--markdown", "--reply", "--in-thread"] {
+        let text = refused(
+            &bot,
+            &format!("0x[01 02] | matrix send '{room}' --file a.bin {flag} --session bot"),
+        );
+        assert!(
+            text.contains(&format!("{flag} with --file")),
+            "{flag}: {text}"
+        );
+    }
+    // A file can be a reply: its event carries the relation and the mention.
+    let reply = bot.json(&format!(
+        "let sent = (0x[01 02] | matrix send '{room}' --file answer.bin --reply-to '{theirs}' --session bot); matrix api $'rooms/{room}/event/($sent.event_id)' --session bot | get content"
+    ));
+    assert_eq!(
+        reply["m.relates_to"]["m.in_reply_to"]["event_id"],
+        theirs.as_str(),
+        "{reply}"
+    );
+    assert!(
+        reply["m.mentions"]["user_ids"]
+            .to_string()
+            .contains("hsowner"),
+        "{reply}"
+    );
+    assert_eq!(reply["msgtype"], "m.file", "{reply}");
+    let text = refused(
+        &bot,
+        &format!("0x[] | matrix send '{room}' --file report.pdf --session bot"),
+    );
+    assert!(text.contains("report.pdf is empty"), "{text}");
+    let sent = bot.ok(&format!(
+        "0x[01 02 03] | matrix send '{room}' --file a.bin --session bot | get event_id"
+    ));
+    let text = refused(
+        &bot,
+        &format!(
+            "matrix messages '{room}' --session bot | where event_id == '{sent}' | first | update content {{|row| $row.content | insert file 'not an object'}} | matrix download --session bot"
+        ),
+    );
+    assert!(text.contains("The row's file is not readable"), "{text}");
+
+    // `--type '*'` is every type, as the help says.
+    let kinds = bot.ok(&format!(
+        "let rows = (matrix messages '{room}' --type '*' --session bot); $rows | get type | uniq | sort | to json -r"
+    ));
+    for kind in [
+        "m.reaction",
+        "m.room.member",
+        "m.room.message",
+        "m.room.redaction",
+    ] {
+        assert!(kinds.contains(kind), "{kinds}");
+    }
+}

@@ -228,3 +228,30 @@ pub(super) async fn mark(
         .await
         .map_err(crypto_failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{E2eeKind, ErrorCode, MatrixError};
+
+    fn refusal(status: u16, message: &str) -> Error {
+        Error::Matrix(MatrixError {
+            status,
+            errcode: ErrorCode::from("M_INVALID_PARAM"),
+            message: message.to_owned(),
+            retry_after: None,
+            soft_logout: false,
+        })
+    }
+
+    #[test]
+    fn keys_the_server_already_holds_mean_a_lost_device() {
+        let clash = clashed(refusal(
+            400,
+            "One time key signed_curve25519:AAAAAQ already exists. Old key: … new key: …",
+        ));
+        assert!(matches!(clash, Error::E2ee(err) if err.kind == E2eeKind::DeviceLost));
+        let other = clashed(refusal(400, "Invalid key"));
+        assert!(matches!(other, Error::Matrix(_)));
+    }
+}

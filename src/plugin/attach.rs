@@ -15,10 +15,13 @@ use crate::plugin::active::{Active, failure};
 use crate::plugin::sending::{Destination, Sent};
 use crate::rooms::OutgoingFile;
 
-/// A file from the pipeline: its bytes, and the name `--file` gave it.
+/// A file from the pipeline: its bytes, the name `--file` gave it, and where it goes in the
+/// conversation (the content of a message placed as a reply or in a thread: its `m.relates_to`
+/// and `m.mentions` are the file's).
 pub(crate) struct PipedFile {
     pub bytes: Vec<u8>,
     pub name: Spanned<String>,
+    pub placed: serde_json::Value,
 }
 
 impl MatrixPlugin {
@@ -98,6 +101,12 @@ impl MatrixPlugin {
                 .map_err(|err| failure(err, &blame))?;
             outgoing.content(Some(&mxc), None)
         };
+        let mut content = content;
+        for key in ["m.relates_to", "m.mentions"] {
+            if let Some(value) = file.placed.get(key) {
+                content[key] = value.clone();
+            }
+        }
         self.send_to(
             active,
             room,

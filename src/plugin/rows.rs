@@ -14,36 +14,43 @@ use crate::rooms::Shape;
 /// The columns of an event row, in order; `room` and `ack` are the listener's (it alone spans
 /// rooms and acks).
 pub(crate) fn event_columns(listener: bool) -> Vec<(&'static str, Type)> {
+    let text = || maybe(Type::String);
     let mut columns = vec![("time", Type::Date), ("room_id", Type::String)];
     if listener {
-        columns.push(("room", Type::String));
+        columns.push(("room", text()));
     }
     columns.extend([
         ("sender", Type::String),
         ("type", Type::String),
-        ("msgtype", Type::String),
-        ("body", Type::String),
-        ("formatted_body", Type::String),
-        ("event_id", Type::String),
-        ("reply_to", Type::String),
-        ("thread", Type::String),
-        ("relation", Type::record()),
-        ("edits", Type::String),
-        ("latest_edit", Type::String),
-        ("url", Type::String),
-        ("info", Type::record()),
+        ("msgtype", text()),
+        ("body", text()),
+        ("formatted_body", text()),
+        ("event_id", text()),
+        ("reply_to", text()),
+        ("thread", text()),
+        ("relation", maybe(Type::record())),
+        ("edits", text()),
+        ("latest_edit", text()),
+        ("url", text()),
+        ("info", maybe(Type::record())),
         ("redacted", Type::Bool),
-        ("redacts", Type::String),
-        ("reason", Type::String),
+        ("redacts", text()),
+        ("reason", text()),
         ("content", Type::record()),
         ("encrypted", Type::Bool),
-        ("verified", Type::Bool),
-        ("decrypt_error", Type::String),
+        ("verified", maybe(Type::Bool)),
+        ("decrypt_error", text()),
     ]);
     if listener {
-        columns.push(("ack", Type::record()));
+        columns.push(("ack", maybe(Type::record())));
     }
     columns
+}
+
+/// A column that may hold nothing (an unnamed room's alias, a row's `reply_to`): declared so,
+/// or `let x = (matrix rooms)` fails Nushell's check of the value against the declared type.
+pub(crate) fn maybe(ty: Type) -> Type {
+    Type::one_of([ty, Type::Nothing])
 }
 
 /// An event as a row's columns hold it.

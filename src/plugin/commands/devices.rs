@@ -4,6 +4,7 @@ use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Valu
 use super::{table_of, with_session};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
+use crate::plugin::rows::maybe;
 use crate::plugin::token::{date_or_nothing, text_or_nothing};
 
 /// `matrix devices`: the user's devices as a table.
@@ -35,9 +36,9 @@ impl SimplePluginCommand for Devices {
             Signature::build(self.name()),
             table_of(&[
                 ("device_id", Type::String),
-                ("display_name", Type::String),
-                ("last_seen_ip", Type::String),
-                ("last_seen", Type::Date),
+                ("display_name", maybe(Type::String)),
+                ("last_seen_ip", maybe(Type::String)),
+                ("last_seen", maybe(Type::Date)),
                 ("current", Type::Bool),
                 ("verified", Type::Bool),
             ]),

@@ -4,6 +4,7 @@ use nu_protocol::{Category, Example, LabeledError, Record, Signature, Type, Valu
 use super::{table_of, with_session};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
+use crate::plugin::rows::maybe;
 use crate::plugin::token::text_or_nothing;
 
 /// `matrix rooms`: the joined rooms.
@@ -33,8 +34,8 @@ impl SimplePluginCommand for Rooms {
             Signature::build(self.name()),
             table_of(&[
                 ("room_id", Type::String),
-                ("alias", Type::String),
-                ("name", Type::String),
+                ("alias", maybe(Type::String)),
+                ("name", maybe(Type::String)),
                 ("members", Type::Int),
                 ("encrypted", Type::Bool),
             ]),

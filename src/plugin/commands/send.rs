@@ -246,14 +246,10 @@ fn send_file(
         if call.has_flag(flag)? {
             return Err(LabeledError::new(format!("--{flag} with --file"))
                 .with_label(why, call.head)
-                .with_help("send the file, then answer or format with a message of its own"));
-        }
-    }
-    for flag in ["reply-to", "thread"] {
-        if let Some(value) = call.get_flag_value(flag) {
-            return Err(LabeledError::new(format!("--{flag} with --file"))
-                .with_label("a file goes as a message of its own", value.span())
-                .with_help("send the file, then answer with a message of its own"));
+                .with_help(
+                    "a file answers an event named by ID: `--reply-to <event>` or `--thread \
+                     <event>`; a formatted text goes as a message of its own",
+                ));
         }
     }
     if name.item.trim().is_empty() || name.item.contains(['/', '\\']) {
@@ -289,8 +285,21 @@ fn send_file(
         .get_flag::<String>("txn-id")?
         .unwrap_or_else(new_transaction_id);
     let mut active = Active::resolve(plugin, engine, call, &Value::nothing(call.head))?;
+    // --reply-to and --thread place the file as they place a text: its relation and mentions.
+    let placed = place(
+        plugin,
+        &mut active,
+        call,
+        &room,
+        None,
+        OutgoingMessage::text(""),
+    )?;
     let destination = plugin.destination(&mut active, &room)?;
-    let file = PipedFile { bytes, name };
+    let file = PipedFile {
+        bytes,
+        name,
+        placed: placed.content(),
+    };
     let caption = caption.map(|caption| caption.item);
     let sent = plugin.send_file(&mut active, &room, destination, file, caption, txn_id)?;
     Ok(sent.into_value(call.head).into_pipeline_data())
