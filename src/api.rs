@@ -91,23 +91,21 @@ impl Client {
             })
             .collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        Ok(match segments.as_slice() {
-            [
-                "_matrix",
-                "client",
-                _version,
-                "rooms",
-                room,
-                "send",
-                event_type,
-                rest @ ..,
-            ] if rest.len() <= 1 => Some(EventSend {
-                room: (*room).to_owned(),
-                event_type: (*event_type).to_owned(),
-                txn_id: rest.first().map(|txn| (*txn).to_owned()),
-            }),
-            _ => None,
-        })
+        // Under the client API, whatever its version's segments (`v3`, `r0`, `api/v1`, …): the
+        // send's own segments end the path.
+        let ["_matrix", "client", rest @ ..] = segments.as_slice() else {
+            return Ok(None);
+        };
+        let (send, txn_id) = match rest {
+            [.., "rooms", _, "send", _] => (&rest[rest.len() - 4..], None),
+            [.., "rooms", _, "send", _, txn] => (&rest[rest.len() - 5..rest.len() - 1], Some(*txn)),
+            _ => return Ok(None),
+        };
+        Ok(Some(EventSend {
+            room: send[1].to_owned(),
+            event_type: send[3].to_owned(),
+            txn_id: txn_id.map(str::to_owned),
+        }))
     }
 
     /// [`Client::request`] to `/_matrix/client/v3/<segments>`, each segment percent-encoded
@@ -207,6 +205,8 @@ mod tests {
             "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1",
             "/_matrix/client/r0/rooms/!a:example.org/send/m.room.message/t1",
             "//_matrix/client/unstable/rooms/!a:example.org/send/m.room.message/t1",
+            "/_matrix/client/api/v1/rooms/!a:example.org/send/m.room.message/t1",
+            "/_matrix/client/./api/v1/rooms/!a:example.org/send/m.room.message/t1",
         ] {
             assert_eq!(
                 send_of(&client, Method::Put, path),

@@ -107,6 +107,30 @@ pub fn redact_levels(power_levels: &serde_json::Value, user_id: &str) -> (i64, i
     (needed, mine)
 }
 
+/// The transaction ID of an answer: derived from what it answers and what it says, so that the
+/// same answer to the same event, sent again (a bot restarted after a crash, handed the same
+/// row again), is the same transaction, which the homeserver sends once. `None` for a content
+/// that answers nothing (no `m.relates_to`): a fresh ID suits it.
+///
+/// `event_type` and `content` are the answer's, in the clear; the relation inside names the
+/// event answered, so two answers to two events, or two different answers to one, differ.
+pub fn answer_transaction_id(event_type: &str, content: &serde_json::Value) -> Option<String> {
+    content.get("m.relates_to")?;
+    Some(derived_transaction_id(event_type, content))
+}
+
+/// A transaction ID derived from `what` and `content` (a hash: 128 bits, hex, `ans` before it).
+pub fn derived_transaction_id(what: &str, content: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"nu_plugin_matrix answer\0");
+    hash.update(what.as_bytes());
+    hash.update(b"\0");
+    // serde_json's objects keep their keys sorted: the same content is the same bytes.
+    hash.update(content.to_string().as_bytes());
+    format!("ans{}", hex::encode(&hash.finalize()[..16]))
+}
+
 /// A fresh transaction ID for [`Client::send_message`]: 128 random bits, hex.
 pub fn new_transaction_id() -> String {
     unique_hex::<16>()

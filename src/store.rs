@@ -28,11 +28,13 @@ mod admin;
 mod crypto_key;
 mod file;
 pub mod keyring;
+mod listener_lock;
 mod moves;
 mod saved;
 
 use file::{FORMAT_VERSION, StoredFile};
 pub use keyring::{Keyring, KeyringError, KeyringFailure, Tokens};
+pub use listener_lock::{ListenerLock, ListenerLockError};
 pub use saved::{Kept, Saved, SavedSession, Secrets, SecretsAt, SecretsSetting};
 
 /// Why the session file could not be used.

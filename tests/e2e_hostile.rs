@@ -36,6 +36,9 @@ fn matrix_api_sends_no_cleartext_into_an_encrypted_room_however_the_path_is_spel
         format!(
             "matrix api 'rooms//{room}/send/m.room.message/empty-5' -X PUT -d {{msgtype: m.text, body: 'leak-5'}}"
         ),
+        format!(
+            "matrix api '/_matrix/client/api/v1/rooms/{room}/send/m.room.message/v1-6' -X PUT -d {{msgtype: m.text, body: 'leak-6'}}"
+        ),
     ];
     for send in &sends {
         let sent = bot.json(&format!("{send} --session bot"));
@@ -57,15 +60,15 @@ fn matrix_api_sends_no_cleartext_into_an_encrypted_room_however_the_path_is_spel
     ));
     assert_eq!(kinds, r#"["m.room.encrypted"]"#);
     // The other person reads each, and so does the bot.
-    let read = nio.read_until(&room, "leak-5", 20);
+    let read = nio.read_until(&room, "leak-6", 20);
     let bodies: Vec<&str> = read.iter().filter_map(|m| m["body"].as_str()).collect();
-    for n in 1..=5 {
+    for n in 1..=6 {
         assert!(bodies.contains(&format!("leak-{n}").as_str()), "{bodies:?}");
     }
     let mine = bot.ok(&format!(
         "let rows = (matrix messages '{room}' --session bot | where body =~ '^leak-'); $rows | length"
     ));
-    assert_eq!(mine, "5");
+    assert_eq!(mine, "6");
     // --plaintext still sends in the clear, where it is meant.
     bot.ok(&format!(
         "matrix api 'rooms/./{room}/send/m.room.message/meant-6' -X PUT -d {{msgtype: m.notice, body: 'meant in the clear'}} --plaintext --session bot | ignore"
@@ -103,6 +106,10 @@ fn a_recovery_key_of_any_length_or_kind_gets_an_answer_at_once() {
         "{text}"
     );
     assert!(!text.contains("password"), "{text}");
+    let text = bot
+        .nu("'  ' | matrix e2ee recover --session bot")
+        .stderr_folded();
+    assert!(text.contains("The piped recovery key is empty"), "{text}");
 }
 
 #[test]
@@ -130,6 +137,35 @@ fn a_damaged_key_id_is_not_a_damaged_store_and_store_files_are_private() {
         let mode = entry.metadata().expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} is {mode:o}", entry.path().display());
     }
+    // A link in key-id's place is replaced, never written through.
+    let victim = bot.config.join("victim.txt");
+    std::fs::write(&victim, "mine").expect("victim");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).expect("mode");
+    std::fs::remove_file(store.join("key-id")).expect("removed");
+    std::os::unix::fs::symlink(&victim, store.join("key-id")).expect("link");
+    bot.ok("matrix e2ee status --session bot | ignore");
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "mine");
+    let mode = std::fs::metadata(&victim)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o644);
+    assert!(!store.join("key-id").is_symlink());
+    // A folder in its place: a labelled error naming the store, no crash.
+    std::fs::remove_file(store.join("key-id")).expect("removed");
+    std::fs::create_dir(store.join("key-id")).expect("a folder");
+    let run = bot.nu(&format!(
+        "matrix send '{room}' 'with a folder for key-id' --session bot"
+    ));
+    assert!(!run.success);
+    let text = run.stderr_folded();
+    assert!(text.contains("The crypto store cannot be used"), "{text}");
+    assert!(text.contains("key-id"), "{text}");
+    assert!(
+        !text.contains("panic") && !text.contains("Failed to receive"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -296,13 +332,12 @@ fn arguments_the_server_would_refuse_are_named_with_what_to_do() {
     );
     assert!(text.contains("The reaction key is too long"), "{text}");
     assert!(text.contains("600 characters"), "{text}");
-    bot.ok(&format!(
-        "matrix react '{room}' '{theirs}' 👍 --session bot | ignore"
-    ));
-    let text = refused(
-        &bot,
-        &format!("matrix react '{room}' '{theirs}' 👍 --session bot"),
-    );
+    // The same reaction again is the same answer (one transaction, one event); under another
+    // transaction ID, the server's refusal is explained.
+    let react = format!("matrix react '{room}' '{theirs}' 👍 --session bot");
+    let first = bot.ok(&format!("{react} | get event_id"));
+    assert_eq!(bot.ok(&format!("{react} | get event_id")), first);
+    let text = refused(&bot, &format!("{react} --txn-id another-try"));
     assert!(text.contains("Already reacted with this key"), "{text}");
 
     // Redacting another's message without the power: the levels, not "join it first".

@@ -157,10 +157,11 @@ impl Crypto {
                 .initialize_crypto_store_generation(&generation)
                 .await
                 .map_err(|err| store_failed(&dir, format!("cannot write the store ({err})")))?;
+            // Here, so that a failure drops the store within the runtime it needs.
+            dir.claim(key)?;
+            dir.keep_private()?;
             Ok::<_, Error>((store, machine, generation))
         })?;
-        dir.claim(key)?;
-        dir.keep_private()?;
         let (store, machine, generation) = opened;
         Ok(Self {
             runtime,

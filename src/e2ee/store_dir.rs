@@ -97,8 +97,9 @@ impl StoreDir {
         let entries = std::fs::read_dir(&self.path)
             .map_err(|err| self.error(E2eeKind::Store, "cannot read the folder", &err))?;
         for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_file() {
+            // Regular files only: a link is not followed.
+            if entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                let path = entry.path();
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                     .map_err(|err| self.error(E2eeKind::Store, "cannot make it private", &err))?;
             }
@@ -126,13 +127,19 @@ impl StoreDir {
     }
 
     /// Notes that `key` made the store.
+    /// Written anew (never through a link put in its place).
     pub(super) fn claim(&self, key: &Password) -> Result<(), E2eeError> {
+        let path = self.path.join("key-id");
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == ErrorKind::NotFound => {}
+            Err(err) => return Err(self.error(E2eeKind::Store, "cannot replace key-id", &err)),
+        }
         OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .open(self.path.join("key-id"))
+            .open(&path)
             .and_then(|mut file| file.write_all(key_id(key).as_bytes()))
             .map_err(|err| self.error(E2eeKind::Store, "cannot write key-id", &err))
     }
@@ -231,7 +238,8 @@ pub(super) fn device_lost(dir: &StoreDir, device_id: &str) -> E2eeError {
         ),
         hint: "log in again without --device-id, to a new device (`matrix login ... --save \
                <name>`), then `matrix e2ee recover` brings trust and history back (with the \
-               recovery key). Nothing was changed"
+               recovery key), and `matrix devices delete` of the lost device stops others \
+               encrypting for it. Nothing was changed"
             .into(),
         path: Some(dir.path.clone()),
     }

@@ -20,6 +20,10 @@ use crate::store::{Listened, StoreError};
 /// How often the kept position is written while acks come.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a row may stay unacked while later ones are acked before the listener says that
+/// the gap will replay (rows done out of order under `par-each` close theirs within it).
+const GAP_WARNING: Duration = Duration::from_secs(5);
+
 /// How long a listener's book is kept after its stream ended, for the acks of rows still in the
 /// pipeline.
 const FORGET_AFTER: Duration = Duration::from_secs(300);
@@ -47,6 +51,10 @@ pub(crate) struct AckBook {
     at: Instant,
     /// Whether the stream ended (then a write of what is left is all that remains).
     pub ended: bool,
+    /// Since when a row handed out waits for its ack while later ones are done.
+    gap_since: Option<Instant>,
+    /// Whether the gap was said on stderr (once per listener).
+    gap_said: bool,
 }
 
 /// Why an ack was refused.
@@ -73,6 +81,8 @@ impl AckBook {
             written: None,
             at: Instant::now(),
             ended: false,
+            gap_since: None,
+            gap_said: false,
         }
     }
 
@@ -99,7 +109,35 @@ impl AckBook {
             }
             self.next += 1;
         }
+        self.gap_since = match self.done_ahead.is_empty() {
+            true => None,
+            false => self.gap_since.or_else(|| Some(Instant::now())),
+        };
         Ok(())
+    }
+
+    /// Rows handed out and not acked.
+    fn unacked(&self) -> u64 {
+        self.handed - self.next - self.done_ahead.len() as u64
+    }
+
+    /// Says on stderr, once, that a row has waited for its ack for a while as later ones were
+    /// acked: every run will hand it and what follows out again.
+    fn say_gap(&mut self) {
+        if self.gap_said
+            || !self
+                .gap_since
+                .is_some_and(|since| since.elapsed() >= GAP_WARNING)
+        {
+            return;
+        }
+        self.gap_said = true;
+        eprintln!(
+            "matrix listen: a row handed out is still not acked while later rows are: the kept \
+             position stays before it, so each run hands it and what follows out again. Ack \
+             every row, the ones a `where` drops too (filter inside `each`), or filter with the \
+             listener's flags (--type, --sender, rooms)"
+        );
     }
 
     /// The listener got to `position` with every row it handed out done (or none handed out):
@@ -162,6 +200,7 @@ impl MatrixPlugin {
                 loop {
                     thread::sleep(WRITE_EVERY / 4);
                     let mut book = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                    book.say_gap();
                     book.write(&plugin, false);
                     // Long after its stream ended, with all written: forgotten.
                     if book.ended && book.written == book.kept && book.at.elapsed() > FORGET_AFTER {
@@ -207,6 +246,13 @@ impl MatrixPlugin {
         let mut book = book.lock().unwrap_or_else(PoisonError::into_inner);
         book.ended = true;
         book.write(self, true);
+        let unacked = book.unacked();
+        if unacked > 0 && !book.done_ahead.is_empty() {
+            eprintln!(
+                "matrix listen: {unacked} rows handed out were never acked, while later ones \
+                 were: the next run hands them out again (see `help matrix listen ack`)"
+            );
+        }
     }
 }
 
@@ -239,6 +285,20 @@ mod tests {
         assert!(book.done(3).is_ok(), "twice is no harm");
         assert!(matches!(book.done(9), Err(AckRefusal::Unknown)));
         assert!(book.after.is_empty() && book.done_ahead.is_empty());
+    }
+
+    #[test]
+    fn a_gap_is_noticed_and_closes() {
+        let mut book = AckBook::new("bot".into(), "@bot:x".into(), "https://x".into());
+        for n in 0..3 {
+            book.hand_out(at(n));
+        }
+        book.done(1).ok();
+        assert!(book.gap_since.is_some(), "row 0 waits while row 1 is done");
+        assert_eq!(book.unacked(), 2);
+        book.done(0).ok();
+        assert!(book.gap_since.is_none());
+        assert_eq!(book.unacked(), 1);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::e2ee::ListenCrypto;
 use crate::plugin::errors::Blame;
 use crate::plugin::rows::EventRow;
-use crate::store::Listened;
+use crate::store::{Listened, ListenerLock, ListenerLockError};
 
 /// How often the position is written while rows flow.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -39,6 +39,9 @@ pub(crate) struct Stream {
     left: Option<u64>,
     blame: Blame,
     span: Span,
+    /// `--since saved`: the session's one listener, let go once the position is kept at the
+    /// stream's end.
+    lock: Option<ListenerLock>,
 }
 
 /// Where the position of a saved session goes.
@@ -84,6 +87,10 @@ impl Stream {
     ) -> Result<Self, LabeledError> {
         let blame = active.blame();
         let span = active.head;
+        let lock = match &plan.keep_as {
+            Some(name) => Some(listener_lock(plugin, name, span)?),
+            None => None,
+        };
         // Ctrl-C, or the Nushell that started the plugin gone (the plugin's watchdog).
         let interrupt = active.interrupt.clone();
         let book = match (&plan.keep_as, plan.ack) {
@@ -140,6 +147,7 @@ impl Stream {
             left: plan.limit,
             blame,
             span,
+            lock,
         })
     }
 
@@ -225,6 +233,7 @@ impl Iterator for Stream {
         self.caught_up();
         if self.left == Some(0) {
             self.keep_position(true);
+            self.lock = None;
             return None;
         }
         self.keep_position(false);
@@ -245,6 +254,7 @@ impl Iterator for Stream {
                 self.delivered = self.listener.position().cloned();
                 self.caught_up();
                 self.keep_position(true);
+                self.lock = None;
                 None
             }
             Some(Err(err)) => {
@@ -267,6 +277,34 @@ impl Drop for Stream {
             self.plugin.end_ack_book(book);
         }
     }
+}
+
+/// The lock of saved session `name`'s one listener: a second is refused, naming the first.
+fn listener_lock(
+    plugin: &MatrixPlugin,
+    name: &str,
+    span: Span,
+) -> Result<ListenerLock, LabeledError> {
+    let store = plugin
+        .store()
+        .map_err(|err| crate::plugin::errors::store(err, span))?;
+    store.listener_lock(name).map_err(|err| match err {
+        ListenerLockError::Held(holder) => {
+            let holder = holder.map_or_else(
+                || "another process".to_owned(),
+                |pid| format!("process {pid}"),
+            );
+            LabeledError::new(format!("A listener of saved session {name} is running"))
+                .with_label(format!("{holder} listens with --since saved"), span)
+                .with_help(
+                    "two listeners of one saved session would hand out every event twice: stop \
+                     the running one, or give this one a saved session of its own (`matrix login \
+                     ... --save <name>`), or listen without --since saved",
+                )
+                .with_code("matrix::listener_running")
+        }
+        ListenerLockError::Store(err) => crate::plugin::errors::store(err, span),
+    })
 }
 
 /// The host (and port) of a homeserver's URL, for notes.

@@ -12,6 +12,7 @@ use crate::e2ee::Crypto;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
 use crate::plugin::room_arg::room_failure;
+use crate::rooms::{answer_transaction_id, new_transaction_id};
 
 /// An event sent: its ID, its room's ID, the transaction ID used.
 pub(crate) struct Sent {
@@ -35,6 +36,15 @@ impl Sent {
 pub(crate) struct Destination {
     pub room_id: String,
     pub crypto: Option<Arc<Crypto>>,
+}
+
+/// The transaction ID of a send: `--txn-id`'s; else, for an answer (a content that relates to
+/// an event), one derived from it, so that the same answer sent again is sent once; else a fresh
+/// one.
+pub(crate) fn txn_for(explicit: Option<String>, event_type: &str, content: &JsonValue) -> String {
+    explicit
+        .or_else(|| answer_transaction_id(event_type, content))
+        .unwrap_or_else(new_transaction_id)
 }
 
 impl MatrixPlugin {

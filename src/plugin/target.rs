@@ -7,12 +7,14 @@ use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned, Value};
 use serde_json::Value as JsonValue;
 
+use crate::e2ee::Decrypted;
 use crate::error::{Error, ErrorCode};
+use crate::listen::ENCRYPTED;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
 use crate::plugin::errors;
 use crate::plugin::room_arg::room_failure;
-use crate::rooms::{Shape, check_room, new_transaction_id};
+use crate::rooms::{Shape, check_room};
 
 /// The event acted on.
 pub(crate) struct Target {
@@ -28,6 +30,8 @@ pub(crate) struct Target {
     pub msgtype: Option<String>,
     /// For an edit: the event it edits (edits of an edit replace that one).
     pub edits: Option<String>,
+    /// The users its text mentions (of an edit, its new text's), which an edit keeps.
+    pub mentions: Vec<String>,
     /// It came as a row (and needs no lookup).
     pub from_row: bool,
 }
@@ -84,7 +88,8 @@ fn target_and_rest(
 pub(crate) struct Aimed {
     pub target: Target,
     pub argument: Option<Spanned<String>>,
-    pub txn_id: String,
+    /// `--txn-id`, when given (else the answer's own: [`crate::rooms::answer_transaction_id`]).
+    pub txn_id: Option<String>,
     pub active: Active,
 }
 
@@ -101,9 +106,7 @@ pub(crate) fn aim(
     let (mut target, given) = target_and_rest(call, input, rest)?;
     let argument = given.into_iter().next();
     check(argument.as_ref())?;
-    let txn_id = call
-        .get_flag::<String>("txn-id")?
-        .unwrap_or_else(new_transaction_id);
+    let txn_id = call.get_flag::<String>("txn-id")?;
     let session = target.session_input(input, call.head);
     let mut active = Active::resolve(plugin, engine, call, &session)?;
     target.look_up(plugin, &mut active)?;
@@ -153,8 +156,29 @@ pub(crate) fn row_target(input: &Value) -> Result<Option<Target>, LabeledError> 
         thread: text("thread"),
         msgtype: text("msgtype"),
         edits: text("edits"),
+        mentions: val
+            .get("content")
+            .and_then(|content| crate::plugin::json::from_value(content).ok())
+            .map(|content| mentions_of(&content))
+            .unwrap_or_default(),
         from_row: true,
     }))
+}
+
+/// The users a message's text mentions: an edit's new text's (`m.new_content`), else its own.
+fn mentions_of(content: &JsonValue) -> Vec<String> {
+    let mentions = match content.get("m.new_content") {
+        Some(new) => &new["m.mentions"],
+        None => &content["m.mentions"],
+    };
+    mentions["user_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An event ID: `$…`, checked before anything is sent.
@@ -182,6 +206,7 @@ impl Target {
             thread: None,
             msgtype: None,
             edits: None,
+            mentions: Vec::new(),
             from_row: false,
         })
     }
@@ -198,10 +223,11 @@ impl Target {
         }
         let blame = active.blame();
         let (room, event_id) = (&self.room, &self.event_id);
-        let event: JsonValue = active
+        let (room_id, event): (String, JsonValue) = active
             .run(plugin, |client, token| {
                 let room_id = client.resolve_room(token, &room.item)?;
-                client.event(token, &room_id, &event_id.item)
+                let event = client.event(token, &room_id, &event_id.item)?;
+                Ok((room_id, event))
             })
             .map_err(|err| match err {
                 Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => {
@@ -215,16 +241,30 @@ impl Target {
                 }
                 other => room_failure(other, room, &blame),
             })?;
-        let shape = Shape::of(
-            event["type"].as_str().unwrap_or_default(),
-            &event["content"],
-            &event["unsigned"],
-            None,
-        );
+        // An encrypted event is what it holds (an edit keeps the original's msgtype): read with
+        // the device's keys when it has them; else as it came.
+        let (kind, content) = match event["type"].as_str() {
+            Some(ENCRYPTED) => match plugin
+                .crypto(active)
+                .map(|crypto| crypto.decrypt_all(&room_id, std::slice::from_ref(&event)))
+            {
+                Ok(mut opened) => match opened.pop() {
+                    Some(Decrypted::Event { kind, content, .. }) => (kind, content),
+                    _ => (ENCRYPTED.to_owned(), event["content"].clone()),
+                },
+                Err(_) => (ENCRYPTED.to_owned(), event["content"].clone()),
+            },
+            kind => (
+                kind.unwrap_or_default().to_owned(),
+                event["content"].clone(),
+            ),
+        };
+        let shape = Shape::of(&kind, &content, &event["unsigned"], None);
         self.sender = event["sender"].as_str().map(str::to_owned);
         self.thread = shape.thread;
         self.msgtype = shape.msgtype;
         self.edits = shape.edits;
+        self.mentions = mentions_of(&content);
         Ok(())
     }
 
@@ -238,8 +278,14 @@ impl Target {
         }
     }
 
+    /// The event an answer (a reply, a reaction, a thread) goes to: for an edit, the message
+    /// it edits, as Element answers it; else the event itself.
+    pub(crate) fn answered(&self) -> &str {
+        self.edits.as_deref().unwrap_or(&self.event_id.item)
+    }
+
     /// The thread a message answering it goes in: its own, or (to start one) itself.
     pub(crate) fn thread_root(&self) -> &str {
-        self.thread.as_deref().unwrap_or(&self.event_id.item)
+        self.thread.as_deref().unwrap_or(self.answered())
     }
 }

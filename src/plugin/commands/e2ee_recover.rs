@@ -146,6 +146,14 @@ fn piped_key(input: PipelineData, head: Span) -> Result<(Value, Option<Password>
         other => return Ok((other.into_value(head)?, None)),
     };
     let key = text.trim();
+    if key.is_empty() {
+        return Err(LabeledError::new("The piped recovery key is empty")
+            .with_label("nothing here", span)
+            .with_help(
+                "pipe the recovery key `matrix e2ee bootstrap` gave (12 groups of 4 characters): \
+                 `open recovery-key.txt | matrix e2ee recover`",
+            ));
+    }
     let length = key.chars().count();
     if length > MAX_RECOVERY_KEY_LEN {
         return Err(LabeledError::new("This is too long for a recovery key")

@@ -3,6 +3,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, SyntaxShape, Type,
 
 use super::{Pipe, with_session, with_txn_id};
 use crate::plugin::MatrixPlugin;
+use crate::plugin::sending::txn_for;
 use crate::plugin::target::{Aimed, aim};
 use crate::rooms::{OutgoingMessage, edit_content};
 
@@ -110,15 +111,20 @@ impl SimplePluginCommand for Edit {
                 "only the sender's edits count; {own} can edit its own messages"
             )));
         }
-        let new = if call.has_flag("markdown")? {
+        let mut new = if call.has_flag("markdown")? {
             OutgoingMessage::markdown(text)
         } else {
             OutgoingMessage::text(text)
         }
         .as_notice(target.msgtype.as_deref() == Some("m.notice"));
+        // The new text mentions whom the old one did (a reply's sender stays mentioned).
+        for user_id in &target.mentions {
+            new.mention(user_id);
+        }
         // An edit replaces the original message, never another edit.
         let original = target.edits.as_deref().unwrap_or(&target.event_id.item);
         let content = edit_content(original, &new);
+        let txn_id = txn_for(txn_id, "m.room.message", &content);
         let sent = plugin.send_to_room(
             &mut active,
             &target.room,

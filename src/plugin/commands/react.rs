@@ -3,6 +3,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, SyntaxShape, Type,
 
 use super::{Pipe, with_session, with_txn_id};
 use crate::plugin::MatrixPlugin;
+use crate::plugin::sending::txn_for;
 use crate::plugin::target::{Aimed, aim};
 use crate::rooms::reaction_content;
 
@@ -106,7 +107,8 @@ impl SimplePluginCommand for React {
             Some(_) => Ok(()),
         })?;
         let key = argument.map(|key| key.item).unwrap_or_default();
-        let content = reaction_content(&target.event_id.item, &key);
+        let content = reaction_content(target.answered(), &key);
+        let txn_id = txn_for(txn_id, "m.reaction", &content);
         let sent =
             plugin.send_to_room(&mut active, &target.room, "m.reaction", &content, txn_id)?;
         Ok(sent.into_value(call.head))

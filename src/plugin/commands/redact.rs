@@ -9,6 +9,7 @@ use crate::plugin::active::{Active, Failure};
 use crate::plugin::room_arg::room_failure;
 use crate::plugin::sending::Sent;
 use crate::plugin::target::{Aimed, aim};
+use crate::rooms::derived_transaction_id;
 use crate::rooms::redact_levels;
 
 /// `matrix redact`: removes an event's content.
@@ -86,6 +87,13 @@ impl SimplePluginCommand for Redact {
         let blame = active.blame();
         let (room, event_id) = (&target.room, &target.event_id.item);
         let reason = reason.map(|reason| reason.item);
+        // Redacting the same event again, with the same reason, is the same transaction.
+        let txn_id = txn_id.unwrap_or_else(|| {
+            derived_transaction_id(
+                "m.room.redaction",
+                &serde_json::json!({"redacts": event_id, "reason": reason}),
+            )
+        });
         let redacted = active.run(plugin, |client, token| {
             let room_id = client.resolve_room(token, &room.item)?;
             let id = client.redact(token, &room_id, event_id, reason.as_deref(), &txn_id)?;

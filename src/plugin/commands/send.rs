@@ -10,9 +10,11 @@ use crate::plugin::active::Active;
 use crate::plugin::attach::PipedFile;
 use crate::plugin::errors;
 use crate::plugin::rows::{check_sender, texts};
+use crate::plugin::sending::txn_for;
 use crate::plugin::target::{Target, row_target};
 use crate::rooms::{
-    MAX_EVENT_BYTES, OutgoingMessage, check_event_size, check_room, new_transaction_id,
+    MAX_EVENT_BYTES, OutgoingMessage, check_event_size, check_room, derived_transaction_id,
+    new_transaction_id,
 };
 
 /// `matrix send`: sends a message.
@@ -198,7 +200,6 @@ impl PluginCommand for SendMessage {
         for user_id in texts(call, "mention", check_sender)?.unwrap_or_default() {
             message.mention(&user_id);
         }
-        let txn_id = txn_id.map_or_else(new_transaction_id, |id| id.item);
 
         // A row is not a session: the session comes from --session or the saved default.
         let session_input = match target {
@@ -207,13 +208,9 @@ impl PluginCommand for SendMessage {
         };
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let message = place(plugin, &mut active, call, &room, target, message)?;
-        let sent = plugin.send_to_room(
-            &mut active,
-            &room,
-            "m.room.message",
-            &message.content(),
-            txn_id,
-        )?;
+        let content = message.content();
+        let txn_id = txn_for(txn_id.map(|id| id.item), "m.room.message", &content);
+        let sent = plugin.send_to_room(&mut active, &room, "m.room.message", &content, txn_id)?;
         Ok(sent.into_value(call.head).into_pipeline_data())
     }
 }
@@ -228,28 +225,31 @@ fn send_file(
     (room, caption): (Option<Spanned<String>>, Option<Spanned<String>>),
 ) -> Result<PipelineData, LabeledError> {
     // Switches carry no value to point at: the label goes on the command.
-    for (flag, why) in [
+    let answer_by_id = "a file answers an event named by ID: `--reply-to <event>` or `--thread \
+                        <event>` (`--reply-to $row.event_id`)";
+    let text_apart = "send the file, then the text as a message of its own";
+    for (flag, why, help) in [
         (
             "reply",
             "the pipeline holds the file's bytes, not a row to answer",
+            answer_by_id,
         ),
         (
             "in-thread",
             "the pipeline holds the file's bytes, not a row to answer",
+            answer_by_id,
         ),
-        ("markdown", "a file has no text to format"),
+        ("markdown", "a file has no text to format", text_apart),
         (
             "notice",
             "a notice is a text message; a file is a message of its own kind",
+            text_apart,
         ),
     ] {
         if call.has_flag(flag)? {
             return Err(LabeledError::new(format!("--{flag} with --file"))
                 .with_label(why, call.head)
-                .with_help(
-                    "a file answers an event named by ID: `--reply-to <event>` or `--thread \
-                     <event>`; a formatted text goes as a message of its own",
-                ));
+                .with_help(help));
         }
     }
     if name.item.trim().is_empty() || name.item.contains(['/', '\\']) {
@@ -281,9 +281,7 @@ fn send_file(
             .with_label("no bytes on the pipeline", name.span)
             .with_help("a file of 0 bytes is nothing to send; check what `open --raw` read"));
     }
-    let txn_id = call
-        .get_flag::<String>("txn-id")?
-        .unwrap_or_else(new_transaction_id);
+    let txn_id: Option<String> = call.get_flag("txn-id")?;
     let mut active = Active::resolve(plugin, engine, call, &Value::nothing(call.head))?;
     // --reply-to and --thread place the file as they place a text: its relation and mentions.
     let placed = place(
@@ -294,11 +292,24 @@ fn send_file(
         None,
         OutgoingMessage::text(""),
     )?;
+    let placed = placed.content();
+    // A file answering an event: the same file, the same answer (its upload's URL is new each
+    // time, so the file's hash stands for it).
+    let txn_id = txn_id.unwrap_or_else(|| match placed.get("m.relates_to") {
+        Some(relates) => {
+            use sha2::Digest;
+            let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+            let file =
+                serde_json::json!({"m.relates_to": relates, "name": name.item, "sha256": sha256});
+            derived_transaction_id("m.room.message file", &file)
+        }
+        None => new_transaction_id(),
+    });
     let destination = plugin.destination(&mut active, &room)?;
     let file = PipedFile {
         bytes,
         name,
-        placed: placed.content(),
+        placed,
     };
     let caption = caption.map(|caption| caption.item);
     let sent = plugin.send_file(&mut active, &room, destination, file, caption, txn_id)?;
@@ -417,21 +428,21 @@ fn place(
     let mut message = message;
     if let Some(row) = &row {
         if reply {
-            message = message.replying_to(&row.event_id.item, row.sender.as_deref(), &own);
+            message = message.replying_to(row.answered(), row.sender.as_deref(), &own);
         }
         // A reply to a message in a thread stays there; --in-thread starts one if need be.
         if row.thread.is_some() || in_thread {
-            message = message.in_thread(row.thread_root(), &row.event_id.item);
+            message = message.in_thread(row.thread_root(), row.answered());
         }
     }
     if let Some(target) = &reply_to {
-        message = message.replying_to(&target.event_id.item, target.sender.as_deref(), &own);
+        message = message.replying_to(target.answered(), target.sender.as_deref(), &own);
         if let (Some(root), None) = (&target.thread, &thread) {
-            message = message.in_thread(root, &target.event_id.item);
+            message = message.in_thread(root, target.answered());
         }
     }
     if let Some(target) = &thread {
-        message = message.in_thread(target.thread_root(), &target.event_id.item);
+        message = message.in_thread(target.thread_root(), target.answered());
     }
     Ok(message)
 }
