@@ -124,11 +124,10 @@ impl AckBook {
     /// Says on stderr, once, that a row has waited for its ack for a while as later ones were
     /// acked: every run will hand it and what follows out again.
     fn say_gap(&mut self) {
-        if self.gap_said
-            || !self
-                .gap_since
-                .is_some_and(|since| since.elapsed() >= GAP_WARNING)
-        {
+        let long = self
+            .gap_since
+            .is_some_and(|since| since.elapsed() >= GAP_WARNING);
+        if self.gap_said || !long {
             return;
         }
         self.gap_said = true;
