@@ -253,3 +253,91 @@ fn acks_that_cannot_be_are_refused_with_a_reason() {
         "{text}"
     );
 }
+
+#[test]
+fn answers_to_rows_repeated_after_kills_are_sent_once() {
+    let room = Room::new("ackonce");
+    let bodies: Vec<String> = (0..150).map(|n| format!("q{n:03}")).collect();
+    room.send(bodies.clone());
+    // The answer goes before the ack: a kill between them repeats the row, and its answer.
+    let script = "matrix listen --session bot --since saved --ack | each {|r| $r | matrix send $'re ($r.body)' --reply --notice --session bot | ignore; print -e $'handled ($r.body)'; $r | matrix listen ack | ignore }";
+    let mut runs: Vec<Vec<String>> = Vec::new();
+    for _ in 0..2 {
+        let mut bot = room.bot(script);
+        let seen = handled(&mut bot, |seen| seen.len() >= 40);
+        bot.signal("KILL");
+        let _ = bot.finish(Duration::from_secs(10));
+        runs.push(seen);
+    }
+    let before: BTreeSet<String> = runs.iter().flatten().cloned().collect();
+    let mut bot = room.bot(script);
+    let last = handled(&mut bot, |seen| {
+        bodies
+            .iter()
+            .all(|body| before.contains(body) || seen.contains(body))
+    });
+    bot.interrupt();
+    let _ = bot.finish(Duration::from_secs(10));
+    runs.push(last);
+    let handled_twice = runs.iter().flatten().count() - bodies.len();
+    assert!(
+        handled_twice > 0,
+        "no row came again: the test shows nothing"
+    );
+    // Every row answered, each once, though some were handled twice.
+    let answers = room.nu(&format!(
+        "matrix messages '{}' --session bot --limit 1000 | where msgtype == m.notice | get body | to json -r",
+        room.room_id
+    ));
+    assert!(answers.success, "{}", answers.stderr);
+    let answers: Vec<String> = serde_json::from_str(answers.stdout.trim()).expect("JSON");
+    let mut counted: BTreeMap<&String, usize> = BTreeMap::new();
+    for answer in &answers {
+        *counted.entry(answer).or_default() += 1;
+    }
+    let twice: Vec<_> = counted.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "answered twice: {twice:?}");
+    assert_eq!(answers.len(), bodies.len(), "{handled_twice} repeats");
+}
+
+#[test]
+fn a_second_listener_of_a_saved_session_is_refused_while_the_first_runs() {
+    let room = Room::new("acklock");
+    let mut first = room
+        .bot("matrix listen --session bot --since saved | each {|r| print -e $'got ($r.body)' }");
+    room.send(["hello".to_owned()]);
+    first.line_with("got hello", Duration::from_secs(30));
+    let run = room.nu("matrix listen --session bot --since saved --once");
+    assert!(!run.success, "{}", run.stdout);
+    let text = run.stderr_folded();
+    assert!(
+        text.contains("A listener of saved session bot is running"),
+        "{text}"
+    );
+    assert!(text.contains("process "), "{text}");
+    // Without --since saved, a second listener keeps no position, and may run.
+    let other = room.nu("matrix listen --session bot --since now --once | length");
+    assert!(other.success, "{}", other.stderr);
+    // Killed, the first lets go.
+    first.signal("KILL");
+    let _ = first.finish(Duration::from_secs(10));
+    let again = room.nu("matrix listen --session bot --since saved --once | length");
+    assert!(again.success, "{}", again.stderr);
+}
+
+#[test]
+fn rows_a_where_drops_unacked_are_said_to_replay() {
+    let room = Room::new("ackgap");
+    room.send(["chatter".to_owned(), "!ping".to_owned()]);
+    let mut bot = room.bot("matrix listen --session bot --since saved --ack | where body == '!ping' | each {|r| print -e $'handled ($r.body)'; $r | matrix listen ack | ignore }");
+    bot.line_with("handled !ping", Duration::from_secs(30));
+    let said = bot.line_with("still not acked", Duration::from_secs(20));
+    assert!(said.contains("filter inside `each`"), "{said}");
+    bot.interrupt();
+    let end = bot.finish(Duration::from_secs(10));
+    assert!(
+        end.stderr.contains("1 rows handed out were never acked"),
+        "{}",
+        end.stderr
+    );
+}

@@ -497,3 +497,84 @@ fn a_server_without_authenticated_media_gets_the_legacy_endpoints() {
     let err = client.download(&token, &gone, 1000).expect_err("missing");
     assert!(err.to_string().contains("M_NOT_FOUND"), "{err}");
 }
+
+#[test]
+fn answers_to_an_edit_go_to_the_original_and_edits_keep_kind_and_mentions() {
+    let bot = Bot::new("cvedit");
+    let nio = Nio::login(support::synapse(), "cveditor");
+    let room = dm(&bot, &nio);
+    let ids = nio.send_kinds(&room);
+    let (plain, edit) = (
+        ids["plain"].as_str().expect("plain"),
+        ids["edit"].as_str().expect("edit"),
+    );
+    // The edit's row, answered: the reaction and the reply go to the message it edits.
+    let row =
+        format!("matrix messages '{room}' --session bot | where event_id == '{edit}' | first");
+    let reaction = bot.json(&format!(
+        "let r = ({row} | matrix react 👀 --session bot); matrix messages '{room}' --type m.reaction --session bot | where event_id == $r.event_id | first | get relation"
+    ));
+    assert_eq!(reaction["event_id"], plain, "{reaction}");
+    let reply = bot.json(&format!(
+        "let r = ({row} | matrix send 'seen it' --reply --session bot); matrix messages '{room}' --session bot | where event_id == $r.event_id | first | select reply_to content"
+    ));
+    assert_eq!(reply["reply_to"], plain, "{reply}");
+
+    // A notice edited by ID in an encrypted room stays a notice (the original is decrypted).
+    let edited = bot.json(&format!(
+        "let n = (matrix send '{room}' 'status: starting' --notice --session bot); let e = (matrix edit '{room}' $n.event_id 'status: running' --session bot); matrix messages '{room}' --session bot | where event_id == $e.event_id | first | select msgtype body encrypted content"
+    ));
+    assert_eq!(edited["encrypted"], true, "{edited}");
+    assert_eq!(edited["msgtype"], "m.notice", "{edited}");
+    assert_eq!(edited["body"], "status: running", "{edited}");
+    assert_eq!(
+        edited["content"]["m.new_content"]["msgtype"], "m.notice",
+        "{edited}"
+    );
+
+    // An edit of a reply keeps mentioning whom the reply answered.
+    let content = bot.json(&format!(
+        "let r = (matrix messages '{room}' --session bot | where event_id == '{plain}' | first | matrix send 'a reply' --reply --session bot); let e = (matrix edit '{room}' $r.event_id 'a better reply' --session bot); matrix messages '{room}' --session bot | where event_id == $e.event_id | first | get content"
+    ));
+    assert_eq!(
+        content["m.new_content"]["m.mentions"]["user_ids"],
+        json!([nio.user_id]),
+        "{content}"
+    );
+}
+
+#[test]
+fn table_commands_assign_filter_and_return_from_a_def_with_nulls_in_their_rows() {
+    let bot = Bot::new("cvlet");
+    let nio = Nio::login(support::synapse(), "cvletpeer");
+    let room = dm(&bot, &nio);
+    nio.send(&room, "first words");
+    // The DM has no alias and no name (nulls); rows have null reply_to, thread, url...
+    let out = bot.ok(&format!(
+        "def my-rooms []: nothing -> table {{ matrix rooms --session bot }}
+         def recent [room: string]: nothing -> table {{ matrix messages $room --session bot }}
+         let rooms = (matrix rooms --session bot)
+         let rows = (matrix messages '{room}' --session bot)
+         let devices = (matrix devices --session bot)
+         let me = (matrix whoami --session bot)
+         let status = (matrix e2ee status --session bot)
+         [
+           ($rooms | where room_id == '{room}' | get alias | first | describe)
+           ($rows | where body == 'first words' | get reply_to | first | describe)
+           (my-rooms | where alias == null | length | $in >= 1)
+           (recent '{room}' | get body | where $it == 'first words' | length)
+           ($devices | where current | length)
+           ($me.user_id == '{}')
+           ($status.device_id == ($devices | where current | first | get device_id))
+         ] | to json -r",
+        bot.user_id
+    ));
+    assert_eq!(out, r#"["nothing","nothing",true,1,1,true,true]"#, "{out}");
+    // matrix listen, too, once it has a row.
+    bot.ok("matrix listen --session bot --since saved --once | ignore");
+    nio.send(&room, "later words");
+    let out = bot.ok(
+        "let rows = (matrix listen --session bot --since saved --once); $rows | where body == 'later words' | get thread | to json -r",
+    );
+    assert_eq!(out, "[null]");
+}
