@@ -168,12 +168,13 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     );
     // The device made trusted; its recovery key in a file, nowhere else.
     ex.run(
-        "matrix e2ee bootstrap --session bot | get recovery_key | matrix token reveal | save recovery-key.txt",
+        "matrix e2ee bootstrap --session bot | get recovery_key | matrix token save recovery-key.txt",
         "",
-        "nothing",
+        "record<path: string>",
     );
     let recovery = std::fs::read_to_string(ex.dir.join("recovery-key.txt")).expect("the key");
-    assert_eq!(recovery.split(' ').count(), 12, "{recovery}");
+    assert_eq!(recovery.trim().split(' ').count(), 12, "{recovery}");
+    assert_eq!(mode_of(&ex.dir.join("recovery-key.txt")), 0o600);
     // (On the same device here; tests/e2e_trust.rs recovers on a new one.)
     let recovered = ex.run(
         "open recovery-key.txt | matrix e2ee recover --session bot",
@@ -207,6 +208,15 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
         &token,
         SESSION,
     );
+    // The saved token to a file only its owner reads, replacing the one there.
+    ex.run(
+        "(matrix session get bot).access_token | matrix token save --force bot.token",
+        "",
+        "record<path: string>",
+    );
+    let written = std::fs::read_to_string(ex.dir.join("bot.token")).expect("the token");
+    assert_eq!(written.trim(), token);
+    assert_eq!(mode_of(&ex.dir.join("bot.token")), 0o600);
     ex.run_at_terminal(
         "matrix token login-token --session me | get login_token | matrix token reveal",
         PW,
@@ -395,6 +405,16 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     assert_eq!(hs.whoami_status(&bot_token), 401);
 
     ex.all_ran(|command, example| !needs_mas(command, example));
+}
+
+/// A file's permission bits.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("a file")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 /// The access and refresh tokens of the saved session `name`: from the session file, or from

@@ -361,8 +361,27 @@ fn the_guides_examples_run_against_synapse() {
                 How::ParseOnly | How::CommandExamples => {}
             }
         }
+        if guide.ends_with("README.md") {
+            redeployed(&place);
+        }
     }
     assert!(ran >= 6, "{ran} blocks ran");
+}
+
+/// What the README's bot and its re-deploy leave: the secrets' files readable by their owner
+/// only, the bot's new device cross-signed, and no device beyond the two (the one `register`
+/// saved, the one the re-deploy logged in).
+fn redeployed(place: &Place) {
+    use std::os::unix::fs::PermissionsExt;
+    for file in ["pingbot-password.txt", "recovery-key.txt"] {
+        let meta = std::fs::metadata(place.dir.join(file)).expect(file);
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
+    }
+    let run = place.run(
+        "let devices = (matrix devices --session pingbot); [($devices | length) ($devices | where current | get verified | first)] | to json -r",
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "[2,true]");
 }
 
 /// Runs a bot's block until its session, invited to #ops, has joined and answered `!ping`.

@@ -219,6 +219,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::Login),
             Box::new(commands::TOKEN),
             Box::new(commands::TokenReveal),
+            Box::new(commands::TokenSave),
             Box::new(commands::TokenImport),
             Box::new(commands::TokenLoginToken),
             Box::new(commands::Whoami),

@@ -64,7 +64,7 @@ impl PluginCommand for E2eeBootstrap {
 
     fn examples(&self) -> Vec<Example<'_>> {
         vec![Example {
-            example: "matrix e2ee bootstrap --session bot | get recovery_key | matrix token reveal | save recovery-key.txt",
+            example: "matrix e2ee bootstrap --session bot | get recovery_key | matrix token save recovery-key.txt",
             description: "Make the bot's device trusted and keep its recovery key in a file (keep the file safe)",
             result: None,
         }]

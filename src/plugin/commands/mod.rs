@@ -89,6 +89,7 @@ mod session_save;
 mod session_use;
 mod token_import;
 mod token_reveal;
+mod token_save;
 mod whoami;
 
 pub use admin::AdminLoginAs;
@@ -131,6 +132,7 @@ pub use session_save::SessionSave;
 pub use session_use::SessionUse;
 pub use token_import::TokenImport;
 pub use token_reveal::TokenReveal;
+pub use token_save::TokenSave;
 pub use whoami::Whoami;
 
 use nu_protocol::{Signature, SyntaxShape, Type};
