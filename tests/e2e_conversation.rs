@@ -578,3 +578,29 @@ fn table_commands_assign_filter_and_return_from_a_def_with_nulls_in_their_rows()
     );
     assert_eq!(out, "[null]");
 }
+
+#[test]
+fn a_type_limit_in_an_encrypted_room_counts_the_matching_rows() {
+    let bot = Bot::new("cvlimit");
+    let nio = Nio::login(support::synapse(), "cvlimitpeer");
+    let room = dm(&bot, &nio);
+    let target = nio.send(&room, "react to me");
+    // Three encrypted reactions, then 30 encrypted messages after them: the newest pages hold
+    // no reaction at all.
+    bot.ok(&format!(
+        "for key in [👍 🎉 👀] {{ matrix react '{room}' '{target}' $key --session bot | ignore }}
+         for n in 1..30 {{ matrix send '{room}' $'filler ($n)' --session bot | ignore }}"
+    ));
+    let keys = bot.ok(&format!(
+        "let rows = (matrix messages '{room}' --type m.reaction --limit 3 --session bot); $rows | each {{|r| $r.relation.key }} | to json -r"
+    ));
+    assert_eq!(keys, r#"["👀","🎉","👍"]"#);
+    let two = bot.ok(&format!(
+        "matrix messages '{room}' --type m.reaction --limit 2 --session bot | length"
+    ));
+    assert_eq!(two, "2");
+    let all = bot.ok(&format!(
+        "matrix messages '{room}' --type m.reaction --limit 100 --session bot | length"
+    ));
+    assert_eq!(all, "3");
+}

@@ -141,6 +141,7 @@ impl PluginCommand for Messages {
             .client(plugin)
             .map_err(|err| errors::request(err, &blame))?;
         let mut first = first;
+        let scanned = first.messages.len();
         let token = active.session.access_token.clone();
         let mut crypto = Sealed::Later {
             plugin: plugin.clone(),
@@ -149,6 +150,7 @@ impl PluginCommand for Messages {
         crypto
             .open(&room_id, &mut first.messages, &wanted)
             .map_err(|err| room_failure(err, &room, &blame))?;
+        let sparse = first.messages.len() < scanned;
         let pages = Pages {
             crypto,
             wanted,
@@ -161,6 +163,8 @@ impl PluginCommand for Messages {
             buffered: first.messages.into(),
             next: first.next,
             left: limit,
+            scanned,
+            sparse,
             span: call.head,
         };
         Ok(PipelineData::list_stream(
@@ -226,6 +230,10 @@ impl Sealed {
 /// page of 1,000); the next ones as large as the server gives.
 const FIRST_PAGE: u32 = 100;
 
+/// How many events `--limit`'s search for matching ones reads at most: a room whose encrypted
+/// events are mostly of other types is not read to its beginning for a few rows.
+const MAX_SCAN: usize = 20_000;
+
 fn page_size(left: usize, largest: u32) -> u32 {
     u32::try_from(left).unwrap_or(largest).min(largest)
 }
@@ -244,6 +252,11 @@ struct Pages {
     buffered: VecDeque<Message>,
     next: Option<String>,
     left: usize,
+    /// Events read from the room so far (matching or not).
+    scanned: usize,
+    /// Whether pages keep fewer rows than they bring (encrypted events of other types, which
+    /// the server cannot filter out): then pages are asked as large as they come.
+    sparse: bool,
     span: Span,
 }
 
@@ -263,29 +276,42 @@ impl Iterator for Pages {
         if self.left == 0 {
             return None;
         }
-        if self.buffered.is_empty() {
+        // A page may keep nothing (its encrypted events of other types): the next one is read,
+        // until rows come, history ends, or MAX_SCAN events were read.
+        while self.buffered.is_empty() {
             let from = self.next.take()?;
-            match self.client.events_page(
-                &self.token,
-                &self.room_id,
-                &self.types,
-                Some(&from),
-                page_size(self.left, MAX_PAGE),
-            ) {
-                Ok(mut page) => {
-                    match self
-                        .crypto
-                        .open(&self.room_id, &mut page.messages, &self.wanted)
-                    {
-                        Ok(()) => {
-                            self.buffered = page.messages.into();
-                            self.next = page.next;
-                        }
-                        Err(err) => return Some(self.failed(err)),
-                    }
-                }
-                Err(err) => return Some(self.failed(Failure::Request(err))),
+            if self.scanned >= MAX_SCAN {
+                eprintln!(
+                    "matrix messages: read {} events of {} for {} more matching rows, and \
+                     stopped there; the room's history goes on (the server cannot filter its \
+                     encrypted events by type)",
+                    self.scanned, self.room.item, self.left
+                );
+                return None;
             }
+            let size = match self.sparse {
+                true => MAX_PAGE,
+                false => page_size(self.left, MAX_PAGE),
+            };
+            let page =
+                self.client
+                    .events_page(&self.token, &self.room_id, &self.types, Some(&from), size);
+            let mut page = match page {
+                Ok(page) => page,
+                Err(err) => return Some(self.failed(Failure::Request(err))),
+            };
+            let brought = page.messages.len();
+            self.scanned += brought;
+            if let Err(err) = self
+                .crypto
+                .open(&self.room_id, &mut page.messages, &self.wanted)
+            {
+                return Some(self.failed(err));
+            }
+            self.sparse = page.messages.len() < brought;
+            self.buffered = page.messages.into();
+            // An empty page is the end, whatever token it gives.
+            self.next = page.next.filter(|_| brought > 0);
         }
         let message = self.buffered.pop_front()?;
         self.left -= 1;
