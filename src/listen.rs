@@ -20,6 +20,7 @@ pub use sync::{ENCRYPTED, Event, ListenFilter, SyncBatch};
 use crate::client::Client;
 use crate::error::{Error, ErrorCode};
 use crate::http::{Interrupt, POLL};
+use crate::rooms::RoomNaming;
 use crate::secret::AccessToken;
 
 /// How long the server holds a `/sync` when nothing is new, by default.
@@ -124,7 +125,10 @@ pub struct Listener<E> {
     position: Option<Position>,
     pending: VecDeque<Event>,
     next_batch: Option<String>,
+    /// Names of the rooms the user is invited to.
     room_names: BTreeMap<String, String>,
+    /// What names each joined room, kept up to date by every sync.
+    namings: BTreeMap<String, RoomNaming>,
     wait: Duration,
     once: bool,
     synced: bool,
@@ -158,6 +162,7 @@ impl<E> Listener<E> {
             pending: VecDeque::new(),
             next_batch: None,
             room_names: BTreeMap::new(),
+            namings: BTreeMap::new(),
             wait,
             once,
             synced: false,
@@ -194,9 +199,13 @@ impl<E> Listener<E> {
         self.position.as_ref()
     }
 
-    /// The alias, else the name, of a room, when a sync told it.
-    pub fn room_name(&self, room_id: &str) -> Option<&str> {
-        self.room_names.get(room_id).map(String::as_str)
+    /// The alias, else the name, of a room, else the name its heroes give it, as the syncs
+    /// so far tell it.
+    pub fn room_name(&self, room_id: &str) -> Option<String> {
+        match self.namings.get(room_id) {
+            Some(naming) => naming.name(),
+            None => self.room_names.get(room_id).cloned(),
+        }
     }
 
     /// Makes the first sync now, if none was made (it places a listener that starts now, and
@@ -266,6 +275,12 @@ impl<E> Listener<E> {
     /// Takes a sync's answer: the first places the listener, the others bring events.
     fn absorb(&mut self, batch: SyncBatch) {
         self.room_names.extend(batch.room_names);
+        for (room_id, news) in &batch.naming {
+            self.namings
+                .entry(room_id.clone())
+                .or_default()
+                .absorb(news);
+        }
         let Some(position) = self.position.clone() else {
             self.position = Some(match self.start.take() {
                 Some(start) => start,

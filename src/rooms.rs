@@ -19,8 +19,8 @@ mod outgoing;
 mod shape;
 mod watch;
 
-pub use heroes::{Hero, name_from_heroes};
-pub(crate) use heroes::{heroes_of_sync, members_of_sync};
+pub use heroes::{Hero, RoomNaming, name_from_heroes};
+pub(crate) use heroes::{heroes_of_sync, members_of_sync, names_room};
 pub use outgoing::{OutgoingFile, OutgoingMessage, Thread, edit_content, reaction_content};
 pub use shape::{REDACTION, Relation, Shape};
 pub use watch::{ALIAS_KEPT, DeviceHook, RoomWatch};

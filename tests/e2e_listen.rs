@@ -510,3 +510,68 @@ fn the_rust_echo_bot_answers_ping_with_pong_after_a_failed_answer() {
     assert_eq!(pong["sender"], room.bot.as_str());
     assert_eq!(pong["content"]["msgtype"], "m.notice");
 }
+
+#[test]
+fn a_running_listener_names_an_unnamed_room_by_who_is_in_it_now() {
+    let hs = synapse();
+    let bot = hs.register(&unique_user("namebot"), PW);
+    let alice = hs.register(&unique_user("alice"), PW);
+    let alice_token = hs.login(&alice, PW);
+    let room_id = hs.call(
+        &alice_token,
+        "POST",
+        "createRoom",
+        &json!({"invite": [bot], "preset": "private_chat"}),
+    )["room_id"]
+        .as_str()
+        .expect("a room")
+        .to_owned();
+    let config = scratch("listen-names");
+    let run = nu_cfg(
+        &format!(
+            "$env.PW | matrix login {bot} -H {} --save bot | matrix join '{room_id}' --session bot | ignore",
+            hs.url
+        ),
+        &config,
+        PW,
+    );
+    assert!(run.success, "{}", run.stderr);
+    let room = Room {
+        config,
+        bot,
+        human_token: alice_token.clone(),
+        room_id: room_id.clone(),
+    };
+    let mut nu = start_in(
+        &room,
+        "matrix listen --session bot | each {|r| print -e $'row ($r.body) in ($r.room)' }",
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    hs.send_text(&alice_token, &room_id, "just us");
+    let line = nu.line_with("row just us", Duration::from_secs(30));
+    // Synapse's display name of a new user is its localpart.
+    let localpart = alice
+        .trim_start_matches('@')
+        .split(':')
+        .next()
+        .expect("a localpart");
+    assert!(line.ends_with(&format!("in {localpart}")), "{line}");
+    // Two more join while it runs: the name follows.
+    for name in ["bob", "carol"] {
+        let user = hs.register(&unique_user(name), PW);
+        hs.call(
+            &alice_token,
+            "POST",
+            &format!("rooms/{room_id}/invite"),
+            &json!({"user_id": user}),
+        );
+        let token = hs.login(&user, PW);
+        hs.call(&token, "POST", &format!("join/{room_id}"), &json!({}));
+    }
+    hs.send_text(&alice_token, &room_id, "now four");
+    let line = nu.line_with("row now four", Duration::from_secs(30));
+    assert!(line.contains(" and "), "the name did not follow: {line}");
+    assert!(line.contains("bob") && line.contains("carol"), "{line}");
+    nu.interrupt();
+    let _ = nu.finish(Duration::from_secs(10));
+}

@@ -10,10 +10,7 @@ use serde_json::{Value as JsonValue, json};
 use super::CryptoChanges;
 use crate::client::Client;
 use crate::error::Error;
-use crate::rooms::{
-    Shape, fresh_initial_timeout, heroes_of_sync, members_of_sync, name_from_heroes, next_batch,
-    quiet_sync_filter,
-};
+use crate::rooms::{Shape, fresh_initial_timeout, names_room, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 use crate::unix_ms;
 
@@ -74,11 +71,21 @@ impl ListenFilter {
     }
 
     /// The whole `/sync` filter: the timeline's events of the chosen rooms and the rooms'
-    /// names, and nothing else (no presence, receipts, typing, account data, members).
+    /// names (with the membership changes that name unnamed rooms), and nothing else (no
+    /// presence, receipts, typing, account data).
     fn sync(&self, timeline: bool) -> JsonValue {
         let mut events = self.events();
         if !timeline {
             events["limit"] = json!(0);
+        }
+        // The events that change a room's name come too (and are not handed out): Synapse sends
+        // an unnamed room's new heroes only with a sync whose timeline has a membership change.
+        if let Some(types) = events["types"].as_array_mut() {
+            for kind in NAMING_TYPES {
+                if !self.types_match(kind) {
+                    types.push(json!(kind));
+                }
+            }
         }
         let mut room = json!({
             "timeline": events,
@@ -93,6 +100,9 @@ impl ListenFilter {
         quiet_sync_filter(room)
     }
 }
+
+/// The event types that name a room: its alias, its name, its members (heroes).
+const NAMING_TYPES: [&str; 3] = ["m.room.member", "m.room.name", "m.room.canonical_alias"];
 
 /// An event heard: a room event, or an invitation (`kind` `invite`).
 #[derive(Debug, Clone, PartialEq)]
@@ -151,8 +161,11 @@ impl Event {
 pub struct SyncBatch {
     /// The events, each room's in timeline order, rooms merged by time.
     pub events: Vec<Event>,
-    /// Names of rooms (alias, else name) the answer carried.
+    /// Names of the rooms the user is invited to (alias, else name), from their invitations.
     pub room_names: BTreeMap<String, String>,
+    /// What the answer told of each joined room's name (`{summary, events}`: its summary, and
+    /// the events of its state and timeline that name it), for [`crate::rooms::RoomNaming`].
+    pub naming: BTreeMap<String, JsonValue>,
     /// The `since` of the next `/sync`.
     pub next_batch: String,
     /// What it told the device's end-to-end encryption.
@@ -191,16 +204,21 @@ impl Client {
         let crypto = CryptoChanges::from_sync(&answer.object, &next_batch);
         let answer = JsonValue::Object(answer.object);
         let mut room_names = BTreeMap::new();
+        let mut naming = BTreeMap::new();
         let mut timelines = Vec::new();
         if let Some(joined) = answer["rooms"]["join"].as_object() {
             for (room_id, room) in joined {
-                let heroes = heroes_of_sync(&room["summary"], &room["state"]["events"]);
-                if let Some(name) = room_name(&room["state"]["events"])
-                    .or_else(|| room_name(&room["timeline"]["events"]))
-                    .or_else(|| name_from_heroes(&heroes, members_of_sync(&room["summary"])))
-                {
-                    room_names.insert(room_id.clone(), name);
-                }
+                let naming_events: Vec<&JsonValue> =
+                    [&room["state"]["events"], &room["timeline"]["events"]]
+                        .into_iter()
+                        .filter_map(JsonValue::as_array)
+                        .flatten()
+                        .filter(|event| names_room(event))
+                        .collect();
+                naming.insert(
+                    room_id.clone(),
+                    json!({"summary": room["summary"], "events": naming_events}),
+                );
                 let Some(since) = since else { continue };
                 let mut events: Vec<Event> = room["timeline"]["events"]
                     .as_array()
@@ -226,6 +244,7 @@ impl Client {
         Ok(SyncBatch {
             events,
             room_names,
+            naming,
             next_batch,
             crypto,
         })
@@ -428,7 +447,17 @@ mod tests {
         };
         let sync = filter.sync(true);
         assert_eq!(sync["room"]["rooms"], json!(["!r:x"]));
-        assert_eq!(sync["room"]["timeline"]["types"], json!(["m.room.message"]));
+        // The events that name rooms come too, to follow the names; they are not handed out.
+        assert_eq!(
+            sync["room"]["timeline"]["types"],
+            json!([
+                "m.room.message",
+                "m.room.member",
+                "m.room.name",
+                "m.room.canonical_alias"
+            ])
+        );
+        assert!(!filter.keeps("m.room.member"));
         assert_eq!(sync["room"]["timeline"]["senders"], json!(["@boss:x"]));
         assert_eq!(sync["room"]["timeline"]["not_senders"], json!(["@bot:x"]));
         assert_eq!(sync["presence"]["types"], json!([]));

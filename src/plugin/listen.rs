@@ -192,7 +192,7 @@ impl Stream {
 
     fn row(&self, event: Event, ack: Option<u64>) -> Value {
         let span = self.span;
-        let room = self.listener.room_name(&event.room_id).map(str::to_owned);
+        let room = self.listener.room_name(&event.room_id);
         let mut record = EventRow {
             time: event.time,
             shape: event.shape(),
