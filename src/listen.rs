@@ -236,6 +236,7 @@ impl<E> Listener<E> {
             } else {
                 self.wait
             };
+            let asked = Instant::now();
             let err = match (self.sync)(since.as_deref(), wait) {
                 Ok(batch) => {
                     self.backoff.reset();
@@ -258,7 +259,8 @@ impl<E> Listener<E> {
                 Verdict::Retry(hint) => hint.unwrap_or_else(|| self.backoff.next_pause()),
             };
             let first = self.failing_since.is_none();
-            self.failing_since.get_or_insert_with(Instant::now);
+            // The outage began no later than the request that failed was made.
+            self.failing_since.get_or_insert(asked);
             if let Some(on_retry) = self.on_retry.as_mut() {
                 on_retry(&err, pause, first);
             }

@@ -575,3 +575,63 @@ fn a_running_listener_names_an_unnamed_room_by_who_is_in_it_now() {
     nu.interrupt();
     let _ = nu.finish(Duration::from_secs(10));
 }
+
+#[test]
+fn a_frozen_server_is_noticed_within_the_wait_and_its_outage_told_whole() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let hs = synapse();
+    let room = room_on(hs, "frozen");
+    let frozen = Arc::new(AtomicBool::new(false));
+    let held = frozen.clone();
+    // While frozen, a sync gets no answer at all (the connection stays open, silent).
+    let relay =
+        support::relay::FaultRelay::start(hs.url.trim_start_matches("http://"), move |_, path| {
+            if path.starts_with("/_matrix/client/v3/sync") {
+                while held.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            None
+        });
+    let token = hs.login(&room.bot, PW);
+    let mut nu = Running::start(
+        &format!(
+            "$env.PW | matrix token import -H {} | matrix listen --wait 1sec | each {{|r| print -e $'got ($r.body)' }}",
+            relay.url
+        ),
+        |command| {
+            command.env("PW", &token);
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    frozen.store(true, Ordering::SeqCst);
+    let froze = Instant::now();
+    let lost = nu.line_with("lost the connection", Duration::from_secs(30));
+    let noticed = froze.elapsed();
+    assert!(lost.contains("no answer in time"), "{lost}");
+    // Within the wait (1 s) and the grace (10 s), not a whole time-out (30 s) later.
+    assert!(
+        noticed < Duration::from_secs(15),
+        "noticed after {noticed:?}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    frozen.store(false, Ordering::SeqCst);
+    let outage = froze.elapsed();
+    let back = nu.line_with("back after", Duration::from_secs(40));
+    let told: f64 = back
+        .rsplit("back after ")
+        .next()
+        .and_then(|text| text.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no length in {back}"));
+    // The whole outage, from the request that first failed (at most one wait before the
+    // freeze), not from when the failure was noticed.
+    assert!(
+        told >= outage.as_secs_f64() - 1.5,
+        "told {told}s of an outage of {outage:?}"
+    );
+    hs.send_text(&room.human_token, &room.room_id, "after the thaw");
+    nu.line_with("got after the thaw", Duration::from_secs(30));
+    nu.interrupt();
+    let _ = nu.finish(Duration::from_secs(10));
+}

@@ -108,6 +108,10 @@ impl Method {
     }
 }
 
+/// How long past its hold a held request (a `/sync` long-poll) may take to answer before the
+/// server is taken for gone.
+pub const HELD_GRACE: Duration = Duration::from_secs(10);
+
 /// The longest URL sent: the HTTP stack (the `http` crate's `Uri`) takes none over 65,534 bytes,
 /// and would fail as if the server could not be reached; a longer one is refused here, before
 /// any request, as the argument it is. (Servers and proxies may take less: their refusal says so.)
@@ -292,8 +296,10 @@ impl Transport {
             authorization: authorization(request),
             body: request.body.clone(),
             limit: request.limit,
+            // A held request (a long-poll) is answered within its hold and a short grace: a
+            // server that froze is noticed then, not a whole time-out later.
             answer_within: (!request.held.is_zero())
-                .then(|| self.connections.config().timeout + request.held),
+                .then(|| self.connections.config().timeout.min(HELD_GRACE) + request.held),
         };
         let exchanged = if warm || self.interrupt.is_none() {
             if self.interrupted() {
