@@ -166,6 +166,32 @@ impl Client {
     }
 }
 
+/// A path whose room segment is an alias (`rooms/#ops:example.org/invite`, under the client
+/// API): the alias, and the path with `room_id` in its place. Endpoints under `/rooms/` take a
+/// room ID only, so `matrix api` resolves the alias first, as `matrix send` does.
+pub fn alias_in_rooms_path(path: &str) -> Option<(String, impl Fn(&str) -> String + '_)> {
+    let trimmed = path.trim();
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    let at = segments.iter().position(|segment| *segment == "rooms")?;
+    let under_client_api = match &segments[..at] {
+        [] => true,
+        ["", "_matrix", "client", ..] => true,
+        _ => false,
+    };
+    let alias = segments
+        .get(at + 1)
+        .filter(|alias| alias.starts_with('#'))?;
+    if !under_client_api {
+        return None;
+    }
+    let replace = move |room_id: &str| {
+        let mut segments = trimmed.split('/').collect::<Vec<_>>();
+        segments[at + 1] = room_id;
+        segments.join("/")
+    };
+    Some(((*alias).to_owned(), replace))
+}
+
 /// A room event a request sends (`PUT rooms/<room>/send/<type>/<txn>`, or Synapse's
 /// `POST rooms/<room>/send/<type>` without a transaction ID): see [`Client::event_send_of`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +288,18 @@ mod tests {
             ),
             sent(Some("t1"))
         );
+    }
+
+    #[test]
+    fn an_alias_where_a_room_id_belongs_is_found() {
+        let (alias, with) = alias_in_rooms_path(" rooms/#ops:x/invite").expect("an alias");
+        assert_eq!(alias, "#ops:x");
+        assert_eq!(with("!r:x"), "rooms/!r:x/invite");
+        let (_, with) = alias_in_rooms_path("/_matrix/client/v3/rooms/#ops:x/state").expect("one");
+        assert_eq!(with("!r:x"), "/_matrix/client/v3/rooms/!r:x/state");
+        assert!(alias_in_rooms_path("rooms/!r:x/invite").is_none());
+        assert!(alias_in_rooms_path("directory/room/#ops:x").is_none());
+        assert!(alias_in_rooms_path("/_synapse/admin/v1/rooms/#ops:x").is_none());
     }
 
     #[test]

@@ -422,6 +422,20 @@ fn arguments_the_server_would_refuse_are_named_with_what_to_do() {
     );
     assert!(text.contains("The row's file is not readable"), "{text}");
 
+    // An alias where an endpoint under rooms/ takes a room ID: resolved first.
+    let alias = format!("#{}:localhost", support::unique_user("hsalias"));
+    bot.ok(&format!(
+        "matrix api -X PUT 'directory/room/{alias}' -d {{room_id: '{room}'}} --session bot | ignore"
+    ));
+    let guest = synapse().register(&support::unique_user("hsguest"), "pw-Guest-1");
+    bot.ok(&format!(
+        "matrix api -X POST 'rooms/{alias}/invite' -d {{user_id: '{guest}'}} --session bot | ignore"
+    ));
+    let membership = bot.ok(&format!(
+        "matrix api 'rooms/{alias}/state/m.room.member/{guest}' --session bot | get membership"
+    ));
+    assert_eq!(membership, "invite");
+
     // `--type '*'` is every type, as the help says.
     let kinds = bot.ok(&format!(
         "let rows = (matrix messages '{room}' --type '*' --session bot); $rows | get type | uniq | sort | to json -r"

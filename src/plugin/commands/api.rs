@@ -2,6 +2,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
 use super::with_session;
+use crate::api::alias_in_rooms_path;
 use crate::client::Method;
 use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
@@ -42,7 +43,9 @@ impl SimplePluginCommand for Api {
     fn extra_description(&self) -> &str {
         "The path is relative to /_matrix/client/v3/ (`account/whoami`), or absolute when it \
          starts with / (`/_synapse/admin/v2/users/@bot:example.org`). Write room IDs and aliases \
-         as they are: each segment of the path is percent-encoded here (a `%` is sent as %25). \
+         as they are: each segment of the path is percent-encoded here (a `%` is sent as %25); \
+         an alias in rooms/<room>/... is resolved to the room's ID first (those endpoints take \
+         IDs only). \
          The method is GET, or POST when --data is given. Errors are the same as everywhere \
          else, and a short rate limit is waited out once. The token never shows. An event \
          sent to an end-to-end encrypted room (PUT rooms/<room>/send/<type>/<txn>, or a POST \
@@ -199,9 +202,25 @@ impl SimplePluginCommand for Api {
                 ));
             }
         }
+        // A room alias where the endpoint takes a room ID: resolved first.
+        let path_sent = match alias_in_rooms_path(&path.item) {
+            Some((alias, with_room_id)) => {
+                let room = Spanned {
+                    item: alias,
+                    span: path.span,
+                };
+                let room_id = active
+                    .run(plugin, |client, token| {
+                        client.resolve_room(token, &room.item)
+                    })
+                    .map_err(|err| room_failure(err, &room, &blame))?;
+                with_room_id(&room_id)
+            }
+            None => path.item.clone(),
+        };
         let answer = active
             .run(plugin, |client, token| {
-                client.request(token, method, &path.item, &query, body.clone())
+                client.request(token, method, &path_sent, &query, body.clone())
             })
             .map_err(|err| match err {
                 Failure::Request(Error::Input(err)) => crate::plugin::errors::input(err, path.span),
