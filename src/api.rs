@@ -173,11 +173,7 @@ pub fn alias_in_rooms_path(path: &str) -> Option<(String, impl Fn(&str) -> Strin
     let trimmed = path.trim();
     let segments: Vec<&str> = trimmed.split('/').collect();
     let at = segments.iter().position(|segment| *segment == "rooms")?;
-    let under_client_api = match &segments[..at] {
-        [] => true,
-        ["", "_matrix", "client", ..] => true,
-        _ => false,
-    };
+    let under_client_api = matches!(&segments[..at], [] | ["", "_matrix", "client", ..]);
     let alias = segments
         .get(at + 1)
         .filter(|alias| alias.starts_with('#'))?;

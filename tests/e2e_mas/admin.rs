@@ -165,6 +165,60 @@ fn matrix_register_creates_a_bot_on_mas_with_an_admin_session() {
 }
 
 #[test]
+fn a_bot_registered_on_mas_is_redeployed_as_the_readme_says() {
+    // The README's bot section and its re-deploy, on MAS: the session `register` made saved,
+    // its password and recovery key in 0600 files, a new device logged in with the password
+    // and made trusted with the key.
+    let mas = mas();
+    let admin = unique_user("masredeploy");
+    let admin_id = mas.register_admin(&admin, "pw-Admin-3");
+    let bot = unique_user("masredeployed");
+    let bot_id = format!("@{bot}:localhost");
+    let config = scratch(&format!("config-{admin}"));
+    let (password_file, key_file) = (
+        config.join("bot-password.txt"),
+        config.join("recovery-key.txt"),
+    );
+    let script = format!(
+        r#"matrix login {admin_id} -H {url} --oauth --no-browser --admin --save adm | ignore
+        let made = (matrix register {bot} --session adm --save bot)
+        $made.password | matrix token save '{password}' | ignore
+        matrix e2ee bootstrap --session bot | get recovery_key | matrix token save '{key}' | ignore
+        let old = (matrix session get bot | get device_id)
+        open '{password}' | matrix login {bot_id} -H {url} --save bot | ignore
+        open '{key}' | matrix e2ee recover --session bot | ignore
+        let devices = (matrix devices --session bot)
+        print ([($devices | where current | get verified | first) ($devices | where device_id == $old | length)] | to json -r)"#,
+        url = mas.url,
+        password = password_file.display(),
+        key = key_file.display(),
+    );
+    let mut nu = Running::start(&script, |command| {
+        command
+            .env("XDG_CONFIG_HOME", &config)
+            .env("XDG_DATA_HOME", config.join("data"));
+    });
+    super::approve_what_nu_shows(&mut nu, &admin, "pw-Admin-3");
+    let run = nu.finish(Duration::from_secs(120));
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim().lines().last(),
+        Some("[true,1]"),
+        "{}",
+        run.stdout
+    );
+    for file in [&password_file, &key_file] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file)
+            .expect("written")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
+
+#[test]
 fn the_library_example_gives_a_bot_a_token_with_the_admin_client() {
     let mas = mas();
     let (client_id, secret) = mas.admin_client();
