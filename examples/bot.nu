@@ -23,8 +23,9 @@ def main [
                 $event | matrix join --session $session | ignore
                 print -e $"bot: joined ($event.room_id)"
             } else if $event.edits != null {
-                # An edit of a message: the message was answered already. (A reply or a
-                # reaction to an edit's row goes to the message it edits, as Element's do.)
+                # An edit: left alone (the message it edits was answered, or not, as it
+                # came). A reply or a reaction to an edit's row goes to the message it edits,
+                # as Element's do.
             } else if $event.msgtype == 'm.text' and $event.body == '!ping' {
                 # The row is what is answered: the room and the event come from it.
                 $event | matrix react 👀 --session $session | ignore

@@ -53,7 +53,13 @@ impl Mxc {
         // The spec's server name; and never a dot segment (`..`), which a URL would drop.
         let server_ok = crate::ids::check_server_name(server).is_ok()
             && server.contains(|c: char| c.is_ascii_alphanumeric());
-        if !(id_ok && server_ok) {
+        if !server_ok {
+            return Err(Error::Input(InputError::new(
+                format!("'{text}' names no server ('{server}' is not a server name)"),
+                "an mxc:// URL is mxc://<server name>/<media ID>, e.g. mxc://example.org/AbCdEf",
+            )));
+        }
+        if !id_ok {
             return Err(bad());
         }
         Ok(Self {

@@ -375,6 +375,11 @@ fn recover_signs_a_new_device_and_reads_history_from_the_backup() {
         "{}",
         wrong.stderr
     );
+    assert!(
+        wrong.stderr.contains("a wrong recovery key"),
+        "{}",
+        wrong.stderr
+    );
     let status = bot.json("matrix e2ee status --session bot3 | get cross_signing");
     assert_eq!(
         status,

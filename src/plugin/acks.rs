@@ -248,8 +248,8 @@ impl MatrixPlugin {
         let unacked = book.unacked();
         if unacked > 0 && !book.done_ahead.is_empty() {
             eprintln!(
-                "matrix listen: {unacked} rows handed out were never acked, while later ones \
-                 were: the next run hands them out again (see `help matrix listen ack`)"
+                "matrix listen: {unacked} rows handed out were never acked: the next run hands \
+                 them out again, from the first of them (see `help matrix listen ack`)"
             );
         }
     }

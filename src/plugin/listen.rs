@@ -279,6 +279,10 @@ impl Drop for Stream {
     }
 }
 
+/// How long a listener waits for the lock of its saved session: long enough for the plugin
+/// process of a listener just killed to end (a bot restarted at once by its supervisor).
+const LISTENER_LOCK_WAIT: Duration = Duration::from_secs(3);
+
 /// The lock of saved session `name`'s one listener: a second is refused, naming the first.
 fn listener_lock(
     plugin: &MatrixPlugin,
@@ -288,23 +292,25 @@ fn listener_lock(
     let store = plugin
         .store()
         .map_err(|err| crate::plugin::errors::store(err, span))?;
-    store.listener_lock(name).map_err(|err| match err {
-        ListenerLockError::Held(holder) => {
-            let holder = holder.map_or_else(
-                || "another process".to_owned(),
-                |pid| format!("process {pid}"),
-            );
-            LabeledError::new(format!("A listener of saved session {name} is running"))
-                .with_label(format!("{holder} listens with --since saved"), span)
-                .with_help(
-                    "two listeners of one saved session would hand out every event twice: stop \
+    store
+        .listener_lock(name, LISTENER_LOCK_WAIT)
+        .map_err(|err| match err {
+            ListenerLockError::Held(holder) => {
+                let holder = holder.map_or_else(
+                    || "another process".to_owned(),
+                    |pid| format!("process {pid}"),
+                );
+                LabeledError::new(format!("A listener of saved session {name} is running"))
+                    .with_label(format!("{holder} listens with --since saved"), span)
+                    .with_help(
+                        "two listeners of one saved session would hand out every event twice: stop \
                      the running one, or give this one a saved session of its own (`matrix login \
                      ... --save <name>`), or listen without --since saved",
-                )
-                .with_code("matrix::listener_running")
-        }
-        ListenerLockError::Store(err) => crate::plugin::errors::store(err, span),
-    })
+                    )
+                    .with_code("matrix::listener_running")
+            }
+            ListenerLockError::Store(err) => crate::plugin::errors::store(err, span),
+        })
 }
 
 /// The host (and port) of a homeserver's URL, for notes.

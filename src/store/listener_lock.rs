@@ -28,8 +28,13 @@ pub enum ListenerLockError {
 }
 
 impl SessionStore {
-    /// Takes the lock of saved session `name`'s listener, without waiting.
-    pub fn listener_lock(&self, name: &str) -> Result<ListenerLock, ListenerLockError> {
+    /// Takes the lock of saved session `name`'s listener, waiting up to `wait` for a holder to
+    /// let go (the plugin process of a listener just killed ends a moment after its shell).
+    pub fn listener_lock(
+        &self,
+        name: &str,
+        wait: std::time::Duration,
+    ) -> Result<ListenerLock, ListenerLockError> {
         let folder = self.folder().join("listeners");
         let failed = |problem: String| {
             ListenerLockError::Store(StoreError {
@@ -54,17 +59,23 @@ impl SessionStore {
             .mode(0o600)
             .open(&path)
             .map_err(|err| failed(format!("the listener's lock cannot be opened: {err}")))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                return Err(ListenerLockError::Held(holder.trim().parse().ok()));
-            }
-            Err(std::fs::TryLockError::Error(err)) => {
-                return Err(failed(format!(
-                    "the listener's lock cannot be taken: {err}"
-                )));
+        let until = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    return Err(ListenerLockError::Held(holder.trim().parse().ok()));
+                }
+                Err(std::fs::TryLockError::Error(err)) => {
+                    return Err(failed(format!(
+                        "the listener's lock cannot be taken: {err}"
+                    )));
+                }
             }
         }
         let _ = file.set_len(0);
@@ -82,16 +93,17 @@ mod tests {
     fn a_second_listener_of_a_session_is_refused_until_the_first_ends() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SessionStore::new(dir.path().join("sessions.json"));
-        let first = store.listener_lock("bot").expect("free");
-        match store.listener_lock("bot") {
+        let now = std::time::Duration::ZERO;
+        let first = store.listener_lock("bot", now).expect("free");
+        match store.listener_lock("bot", std::time::Duration::from_millis(100)) {
             Err(ListenerLockError::Held(Some(pid))) => assert_eq!(pid, std::process::id()),
             other => panic!("not refused: {other:?}"),
         }
         store
-            .listener_lock("other")
+            .listener_lock("other", now)
             .expect("another session's is its own");
         drop(first);
-        store.listener_lock("bot").expect("free again");
+        store.listener_lock("bot", now).expect("free again");
         // No session name becomes a path.
         let names: Vec<String> = std::fs::read_dir(dir.path().join("listeners"))
             .expect("folder")

@@ -6,8 +6,9 @@ use nu_protocol::{
 
 use super::with_session;
 use crate::e2ee::MAX_RECOVERY_KEY_LEN;
+use crate::error::{E2eeKind, Error};
 use crate::plugin::MatrixPlugin;
-use crate::plugin::active::{Active, failure};
+use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::password::{Asked, hidden_prompt};
 use crate::plugin::token::TokenValue;
 use crate::secret::Password;
@@ -91,7 +92,20 @@ impl PluginCommand for E2eeRecover {
             .and_then(|crypto| {
                 active.run(plugin, |client, token| crypto.recover(client, token, &key))
             })
-            .map_err(|err| failure(err, &blame))?;
+            .map_err(|err| match err {
+                // A wrong key is the key's fault, not the session's.
+                Failure::Request(Error::E2ee(err))
+                    if err.kind == E2eeKind::Trust && err.problem.contains("does not open") =>
+                {
+                    LabeledError::new(
+                        "This recovery key does not open this account's secret storage",
+                    )
+                    .with_label("a wrong recovery key", call.head)
+                    .with_help(err.hint)
+                    .with_code("matrix::e2ee::wrong_recovery_key")
+                }
+                other => failure(other, &blame),
+            })?;
         let span = call.head;
         let mut record = Record::new();
         record.push(

@@ -47,8 +47,10 @@ impl PluginCommand for Listen {
          a refresh token). With --since saved, a saved session goes on after the last event \
          it handed to the pipeline: at most once (rows Nushell read ahead, up to 100, count as \
          handed out). With --since saved --ack, after the last row of the longest run that \
-         `matrix listen ack` marked done: at least once (a row not acked comes again; rows may \
-         come twice, so a handler can skip an event_id it has seen). Ctrl-C ends it. Events of end-to-end encrypted rooms are decrypted by the \
+         `matrix listen ack` marked done: at least once (a row not acked comes again; ack every \
+         row, the ones a handler skips too; an answer to a row repeated is sent once, under a \
+         transaction ID derived from the row and the answer). One listener per saved session \
+         with --since saved: a second is refused. Ctrl-C ends it. Events of end-to-end encrypted rooms are decrypted by the \
          saved session's device (its keys in a crypto store, made when it first meets \
          encryption) and filtered by their real type: encrypted is true, verified says \
          whether the sender's device is cross-signed by its owner. One that cannot be \

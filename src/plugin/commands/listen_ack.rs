@@ -24,7 +24,10 @@ impl SimplePluginCommand for ListenAck {
         "The saved position of the listener's session moves to after the longest run of rows \
          done from the start: rows done out of order (par-each) never move it past one that is \
          not. It is written at most once a second while acks come, and when the stream ends; \
-         rows not acked when a run ends (a crash, a kill) come again in the next run. The row \
+         rows not acked when a run ends (a crash, a kill) come again in the next run. Ack every \
+         row: one a `where` drops before `each` is never acked, holds the position back, and \
+         comes again in every run with all after it (filter inside `each`, or with the \
+         listener's --type, --sender and rooms). The row \
          must come from a listener in this Nushell (its `ack` column); --session, when given, \
          must be the listener's."
     }
