@@ -604,3 +604,26 @@ fn a_type_limit_in_an_encrypted_room_counts_the_matching_rows() {
     ));
     assert_eq!(all, "3");
 }
+
+#[test]
+fn joining_from_an_invitation_to_an_encrypted_dm_publishes_the_keys_first() {
+    let bot = Bot::new("cvinvite");
+    let nio = Nio::login(support::synapse(), "cvinviter");
+    let room = nio.create_dm(&bot.user_id);
+    assert!(bot.stores().is_empty(), "no store before encryption is met");
+    // The README bot's way: the invitation row, joined. The row says the room is encrypted.
+    let encrypted = bot.ok(
+        "let invite = (matrix listen --session bot --invites --once | where type == invite | first); $invite | matrix join --session bot | ignore; $invite.encrypted",
+    );
+    assert_eq!(encrypted, "true");
+    // The first message, sent the moment after the join, is encrypted for the bot's device too.
+    nio.send(&room, "right after the join");
+    let read = bot.json(&format!(
+        "matrix messages '{room}' --session bot | where body == 'right after the join' | select encrypted decrypt_error"
+    ));
+    assert_eq!(
+        read,
+        json!([{"encrypted": true, "decrypt_error": null}]),
+        "{read}"
+    );
+}

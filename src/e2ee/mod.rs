@@ -226,6 +226,13 @@ impl Crypto {
         self.locked(async |machine| take(machine, client, token, changes).await)
     }
 
+    /// Sends what the device has to send now: its identity and one-time keys, the first time.
+    /// Done before joining an encrypted room, so that the members' clients find the device's
+    /// keys when the join makes them look, and encrypt the next message for it.
+    pub fn publish_keys(&self, client: &Client, token: &AccessToken) -> Result<(), Error> {
+        self.locked(async |machine| outgoing::send_outgoing(machine, client, token).await)
+    }
+
     /// Takes the to-device events waiting for the device, with syncs of its own from where its
     /// last sync (of any process) ended: room keys sent since then reach the store, so that
     /// `matrix messages` can read what came while no listener ran. At most a few syncs (the

@@ -376,7 +376,13 @@ fn invites_of(invited: &JsonValue, room_names: &mut BTreeMap<String, String>) ->
                 content: member["content"].clone(),
                 unsigned: JsonValue::Null,
                 redacts: None,
-                encrypted: false,
+                // An invitation's: whether the room it invites to is end-to-end encrypted (its
+                // stripped state says, as Synapse's default prejoin state has it).
+                encrypted: state.as_array().is_some_and(|events| {
+                    events
+                        .iter()
+                        .any(|event| event["type"] == "m.room.encryption")
+                }),
                 verified: None,
                 decrypt_error: None,
             })
@@ -483,6 +489,7 @@ mod tests {
         assert_eq!(invites.len(), 1);
         assert_eq!(invites[0].sender, "@boss:x");
         assert_eq!(invites[0].kind, "invite");
+        assert!(!invites[0].encrypted, "no m.room.encryption in its state");
         assert_eq!(names["!r:x"], "Ops");
     }
 }

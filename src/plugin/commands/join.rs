@@ -29,7 +29,9 @@ impl SimplePluginCommand for Join {
     fn extra_description(&self) -> &str {
         "The room may come from the pipeline instead: a row with a room_id, such as an \
          invitation from `matrix listen --invites` (then the session comes from --session or \
-         the default)."
+         the default). Joining from an invitation to an end-to-end encrypted room publishes \
+         the saved session's device keys first, so that the inviter's next message is \
+         encrypted for it."
     }
 
     fn signature(&self) -> Signature {
@@ -57,12 +59,23 @@ impl SimplePluginCommand for Join {
         call: &EvaluatedCall,
         input: &Value,
     ) -> Result<Value, LabeledError> {
-        let (room, input) = match call.opt::<Spanned<String>>(0)? {
+        let (room, session_input) = match call.opt::<Spanned<String>>(0)? {
             Some(_) => (room_arg(call)?, input.clone()),
             None => (piped_room(input, call.head)?, Value::nothing(call.head)),
         };
-        let mut active = Active::resolve(plugin, engine, call, &input)?;
+        let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
+        // An invitation to an encrypted room: the device's keys go up first, so that whoever
+        // invited encrypts their next message for it (a message sent the moment after the join
+        // would else miss the bot's device). A session that is not saved has no device keys.
+        if invited_to_encrypted(input) && active.saved_as.is_some() {
+            plugin
+                .crypto(&active)
+                .and_then(|crypto| {
+                    active.run(plugin, |client, token| crypto.publish_keys(client, token))
+                })
+                .map_err(|err| room_failure(err, &room, &blame))?;
+        }
         let room_id = active
             .run(plugin, |client, token| client.join(token, &room.item))
             .map_err(|err| room_failure(err, &room, &blame))?;
@@ -70,6 +83,17 @@ impl SimplePluginCommand for Join {
         record.push("room_id", Value::string(room_id, call.head));
         Ok(Value::record(record, call.head))
     }
+}
+
+/// Whether the pipeline holds an invitation row of `matrix listen --invites` to an end-to-end
+/// encrypted room.
+fn invited_to_encrypted(input: &Value) -> bool {
+    let Value::Record { val, .. } = input else {
+        return false;
+    };
+    let field = |name: &str| val.get(name);
+    field("type").and_then(|kind| kind.as_str().ok()) == Some("invite")
+        && field("encrypted").and_then(|flag| flag.as_bool().ok()) == Some(true)
 }
 
 /// The room of a piped row (an invitation of `matrix listen --invites`, a row of `matrix
