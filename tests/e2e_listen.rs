@@ -546,7 +546,8 @@ fn a_running_listener_names_an_unnamed_room_by_who_is_in_it_now() {
         &room,
         "matrix listen --session bot | each {|r| print -e $'row ($r.body) in ($r.room)' }",
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // Placed (its first sync made) well within this, as tests/support/bot.rs waits.
+    std::thread::sleep(Duration::from_secs(3));
     hs.send_text(&alice_token, &room_id, "just us");
     let line = nu.line_with("row just us", Duration::from_secs(30));
     // Synapse's display name of a new user is its localpart.
