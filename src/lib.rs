@@ -30,6 +30,7 @@ pub mod e2ee;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod holder_lock;
 mod http;
 pub mod ids;
 pub mod listen;

@@ -8,14 +8,15 @@
 //! that process's ID.
 
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{ErrorKind, Read, Seek, Write};
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{E2eeError, E2eeKind};
+use crate::holder_lock::{self, LockFailure};
 use crate::secret::Password;
 
 /// The store's SQLite file, as matrix-sdk-sqlite names it.
@@ -169,51 +170,27 @@ impl StoreDir {
 
     /// Takes the store's exclusive lock, waiting up to `wait` for another process to let it go.
     pub(super) fn lock(&self, wait: Duration) -> Result<StoreLock, E2eeError> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.path.join("lock"))
-            .map_err(|err| self.error(E2eeKind::Store, "cannot open the lock", &err))?;
-        let until = Instant::now() + wait;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
-                    let holder = holder.trim();
-                    let holder = if holder.is_empty() {
-                        "another process".to_owned()
-                    } else {
-                        format!("process {holder}")
-                    };
-                    return Err(E2eeError {
-                        kind: E2eeKind::Busy,
-                        problem: format!(
-                            "{holder} has held the crypto store for more than {}s",
-                            wait.as_secs()
-                        ),
-                        hint: "it works with the same saved session; wait for it to finish, \
-                               or stop it, and run the command again"
-                            .into(),
-                        path: Some(self.path.clone()),
-                    });
-                }
-                Err(std::fs::TryLockError::Error(err)) => {
-                    return Err(self.error(E2eeKind::Store, "cannot lock the store", &err));
-                }
+        match holder_lock::take(&self.path.join("lock"), wait) {
+            Ok(file) => Ok(StoreLock { _file: file }),
+            Err(LockFailure::Held(holder)) => Err(E2eeError {
+                kind: E2eeKind::Busy,
+                problem: format!(
+                    "{} has held the crypto store for more than {}s",
+                    holder.map_or_else(
+                        || "another process".to_owned(),
+                        |pid| format!("process {pid}")
+                    ),
+                    wait.as_secs()
+                ),
+                hint: "it works with the same saved session; wait for it to finish, or stop \
+                       it, and run the command again"
+                    .into(),
+                path: Some(self.path.clone()),
+            }),
+            Err(LockFailure::Io(err)) => {
+                Err(self.error(E2eeKind::Store, "cannot lock the store", &err))
             }
         }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        Ok(StoreLock { _file: file })
     }
 
     fn error(&self, kind: E2eeKind, what: &str, err: &std::io::Error) -> E2eeError {

@@ -4,13 +4,13 @@
 //! session would hand out every event a second time, and race the first for the kept position:
 //! it is refused, naming the process that holds the lock.
 
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{DirBuilder, File};
+use std::os::unix::fs::DirBuilderExt;
 
 use sha2::{Digest, Sha256};
 
 use super::{SessionStore, StoreError};
+use crate::holder_lock::{self, LockFailure};
 
 /// The lock of a saved session's listener, let go when dropped.
 #[derive(Debug)]
@@ -51,37 +51,13 @@ impl SessionStore {
         let mut hash = Sha256::new();
         hash.update(name.as_bytes());
         let path = folder.join(format!("{}.lock", hex::encode(&hash.finalize()[..16])));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|err| failed(format!("the listener's lock cannot be opened: {err}")))?;
-        let until = std::time::Instant::now() + wait;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
-                    return Err(ListenerLockError::Held(holder.trim().parse().ok()));
-                }
-                Err(std::fs::TryLockError::Error(err)) => {
-                    return Err(failed(format!(
-                        "the listener's lock cannot be taken: {err}"
-                    )));
-                }
-            }
+        match holder_lock::take(&path, wait) {
+            Ok(file) => Ok(ListenerLock { _file: file }),
+            Err(LockFailure::Held(holder)) => Err(ListenerLockError::Held(holder)),
+            Err(LockFailure::Io(err)) => Err(failed(format!(
+                "the listener's lock cannot be taken: {err}"
+            ))),
         }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        Ok(ListenerLock { _file: file })
     }
 }
 
