@@ -94,17 +94,22 @@ impl SimplePluginCommand for Redact {
                 &serde_json::json!({"redacts": event_id, "reason": reason}),
             )
         });
+        let room_id = active
+            .run(plugin, |client, token| {
+                client.resolve_room(token, &room.item)
+            })
+            .map_err(|err| room_failure(err, room, &blame))?;
         let redacted = active.run(plugin, |client, token| {
-            let room_id = client.resolve_room(token, &room.item)?;
-            let id = client.redact(token, &room_id, event_id, reason.as_deref(), &txn_id)?;
-            Ok((room_id, id))
+            client.redact(token, &room_id, event_id, reason.as_deref(), &txn_id)
         });
-        let (room_id, redaction) = match redacted {
-            Ok(redacted) => redacted,
+        let redaction = match redacted {
+            Ok(redaction) => redaction,
             Err(Failure::Request(Error::Matrix(err))) if err.errcode == ErrorCode::Forbidden => {
-                return Err(too_low(plugin, &mut active, room).unwrap_or_else(|| {
-                    room_failure(Failure::Request(Error::Matrix(err)), room, &blame)
-                }));
+                return Err(
+                    too_low(plugin, &mut active, room, &room_id).unwrap_or_else(|| {
+                        room_failure(Failure::Request(Error::Matrix(err)), room, &blame)
+                    }),
+                );
             }
             Err(err) => return Err(room_failure(err, room, &blame)),
         };
@@ -124,18 +129,12 @@ fn too_low(
     plugin: &MatrixPlugin,
     active: &mut Active,
     room: &Spanned<String>,
+    room_id: &str,
 ) -> Option<LabeledError> {
     let user_id = active.session.user_id.to_string();
     let levels = active
         .run(plugin, |client, token| {
-            let room_id = client.resolve_room(token, &room.item)?;
-            let path = [
-                "rooms",
-                room_id.as_str(),
-                "state",
-                "m.room.power_levels",
-                "",
-            ];
+            let path = ["rooms", room_id, "state", "m.room.power_levels", ""];
             client
                 .request_at(token, Method::Get, &path, &[], None)?
                 .json()
