@@ -243,22 +243,22 @@ impl Target {
             })?;
         // An encrypted event is what it holds (an edit keeps the original's msgtype): read with
         // the device's keys when it has them; else as it came.
-        let (kind, content) = match event["type"].as_str() {
-            Some(ENCRYPTED) => match plugin
-                .crypto(active)
-                .map(|crypto| crypto.decrypt_all(&room_id, std::slice::from_ref(&event)))
-            {
-                Ok(mut opened) => match opened.pop() {
-                    Some(Decrypted::Event { kind, content, .. }) => (kind, content),
-                    _ => (ENCRYPTED.to_owned(), event["content"].clone()),
-                },
-                Err(_) => (ENCRYPTED.to_owned(), event["content"].clone()),
-            },
-            kind => (
-                kind.unwrap_or_default().to_owned(),
-                event["content"].clone(),
-            ),
-        };
+        let opened = (event["type"] == ENCRYPTED)
+            .then(|| plugin.crypto(active).ok())
+            .flatten()
+            .and_then(|crypto| {
+                match crypto
+                    .decrypt_all(&room_id, std::slice::from_ref(&event))
+                    .pop()
+                {
+                    Some(Decrypted::Event { kind, content, .. }) => Some((kind, content)),
+                    _ => None,
+                }
+            });
+        let (kind, content) = opened.unwrap_or_else(|| {
+            let kind = event["type"].as_str().unwrap_or_default().to_owned();
+            (kind, event["content"].clone())
+        });
         let shape = Shape::of(&kind, &content, &event["unsigned"], None);
         self.sender = event["sender"].as_str().map(str::to_owned);
         self.thread = shape.thread;
