@@ -41,8 +41,8 @@ impl Crypto {
     /// Takes the user's trust back on this device with the recovery key: secret storage read,
     /// the cross-signing keys imported, this device signed with them, the room keys of the key
     /// backup imported (so that messages from before this device existed decrypt), and this
-    /// device backing up from now on. A key that does not open the secret storage changes
-    /// nothing.
+    /// device backing up from now on. A key that does not open the secret storage (or is over
+    /// [`MAX_RECOVERY_KEY_LEN`] characters) is an [`Error::Input`], and changes nothing.
     ///
     /// The requests: `GET /user/{userId}/account_data/{type}` (the default key, its
     /// description, the three cross-signing keys, the backup key), `POST /keys/query`,
@@ -148,12 +148,13 @@ impl Crypto {
         let event = json!({"type": kind, "content": description});
         let event: GlobalAccountDataEvent<SecretStorageKeyEventContent> =
             serde_json::from_value(event).map_err(crypto_failed)?;
+        // A wrong key is the caller's input, as a too long one is.
         SecretStorageKey::from_account_data(recovery_key.expose(), event.content).map_err(|_| {
-            trust_refused(
-                "the recovery key does not open this account's secret storage".to_owned(),
+            Error::Input(InputError::new(
+                "the recovery key does not open this account's secret storage",
                 "check it (12 groups of 4 characters, as `matrix e2ee bootstrap` gave it); \
                  nothing was changed",
-            )
+            ))
         })
     }
 

@@ -6,7 +6,7 @@ use nu_protocol::{
 
 use super::with_session;
 use crate::e2ee::MAX_RECOVERY_KEY_LEN;
-use crate::error::{E2eeKind, Error};
+use crate::error::Error;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::password::{Asked, hidden_prompt};
@@ -94,15 +94,11 @@ impl PluginCommand for E2eeRecover {
             })
             .map_err(|err| match err {
                 // A wrong key is the key's fault, not the session's.
-                Failure::Request(Error::E2ee(err))
-                    if err.kind == E2eeKind::Trust && err.problem.contains("does not open") =>
-                {
-                    LabeledError::new(
-                        "This recovery key does not open this account's secret storage",
-                    )
-                    .with_label("a wrong recovery key", call.head)
-                    .with_help(err.hint)
-                    .with_code("matrix::e2ee::wrong_recovery_key")
+                Failure::Request(Error::Input(err)) => {
+                    LabeledError::new(crate::plugin::errors::capitalise(&err.problem))
+                        .with_label("a wrong recovery key", call.head)
+                        .with_help(err.hint)
+                        .with_code("matrix::e2ee::wrong_recovery_key")
                 }
                 other => failure(other, &blame),
             })?;
