@@ -65,20 +65,16 @@ impl Client {
         self.request_url(token, method, url.into(), body)
     }
 
-    /// The room event that a [`Client::request`] of `method` to `path` would send, read from
-    /// the URL exactly as it would go out (dot segments gone, each segment as the server
-    /// decodes it, empty segments skipped, any `/_matrix/client/<version>/` prefix): `None`
-    /// when it sends none. A guard that keeps cleartext out of encrypted rooms decides on this.
-    pub fn event_send_of(&self, method: Method, path: &str) -> Result<Option<EventSend>, Error> {
-        if !matches!(method, Method::Put | Method::Post) {
-            return Ok(None);
-        }
+    /// What follows `/_matrix/client/` in the URL a [`Client::request`] to `path` goes to,
+    /// read as it would go out: dot segments gone, each segment as the server decodes it,
+    /// empty segments skipped. `None` for a path outside the client API.
+    fn client_api_segments(&self, path: &str) -> Result<Option<Vec<String>>, Error> {
         let url = self.api_url(path, &[])?;
         let base = self.url_of(false, []);
         let skip = base
             .path_segments()
             .map_or(0, |base| base.filter(|segment| !segment.is_empty()).count());
-        let segments: Vec<String> = url
+        let mut segments: Vec<String> = url
             .path_segments()
             .into_iter()
             .flatten()
@@ -90,13 +86,29 @@ impl Client {
                     .into_owned()
             })
             .collect();
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        // Under the client API, whatever its version's segments (`v3`, `r0`, `api/v1`, …): the
-        // send's own segments end the path.
-        let ["_matrix", "client", rest @ ..] = segments.as_slice() else {
+        Ok(match segments.as_slice() {
+            [api, client, ..] if api == "_matrix" && client == "client" => {
+                Some(segments.split_off(2))
+            }
+            _ => None,
+        })
+    }
+
+    /// The room event that a [`Client::request`] of `method` to `path` would send, read from
+    /// the URL exactly as it would go out (see `client_api_segments`; any version's prefix):
+    /// `None` when it sends none. A guard that keeps cleartext out of encrypted rooms decides
+    /// on this.
+    pub fn event_send_of(&self, method: Method, path: &str) -> Result<Option<EventSend>, Error> {
+        if !matches!(method, Method::Put | Method::Post) {
+            return Ok(None);
+        }
+        let Some(rest) = self.client_api_segments(path)? else {
             return Ok(None);
         };
-        let (send, txn_id) = match rest {
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        // Whatever the version's segments (`v3`, `r0`, `api/v1`, …): the send's own segments
+        // end the path.
+        let (send, txn_id) = match rest.as_slice() {
             [.., "rooms", _, "send", _] => (&rest[rest.len() - 4..], None),
             [.., "rooms", _, "send", _, txn] => (&rest[rest.len() - 5..rest.len() - 1], Some(*txn)),
             _ => return Ok(None),
@@ -106,6 +118,23 @@ impl Client {
             event_type: send[3].to_owned(),
             txn_id: txn_id.map(str::to_owned),
         }))
+    }
+
+    /// The room alias a [`Client::request`] to `path` names where a room ID belongs
+    /// (`rooms/#ops:example.org/invite`), read as the URL would go out: endpoints under
+    /// `/rooms/` take a room ID only, so `matrix api` resolves the alias first, as `matrix
+    /// send` does. `None` when there is none.
+    pub fn alias_in_rooms_path(&self, path: &str) -> Result<Option<AliasInPath>, Error> {
+        let Some(rest) = self.client_api_segments(path)? else {
+            return Ok(None);
+        };
+        let at = rest
+            .iter()
+            .position(|segment| segment == "rooms")
+            .map(|at| at + 1);
+        Ok(at
+            .filter(|at| rest.get(*at).is_some_and(|room| room.starts_with('#')))
+            .map(|at| AliasInPath { rest, at }))
     }
 
     /// [`Client::request`] to `/_matrix/client/v3/<segments>`, each segment percent-encoded
@@ -166,26 +195,27 @@ impl Client {
     }
 }
 
-/// A path whose room segment is an alias (`rooms/#ops:example.org/invite`, under the client
-/// API): the alias, and the path with `room_id` in its place. Endpoints under `/rooms/` take a
-/// room ID only, so `matrix api` resolves the alias first, as `matrix send` does.
-pub fn alias_in_rooms_path(path: &str) -> Option<(String, impl Fn(&str) -> String + '_)> {
-    let trimmed = path.trim();
-    let segments: Vec<&str> = trimmed.split('/').collect();
-    let at = segments.iter().position(|segment| *segment == "rooms")?;
-    let under_client_api = matches!(&segments[..at], [] | ["", "_matrix", "client", ..]);
-    let alias = segments
-        .get(at + 1)
-        .filter(|alias| alias.starts_with('#'))?;
-    if !under_client_api {
-        return None;
+/// A client API path that names a room by its alias: see [`Client::alias_in_rooms_path`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasInPath {
+    /// What follows `/_matrix/client/`, decoded.
+    rest: Vec<String>,
+    /// Where the alias is in it.
+    at: usize,
+}
+
+impl AliasInPath {
+    /// The alias, e.g. `#ops:example.org`.
+    pub fn alias(&self) -> &str {
+        &self.rest[self.at]
     }
-    let replace = move |room_id: &str| {
-        let mut segments = trimmed.split('/').collect::<Vec<_>>();
-        segments[at + 1] = room_id;
-        segments.join("/")
-    };
-    Some(((*alias).to_owned(), replace))
+
+    /// The path with `room_id` in the alias's place: absolute, under the same version.
+    pub fn with_room_id(&self, room_id: &str) -> String {
+        let mut rest = self.rest.clone();
+        rest[self.at] = room_id.to_owned();
+        format!("/_matrix/client/{}", rest.join("/"))
+    }
 }
 
 /// A room event a request sends (`PUT rooms/<room>/send/<type>/<txn>`, or Synapse's
@@ -288,14 +318,22 @@ mod tests {
 
     #[test]
     fn an_alias_where_a_room_id_belongs_is_found() {
-        let (alias, with) = alias_in_rooms_path(" rooms/#ops:x/invite").expect("an alias");
-        assert_eq!(alias, "#ops:x");
-        assert_eq!(with("!r:x"), "rooms/!r:x/invite");
-        let (_, with) = alias_in_rooms_path("/_matrix/client/v3/rooms/#ops:x/state").expect("one");
-        assert_eq!(with("!r:x"), "/_matrix/client/v3/rooms/!r:x/state");
-        assert!(alias_in_rooms_path("rooms/!r:x/invite").is_none());
-        assert!(alias_in_rooms_path("directory/room/#ops:x").is_none());
-        assert!(alias_in_rooms_path("/_synapse/admin/v1/rooms/#ops:x").is_none());
+        let client = Client::new("http://127.0.0.1:8008").unwrap();
+        let alias_in = |path: &str| client.alias_in_rooms_path(path).expect("a path");
+        let found = alias_in(" rooms/#ops:x/invite").expect("an alias");
+        assert_eq!(found.alias(), "#ops:x");
+        assert_eq!(
+            found.with_room_id("!r:x"),
+            "/_matrix/client/v3/rooms/!r:x/invite"
+        );
+        let found = alias_in("/_matrix/client/r0/rooms/./#ops:x/state").expect("one");
+        assert_eq!(
+            found.with_room_id("!r:x"),
+            "/_matrix/client/r0/rooms/!r:x/state"
+        );
+        assert_eq!(alias_in("rooms/!r:x/invite"), None);
+        assert_eq!(alias_in("directory/room/#ops:x"), None);
+        assert_eq!(alias_in("/_synapse/admin/v1/rooms/#ops:x"), None);
     }
 
     #[test]

@@ -2,7 +2,6 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
 use super::with_session;
-use crate::api::alias_in_rooms_path;
 use crate::client::Method;
 use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
@@ -162,14 +161,18 @@ impl SimplePluginCommand for Api {
 
         let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
-        // Decided on the URL as it will go out: however the path spells a send.
-        let sent = active
-            .client(plugin)
-            .and_then(|client| client.event_send_of(method, &path.item))
-            .map_err(|err| match err {
-                Error::Input(err) => crate::plugin::errors::input(err, path.span),
-                other => failure(Failure::Request(other), &blame),
-            })?;
+        // Decided on the URL as it will go out: however the path spells a send or an alias.
+        let path_failed = |err| match err {
+            Error::Input(err) => crate::plugin::errors::input(err, path.span),
+            other => failure(Failure::Request(other), &blame),
+        };
+        let client = active.client(plugin).map_err(path_failed)?;
+        let sent = client
+            .event_send_of(method, &path.item)
+            .map_err(path_failed)?;
+        let alias = client
+            .alias_in_rooms_path(&path.item)
+            .map_err(path_failed)?;
         if let Some(sent) = sent.filter(|_| !plaintext) {
             let user_id = active.session.user_id.to_string();
             let device = plugin.device_hook(&active);
@@ -203,10 +206,10 @@ impl SimplePluginCommand for Api {
             }
         }
         // A room alias where the endpoint takes a room ID: resolved first.
-        let path_sent = match alias_in_rooms_path(&path.item) {
-            Some((alias, with_room_id)) => {
+        let path_sent = match alias {
+            Some(alias) => {
                 let room = Spanned {
-                    item: alias,
+                    item: alias.alias().to_owned(),
                     span: path.span,
                 };
                 let room_id = active
@@ -214,7 +217,7 @@ impl SimplePluginCommand for Api {
                         client.resolve_room(token, &room.item)
                     })
                     .map_err(|err| room_failure(err, &room, &blame))?;
-                with_room_id(&room_id)
+                alias.with_room_id(&room_id)
             }
             None => path.item.clone(),
         };
