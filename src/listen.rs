@@ -125,6 +125,9 @@ pub struct Listener<E> {
     position: Option<Position>,
     pending: VecDeque<Event>,
     next_batch: Option<String>,
+    /// Where the listener stood just before an event its syncs hold back (see
+    /// [`SyncBatch::held_from`]).
+    held_from: Option<Position>,
     /// Names of the rooms the user is invited to.
     room_names: BTreeMap<String, String>,
     /// What names each joined room, kept up to date by every sync.
@@ -161,6 +164,7 @@ impl<E> Listener<E> {
             position: None,
             pending: VecDeque::new(),
             next_batch: None,
+            held_from: None,
             room_names: BTreeMap::new(),
             namings: BTreeMap::new(),
             wait,
@@ -194,9 +198,10 @@ impl<E> Listener<E> {
     }
 
     /// Where the listener is: after the events handed out so far (`None` before the first
-    /// sync).
+    /// sync); while its syncs hold an event back (waiting for its room key), just before that
+    /// event, so that a listener started from a kept position meets it again.
     pub fn position(&self) -> Option<&Position> {
-        self.position.as_ref()
+        self.held_from.as_ref().or(self.position.as_ref())
     }
 
     /// The alias, else the name, of a room, else the name its heroes give it, as the syncs
@@ -277,6 +282,7 @@ impl<E> Listener<E> {
     /// Takes a sync's answer: the first places the listener, the others bring events.
     fn absorb(&mut self, batch: SyncBatch) {
         self.room_names.extend(batch.room_names);
+        self.held_from = batch.held_from;
         for (room_id, news) in &batch.naming {
             self.namings
                 .entry(room_id.clone())

@@ -64,6 +64,9 @@ pub struct Message {
     pub verified: Option<bool>,
     /// For an encrypted message that could not be decrypted: why, in words.
     pub decrypt_error: Option<String>,
+    /// For a decrypted message whose sender is not verified: why its authenticity is not
+    /// guaranteed, in words.
+    pub authenticity: Option<String>,
 }
 
 /// One page of [`Client::messages`]: the messages, newest first, and where the next (older)
@@ -405,6 +408,7 @@ fn message_of(event: &JsonValue) -> Option<Message> {
         encrypted: false,
         verified: None,
         decrypt_error: None,
+        authenticity: None,
     })
 }
 

@@ -279,7 +279,7 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     ex.run(
         "matrix messages '#ops:example.org' --limit 5",
         "",
-        "table<time: datetime, room_id: string, sender: string, type: string, msgtype: string, body: string, formatted_body: oneof<nothing, string>, event_id: string, reply_to: nothing, thread: nothing, relation: nothing, edits: nothing, latest_edit: nothing, url: nothing, info: nothing, redacted: bool, redacts: nothing, reason: nothing, content: record<body: string, m.mentions: record, msgtype: string>, encrypted: bool, verified: nothing, decrypt_error: nothing>",
+        "table<time: datetime, room_id: string, sender: string, type: string, msgtype: string, body: string, formatted_body: oneof<nothing, string>, event_id: string, reply_to: nothing, thread: nothing, relation: nothing, edits: nothing, latest_edit: nothing, url: nothing, info: nothing, redacted: bool, redacts: nothing, reason: nothing, content: record<body: string, m.mentions: record, msgtype: string>, encrypted: bool, verified: nothing, decrypt_error: nothing, authenticity: nothing>",
     );
     let sent = ex.run(
         "matrix messages '#ops:example.org' --limit 1000 | where sender == '@bot:example.org' | length",

@@ -1,7 +1,7 @@
 //! A room event decrypted: what it really is, or why it cannot be read.
 
 use matrix_sdk_common::deserialized_responses::{
-    UnableToDecryptReason, VerificationState, WithheldCode,
+    DeviceLinkProblem, UnableToDecryptReason, VerificationLevel, VerificationState, WithheldCode,
 };
 use matrix_sdk_crypto::{OlmMachine, RoomEventDecryptionResult};
 use ruma::RoomId;
@@ -9,9 +9,15 @@ use ruma::serde::Raw;
 use serde_json::Value as JsonValue;
 
 use super::decryption_settings;
+use crate::client::Client;
 use crate::listen::ENCRYPTED;
 use crate::listen::{Event, ListenFilter};
 use crate::rooms::Message;
+use crate::secret::AccessToken;
+
+/// What decrypting needs: the device's crypto, and the homeserver to look a missing key up on
+/// (the key backup, key requests) with the session's token.
+pub type Reach<'a> = (&'a super::Crypto, &'a Client, &'a AccessToken);
 
 /// An `m.room.encrypted` event, decrypted or not.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,14 +30,37 @@ pub enum Decrypted {
         content: JsonValue,
         /// Whether the sender's device is cross-signed by its owner (and that owner verified).
         verified: bool,
+        /// When not verified: why its authenticity is not guaranteed, in words.
+        authenticity: Option<String>,
     },
     /// Why it cannot be read, in words.
-    Failed(String),
+    Failed {
+        /// The reason, in words a bot author can act on.
+        why: String,
+        /// Whether its key may still come (missing, or known only from a later message on):
+        /// from a later sync, the key backup, or an answer to a key request. A withheld key, a
+        /// malformed event or an unusable store will not heal by waiting.
+        key_may_come: bool,
+    },
 }
 
 impl Decrypted {
     pub(super) fn failed(why: &str) -> Self {
-        Self::Failed(why.to_owned())
+        Self::Failed {
+            why: why.to_owned(),
+            key_may_come: false,
+        }
+    }
+
+    /// Whether it failed for a key that may still come.
+    pub fn key_may_come(&self) -> bool {
+        matches!(
+            self,
+            Self::Failed {
+                key_may_come: true,
+                ..
+            }
+        )
     }
 }
 
@@ -52,20 +81,53 @@ pub(super) async fn decrypt(
             let Ok(inner) = decrypted.event.deserialize_as_unchecked::<JsonValue>() else {
                 return Decrypted::failed("the decrypted event is not JSON");
             };
+            let state = &decrypted.encryption_info.verification_state;
             Decrypted::Event {
                 kind: inner["type"].as_str().unwrap_or_default().to_owned(),
                 content: inner["content"].clone(),
-                verified: matches!(
-                    decrypted.encryption_info.verification_state,
-                    VerificationState::Verified
-                ),
+                verified: matches!(state, VerificationState::Verified),
+                authenticity: authenticity_in_words(state),
             }
         }
-        Ok(RoomEventDecryptionResult::UnableToDecrypt(info)) => {
-            Decrypted::Failed(reason_in_words(&info.reason))
-        }
-        Err(err) => Decrypted::Failed(format!("the crypto store could not be read ({err})")),
+        Ok(RoomEventDecryptionResult::UnableToDecrypt(info)) => Decrypted::Failed {
+            why: reason_in_words(&info.reason),
+            key_may_come: matches!(
+                info.reason,
+                UnableToDecryptReason::MissingMegolmSession {
+                    withheld_code: None
+                } | UnableToDecryptReason::UnknownMegolmMessageIndex
+            ),
+        },
+        Err(err) => Decrypted::failed(&format!("the crypto store could not be read ({err})")),
     }
+}
+
+/// Why a decrypted event's authenticity is not guaranteed, for a person: what Element's grey and
+/// red shields say. `None` when its sender's device is verified.
+fn authenticity_in_words(state: &VerificationState) -> Option<String> {
+    let VerificationState::Unverified(level) = state else {
+        return None;
+    };
+    Some(
+        match level {
+            VerificationLevel::None(DeviceLinkProblem::InsecureSource) => {
+                "not guaranteed: its key came from the key backup or was forwarded by another \
+                 device, not from the sender"
+            }
+            VerificationLevel::None(DeviceLinkProblem::MissingDevice) => {
+                "not guaranteed: sent by a device that is unknown or was deleted"
+            }
+            VerificationLevel::UnsignedDevice => "sent by a device its owner has not verified",
+            VerificationLevel::UnverifiedIdentity => "the sender's identity is not verified",
+            VerificationLevel::VerificationViolation => {
+                "the sender's identity changed since it was verified"
+            }
+            VerificationLevel::MismatchedSender => {
+                "not guaranteed: the sending device does not belong to the sender"
+            }
+        }
+        .to_owned(),
+    )
 }
 
 /// Why an event cannot be decrypted, for a person.
@@ -77,7 +139,10 @@ fn reason_in_words(reason: &UnableToDecryptReason) -> String {
             let why = match code {
                 WithheldCode::Blacklisted => "this device is blocked by the sender",
                 WithheldCode::Unverified => {
-                    "this device is not verified, and the sender shares only with verified devices"
+                    "this device is not cross-signed by its owner, and the sender's client shares \
+                     keys only with devices that are (\"exclude insecure devices\"). Run `matrix \
+                     e2ee bootstrap` (or `matrix e2ee recover` on a new device): what is sent \
+                     after that can be read"
                 }
                 WithheldCode::Unauthorised => "this device may not have it",
                 WithheldCode::Unavailable => "the sender's device no longer has it",
@@ -90,11 +155,15 @@ fn reason_in_words(reason: &UnableToDecryptReason) -> String {
         }
         UnableToDecryptReason::MissingMegolmSession {
             withheld_code: None,
-        } => "missing room key: it never reached this device (sent before the device existed, \
-             or not shared with it)"
+        } => "missing room key: it has not reached this device (sent before the device existed \
+             or was invited, or not shared with it); it was looked for in the key backup and \
+             asked of this account's other verified devices, where there are any"
             .to_owned(),
         UnableToDecryptReason::UnknownMegolmMessageIndex => {
-            "missing room key: this device has the key only from a later message on".to_owned()
+            "missing room key: this device has the key only from a later message on; the earlier \
+             part was looked for in the key backup and asked of this account's other verified \
+             devices, where there are any"
+                .to_owned()
         }
         UnableToDecryptReason::MalformedEncryptedEvent => {
             "the encrypted event is malformed".to_owned()
@@ -148,12 +217,19 @@ impl Sealable for Event {
                 kind,
                 content,
                 verified,
+                authenticity,
             } => {
                 self.kind = kind;
                 self.content = content;
                 self.verified = Some(verified);
+                self.authenticity = authenticity;
+                self.decrypt_error = None;
+                self.key_may_come = false;
             }
-            Decrypted::Failed(why) => self.decrypt_error = Some(why),
+            Decrypted::Failed { why, key_may_come } => {
+                self.decrypt_error = Some(why);
+                self.key_may_come = key_may_come;
+            }
         }
     }
 }
@@ -189,12 +265,14 @@ impl Sealable for Message {
                 kind,
                 content,
                 verified,
+                authenticity,
             } => {
                 self.kind = kind;
                 self.content = content;
                 self.verified = Some(verified);
+                self.authenticity = authenticity;
             }
-            Decrypted::Failed(why) => self.decrypt_error = Some(why),
+            Decrypted::Failed { why, .. } => self.decrypt_error = Some(why),
         }
     }
 }
@@ -202,7 +280,7 @@ impl Sealable for Message {
 /// Decrypts the sealed rows among `rows` that `in_room` picks, all of room `room_id`, with the
 /// store's lock taken once.
 fn decrypt_in_room<T: Sealable>(
-    crypto: &super::Crypto,
+    (crypto, client, token): Reach,
     room_id: &str,
     rows: &mut [T],
     in_room: impl Fn(&T) -> bool,
@@ -220,7 +298,8 @@ fn decrypt_in_room<T: Sealable>(
         return;
     }
     let raws: Vec<JsonValue> = at.iter().map(|&i| rows[i].as_encrypted(room_id)).collect();
-    for (i, decrypted) in at.into_iter().zip(crypto.decrypt_all(room_id, &raws)) {
+    let decrypted = crypto.decrypt_all(client, token, room_id, &raws);
+    for (i, decrypted) in at.into_iter().zip(decrypted) {
         rows[i].open(decrypted);
     }
 }
@@ -228,7 +307,7 @@ fn decrypt_in_room<T: Sealable>(
 /// Decrypts the `m.room.encrypted` events among `events` (one batch per room), and drops those
 /// whose real type `filter` does not listen for. Events that cannot be decrypted stay, with
 /// their reason.
-pub fn decrypt_events(crypto: &super::Crypto, events: &mut Vec<Event>, filter: &ListenFilter) {
+pub fn decrypt_events(reach: Reach, events: &mut Vec<Event>, filter: &ListenFilter) {
     let mut rooms: Vec<String> = Vec::new();
     for event in events.iter().filter(|event| event.is_sealed()) {
         if !rooms.contains(&event.room_id) {
@@ -236,7 +315,7 @@ pub fn decrypt_events(crypto: &super::Crypto, events: &mut Vec<Event>, filter: &
         }
     }
     for room_id in rooms {
-        decrypt_in_room(crypto, &room_id, events, |event| event.room_id == room_id);
+        decrypt_in_room(reach, &room_id, events, |event| event.room_id == room_id);
     }
     // Kept: what came in the clear, what was not decrypted (an error, a redacted one), and
     // what decrypted to a type listened for.
@@ -246,8 +325,8 @@ pub fn decrypt_events(crypto: &super::Crypto, events: &mut Vec<Event>, filter: &
 /// Decrypts the encrypted messages of a page of `room_id`, and the latest edits the server
 /// bundled with them (`unsigned.m.relations.m.replace`, encrypted as well), so that a message
 /// shows its edited text.
-pub fn decrypt_messages(crypto: &super::Crypto, room_id: &str, messages: &mut [Message]) {
-    decrypt_in_room(crypto, room_id, messages, |_| true);
+pub fn decrypt_messages(reach: Reach, room_id: &str, messages: &mut [Message]) {
+    decrypt_in_room(reach, room_id, messages, |_| true);
     let edited: Vec<usize> = (0..messages.len())
         .filter(|&i| messages[i].unsigned["m.relations"]["m.replace"]["type"] == ENCRYPTED)
         .collect();
@@ -262,7 +341,9 @@ pub fn decrypt_messages(crypto: &super::Crypto, room_id: &str, messages: &mut [M
             edit
         })
         .collect();
-    for (i, decrypted) in edited.into_iter().zip(crypto.decrypt_all(room_id, &raws)) {
+    let (crypto, client, token) = reach;
+    let decrypted = crypto.decrypt_all(client, token, room_id, &raws);
+    for (i, decrypted) in edited.into_iter().zip(decrypted) {
         if let Decrypted::Event { kind, content, .. } = decrypted {
             let edit = &mut messages[i].unsigned["m.relations"]["m.replace"];
             edit["type"] = JsonValue::from(kind);

@@ -12,6 +12,8 @@
 
 mod attachments;
 mod events;
+mod late;
+mod missing;
 mod outgoing;
 mod recovery;
 mod sending;
@@ -31,7 +33,8 @@ use serde_json::Value as JsonValue;
 use tokio::runtime::Runtime;
 
 pub use attachments::{decrypt_attachment, encrypt_attachment};
-pub use events::{Decrypted, Sealable, decrypt_events, decrypt_messages, mark_sealed};
+pub use events::{Decrypted, Reach, Sealable, decrypt_events, decrypt_messages, mark_sealed};
+pub use late::{DEFAULT_KEY_GRACE, LateKeys};
 pub use recovery::Recovered;
 pub use signed::cross_signed;
 pub use status::Status;
@@ -79,6 +82,8 @@ pub struct Crypto {
     user_id: OwnedUserId,
     device_id: OwnedDeviceId,
     share: ShareWith,
+    /// The sessions (room, session ID) already looked for in the key backup by this process.
+    backup_asked: tokio::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -172,6 +177,7 @@ impl Crypto {
             user_id,
             device_id,
             share,
+            backup_asked: tokio::sync::Mutex::default(),
         })
     }
 
@@ -257,7 +263,17 @@ impl Crypto {
     }
 
     /// Decrypts the `m.room.encrypted` events of `room_id`, with the store's lock held once.
-    pub fn decrypt_all(&self, room_id: &str, events: &[JsonValue]) -> Vec<Decrypted> {
+    /// A key that is missing is looked for as matrix-sdk looks: in the key backup when this
+    /// device has backup access (once per session), then the events it opens are decrypted
+    /// again; and asked of the account's other devices (the crate's key requests, sent here;
+    /// an answer comes in a later sync). Neither lookup failing stops the reading.
+    pub fn decrypt_all(
+        &self,
+        client: &Client,
+        token: &AccessToken,
+        room_id: &str,
+        events: &[JsonValue],
+    ) -> Vec<Decrypted> {
         let Ok(room_id) = RoomId::parse(room_id) else {
             return events
                 .iter()
@@ -269,6 +285,24 @@ impl Crypto {
             for event in events {
                 decrypted.push(events::decrypt(machine, &room_id, event).await);
             }
+            let missing: Vec<usize> = (0..events.len())
+                .filter(|&at| decrypted[at].key_may_come())
+                .collect();
+            if missing.is_empty() {
+                return Ok(decrypted);
+            }
+            let lacking: Vec<&JsonValue> = missing.iter().map(|&at| &events[at]).collect();
+            let imported = {
+                let mut asked = self.backup_asked.lock().await;
+                missing::from_backup(machine, client, token, &room_id, &lacking, &mut asked).await
+            };
+            if imported.is_ok_and(|count| count > 0) {
+                for &at in &missing {
+                    decrypted[at] = events::decrypt(machine, &room_id, &events[at]).await;
+                }
+            }
+            // The key requests the failures queued (the crate asks each key once).
+            let _ = outgoing::send_outgoing(machine, client, token).await;
             Ok(decrypted)
         });
         match result {

@@ -130,6 +130,12 @@ pub struct Event {
     /// For an encrypted event that could not be decrypted: why, in words (its `kind` stays
     /// `m.room.encrypted`).
     pub decrypt_error: Option<String>,
+    /// For a decrypted event whose sender is not verified: why its authenticity is not
+    /// guaranteed, in words (a key from the key backup, a device its owner did not sign).
+    pub authenticity: Option<String>,
+    /// For an encrypted event that could not be decrypted: whether its key may still come
+    /// (a listener holds it a while, see [`crate::e2ee::LateKeys`]).
+    pub key_may_come: bool,
 }
 
 impl Event {
@@ -170,6 +176,10 @@ pub struct SyncBatch {
     pub next_batch: String,
     /// What it told the device's end-to-end encryption.
     pub crypto: CryptoChanges,
+    /// Where a listener stands just before the first event held back, waiting for its room key
+    /// (by this sync or an earlier one): the position to keep while it is held, so that a
+    /// crash meanwhile loses nothing. `None` when nothing is held.
+    pub held_from: Option<crate::listen::Position>,
 }
 
 impl Client {
@@ -247,6 +257,7 @@ impl Client {
             naming,
             next_batch,
             crypto,
+            held_from: None,
         })
     }
 
@@ -334,6 +345,8 @@ fn event_of(room_id: &str, event: &JsonValue) -> Option<Event> {
         encrypted: false,
         verified: None,
         decrypt_error: None,
+        authenticity: None,
+        key_may_come: false,
     })
 }
 
@@ -385,6 +398,8 @@ fn invites_of(invited: &JsonValue, room_names: &mut BTreeMap<String, String>) ->
                 }),
                 verified: None,
                 decrypt_error: None,
+                authenticity: None,
+                key_may_come: false,
             })
         })
         .collect()
@@ -425,6 +440,8 @@ mod tests {
             encrypted: false,
             verified: None,
             decrypt_error: None,
+            authenticity: None,
+            key_may_come: false,
         }
     }
 

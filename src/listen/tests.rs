@@ -18,6 +18,8 @@ fn event(id: &str) -> Event {
         encrypted: false,
         verified: None,
         decrypt_error: None,
+        authenticity: None,
+        key_may_come: false,
     }
 }
 
@@ -31,6 +33,7 @@ fn batch(ids: &[&str], next: &str) -> SyncBatch {
         )]),
         next_batch: next.into(),
         crypto: CryptoChanges::default(),
+        held_from: None,
     }
 }
 
@@ -214,4 +217,34 @@ fn the_backoff_doubles_to_its_cap_and_starts_over() {
     assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30]);
     backoff.reset();
     assert_eq!(backoff.next_pause(), Duration::from_secs(1));
+}
+
+#[test]
+fn while_a_sync_holds_an_event_back_the_position_stays_just_before_it() {
+    let held_at = Position {
+        since: "s1".into(),
+        after: Some("a".into()),
+    };
+    let mut holding = batch(&["a", "c"], "s2");
+    holding.held_from = Some(held_at.clone());
+    let mut still = batch(&["d"], "s3");
+    still.held_from = Some(held_at.clone());
+    let (mut listener, _) = scripted(
+        vec![
+            Ok(batch(&[], "s1")),
+            Ok(holding),
+            Ok(still),
+            Ok(batch(&["b", "e"], "s4")),
+        ],
+        Start::Now,
+        false,
+    );
+    assert_eq!(ids(&mut listener, 2), ["a", "c"]);
+    assert_eq!(listener.position(), Some(&held_at));
+    assert_eq!(ids(&mut listener, 1), ["d"]);
+    assert_eq!(listener.position(), Some(&held_at));
+    // Released (it comes first in the sync that lets it go): the position moves on.
+    assert_eq!(ids(&mut listener, 2), ["b", "e"]);
+    assert_eq!(listener.position().map(|at| at.since.as_str()), Some("s4"));
+    assert_ne!(listener.position(), Some(&held_at));
 }

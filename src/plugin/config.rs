@@ -11,6 +11,8 @@
 //!     device_name: "ops bots"                  # the name of the devices logins make
 //!     secrets: auto                            # where saved tokens go: auto, keyring, file
 //!     e2ee_share: all                          # room keys to: all devices, or verified ones
+//!     key_grace: 10sec                         # how long a listener holds an event whose
+//!                                              # room key has not come (0sec: never)
 //! }
 //! ```
 
@@ -38,7 +40,13 @@ pub(crate) struct PluginConfig {
     pub secrets: SecretsSetting,
     /// Whose devices get the room keys of encrypted messages sent: all, or only cross-signed.
     pub e2ee_share_verified: bool,
+    /// How long `matrix listen` holds an encrypted event whose room key has not come; `None`:
+    /// the default ([`crate::e2ee::DEFAULT_KEY_GRACE`]).
+    pub key_grace: Option<Duration>,
 }
+
+/// The longest a listener holds an event waiting for its room key (`key_grace`, `--key-grace`).
+pub(crate) const MAX_KEY_GRACE: Duration = Duration::from_secs(600);
 
 /// The longest device ID or device name accepted, in bytes: one rule for `--device-id`,
 /// `--device-name` and the `device_name` setting.
@@ -64,7 +72,7 @@ pub(crate) fn device_name_or_default(config: &PluginConfig, given: Option<String
 }
 
 const KEYS: &str = "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait, \
-    oauth_client_uri, device_name, secrets, e2ee_share";
+    oauth_client_uri, device_name, secrets, e2ee_share, key_grace";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
@@ -131,6 +139,23 @@ impl PluginConfig {
                             )
                         })?,
                     };
+                }
+                "key_grace" => {
+                    config.key_grace = Some(match value {
+                        Value::Duration { val: 0, .. } => Duration::ZERO,
+                        other => duration(other)
+                            .filter(|grace| *grace <= MAX_KEY_GRACE)
+                            .ok_or_else(|| {
+                                bad(
+                                    key,
+                                    span,
+                                    describe_duration(other),
+                                    "give a duration up to 10min such as 10sec (0sec: hand an \
+                                     undecryptable event out at once)"
+                                        .into(),
+                                )
+                            })?,
+                    });
                 }
                 "ca_file" => {
                     let Value::String { val, .. } = value else {

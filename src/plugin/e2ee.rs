@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use nu_protocol::{Record, Span, Value};
 
 use crate::client::Client;
-use crate::e2ee::{self, Crypto, ShareWith, StoreDir};
+use crate::e2ee::{self, Crypto, LateKeys, ShareWith, StoreDir};
 use crate::error::{E2eeError, E2eeKind, Error};
 use crate::listen::{ENCRYPTED, ListenFilter, SyncBatch};
 use crate::plugin::MatrixPlugin;
@@ -27,13 +28,14 @@ fn has_store(session: &Session) -> bool {
     store_dir_of(session).is_ok_and(|dir| dir.exists())
 }
 
-/// The columns of a row that say how it came: `encrypted`, `verified` (when decrypted), and
-/// `decrypt_error` (when it could not be).
+/// The columns of a row that say how it came: `encrypted`, `verified` (when decrypted),
+/// `decrypt_error` (when it could not be), and `authenticity` (why a decrypted one's sender is
+/// not guaranteed).
 pub(crate) fn push_encryption(
     record: &mut Record,
     encrypted: bool,
     verified: Option<bool>,
-    decrypt_error: Option<String>,
+    (decrypt_error, authenticity): (Option<String>, Option<String>),
     span: Span,
 ) {
     record.push("encrypted", Value::bool(encrypted, span));
@@ -42,6 +44,7 @@ pub(crate) fn push_encryption(
         verified.map_or(Value::nothing(span), |verified| Value::bool(verified, span)),
     );
     record.push("decrypt_error", text_or_nothing(decrypt_error, span));
+    record.push("authenticity", text_or_nothing(authenticity, span));
 }
 
 /// The store folder of a session's device.
@@ -162,6 +165,8 @@ pub(crate) fn not_saved() -> E2eeError {
 /// the session's device takes each sync's to-device events and decrypts its events.
 pub(crate) struct ListenCrypto {
     crypto: Option<Arc<Crypto>>,
+    /// The events waiting for their room keys.
+    late: LateKeys,
     /// Why there is none, once it was needed (an unsaved session): said once, and each
     /// encrypted event carries it.
     unavailable: Option<String>,
@@ -169,7 +174,12 @@ pub(crate) struct ListenCrypto {
 
 impl ListenCrypto {
     /// Opened at once when the device already has a store (it took part in encryption before).
-    pub(crate) fn new(plugin: &MatrixPlugin, active: &Active) -> Result<Self, Failure> {
+    /// An event whose key may still come is held up to `grace`.
+    pub(crate) fn new(
+        plugin: &MatrixPlugin,
+        active: &Active,
+        grace: Duration,
+    ) -> Result<Self, Failure> {
         let made = active.saved_as.is_some() && has_store(&active.session);
         Ok(Self {
             crypto: if made {
@@ -178,15 +188,23 @@ impl ListenCrypto {
                 None
             },
             unavailable: None,
+            late: LateKeys::new(grace),
         })
     }
 
-    /// Takes a sync's encryption: its to-device events into the machine (before any of its
-    /// events is handed out), then decrypts its events.
+    /// How long the next sync may wait: not past the end of a held event's grace.
+    pub(crate) fn wait(&self, wait: Duration) -> Duration {
+        self.late.wait(wait)
+    }
+
+    /// Takes a sync from `since`'s encryption: its to-device events into the machine (before
+    /// any of its events is handed out), then decrypts its events; those whose key may still
+    /// come are held, and those held before whose key came (or whose grace ended) join it.
     pub(crate) fn take(
         &mut self,
         plugin: &MatrixPlugin,
         active: &mut Active,
+        since: Option<&str>,
         batch: &mut SyncBatch,
         filter: &ListenFilter,
     ) -> Result<(), Failure> {
@@ -218,7 +236,10 @@ impl ListenCrypto {
             return Ok(());
         }
         if let Some(crypto) = &self.crypto {
-            e2ee::decrypt_events(crypto, &mut batch.events, filter);
+            let client = active.client(plugin)?;
+            let reach = (&**crypto, &client, &active.session.access_token);
+            e2ee::decrypt_events(reach, &mut batch.events, filter);
+            self.late.sort(reach, since, batch, filter);
         } else if let Some(why) = &self.unavailable {
             e2ee::mark_sealed(&mut batch.events, why);
         }

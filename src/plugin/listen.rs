@@ -75,6 +75,8 @@ pub(crate) struct Plan {
     /// `--ack`: keep it after the rows the pipeline acked (`matrix listen ack`), not the rows
     /// handed out.
     pub ack: bool,
+    /// `--key-grace`: how long an encrypted event whose room key has not come is held.
+    pub key_grace: Duration,
 }
 
 impl Stream {
@@ -111,12 +113,20 @@ impl Stream {
         let (shared, filter) = (plugin.clone(), plan.filter);
         let host = host_of(&active.session.homeserver);
         let mut active = active;
-        let mut crypto = ListenCrypto::new(plugin, &active).map_err(|err| failure(err, &blame))?;
+        // A listener of one sync has no later sync to wait for a key in.
+        let grace = if plan.once {
+            Duration::ZERO
+        } else {
+            plan.key_grace
+        };
+        let mut crypto =
+            ListenCrypto::new(plugin, &active, grace).map_err(|err| failure(err, &blame))?;
         let sync: SyncFn<Failure> = Box::new(move |since, wait| {
+            let wait = crypto.wait(wait);
             let mut batch = active.run(&shared, |client, token| {
                 client.sync_events(token, &filter, since, wait)
             })?;
-            crypto.take(&shared, &mut active, &mut batch, &filter)?;
+            crypto.take(&shared, &mut active, since, &mut batch, &filter)?;
             Ok(batch)
         });
         // One line when requests start failing, one when they work again.
@@ -205,6 +215,7 @@ impl Stream {
             encrypted: event.encrypted,
             verified: event.verified,
             decrypt_error: event.decrypt_error,
+            authenticity: event.authenticity,
         }
         .into_record(span);
         let ack = match (&self.acks, ack) {

@@ -40,6 +40,7 @@ pub(crate) fn event_columns(listener: bool) -> Vec<(&'static str, Type)> {
         ("encrypted", Type::Bool),
         ("verified", maybe(Type::Bool)),
         ("decrypt_error", text()),
+        ("authenticity", text()),
     ]);
     if listener {
         columns.push(("ack", maybe(Type::record())));
@@ -67,6 +68,7 @@ pub(crate) struct EventRow {
     pub encrypted: bool,
     pub verified: Option<bool>,
     pub decrypt_error: Option<String>,
+    pub authenticity: Option<String>,
 }
 
 impl EventRow {
@@ -113,7 +115,7 @@ impl EventRow {
             &mut record,
             self.encrypted,
             self.verified,
-            self.decrypt_error,
+            (self.decrypt_error, self.authenticity),
             span,
         );
         record

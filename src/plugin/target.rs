@@ -247,8 +247,10 @@ impl Target {
             .then(|| plugin.crypto(active).ok())
             .flatten()
             .and_then(|crypto| {
+                let client = active.client(plugin).ok()?;
+                let token = &active.session.access_token;
                 match crypto
-                    .decrypt_all(&room_id, std::slice::from_ref(&event))
+                    .decrypt_all(&client, token, &room_id, std::slice::from_ref(&event))
                     .pop()
                 {
                     Some(Decrypted::Event { kind, content, .. }) => Some((kind, content)),

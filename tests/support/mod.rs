@@ -22,6 +22,7 @@ pub mod examples;
 pub mod keyring;
 pub mod mas;
 pub mod nio;
+pub mod peer;
 pub mod processes;
 pub mod proxy;
 pub mod pty;

@@ -100,6 +100,34 @@ impl Nio {
         })
     }
 
+    /// Sends `text` to `room_id` under a new room key that the members' devices get only
+    /// `seconds` later; returns the event ID at once, and the run, which ends once the key is
+    /// given (its stdout: the event ID, then `shared`).
+    pub fn send_late(
+        &self,
+        room_id: &str,
+        text: &str,
+        seconds: u32,
+    ) -> (String, std::process::Child) {
+        use std::io::BufRead;
+        let python = root().join(".cache/nio-venv/bin/python");
+        let mut child = Command::new(&python)
+            .arg(root().join("tests/support/nio_peer.py"))
+            .arg(&self.dir)
+            .args(["send-late", room_id, text, &seconds.to_string()])
+            .env("no_proxy", "127.0.0.1,localhost")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("{} (run scripts/deps): {err}", python.display()));
+        let mut line = String::new();
+        let stdout = child.stdout.as_mut().expect("piped");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("nio's output");
+        assert!(line.starts_with('$'), "nio send-late printed {line:?}");
+        (line.trim().to_owned(), child)
+    }
+
     /// The content of a real Megolm event whose room key nobody was ever given.
     pub fn forged_megolm(text: &str) -> JsonValue {
         let nobody = Self {

@@ -13,6 +13,10 @@ and sync position live in a folder of its own, so that runs go on where the last
     nio_peer.py DIR send-kinds ROOM_ID         -> sends one event of each kind a person sends
                                                   (see send_kinds), prints {kind: event_id}
     nio_peer.py DIR read ROOM_ID TEXT [SECONDS] -> prints a JSON line per message up to TEXT
+    nio_peer.py DIR send-late ROOM_ID TEXT SECONDS -> sends TEXT encrypted under a new room key
+                                                  and prints its event ID at once, then gives
+                                                  the room key to the members' devices only
+                                                  SECONDS later (a key that comes late)
     nio_peer.py - forge-megolm TEXT            -> the content of a real Megolm event whose
                                                   room key nobody was given
 
@@ -202,6 +206,37 @@ async def send(client, room_id, text):
     print(event_id)
 
 
+async def send_late(client, room_id, text, seconds):
+    """TEXT under a new Megolm session whose room key the members' devices get SECONDS after
+    the event: nio's own steps of room_send, with the to-device messages held back."""
+    from uuid import uuid4
+
+    from nio import RoomSendResponse, ShareGroupSessionResponse
+    from nio.api import Api
+
+    await in_room(client, room_id)
+    await share_keys(client, room_id)
+    room = client.rooms[room_id]
+    client.olm.create_outbound_group_session(room_id)
+    shares = list(client.olm.share_group_session_parallel(
+        room_id, list(room.users.keys()), ignore_unverified_devices=True))
+    client.olm.outbound_group_sessions[room_id].shared = True
+    payload = client.olm.group_encrypt(
+        room_id, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": text}})
+    method, path, data = Api.room_send(
+        client.access_token, room_id, "m.room.encrypted", payload, str(uuid4()))
+    answer = await client._send(RoomSendResponse, method, path, data, (room_id,))
+    event_id = getattr(answer, "event_id", None) or fail(f"send failed: {answer}")
+    print(event_id, flush=True)
+    await asyncio.sleep(float(seconds))
+    for sharing_with, to_device in shares:
+        method, path, data = Api.to_device(
+            client.access_token, "m.room.encrypted", to_device, uuid4())
+        await client._send(
+            ShareGroupSessionResponse, method, path, data, response_data=(room_id, sharing_with))
+    print("shared", flush=True)
+
+
 async def send_many(client, room_id, count):
     await in_room(client, room_id)
     await share_keys(client, room_id)
@@ -328,6 +363,8 @@ async def main(argv):
             await download(client, room_id, event_id, out)
         elif command == "send-kinds":
             await send_kinds(client, *rest)
+        elif command == "send-late":
+            await send_late(client, *rest)
         elif command == "send-many":
             await send_many(client, *rest)
         elif command == "read":

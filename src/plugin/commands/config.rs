@@ -4,13 +4,14 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Record, Signature, Span, Type, Value};
 
 use crate::client::ClientConfig;
+use crate::e2ee::DEFAULT_KEY_GRACE;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::{PluginConfig, device_name_or_default};
 use crate::plugin::oauth_login::CLIENT_URI;
 use crate::store::SecretsSetting;
 
 /// The settings, in the order `matrix config` shows them.
-const SETTINGS: [&str; 9] = [
+const SETTINGS: [&str; 10] = [
     "homeserver",
     "timeout",
     "allow_http",
@@ -20,6 +21,7 @@ const SETTINGS: [&str; 9] = [
     "device_name",
     "secrets",
     "e2ee_share",
+    "key_grace",
 ];
 
 /// `matrix config`: the plugin's settings in effect, their defaults, and where each came from.
@@ -156,6 +158,11 @@ impl SimplePluginCommand for Config {
                     span,
                 ),
                 Value::string("all", span),
+            ),
+            (
+                "key_grace",
+                duration(config.key_grace.unwrap_or(DEFAULT_KEY_GRACE)),
+                duration(DEFAULT_KEY_GRACE),
             ),
         ];
         let rows = rows

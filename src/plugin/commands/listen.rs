@@ -6,9 +6,11 @@ use nu_protocol::{
 };
 
 use super::{limit_flag, table_of, with_session};
+use crate::e2ee::DEFAULT_KEY_GRACE;
 use crate::listen::{DEFAULT_WAIT, ListenFilter, Position, Start};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
+use crate::plugin::config::{MAX_KEY_GRACE, PluginConfig};
 use crate::plugin::errors;
 use crate::plugin::listen::{Plan, Stream};
 use crate::plugin::room_arg::room_failure;
@@ -38,7 +40,7 @@ impl PluginCommand for Listen {
     fn extra_description(&self) -> &str {
         "Columns: time, room_id, room (alias or name), sender, type, msgtype, body, \
          formatted_body, event_id, reply_to, thread, relation, edits, latest_edit, url, info, \
-         redacted, redacts, reason, content, encrypted, verified, decrypt_error, ack (see \
+         redacted, redacts, reason, content, encrypted, verified, decrypt_error, authenticity, ack (see \
          `matrix messages` for what each holds). The server filters (by rooms, --type, --sender), and holds each /sync up to \
          --wait while nothing happens: an idle listener costs one request per wait. The \
          session's own events are left out unless --own. A failed request (a server restart, \
@@ -54,8 +56,12 @@ impl PluginCommand for Listen {
          saved session's device (its keys in a crypto store, made when it first meets \
          encryption) and filtered by their real type: encrypted is true, verified says \
          whether the sender's device is cross-signed by its owner. One that cannot be \
-         decrypted comes all the same, as m.room.encrypted with decrypt_error saying why, and \
-         the stream goes on."
+         decrypted because its room key has not come is held (up to --key-grace, 10 s by \
+         default) while later rows flow: its key is looked for in the key backup and asked of \
+         the account's other verified devices, and it comes decrypted once the key does. One \
+         that still cannot be decrypted comes all the same, as m.room.encrypted with \
+         decrypt_error saying why, and the stream goes on; if its key comes later (within the \
+         hour), it comes again, decrypted, with the same event_id."
     }
 
     fn signature(&self) -> Signature {
@@ -107,6 +113,12 @@ impl PluginCommand for Listen {
             None,
         )
         .named("limit", SyntaxShape::Int, "End after this many events.", None)
+        .named(
+            "key-grace",
+            SyntaxShape::Duration,
+            "How long an encrypted event whose room key has not come is held, while later ones flow, before it comes with its decrypt_error (default: the key_grace setting, else 10sec; 0sec: never held).",
+            None,
+        )
         .named(
             "wait",
             SyntaxShape::Duration,
@@ -214,6 +226,7 @@ impl PluginCommand for Listen {
             limit,
             keep_as,
             ack,
+            key_grace: key_grace_of(call, engine)?,
         };
         let stream = Stream::new(plugin, active, plan)?;
         Ok(PipelineData::list_stream(
@@ -235,6 +248,26 @@ fn wait_of(call: &EvaluatedCall) -> Result<Duration, LabeledError> {
         _ => Err(LabeledError::new("The wait is out of range")
             .with_label("between 1ms and 5min", wait.span)
             .with_help("e.g. --wait 30sec (how long the server holds a quiet request)")),
+    }
+}
+
+/// How long an event waits for its room key: `--key-grace`, else the `key_grace` setting, else
+/// the default.
+fn key_grace_of(call: &EvaluatedCall, engine: &EngineInterface) -> Result<Duration, LabeledError> {
+    let Some(grace) = call.get_flag::<Spanned<i64>>("key-grace")? else {
+        let config = PluginConfig::read(engine)?;
+        return Ok(config.key_grace.unwrap_or(DEFAULT_KEY_GRACE));
+    };
+    match u64::try_from(grace.item) {
+        Ok(nanos) if Duration::from_nanos(nanos) <= MAX_KEY_GRACE => {
+            Ok(Duration::from_nanos(nanos))
+        }
+        _ => Err(LabeledError::new("The key grace is out of range")
+            .with_label("between 0sec and 10min", grace.span)
+            .with_help(
+                "e.g. --key-grace 10sec: how long an encrypted event whose room key has not \
+                 come is held before it comes with its decrypt_error",
+            )),
     }
 }
 

@@ -43,15 +43,17 @@ impl PluginCommand for Messages {
          thread (its thread's root), relation (rel_type, event_id, key: reactions, edits, \
          threads), edits (the event an edit replaces), latest_edit, url (mxc:// of media), \
          info (its size, type), redacted (and reason), redacts (the event a redaction removes), reason, \
-         content, encrypted, verified, decrypt_error. `matrix listen` gives the same, with \
+         content, encrypted, verified, decrypt_error, authenticity. `matrix listen` gives the same, with \
          room and ack. By default the rows are messages (m.room.message); --type asks for \
          others: m.reaction, m.room.redaction, m.room.* or *. The rows stream in pages: the first of up to 100 (the first rows come at once), then \
          of up to 1000 (the most Synapse gives), no larger than --limit; 10,000 messages take \
          11 requests, and the pages already read are not kept. Messages of an end-to-end \
          encrypted room are decrypted with the room keys the saved session's device has \
          (encrypted: true; verified: whether the sender's device is cross-signed by its \
-         owner); one it has no key for keeps msgtype m.room.encrypted, no body, and says why \
-         in decrypt_error."
+         owner; authenticity: why not, e.g. a key from the key backup); a missing key is looked \
+         for in the key backup (one request per session) and asked of the account's other \
+         verified devices (a later run reads what they answered); one it still has no key \
+         for keeps msgtype m.room.encrypted, no body, and says why in decrypt_error."
     }
 
     fn signature(&self) -> Signature {
@@ -181,8 +183,8 @@ enum Sealed {
         plugin: MatrixPlugin,
         active: Box<Active>,
     },
-    /// With the device's crypto.
-    Open(Arc<Crypto>),
+    /// With the device's crypto (and the session, to look missing keys up).
+    Open(Arc<Crypto>, Box<Active>, Client),
     /// Not: why.
     Unavailable(String),
 }
@@ -198,13 +200,19 @@ impl Sealed {
         wanted: &ListenFilter,
     ) -> Result<(), Failure> {
         let sealed = messages.iter().any(|message| message.kind == ENCRYPTED);
-        if sealed && let Self::Later { plugin, active } = self {
-            let opened = plugin.crypto(active).and_then(|crypto| {
-                active.run(plugin, |client, token| crypto.catch_up(client, token))?;
-                Ok(crypto)
+        if sealed && matches!(self, Self::Later { .. }) {
+            let Self::Later { plugin, mut active } =
+                std::mem::replace(self, Self::Unavailable(String::new()))
+            else {
+                return Ok(());
+            };
+            let opened = plugin.crypto(&active).and_then(|crypto| {
+                active.run(&plugin, |client, token| crypto.catch_up(client, token))?;
+                let client = active.client(&plugin)?;
+                Ok((crypto, client))
             });
             *self = match opened {
-                Ok(crypto) => Self::Open(crypto),
+                Ok((crypto, client)) => Self::Open(crypto, active, client),
                 Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
                     Self::Unavailable(format!("{} ({})", err.problem, err.hint))
                 }
@@ -217,7 +225,10 @@ impl Sealed {
             };
         }
         match self {
-            Self::Open(crypto) => e2ee::decrypt_messages(crypto, room_id, messages),
+            Self::Open(crypto, active, client) => {
+                let reach = (&**crypto, &*client, &active.session.access_token);
+                e2ee::decrypt_messages(reach, room_id, messages);
+            }
             Self::Unavailable(why) => e2ee::mark_sealed(messages, why),
             Self::Later { .. } => {}
         }
@@ -327,6 +338,7 @@ impl Iterator for Pages {
             encrypted: message.encrypted,
             verified: message.verified,
             decrypt_error: message.decrypt_error,
+            authenticity: message.authenticity,
         }
         .into_record(self.span);
         Some(Value::record(record, self.span))

@@ -1,0 +1,108 @@
+//! The other person of the encryption tests as Element X is: matrix-sdk 0.18, driven through
+//! the project's own small client (`tests/peer`, built here on first use into its own target
+//! folder), one command per run, its device, store and sync position in a folder of its own.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output};
+use std::sync::Once;
+
+use super::{Synapse, root, scratch, unique_user};
+
+/// A matrix-sdk user (or a second device of one) on the test Synapse.
+pub struct Peer {
+    dir: PathBuf,
+    /// The user's ID.
+    pub user_id: String,
+}
+
+impl Peer {
+    /// Registers a new user on `hs` and logs matrix-sdk in with it, cross-signing set up as
+    /// Element X does. `excluding_insecure`: Element X's "exclude insecure devices" mode.
+    pub fn login(hs: &Synapse, prefix: &str, excluding_insecure: bool) -> Self {
+        let localpart = unique_user(prefix);
+        let password = format!("pw-{localpart}-5");
+        let user_id = hs.register(&localpart, &password);
+        let peer = Self {
+            dir: scratch(&format!("peer-{localpart}")),
+            user_id,
+        };
+        let mode = if excluding_insecure {
+            "insecure-excluded"
+        } else {
+            "all"
+        };
+        peer.run(&["login", &hs.url, &peer.user_id, &password, mode]);
+        peer
+    }
+
+    /// Logs matrix-sdk in as `user_id` (who has cross-signing and a recovery key already) on a
+    /// device of its own, and recovers with `recovery_key`: the device is cross-signed.
+    pub fn login_as(hs: &Synapse, user_id: &str, password: &str, recovery_key: &str) -> Self {
+        let peer = Self {
+            dir: scratch(&format!("peer-as-{}", unique_user("as"))),
+            user_id: user_id.to_owned(),
+        };
+        peer.run(&["login-as", &hs.url, user_id, password, recovery_key]);
+        peer
+    }
+
+    /// A new encrypted room (history shared with members), `invitees` invited (the room's
+    /// history shared with each first); its ID.
+    pub fn create_room(&self, invitees: &[&str]) -> String {
+        let mut args = vec!["create-room"];
+        args.extend(invitees);
+        self.run(&args).trim().to_owned()
+    }
+
+    /// Invites `user_id`, sharing the room's history with them first (MSC4268).
+    pub fn invite(&self, room_id: &str, user_id: &str) {
+        self.run(&["invite", room_id, user_id]);
+    }
+
+    /// Sends `text`; its event ID.
+    pub fn send(&self, room_id: &str, text: &str) -> String {
+        self.run(&["send", room_id, text]).trim().to_owned()
+    }
+
+    /// Syncs for `seconds` in the background (answering key requests, taking keys).
+    pub fn serve(&self, seconds: u32) -> Child {
+        command()
+            .arg(&self.dir)
+            .args(["serve", &seconds.to_string()])
+            .spawn()
+            .expect("matrix-peer starts")
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output: Output = command()
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("matrix-peer runs");
+        assert!(
+            output.status.success(),
+            "matrix-peer {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+/// The peer's command, built first (once per test process; at once when it is up to date).
+fn command() -> Command {
+    static BUILT: Once = Once::new();
+    let manifest = root().join("tests/peer/Cargo.toml");
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--locked", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "tests/peer does not build");
+    });
+    let mut command = Command::new(root().join("tests/peer/target/debug/matrix-peer"));
+    command.env("no_proxy", "127.0.0.1,localhost");
+    command.env("RUST_LOG", "off");
+    command
+}
