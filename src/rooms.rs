@@ -356,6 +356,36 @@ impl Client {
             .map(str::to_owned);
         Ok(MessagesPage { messages, next })
     }
+
+    /// Who invited `user_id` into `room_id`, once they joined: the sender of the invitation
+    /// their latest membership event replaced (its `unsigned.prev_sender`); `None` when they
+    /// joined uninvited. One `GET /rooms/{roomId}/messages`, the newest membership event of
+    /// theirs.
+    pub fn inviter(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, Error> {
+        check_room(room_id)?;
+        let filter = json!({"types": ["m.room.member"], "senders": [user_id]});
+        let query = [
+            ("dir".to_owned(), "b".to_owned()),
+            ("limit".to_owned(), "1".to_owned()),
+            ("filter".to_owned(), filter.to_string()),
+        ];
+        let answer = self
+            .request_at(token, Method::Get, &["rooms", room_id, "messages"], &query, None)?
+            .json()?;
+        let joined = &answer["chunk"][0];
+        let unsigned = &joined["unsigned"];
+        let invited = joined["state_key"] == user_id
+            && joined["content"]["membership"] == "join"
+            && unsigned["prev_content"]["membership"] == "invite";
+        Ok(invited
+            .then(|| unsigned["prev_sender"].as_str().map(str::to_owned))
+            .flatten())
+    }
 }
 
 /// Checks that `room` looks like a room ID (`!…`) or alias (`#…`), before anything is sent.

@@ -12,6 +12,7 @@ use serde_json::Value as JsonValue;
 
 use support::bot::{Bot, dm, row_of};
 use support::nio::Nio;
+use support::peer::Peer;
 use support::synapse;
 
 /// The rows a listener printed (one JSON line each, on stderr) up to one whose body is `body`.
@@ -128,4 +129,140 @@ fn a_listener_killed_while_an_event_is_held_delivers_it_on_the_next_run() {
         assert_eq!(held["decrypt_error"], JsonValue::Null, "ack {ack}: {held}");
         drop(second);
     }
+}
+
+#[test]
+fn a_key_only_in_the_backup_is_looked_up_once_per_session_and_marked_so() {
+    let bot = Bot::new("inbackup");
+    let nio = Nio::login(synapse(), "inbackup-nio");
+    let room = dm(&bot, &nio);
+    let key =
+        bot.ok("matrix e2ee bootstrap --session bot | get recovery_key | matrix token reveal");
+    // Three messages under one room key, which only the first device gets.
+    nio.send_many(&room, 3);
+    // The bot's second device, made and recovered before the first device backs that key up.
+    bot.login("bot2", "");
+    bot.ok(&format!("'{key}' | matrix e2ee recover --session bot2 | ignore"));
+    // The first device reads them, and backs their key up.
+    let first = bot.json(&format!("matrix messages '{room}' --session bot | get body"));
+    assert_eq!(first.as_array().map(Vec::len), Some(3), "{first}");
+    // Synapse's access log: each request, by whom.
+    let log = synapse().dir.join("homeserver.log");
+    let lookups = || {
+        std::fs::read_to_string(&log)
+            .expect("Synapse's log")
+            .lines()
+            .filter(|line| {
+                line.contains(&format!("{{{}}}", bot.user_id))
+                    && line.contains("\"GET /_matrix/client/v3/room_keys/keys/!")
+            })
+            .count()
+    };
+    let before = lookups();
+    let rows = bot.json(&format!(
+        "matrix messages '{room}' --session bot2 | select body decrypt_error verified authenticity"
+    ));
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in rows {
+        assert!(row["body"].as_str().is_some_and(|body| body.starts_with("burst")), "{row}");
+        assert_eq!(row["verified"], false, "{row}");
+        let why = row["authenticity"].as_str().unwrap_or_default();
+        assert!(why.contains("key backup"), "{row}");
+    }
+    assert_eq!(lookups() - before, 1, "one backup request for the one session");
+    // Read again: the key is the device's own now, nothing is asked.
+    bot.ok(&format!("matrix messages '{room}' --session bot2 | ignore"));
+    assert_eq!(lookups() - before, 1, "the backup asked again");
+}
+
+#[test]
+fn a_key_withheld_from_a_device_not_cross_signed_says_so_and_bootstrap_is_the_way_out() {
+    let bot = Bot::new("withheld");
+    bot.ok("matrix e2ee status --session bot | ignore");
+    // Element X in "exclude insecure devices" mode.
+    let strict = Peer::login(synapse(), "strict", true);
+    let room = strict.create_room(&[&bot.user_id]);
+    bot.ok(&format!("matrix join '{room}' --session bot | ignore"));
+    strict.send(&room, "not for devices their owner did not sign");
+    let rows = bot.json(&format!(
+        "matrix messages '{room}' --session bot | select type decrypt_error"
+    ));
+    let why = rows[0]["decrypt_error"].as_str().unwrap_or_default();
+    assert!(why.contains("withheld"), "{rows}");
+    assert!(why.contains("matrix e2ee bootstrap"), "{rows}");
+    assert_eq!(rows[0]["type"], "m.room.encrypted", "{rows}");
+    // The way out the row gives.
+    bot.ok("matrix e2ee bootstrap --session bot | ignore");
+    strict.send(&room, "for a cross-signed device");
+    let bodies = bot.json(&format!(
+        "matrix messages '{room}' --session bot | where decrypt_error == null | get body"
+    ));
+    assert_eq!(bodies, serde_json::json!(["for a cross-signed device"]));
+}
+
+#[test]
+fn the_history_an_inviter_shares_is_read_after_joining() {
+    let bot = Bot::new("history");
+    // matrix-sdk shares history only with devices their owner cross-signed.
+    bot.ok("matrix e2ee bootstrap --session bot | ignore");
+    let inviter = Peer::login(synapse(), "inviter", false);
+    let room = inviter.create_room(&[]);
+    inviter.send(&room, "history one");
+    inviter.send(&room, "history two");
+    // matrix-sdk shares the room's history with the bot as it invites it (MSC4268).
+    inviter.invite(&room, &bot.user_id);
+    bot.ok(&format!("matrix join '{room}' --session bot | ignore"));
+    let rows = bot.json(&format!(
+        "matrix messages '{room}' --session bot | select body decrypt_error authenticity"
+    ));
+    let bodies: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["history two", "history one"], "{rows}");
+    assert!(
+        rows[0]["authenticity"].as_str().is_some_and(|why| why.contains("forwarded")),
+        "{rows}"
+    );
+}
+
+#[test]
+fn a_key_only_another_own_device_has_is_asked_for_and_comes_from_it() {
+    let bot = Bot::new("askkey");
+    let nio = Nio::login(synapse(), "askkey-nio");
+    let room = dm(&bot, &nio);
+    let key =
+        bot.ok("matrix e2ee bootstrap --session bot | get recovery_key | matrix token reveal");
+    // matrix-sdk logged in as the bot, cross-signed with the recovery key: Element X of the
+    // bot's operator.
+    let element = Peer::login_as(synapse(), &bot.user_id, &bot.password, &key);
+    nio.send(&room, "only the other devices have it");
+    // No backup to find it in: only a key request can bring it to a new device.
+    let version = bot.ok("matrix api /_matrix/client/v3/room_keys/version --session bot | get version");
+    bot.ok(&format!(
+        "matrix api /_matrix/client/v3/room_keys/version/{version} --method DELETE --session bot | ignore"
+    ));
+    bot.login("bot2", "");
+    bot.ok(&format!("'{key}' | matrix e2ee recover --session bot2 | ignore"));
+    let mut serving = element.serve(60);
+    let started = Instant::now();
+    let row = loop {
+        let rows = bot.json(&format!(
+            "matrix messages '{room}' --session bot2 | select body decrypt_error authenticity"
+        ));
+        if rows[0]["decrypt_error"].is_null() || started.elapsed() > Duration::from_secs(45) {
+            break rows[0].clone();
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let _ = serving.kill();
+    let _ = serving.wait();
+    assert_eq!(row["body"], "only the other devices have it", "{row}");
+    assert!(
+        row["authenticity"].as_str().is_some_and(|why| why.contains("forwarded")),
+        "{row}"
+    );
 }

@@ -12,6 +12,7 @@
 
 mod attachments;
 mod events;
+mod history;
 mod late;
 mod missing;
 mod outgoing;

@@ -24,7 +24,7 @@ use crate::session::Session;
 pub(crate) type OpenCryptos = Arc<Mutex<HashMap<std::path::PathBuf, Arc<Crypto>>>>;
 
 /// Whether a session's device has a crypto store (it took part in encryption before).
-fn has_store(session: &Session) -> bool {
+pub(crate) fn has_store(session: &Session) -> bool {
     store_dir_of(session).is_ok_and(|dir| dir.exists())
 }
 
@@ -248,7 +248,7 @@ impl ListenCrypto {
 }
 
 /// A failure in a few words, for a note.
-fn describe(failure: &Failure) -> String {
+pub(crate) fn describe(failure: &Failure) -> String {
     match failure {
         Failure::Request(err) => err.to_string(),
         Failure::Store(err) => err.to_string(),

@@ -100,6 +100,11 @@ impl Nio {
         })
     }
 
+    /// Sends `burst 1` ... `burst COUNT` to `room_id`, all under one room key.
+    pub fn send_many(&self, room_id: &str, count: u32) {
+        self.run(&["send-many", room_id, &count.to_string()]);
+    }
+
     /// Sends `text` to `room_id` under a new room key that the members' devices get only
     /// `seconds` later; returns the event ID at once, and the run, which ends once the key is
     /// given (its stdout: the event ID, then `shared`).

@@ -6,6 +6,7 @@ use nu_protocol::{
 use super::with_session;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
+use crate::plugin::e2ee::{describe as describe_failure, has_store};
 use crate::plugin::errors;
 use crate::plugin::room_arg::{room_arg, room_failure};
 use crate::rooms::check_room;
@@ -79,9 +80,46 @@ impl SimplePluginCommand for Join {
         let room_id = active
             .run(plugin, |client, token| client.join(token, &room.item))
             .map_err(|err| room_failure(err, &room, &blame))?;
+        if active.saved_as.is_some() && (invited_to_encrypted(input) || has_store(&active.session))
+        {
+            import_history(plugin, &mut active, &room_id, input);
+        }
         let mut record = Record::new();
         record.push("room_id", Value::string(room_id, call.head));
         Ok(Value::record(record, call.head))
+    }
+}
+
+/// The room keys of the history the inviter shared (MSC4268), imported once the room is
+/// joined: the inviter is the sender of the piped invitation, else asked of the server. A
+/// failure leaves the join done, and is said on stderr.
+fn import_history(plugin: &MatrixPlugin, active: &mut Active, room_id: &str, input: &Value) {
+    let piped = match input {
+        Value::Record { val, .. } => val
+            .get("sender")
+            .and_then(|sender| sender.as_str().ok())
+            .map(str::to_owned),
+        _ => None,
+    };
+    let me = active.session.user_id.as_str().to_owned();
+    let imported = plugin.crypto(active).and_then(|crypto| {
+        let inviter = match &piped {
+            Some(inviter) if invited_to_encrypted(input) => Some(inviter.clone()),
+            _ => active.run(plugin, |client, token| client.inviter(token, room_id, &me))?,
+        };
+        let Some(inviter) = inviter else {
+            return Ok(None);
+        };
+        active.run(plugin, |client, token| {
+            crypto.import_history(client, token, room_id, &inviter)
+        })
+    });
+    if let Err(err) = imported {
+        eprintln!(
+            "matrix join: the room's earlier messages shared by the inviter were not imported \
+             ({}); they may stay unreadable",
+            describe_failure(&err)
+        );
     }
 }
 
