@@ -375,7 +375,13 @@ impl Client {
             ("filter".to_owned(), filter.to_string()),
         ];
         let answer = self
-            .request_at(token, Method::Get, &["rooms", room_id, "messages"], &query, None)?
+            .request_at(
+                token,
+                Method::Get,
+                &["rooms", room_id, "messages"],
+                &query,
+                None,
+            )?
             .json()?;
         let joined = &answer["chunk"][0];
         let unsigned = &joined["unsigned"];

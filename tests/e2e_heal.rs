@@ -142,9 +142,13 @@ fn a_key_only_in_the_backup_is_looked_up_once_per_session_and_marked_so() {
     nio.send_many(&room, 3);
     // The bot's second device, made and recovered before the first device backs that key up.
     bot.login("bot2", "");
-    bot.ok(&format!("'{key}' | matrix e2ee recover --session bot2 | ignore"));
+    bot.ok(&format!(
+        "'{key}' | matrix e2ee recover --session bot2 | ignore"
+    ));
     // The first device reads them, and backs their key up.
-    let first = bot.json(&format!("matrix messages '{room}' --session bot | get body"));
+    let first = bot.json(&format!(
+        "matrix messages '{room}' --session bot | get body"
+    ));
     assert_eq!(first.as_array().map(Vec::len), Some(3), "{first}");
     // Synapse's access log: each request, by whom.
     let log = synapse().dir.join("homeserver.log");
@@ -165,12 +169,21 @@ fn a_key_only_in_the_backup_is_looked_up_once_per_session_and_marked_so() {
     let rows = rows.as_array().expect("rows");
     assert_eq!(rows.len(), 3, "{rows:?}");
     for row in rows {
-        assert!(row["body"].as_str().is_some_and(|body| body.starts_with("burst")), "{row}");
+        assert!(
+            row["body"]
+                .as_str()
+                .is_some_and(|body| body.starts_with("burst")),
+            "{row}"
+        );
         assert_eq!(row["verified"], false, "{row}");
         let why = row["authenticity"].as_str().unwrap_or_default();
         assert!(why.contains("key backup"), "{row}");
     }
-    assert_eq!(lookups() - before, 1, "one backup request for the one session");
+    assert_eq!(
+        lookups() - before,
+        1,
+        "one backup request for the one session"
+    );
     // Read again: the key is the device's own now, nothing is asked.
     bot.ok(&format!("matrix messages '{room}' --session bot2 | ignore"));
     assert_eq!(lookups() - before, 1, "the backup asked again");
@@ -202,7 +215,7 @@ fn a_key_withheld_from_a_device_not_cross_signed_says_so_and_bootstrap_is_the_wa
 }
 
 #[test]
-fn the_history_an_inviter_shares_is_read_after_joining() {
+fn the_history_an_inviter_shares_is_read_after_joining_from_the_invitation_row() {
     let bot = Bot::new("history");
     // matrix-sdk shares history only with devices their owner cross-signed.
     bot.ok("matrix e2ee bootstrap --session bot | ignore");
@@ -212,7 +225,10 @@ fn the_history_an_inviter_shares_is_read_after_joining() {
     inviter.send(&room, "history two");
     // matrix-sdk shares the room's history with the bot as it invites it (MSC4268).
     inviter.invite(&room, &bot.user_id);
-    bot.ok(&format!("matrix join '{room}' --session bot | ignore"));
+    // As a bot joins: the invitation row of its listener (a device with a store: it decrypts).
+    bot.ok(
+        "matrix listen --invites --once --session bot | where type == invite | first | matrix join --session bot | ignore",
+    );
     let rows = bot.json(&format!(
         "matrix messages '{room}' --session bot | select body decrypt_error authenticity"
     ));
@@ -224,9 +240,20 @@ fn the_history_an_inviter_shares_is_read_after_joining() {
         .collect();
     assert_eq!(bodies, ["history two", "history one"], "{rows}");
     assert!(
-        rows[0]["authenticity"].as_str().is_some_and(|why| why.contains("forwarded")),
+        rows[0]["authenticity"]
+            .as_str()
+            .is_some_and(|why| why.contains("forwarded")),
         "{rows}"
     );
+    // Joined by room ID, not from the row: the inviter is asked of the server.
+    let other = inviter.create_room(&[]);
+    inviter.send(&other, "history three");
+    inviter.invite(&other, &bot.user_id);
+    bot.ok(&format!("matrix join '{other}' --session bot | ignore"));
+    let bodies = bot.json(&format!(
+        "matrix messages '{other}' --session bot | get body"
+    ));
+    assert_eq!(bodies, serde_json::json!(["history three"]));
 }
 
 #[test]
@@ -241,12 +268,15 @@ fn a_key_only_another_own_device_has_is_asked_for_and_comes_from_it() {
     let element = Peer::login_as(synapse(), &bot.user_id, &bot.password, &key);
     nio.send(&room, "only the other devices have it");
     // No backup to find it in: only a key request can bring it to a new device.
-    let version = bot.ok("matrix api /_matrix/client/v3/room_keys/version --session bot | get version");
+    let version =
+        bot.ok("matrix api /_matrix/client/v3/room_keys/version --session bot | get version");
     bot.ok(&format!(
         "matrix api /_matrix/client/v3/room_keys/version/{version} --method DELETE --session bot | ignore"
     ));
     bot.login("bot2", "");
-    bot.ok(&format!("'{key}' | matrix e2ee recover --session bot2 | ignore"));
+    bot.ok(&format!(
+        "'{key}' | matrix e2ee recover --session bot2 | ignore"
+    ));
     let mut serving = element.serve(60);
     let started = Instant::now();
     let row = loop {
@@ -262,7 +292,9 @@ fn a_key_only_another_own_device_has_is_asked_for_and_comes_from_it() {
     let _ = serving.wait();
     assert_eq!(row["body"], "only the other devices have it", "{row}");
     assert!(
-        row["authenticity"].as_str().is_some_and(|why| why.contains("forwarded")),
+        row["authenticity"]
+            .as_str()
+            .is_some_and(|why| why.contains("forwarded")),
         "{row}"
     );
 }

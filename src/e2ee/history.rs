@@ -5,8 +5,8 @@
 //! decrypted and imported, as matrix-sdk does: only the inviter's, only from a device its owner
 //! cross-signed (the crate's rule); the keys it brings show as from a forwarded source.
 
-use matrix_sdk_crypto::types::room_history::RoomKeyBundle;
 use matrix_sdk_crypto::types::requests::AnyOutgoingRequest;
+use matrix_sdk_crypto::types::room_history::RoomKeyBundle;
 use ruma::{RoomId, UserId};
 
 use super::outgoing::send_one;

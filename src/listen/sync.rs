@@ -101,6 +101,9 @@ impl ListenFilter {
     }
 }
 
+/// The `type` of an invitation row.
+pub const INVITE: &str = "invite";
+
 /// The event types that name a room: its alias, its name, its members (heroes).
 const NAMING_TYPES: [&str; 3] = ["m.room.member", "m.room.name", "m.room.canonical_alias"];
 
@@ -318,10 +321,10 @@ impl ListenFilter {
 
 impl ListenFilter {
     /// Whether an event is kept once decryption had its turn: one that came in the clear, one
-    /// not decrypted (an error, a redacted one: its real type is unknown), or one whose real
-    /// type is listened for.
+    /// not decrypted (an error, a redacted one: its real type is unknown), one whose real
+    /// type is listened for, or an invitation (its `encrypted` says the room is).
     pub fn keeps_opened(&self, encrypted: bool, kind: &str) -> bool {
-        !encrypted || kind == ENCRYPTED || self.types_match(kind)
+        !encrypted || kind == ENCRYPTED || kind == INVITE || self.types_match(kind)
     }
 
     /// Whether an event of the server's is kept: a type listened for, or an encrypted one to
@@ -384,7 +387,7 @@ fn invites_of(invited: &JsonValue, room_names: &mut BTreeMap<String, String>) ->
                 room_id: room_id.clone(),
                 event_id: None,
                 sender: member["sender"].as_str()?.to_owned(),
-                kind: "invite".to_owned(),
+                kind: INVITE.to_owned(),
                 time: SystemTime::now(),
                 content: member["content"].clone(),
                 unsigned: JsonValue::Null,
@@ -458,6 +461,19 @@ mod tests {
             .filter_map(|event| event.event_id)
             .collect();
         assert_eq!(ids, ["b1", "a1", "a2", "b2", "a3"]);
+    }
+
+    #[test]
+    fn after_decryption_an_invitation_to_an_encrypted_room_is_kept() {
+        let filter = ListenFilter {
+            invites: true,
+            encrypted: true,
+            ..ListenFilter::default()
+        };
+        assert!(filter.keeps_opened(true, INVITE));
+        assert!(filter.keeps_opened(true, ENCRYPTED));
+        assert!(filter.keeps_opened(true, "m.room.message"));
+        assert!(!filter.keeps_opened(true, "m.reaction"));
     }
 
     #[test]
