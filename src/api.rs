@@ -120,6 +120,24 @@ impl Client {
         }))
     }
 
+    /// The room that a [`Client::request`] of `method` to `path` would invite someone to
+    /// (`POST rooms/<room>/invite`), read as the URL would go out: `None` when it invites no
+    /// one. Before an invitation, the room's history is shared (MSC4268).
+    pub fn invite_of(&self, method: Method, path: &str) -> Result<Option<String>, Error> {
+        if method != Method::Post {
+            return Ok(None);
+        }
+        let Some(rest) = self.client_api_segments(path)? else {
+            return Ok(None);
+        };
+        Ok(match rest.as_slice() {
+            [.., rooms, room, invite] if rooms == "rooms" && invite == "invite" => {
+                Some(room.clone())
+            }
+            _ => None,
+        })
+    }
+
     /// The room alias a [`Client::request`] to `path` names where a room ID belongs
     /// (`rooms/#ops:example.org/invite`), read as the URL would go out: endpoints under
     /// `/rooms/` take a room ID only, so `matrix api` resolves the alias first, as `matrix

@@ -298,3 +298,28 @@ fn a_key_only_another_own_device_has_is_asked_for_and_comes_from_it() {
         "{row}"
     );
 }
+
+#[test]
+fn an_invitation_through_matrix_api_shares_the_rooms_history_unless_turned_off() {
+    let bot = Bot::new("sharer");
+    // History goes only to devices their owner cross-signed, from a user with cross-signing.
+    bot.ok("matrix e2ee bootstrap --session bot | ignore");
+    let create = "matrix api /_matrix/client/v3/createRoom --data {preset: private_chat, initial_state: [{type: m.room.encryption, state_key: '', content: {algorithm: m.megolm.v1.aes-sha2}}]} --session bot | get room_id";
+    for share in [true, false] {
+        let guest = Peer::login(synapse(), "guest", false);
+        let room = bot.ok(create);
+        let settings = format!("$env.config.plugins.matrix = {{share_history: {share}}}");
+        bot.ok(&format!(
+            "{settings}; matrix send '{room}' 'said before' --session bot | ignore; matrix api /_matrix/client/v3/rooms/{room}/invite --data {{user_id: '{}'}} --session bot | ignore",
+            guest.user_id
+        ));
+        guest.join(&room);
+        let read = guest.read(&room);
+        let said = Some("said before".to_owned());
+        assert_eq!(
+            read.contains(&said),
+            share,
+            "share_history {share}: {read:?}"
+        );
+    }
+}

@@ -4,15 +4,24 @@
 //! keeps. Once this user joined, the bundle of the one who invited them is downloaded,
 //! decrypted and imported, as matrix-sdk does: only the inviter's, only from a device its owner
 //! cross-signed (the crate's rule); the keys it brings show as from a forwarded source.
+//!
+//! The other way, as matrix-sdk does by default: before this user invites someone, the room
+//! keys this device holds for the room's history are shared with the invitee's cross-signed
+//! devices the same way, when the room's history visibility lets new members read it
+//! (`shared` or `world_readable`) and this user has cross-signing.
 
+use std::sync::Arc;
+
+use matrix_sdk_crypto::CollectStrategy;
+use matrix_sdk_crypto::types::events::room_key_bundle::RoomKeyBundleContent;
 use matrix_sdk_crypto::types::requests::AnyOutgoingRequest;
 use matrix_sdk_crypto::types::room_history::RoomKeyBundle;
 use ruma::{RoomId, UserId};
 
-use super::outgoing::send_one;
-use super::{Crypto, crypto_failed, decrypt_attachment};
-use crate::client::Client;
-use crate::error::{Error, InputError};
+use super::outgoing::{claim_sessions, send_one, send_to_device};
+use super::{Crypto, ShareWith, crypto_failed, decrypt_attachment, encrypt_attachment};
+use crate::client::{Client, Method};
+use crate::error::{Error, ErrorCode, InputError};
 use crate::media::Mxc;
 use crate::secret::AccessToken;
 
@@ -67,6 +76,112 @@ impl Crypto {
                 .await
                 .map_err(crypto_failed)?;
             Ok(Some(shared))
+        })
+    }
+}
+
+/// Whether a room's history visibility lets a member read what was said before they joined:
+/// `shared` (the spec's default when the room says nothing) or `world_readable`.
+pub fn history_is_shared(visibility: Option<&str>) -> bool {
+    !matches!(visibility, Some("joined" | "invited"))
+}
+
+impl Crypto {
+    /// Shares the room keys of `room_id`'s history that this device holds with `invitee`'s
+    /// devices their owner cross-signed, before they are invited (MSC4268, as matrix-sdk does):
+    /// the keys uploaded as an encrypted file, its location sent to each device in an
+    /// `m.room_key_bundle` to-device message. How many keys were shared; none when the room's
+    /// history visibility is `joined` or `invited`, when this user has no cross-signing (the
+    /// invitee could not tell whose keys they are), or when the device holds none.
+    pub fn share_history(
+        &self,
+        client: &Client,
+        token: &AccessToken,
+        room_id: &str,
+        invitee: &str,
+    ) -> Result<usize, Error> {
+        let (Ok(room_id), Ok(invitee)) = (RoomId::parse(room_id), UserId::parse(invitee)) else {
+            return Err(Error::Input(InputError::new(
+                format!("'{room_id}' or '{invitee}' is not a room or user ID"),
+                "give a room ID (!…) and a user ID (@…)",
+            )));
+        };
+        let visibility = match client.call(
+            Method::Get,
+            &[
+                "rooms",
+                room_id.as_str(),
+                "state",
+                "m.room.history_visibility",
+                "",
+            ],
+            Some(token),
+            None,
+            &[],
+        ) {
+            Ok(answer) => answer
+                .object
+                .get("history_visibility")
+                .and_then(|value| value.as_str())
+                .map(str::to_owned),
+            Err(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => None,
+            Err(err) => return Err(err),
+        };
+        if !history_is_shared(visibility.as_deref()) {
+            return Ok(0);
+        }
+        let share = self.share;
+        self.locked(async |machine| {
+            let own = machine
+                .get_identity(machine.user_id(), None)
+                .await
+                .map_err(crypto_failed)?;
+            if own.is_none() {
+                return Ok(0);
+            }
+            let bundle = machine
+                .store()
+                .build_room_key_bundle(&room_id)
+                .await
+                .map_err(crypto_failed)?;
+            if bundle.is_empty() {
+                return Ok(0);
+            }
+            let shared = bundle.room_keys.len();
+            let json = serde_json::to_vec(&bundle).map_err(crypto_failed)?;
+            let (sealed, mut file) = encrypt_attachment(&json);
+            let mxc = client.upload(token, Arc::from(sealed), "application/octet-stream", None)?;
+            file["url"] = serde_json::Value::from(mxc);
+            let file = serde_json::from_value(file).map_err(crypto_failed)?;
+            // The invitee's devices as they are now, and an Olm channel to each.
+            let (request_id, query) = machine.query_keys_for_users([invitee.as_ref()]);
+            if !query.device_keys.is_empty() {
+                let query = AnyOutgoingRequest::KeysQuery(query);
+                send_one(machine, client, token, &request_id, &query).await?;
+            }
+            if let Some((request_id, claim)) = machine
+                .get_missing_sessions([invitee.as_ref()].into_iter())
+                .await
+                .map_err(crypto_failed)?
+            {
+                claim_sessions(machine, client, token, &request_id, &claim).await?;
+            }
+            let strategy = match share {
+                ShareWith::All => CollectStrategy::IdentityBasedStrategy,
+                ShareWith::Verified => CollectStrategy::OnlyTrustedDevices,
+            };
+            let content = RoomKeyBundleContent {
+                room_id: room_id.clone(),
+                file,
+            };
+            let requests = machine
+                .share_room_key_bundle_data(&invitee, &strategy, content)
+                .await
+                .map_err(crypto_failed)?;
+            for request in &requests {
+                send_to_device(machine, client, token, request).await?;
+            }
+            Ok(shared)
         })
     }
 }

@@ -13,6 +13,7 @@
 //!     e2ee_share: all                          # room keys to: all devices, or verified ones
 //!     key_grace: 10sec                         # how long a listener holds an event whose
 //!                                              # room key has not come (0sec: never)
+//!     share_history: true                      # an invitation shares the room's history
 //! }
 //! ```
 
@@ -26,7 +27,7 @@ use crate::ids::homeserver_url;
 use crate::store::SecretsSetting;
 
 /// The plugin's configuration, checked.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct PluginConfig {
     /// A default homeserver base URL, with the span of its value.
     pub homeserver: Option<Spanned<String>>,
@@ -43,6 +44,23 @@ pub(crate) struct PluginConfig {
     /// How long `matrix listen` holds an encrypted event whose room key has not come; `None`:
     /// the default ([`crate::e2ee::DEFAULT_KEY_GRACE`]).
     pub key_grace: Option<Duration>,
+    /// Whether `matrix api`'s invitations to an encrypted room share its history first.
+    pub share_history: bool,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        Self {
+            homeserver: None,
+            client: ClientConfig::default(),
+            oauth_client_uri: None,
+            device_name: None,
+            secrets: SecretsSetting::default(),
+            e2ee_share_verified: false,
+            key_grace: None,
+            share_history: true,
+        }
+    }
 }
 
 /// The longest a listener holds an event waiting for its room key (`key_grace`, `--key-grace`).
@@ -72,7 +90,7 @@ pub(crate) fn device_name_or_default(config: &PluginConfig, given: Option<String
 }
 
 const KEYS: &str = "homeserver, timeout, allow_http, ca_file, max_rate_limit_wait, \
-    oauth_client_uri, device_name, secrets, e2ee_share, key_grace";
+    oauth_client_uri, device_name, secrets, e2ee_share, key_grace, share_history";
 
 impl PluginConfig {
     /// Reads `$env.config.plugins.matrix`. A bad value is an error naming its key.
@@ -139,6 +157,19 @@ impl PluginConfig {
                             )
                         })?,
                     };
+                }
+                "share_history" => {
+                    config.share_history = value.as_bool().map_err(|_| {
+                        bad(
+                            key,
+                            span,
+                            format!("is {}, not true or false", value.get_type()),
+                            "true: an invitation to an encrypted room shares the room keys of \
+                             its history with the invitee first (as Element X does); false: \
+                             never"
+                                .into(),
+                        )
+                    })?;
                 }
                 "key_grace" => {
                     config.key_grace = Some(match value {

@@ -64,6 +64,22 @@ impl Peer {
         self.run(&["send", room_id, text]).trim().to_owned()
     }
 
+    /// Joins `room_id`, importing the history its inviter shared.
+    pub fn join(&self, room_id: &str) {
+        self.run(&["join", room_id]);
+    }
+
+    /// The bodies of the room's messages, newest first (`None`: not decrypted).
+    pub fn read(&self, room_id: &str) -> Vec<Option<String>> {
+        self.run(&["read", room_id])
+            .lines()
+            .map(|line| {
+                let row: serde_json::Value = serde_json::from_str(line).expect("JSON");
+                row["body"].as_str().map(str::to_owned)
+            })
+            .collect()
+    }
+
     /// Syncs for `seconds` in the background (answering key requests, taking keys).
     pub fn serve(&self, seconds: u32) -> Child {
         command()

@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::completion::{self, SessionArg};
+use crate::plugin::config::PluginConfig;
 use crate::plugin::json;
 use crate::plugin::room_arg::room_failure;
 use crate::rooms::new_transaction_id;
@@ -173,6 +174,16 @@ impl SimplePluginCommand for Api {
         let alias = client
             .alias_in_rooms_path(&path.item)
             .map_err(path_failed)?;
+        let invited = client.invite_of(method, &path.item).map_err(path_failed)?;
+        let invitee = body
+            .as_ref()
+            .and_then(|body| body["user_id"].as_str())
+            .map(str::to_owned);
+        if let (Some(room), Some(invitee)) = (invited, invitee)
+            && PluginConfig::read(engine)?.share_history
+        {
+            share_history_with(plugin, &mut active, &room, &invitee);
+        }
         if let Some(sent) = sent.filter(|_| !plaintext) {
             let user_id = active.session.user_id.to_string();
             let device = plugin.device_hook(&active);
@@ -261,6 +272,37 @@ impl SimplePluginCommand for Api {
 }
 
 /// The request body from `--data`: a record or list as JSON, or a string that holds JSON.
+/// Before `invitee` is invited to `room` of an encrypted room: the room's history shared with
+/// them as matrix-sdk shares it (the `share_history` setting, on by default; a saved session's
+/// device). A failure is said on stderr and the invitation goes on.
+fn share_history_with(plugin: &MatrixPlugin, active: &mut Active, room: &str, invitee: &str) {
+    if active.saved_as.is_none() {
+        return;
+    }
+    let user_id = active.session.user_id.to_string();
+    let device = plugin.device_hook(active);
+    let shared = active
+        .run(plugin, |client, token| {
+            plugin.room_to_send_to(client, token, &user_id, room, device.clone())
+        })
+        .and_then(|(room_id, encrypted)| {
+            if !encrypted {
+                return Ok(0);
+            }
+            let crypto = plugin.crypto(active)?;
+            active.run(plugin, |client, token| {
+                crypto.share_history(client, token, &room_id, invitee)
+            })
+        });
+    if let Err(err) = shared {
+        eprintln!(
+            "matrix api: the room's history was not shared with {invitee} ({}); the invitation \
+             goes on",
+            crate::plugin::e2ee::describe(&err)
+        );
+    }
+}
+
 fn body_of(data: &Value) -> Result<serde_json::Value, LabeledError> {
     match data {
         Value::String { val, .. } => serde_json::from_str(val).map_err(|err| {

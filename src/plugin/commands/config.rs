@@ -11,7 +11,7 @@ use crate::plugin::oauth_login::CLIENT_URI;
 use crate::store::SecretsSetting;
 
 /// The settings, in the order `matrix config` shows them.
-const SETTINGS: [&str; 10] = [
+const SETTINGS: [&str; 11] = [
     "homeserver",
     "timeout",
     "allow_http",
@@ -22,6 +22,7 @@ const SETTINGS: [&str; 10] = [
     "secrets",
     "e2ee_share",
     "key_grace",
+    "share_history",
 ];
 
 /// `matrix config`: the plugin's settings in effect, their defaults, and where each came from.
@@ -163,6 +164,11 @@ impl SimplePluginCommand for Config {
                 "key_grace",
                 duration(config.key_grace.unwrap_or(DEFAULT_KEY_GRACE)),
                 duration(DEFAULT_KEY_GRACE),
+            ),
+            (
+                "share_history",
+                Value::bool(config.share_history, span),
+                Value::bool(true, span),
             ),
         ];
         let rows = rows

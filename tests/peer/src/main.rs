@@ -13,6 +13,10 @@
 //!                                         prints the room ID
 //! matrix-peer DIR invite ROOM USER     -> invites USER, sharing the room's history first
 //! matrix-peer DIR send ROOM TEXT       -> prints the event ID
+//! matrix-peer DIR join ROOM            -> joins, importing the history the inviter shared
+//! matrix-peer DIR read ROOM            -> the room's messages, newest first, one JSON line
+//!                                         each: {"event_id", "body"} (body null when it
+//!                                         could not be decrypted)
 //! matrix-peer DIR serve SECONDS        -> syncs for that long: answers key requests, takes keys
 //! ```
 //!
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::room::MessagesOptions;
 use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
 use matrix_sdk::ruma::api::client::uiaa::{
     AuthData, MatrixUserIdentifier, Password, UserIdentifier,
@@ -96,6 +101,26 @@ async fn run(args: &[String]) -> Result<()> {
                 .send(RoomMessageEventContent::text_plain(text.as_str()))
                 .await?;
             println!("{}", sent.response.event_id);
+        }
+        ("join", [room]) => {
+            let client = restored(&dir).await?;
+            client.join_room_by_id(&RoomId::parse(room)?).await?;
+        }
+        ("read", [room]) => {
+            let client = restored(&dir).await?;
+            let room = joined(&client, room)?;
+            let page = room.messages(MessagesOptions::backward()).await?;
+            for event in page.chunk {
+                let event: serde_json::Value = event.raw().deserialize_as()?;
+                if event["type"] != "m.room.message" && event["type"] != "m.room.encrypted" {
+                    continue;
+                }
+                let row = serde_json::json!({
+                    "event_id": event["event_id"],
+                    "body": event["content"]["body"],
+                });
+                println!("{row}");
+            }
         }
         ("serve", [seconds]) => {
             let client = restored(&dir).await?;
