@@ -323,3 +323,17 @@ fn an_invitation_through_matrix_api_shares_the_rooms_history_unless_turned_off()
         );
     }
 }
+
+#[test]
+fn a_key_grace_out_of_range_is_refused_at_the_flag() {
+    let bot = Bot::new("grace");
+    for grace in ["20min", "-1sec"] {
+        let run = bot.nu(&format!("matrix listen --session bot --key-grace {grace} --once"));
+        assert!(!run.success, "{grace}");
+        let said = run.stderr_folded();
+        assert!(said.contains("The key grace is out of range"), "{said}");
+        assert!(said.contains("between 0sec and 10min"), "{said}");
+    }
+    let none = bot.nu("matrix listen --session bot --key-grace 0sec --once | length");
+    assert!(none.success, "{}", none.stderr);
+}

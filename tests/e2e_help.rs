@@ -74,7 +74,7 @@ fn the_plugin_reports_the_nushell_version_it_was_built_for() {
 #[test]
 fn matrix_config_shows_each_setting_in_effect_its_default_and_source() {
     let run = support::nu(
-        "$env.config.plugins.matrix = {timeout: 20sec, device_name: 'ops bots', secrets: file, e2ee_share: verified}
+        "$env.config.plugins.matrix = {timeout: 20sec, device_name: 'ops bots', secrets: file, e2ee_share: verified, key_grace: 3sec, share_history: false}
         matrix config | update value {|row| $row.value | to nuon } | update default {|row| $row.default | to nuon } | to json --raw",
     );
     assert!(run.success, "{}", run.stderr);
@@ -108,5 +108,11 @@ fn matrix_config_shows_each_setting_in_effect_its_default_and_source() {
     let share = row("e2ee_share");
     assert_eq!(share["value"], "\"verified\"");
     assert_eq!(share["default"], "\"all\"");
-    assert_eq!(rows.as_array().map(Vec::len), Some(9), "every setting");
+    let grace = row("key_grace");
+    assert_eq!(grace["value"], "3000000000ns");
+    assert_eq!(grace["default"], "10000000000ns");
+    let history = row("share_history");
+    assert_eq!(history["value"], "false");
+    assert_eq!(history["default"], "true");
+    assert_eq!(rows.as_array().map(Vec::len), Some(11), "every setting");
 }

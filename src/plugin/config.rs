@@ -459,6 +459,18 @@ mod tests {
                 "plugins.matrix.secrets is not auto, keyring or file",
             ),
             (
+                record! {"key_grace" => Value::duration(3_600_000_000_000, span)},
+                "plugins.matrix.key_grace",
+            ),
+            (
+                record! {"key_grace" => Value::int(10, span)},
+                "plugins.matrix.key_grace is int",
+            ),
+            (
+                record! {"share_history" => Value::string("yes", span)},
+                "plugins.matrix.share_history is string, not true or false",
+            ),
+            (
                 record! {"secrets" => Value::bool(true, span)},
                 "plugins.matrix.secrets is not auto, keyring or file",
             ),
