@@ -328,7 +328,9 @@ fn an_invitation_through_matrix_api_shares_the_rooms_history_unless_turned_off()
 fn a_key_grace_out_of_range_is_refused_at_the_flag() {
     let bot = Bot::new("grace");
     for grace in ["20min", "-1sec"] {
-        let run = bot.nu(&format!("matrix listen --session bot --key-grace {grace} --once"));
+        let run = bot.nu(&format!(
+            "matrix listen --session bot --key-grace {grace} --once"
+        ));
         assert!(!run.success, "{grace}");
         let said = run.stderr_folded();
         assert!(said.contains("The key grace is out of range"), "{said}");
@@ -336,4 +338,31 @@ fn a_key_grace_out_of_range_is_refused_at_the_flag() {
     }
     let none = bot.nu("matrix listen --session bot --key-grace 0sec --once | length");
     assert!(none.success, "{}", none.stderr);
+}
+
+#[test]
+fn a_key_request_from_another_users_device_is_not_answered() {
+    let bot = Bot::new("keeper");
+    let nio = Nio::login(synapse(), "keeper-nio");
+    let room = dm(&bot, &nio);
+    let event_id = nio.send(&room, "for the bot only");
+    bot.ok(&format!("matrix messages '{room}' --session bot | ignore"));
+    let raw = bot.json(&format!(
+        "matrix api '/_matrix/client/v3/rooms/{room}/event/{event_id}' --session bot | get content"
+    ));
+    let key = (
+        raw["session_id"].as_str().expect("a session"),
+        raw["sender_key"].as_str().expect("a sender key"),
+    );
+    // A stranger asks the bot's device for that key while its listener runs.
+    let mut listener = bot.listen("");
+    let stranger = Nio::login(synapse(), "stranger");
+    let answers = stranger.ask_key(&bot.user_id, &room, key, 8);
+    assert_eq!(
+        answers, 0,
+        "the bot's device answered another user's key request"
+    );
+    // The listener was up and taking to-device events all along.
+    nio.send(&room, "still listening");
+    listener.line_with("still listening", Duration::from_secs(20));
 }

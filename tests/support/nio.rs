@@ -100,6 +100,23 @@ impl Nio {
         })
     }
 
+    /// Asks `user_id`'s devices for a room key as another user's client would (an
+    /// `m.room_key_request` to every device), then syncs for `seconds`: how many to-device
+    /// events came from `user_id` meanwhile (an answer would be one).
+    pub fn ask_key(&self, user_id: &str, room_id: &str, key: (&str, &str), seconds: u32) -> u64 {
+        let (session_id, sender_key) = key;
+        let out = self.run(&[
+            "ask-key",
+            user_id,
+            room_id,
+            session_id,
+            sender_key,
+            &seconds.to_string(),
+        ]);
+        let answer: JsonValue = serde_json::from_str(out.trim()).expect("JSON");
+        answer["answers"].as_u64().expect("a count")
+    }
+
     /// Sends `burst 1` ... `burst COUNT` to `room_id`, all under one room key.
     pub fn send_many(&self, room_id: &str, count: u32) {
         self.run(&["send-many", room_id, &count.to_string()]);

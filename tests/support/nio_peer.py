@@ -17,6 +17,11 @@ and sync position live in a folder of its own, so that runs go on where the last
                                                   and prints its event ID at once, then gives
                                                   the room key to the members' devices only
                                                   SECONDS later (a key that comes late)
+    nio_peer.py DIR ask-key USER_ID ROOM_ID SESSION_ID SENDER_KEY SECONDS
+                                               -> asks USER_ID's devices for that room key
+                                                  (m.room_key_request), then syncs for SECONDS;
+                                                  prints how many to-device events came from
+                                                  USER_ID meanwhile
     nio_peer.py - forge-megolm TEXT            -> the content of a real Megolm event whose
                                                   room key nobody was given
 
@@ -237,6 +242,35 @@ async def send_late(client, room_id, text, seconds):
     print("shared", flush=True)
 
 
+async def ask_key(client, user_id, room_id, session_id, sender_key, seconds):
+    """A key request as another user's client would send one, to every device of USER_ID."""
+    from uuid import uuid4
+
+    from nio import ToDeviceMessage
+
+    await synced(client)
+    content = {
+        "action": "request",
+        "body": {
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "room_id": room_id,
+            "sender_key": sender_key,
+            "session_id": session_id,
+        },
+        "request_id": uuid4().hex,
+        "requesting_device_id": client.device_id,
+    }
+    await client.to_device(ToDeviceMessage("m.room_key_request", user_id, "*", content))
+    answers = 0
+    until = time.monotonic() + float(seconds)
+    while time.monotonic() < until:
+        answer = await synced(client, timeout=1000)
+        for event in getattr(answer, "to_device_events", []) or []:
+            if getattr(event, "sender", None) == user_id:
+                answers += 1
+    print(json.dumps({"answers": answers}))
+
+
 async def send_many(client, room_id, count):
     await in_room(client, room_id)
     await share_keys(client, room_id)
@@ -363,6 +397,8 @@ async def main(argv):
             await download(client, room_id, event_id, out)
         elif command == "send-kinds":
             await send_kinds(client, *rest)
+        elif command == "ask-key":
+            await ask_key(client, *rest)
         elif command == "send-late":
             await send_late(client, *rest)
         elif command == "send-many":
