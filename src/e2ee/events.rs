@@ -91,12 +91,8 @@ pub(super) async fn decrypt(
         }
         Ok(RoomEventDecryptionResult::UnableToDecrypt(info)) => Decrypted::Failed {
             why: reason_in_words(&info.reason),
-            key_may_come: matches!(
-                info.reason,
-                UnableToDecryptReason::MissingMegolmSession {
-                    withheld_code: None
-                } | UnableToDecryptReason::UnknownMegolmMessageIndex
-            ),
+            // The crate's own judgement of whether waiting may help.
+            key_may_come: info.reason.is_missing_room_key(),
         },
         Err(err) => Decrypted::failed(&format!("the crypto store could not be read ({err})")),
     }
@@ -171,6 +167,13 @@ fn reason_in_words(reason: &UnableToDecryptReason) -> String {
         UnableToDecryptReason::MismatchedIdentityKeys => {
             "the sender's device keys do not match the room key (unknown or changed device)"
                 .to_owned()
+        }
+        UnableToDecryptReason::MegolmDecryptionFailure => {
+            "the message does not decrypt with its room key (damaged, or not made with it)"
+                .to_owned()
+        }
+        UnableToDecryptReason::PayloadDeserializationFailure => {
+            "it decrypted to something that is not an event".to_owned()
         }
         UnableToDecryptReason::SenderIdentityNotTrusted(level) => {
             format!("the sender's device is not trusted ({level})")

@@ -282,10 +282,13 @@ impl Crypto {
                 .collect();
         };
         let result = self.locked(async |machine| {
-            let mut decrypted = Vec::with_capacity(events.len());
-            for event in events {
-                decrypted.push(events::decrypt(machine, &room_id, event).await);
-            }
+            // Concurrently: the store's reads run on its own threads meanwhile.
+            let mut decrypted: Vec<Decrypted> = futures_util::future::join_all(
+                events
+                    .iter()
+                    .map(|event| events::decrypt(machine, &room_id, event)),
+            )
+            .await;
             let missing: Vec<usize> = (0..events.len())
                 .filter(|&at| decrypted[at].key_may_come())
                 .collect();

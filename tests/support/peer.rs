@@ -1,6 +1,6 @@
 //! The other person of the encryption tests as Element X is: matrix-sdk 0.18, driven through
-//! the project's own small client (`tests/peer`, built here on first use into its own target
-//! folder), one command per run, its device, store and sync position in a folder of its own.
+//! the project's own small client (`tests/peer`), one command per run, its device, store and
+//! sync position in a folder of its own.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
@@ -105,19 +105,31 @@ impl Peer {
     }
 }
 
-/// The peer's command, built first (once per test process; at once when it is up to date).
+/// The peer's command: `scripts/test` builds it into the project's target folder before the
+/// tests (sharing the dependencies it has in common with the crate); a test run without it
+/// builds it first into a folder of its own (once per test process).
 fn command() -> Command {
     static BUILT: Once = Once::new();
-    let manifest = root().join("tests/peer/Cargo.toml");
-    BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--locked", "--quiet", "--manifest-path"])
-            .arg(&manifest)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "tests/peer does not build");
-    });
-    let mut command = Command::new(root().join("tests/peer/target/debug/matrix-peer"));
+    let shared = root().join("target/debug/matrix-peer");
+    let own = root().join("target/peer");
+    if !shared.exists() {
+        BUILT.call_once(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--locked", "--quiet", "--manifest-path"])
+                .arg(root().join("tests/peer/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&own)
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "tests/peer does not build");
+        });
+    }
+    let binary = if shared.exists() {
+        shared
+    } else {
+        own.join("debug/matrix-peer")
+    };
+    let mut command = Command::new(binary);
     command.env("no_proxy", "127.0.0.1,localhost");
     command.env("RUST_LOG", "off");
     command
