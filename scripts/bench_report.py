@@ -17,6 +17,22 @@ import bench_report_e2ee
 import bench_report_scale
 
 
+BURST_START, BURST_END = "<!-- scripts/bench_burst -->", "<!-- /scripts/bench_burst -->"
+
+
+def kept_burst_block(out):
+    """The side-by-side bursts that scripts/bench_burst wrote into the report, kept as they are
+    (this bench does not measure them)."""
+    try:
+        text = out.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    start, end = text.find(BURST_START), text.find(BURST_END)
+    if start < 0 or end < start:
+        return []
+    return text[start:end + len(BURST_END)].splitlines() + [""]
+
+
 def load(folder, name):
     with open(folder / f"{name}.json", encoding="utf-8") as f:
         return json.load(f)
@@ -239,6 +255,7 @@ def main():
             add(f"| {case} | {median:.2f} | {low:.2f} | {high:.2f} | {ratio_text} | {note} |")
     add("")
     lines.extend(bench_report_e2ee.section(load(folder, "e2ee"), session))
+    lines.extend(kept_burst_block(args.out))
     scale_file = folder / "scale.json"
     if scale_file.exists():
         lines.extend(bench_report_scale.growth(load(folder, "scale")))
