@@ -329,15 +329,7 @@ impl Client {
         limit: u32,
     ) -> Result<MessagesPage, Error> {
         check_room(room_id)?;
-        let filter = json!({"types": types});
-        let mut query = vec![
-            ("dir".to_owned(), "b".to_owned()),
-            ("limit".to_owned(), limit.clamp(1, MAX_PAGE).to_string()),
-            ("filter".to_owned(), filter.to_string()),
-        ];
-        if let Some(from) = from {
-            query.push(("from".to_owned(), from.to_owned()));
-        }
+        let query = backward_page(&json!({"types": types}), limit.clamp(1, MAX_PAGE), from);
         let answer = self
             .request_at(
                 token,
@@ -369,11 +361,7 @@ impl Client {
     ) -> Result<Option<String>, Error> {
         check_room(room_id)?;
         let filter = json!({"types": ["m.room.member"], "senders": [user_id]});
-        let query = [
-            ("dir".to_owned(), "b".to_owned()),
-            ("limit".to_owned(), "1".to_owned()),
-            ("filter".to_owned(), filter.to_string()),
-        ];
+        let query = backward_page(&filter, 1, None);
         let answer = self
             .request_at(
                 token,
@@ -392,6 +380,20 @@ impl Client {
             .then(|| unsigned["prev_sender"].as_str().map(str::to_owned))
             .flatten())
     }
+}
+
+/// The query of `GET /rooms/{roomId}/messages` for a page of up to `limit` events that
+/// `filter` lets through, newest first, from `from` (the start: the newest).
+fn backward_page(filter: &JsonValue, limit: u32, from: Option<&str>) -> Vec<(String, String)> {
+    let mut query = vec![
+        ("dir".to_owned(), "b".to_owned()),
+        ("limit".to_owned(), limit.to_string()),
+        ("filter".to_owned(), filter.to_string()),
+    ];
+    if let Some(from) = from {
+        query.push(("from".to_owned(), from.to_owned()));
+    }
+    query
 }
 
 /// Checks that `room` looks like a room ID (`!…`) or alias (`#…`), before anything is sent.

@@ -242,7 +242,7 @@ fn the_history_an_inviter_shares_is_read_after_joining_from_the_invitation_row()
     assert!(
         rows[0]["authenticity"]
             .as_str()
-            .is_some_and(|why| why.contains("forwarded")),
+            .is_some_and(|why| why.contains("did not come from the sender")),
         "{rows}"
     );
     // Joined by room ID, not from the row: the inviter is asked of the server.
@@ -294,7 +294,7 @@ fn a_key_only_another_own_device_has_is_asked_for_and_comes_from_it() {
     assert!(
         row["authenticity"]
             .as_str()
-            .is_some_and(|why| why.contains("forwarded")),
+            .is_some_and(|why| why.contains("did not come from the sender")),
         "{row}"
     );
 }
@@ -365,4 +365,44 @@ fn a_key_request_from_another_users_device_is_not_answered() {
     // The listener was up and taking to-device events all along.
     nio.send(&room, "still listening");
     listener.line_with("still listening", Duration::from_secs(20));
+}
+
+#[test]
+fn a_join_by_id_publishes_the_keys_and_senders_are_judged_from_their_keys() {
+    let bot = Bot::new("byid");
+    let nio = Nio::login(synapse(), "byid-nio");
+    let room = nio.create_dm(&bot.user_id);
+    // A script's join by ID, nothing else before the person writes.
+    bot.ok(&format!("matrix join '{room}' --session bot | ignore"));
+    nio.send(&room, "right after the join");
+    let rows = bot.json(&format!(
+        "matrix messages '{room}' --session bot | select body verified authenticity"
+    ));
+    assert_eq!(rows[0]["body"], "right after the join", "{rows}");
+    // nio's device is known (its keys asked for before decrypting), and not cross-signed.
+    assert_eq!(rows[0]["verified"], false, "{rows}");
+    assert_eq!(
+        rows[0]["authenticity"], "sent by a device its owner has not verified",
+        "{rows}"
+    );
+}
+
+#[test]
+fn a_reset_backs_the_room_keys_up_into_the_new_backup() {
+    let bot = Bot::new("rebackup");
+    let nio = Nio::login(synapse(), "rebackup-nio");
+    let room = dm(&bot, &nio);
+    nio.send(&room, "before the reset");
+    bot.ok(&format!("matrix messages '{room}' --session bot | ignore"));
+    bot.ok("matrix e2ee bootstrap --session bot | ignore");
+    let version =
+        bot.ok("$env.PW | matrix e2ee bootstrap --session bot --reset | get backup_version");
+    let rooms = bot.json(&format!(
+        "matrix api /_matrix/client/v3/room_keys/keys --query {{version: '{version}'}} --session bot | get rooms | columns"
+    ));
+    assert_eq!(
+        rooms,
+        serde_json::json!([room]),
+        "the new backup holds the room's keys"
+    );
 }

@@ -107,8 +107,8 @@ fn authenticity_in_words(state: &VerificationState) -> Option<String> {
     Some(
         match level {
             VerificationLevel::None(DeviceLinkProblem::InsecureSource) => {
-                "not guaranteed: its key came from the key backup or was forwarded by another \
-                 device, not from the sender"
+                "not guaranteed: its key did not come from the sender's device (the key backup, \
+                 another device of this account, or the history an inviter shared)"
             }
             VerificationLevel::None(DeviceLinkProblem::MissingDevice) => {
                 "not guaranteed: sent by a device that is unknown or was deleted"
@@ -151,14 +151,14 @@ fn reason_in_words(reason: &UnableToDecryptReason) -> String {
         }
         UnableToDecryptReason::MissingMegolmSession {
             withheld_code: None,
-        } => "missing room key: it has not reached this device (sent before the device existed \
-             or was invited, or not shared with it); it was looked for in the key backup and \
-             asked of this account's other verified devices, where there are any"
+        } => "missing room key: this device has not received it (sent before the device existed \
+             or joined, not shared with it, or late); it is looked for in the key backup when \
+             this device has access to it, and asked of this account's other verified devices"
             .to_owned(),
         UnableToDecryptReason::UnknownMegolmMessageIndex => {
             "missing room key: this device has the key only from a later message on; the earlier \
-             part was looked for in the key backup and asked of this account's other verified \
-             devices, where there are any"
+             part is looked for in the key backup when this device has access to it, and asked \
+             of this account's other verified devices"
                 .to_owned()
         }
         UnableToDecryptReason::MalformedEncryptedEvent => {

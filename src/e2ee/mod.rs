@@ -282,6 +282,7 @@ impl Crypto {
                 .collect();
         };
         let result = self.locked(async |machine| {
+            track_senders(machine, client, token, events).await;
             // Concurrently: the store's reads run on its own threads meanwhile.
             let mut decrypted: Vec<Decrypted> = futures_util::future::join_all(
                 events
@@ -317,6 +318,38 @@ impl Crypto {
                 .collect(),
         }
     }
+}
+
+/// The senders of `events` tracked, their device keys asked for the first time (one `POST
+/// /keys/query` for those new to the device): the crate judges a sender's device, and so
+/// `verified` and `authenticity`, only from keys it has. A failure leaves the judgement to what
+/// the device knows.
+async fn track_senders(
+    machine: &OlmMachine,
+    client: &Client,
+    token: &AccessToken,
+    events: &[JsonValue],
+) {
+    let mut senders: Vec<OwnedUserId> = Vec::new();
+    for event in events {
+        if let Some(Ok(sender)) = event["sender"].as_str().map(UserId::parse)
+            && !senders.contains(&sender)
+        {
+            senders.push(sender);
+        }
+    }
+    let Ok(tracked) = machine.tracked_users().await else {
+        return;
+    };
+    let new: Vec<&UserId> = senders
+        .iter()
+        .filter(|sender| !tracked.contains(*sender))
+        .map(|sender| sender.as_ref())
+        .collect();
+    if new.is_empty() || machine.update_tracked_users(new).await.is_err() {
+        return;
+    }
+    let _ = outgoing::send_outgoing(machine, client, token).await;
 }
 
 /// Where the device's syncs got, kept in the store: the `since` of a catch-up.

@@ -221,6 +221,13 @@ impl Crypto {
             SecretName::RecoveryKey,
             key.to_base64().as_bytes(),
         )?;
+        // A new backup holds nothing yet: every room key is marked not backed up (an earlier
+        // backup's marks would keep them out of it), then sent.
+        machine
+            .backup_machine()
+            .disable_backup()
+            .await
+            .map_err(crypto_failed)?;
         turn_on_backup(machine, key, &version).await?;
         back_up(machine, client, token).await?;
         Ok(version)

@@ -177,10 +177,14 @@ impl PluginConfig {
                         other => duration(other)
                             .filter(|grace| *grace <= MAX_KEY_GRACE)
                             .ok_or_else(|| {
+                                let what = match duration(other) {
+                                    Some(_) => "is more than 10min".to_owned(),
+                                    None => describe_duration(other),
+                                };
                                 bad(
                                     key,
                                     span,
-                                    describe_duration(other),
+                                    what,
                                     "give a duration up to 10min such as 10sec (0sec: hand an \
                                      undecryptable event out at once)"
                                         .into(),
@@ -460,7 +464,7 @@ mod tests {
             ),
             (
                 record! {"key_grace" => Value::duration(3_600_000_000_000, span)},
-                "plugins.matrix.key_grace",
+                "plugins.matrix.key_grace is more than 10min",
             ),
             (
                 record! {"key_grace" => Value::int(10, span)},

@@ -24,7 +24,7 @@ use crate::session::Session;
 pub(crate) type OpenCryptos = Arc<Mutex<HashMap<std::path::PathBuf, Arc<Crypto>>>>;
 
 /// Whether a session's device has a crypto store (it took part in encryption before).
-pub(crate) fn has_store(session: &Session) -> bool {
+fn has_store(session: &Session) -> bool {
     store_dir_of(session).is_ok_and(|dir| dir.exists())
 }
 

@@ -6,7 +6,7 @@ use nu_protocol::{
 use super::with_session;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
-use crate::plugin::e2ee::{describe as describe_failure, has_store};
+use crate::plugin::e2ee::describe as describe_failure;
 use crate::plugin::errors;
 use crate::plugin::room_arg::{room_arg, room_failure};
 use crate::rooms::check_room;
@@ -32,7 +32,8 @@ impl SimplePluginCommand for Join {
          invitation from `matrix listen --invites` (then the session comes from --session or \
          the default). Joining from an invitation to an end-to-end encrypted room publishes \
          the saved session's device keys first, so that the inviter's next message is \
-         encrypted for it."
+         encrypted for it (joined by name or ID, right after the join). Then the room keys of \
+         the history the inviter shared are imported (MSC4268: earlier messages decrypt)."
     }
 
     fn signature(&self) -> Signature {
@@ -80,8 +81,27 @@ impl SimplePluginCommand for Join {
         let room_id = active
             .run(plugin, |client, token| client.join(token, &room.item))
             .map_err(|err| room_failure(err, &room, &blame))?;
-        if active.saved_as.is_some() && (invited_to_encrypted(input) || has_store(&active.session))
-        {
+        // Joined by name or ID: whether the room is encrypted shows only now (one request); the
+        // device's keys go up at once, so that the members' next messages are encrypted for it.
+        let from_row = invited_to_encrypted(input);
+        let encrypted = from_row
+            || (active.saved_as.is_some()
+                && active
+                    .run(plugin, |client, token| client.is_encrypted(token, &room_id))
+                    .unwrap_or(false));
+        if active.saved_as.is_some() && encrypted {
+            if !from_row {
+                let published = plugin.crypto(&active).and_then(|crypto| {
+                    active.run(plugin, |client, token| crypto.publish_keys(client, token))
+                });
+                if let Err(err) = published {
+                    eprintln!(
+                        "matrix join: the device's keys were not published ({}); messages sent \
+                         before they are may not be readable here",
+                        describe_failure(&err)
+                    );
+                }
+            }
             import_history(plugin, &mut active, &room_id, input);
         }
         let mut record = Record::new();
