@@ -328,17 +328,8 @@ impl Client {
         from: Option<&str>,
         limit: u32,
     ) -> Result<MessagesPage, Error> {
-        check_room(room_id)?;
-        let query = backward_page(&json!({"types": types}), limit.clamp(1, MAX_PAGE), from);
-        let answer = self
-            .request_at(
-                token,
-                Method::Get,
-                &["rooms", room_id, "messages"],
-                &query,
-                None,
-            )?
-            .json()?;
+        let filter = json!({"types": types});
+        let answer = self.page_backward(token, room_id, &filter, limit.clamp(1, MAX_PAGE), from)?;
         let chunk = answer["chunk"].as_array().map_or(&[][..], Vec::as_slice);
         let messages: Vec<Message> = chunk.iter().filter_map(message_of).collect();
         // An empty page is the end, whatever `end` says.
@@ -347,6 +338,35 @@ impl Client {
             .filter(|_| !chunk.is_empty())
             .map(str::to_owned);
         Ok(MessagesPage { messages, next })
+    }
+
+    /// `GET /rooms/{roomId}/messages`: a page of up to `limit` events that `filter` lets
+    /// through, newest first, from `from` (none: the newest).
+    fn page_backward(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        filter: &JsonValue,
+        limit: u32,
+        from: Option<&str>,
+    ) -> Result<JsonValue, Error> {
+        check_room(room_id)?;
+        let mut query = vec![
+            ("dir".to_owned(), "b".to_owned()),
+            ("limit".to_owned(), limit.to_string()),
+            ("filter".to_owned(), filter.to_string()),
+        ];
+        if let Some(from) = from {
+            query.push(("from".to_owned(), from.to_owned()));
+        }
+        self.request_at(
+            token,
+            Method::Get,
+            &["rooms", room_id, "messages"],
+            &query,
+            None,
+        )?
+        .json()
     }
 
     /// Who invited `user_id` into `room_id`, once they joined: the sender of the invitation
@@ -359,18 +379,8 @@ impl Client {
         room_id: &str,
         user_id: &str,
     ) -> Result<Option<String>, Error> {
-        check_room(room_id)?;
         let filter = json!({"types": ["m.room.member"], "senders": [user_id]});
-        let query = backward_page(&filter, 1, None);
-        let answer = self
-            .request_at(
-                token,
-                Method::Get,
-                &["rooms", room_id, "messages"],
-                &query,
-                None,
-            )?
-            .json()?;
+        let answer = self.page_backward(token, room_id, &filter, 1, None)?;
         let joined = &answer["chunk"][0];
         let unsigned = &joined["unsigned"];
         let invited = joined["state_key"] == user_id
@@ -380,20 +390,6 @@ impl Client {
             .then(|| unsigned["prev_sender"].as_str().map(str::to_owned))
             .flatten())
     }
-}
-
-/// The query of `GET /rooms/{roomId}/messages` for a page of up to `limit` events that
-/// `filter` lets through, newest first, from `from` (the start: the newest).
-fn backward_page(filter: &JsonValue, limit: u32, from: Option<&str>) -> Vec<(String, String)> {
-    let mut query = vec![
-        ("dir".to_owned(), "b".to_owned()),
-        ("limit".to_owned(), limit.to_string()),
-        ("filter".to_owned(), filter.to_string()),
-    ];
-    if let Some(from) = from {
-        query.push(("from".to_owned(), from.to_owned()));
-    }
-    query
 }
 
 /// Checks that `room` looks like a room ID (`!…`) or alias (`#…`), before anything is sent.

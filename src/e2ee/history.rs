@@ -13,10 +13,11 @@
 use std::sync::Arc;
 
 use matrix_sdk_crypto::CollectStrategy;
+use matrix_sdk_crypto::OlmMachine;
 use matrix_sdk_crypto::types::events::room_key_bundle::RoomKeyBundleContent;
 use matrix_sdk_crypto::types::requests::AnyOutgoingRequest;
 use matrix_sdk_crypto::types::room_history::RoomKeyBundle;
-use ruma::{RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use super::outgoing::{claim_sessions, send_one, send_to_device};
 use super::{Crypto, ShareWith, crypto_failed, decrypt_attachment, encrypt_attachment};
@@ -40,12 +41,7 @@ impl Crypto {
         room_id: &str,
         inviter: &str,
     ) -> Result<Option<usize>, Error> {
-        let (Ok(room_id), Ok(inviter)) = (RoomId::parse(room_id), UserId::parse(inviter)) else {
-            return Err(Error::Input(InputError::new(
-                format!("'{room_id}' or '{inviter}' is not a room or user ID"),
-                "give a room ID (!…) and a user ID (@…)",
-            )));
-        };
+        let (room_id, inviter) = room_and_user(room_id, inviter)?;
         self.catch_up(client, token)?;
         self.locked(async |machine| {
             let Some(info) = machine
@@ -57,11 +53,7 @@ impl Crypto {
                 return Ok(None);
             };
             // The inviter's devices as they are now: the crate judges the sending device.
-            let (request_id, query) = machine.query_keys_for_users([inviter.as_ref()]);
-            if !query.device_keys.is_empty() {
-                let query = AnyOutgoingRequest::KeysQuery(query);
-                send_one(machine, client, token, &request_id, &query).await?;
-            }
+            query_devices(machine, client, token, &inviter).await?;
             let file = serde_json::to_value(&info.bundle_data.file).map_err(crypto_failed)?;
             let mxc = Mxc::parse(file["url"].as_str().unwrap_or_default())?;
             let sealed = client.download(token, &mxc, MAX_BUNDLE_BYTES)?;
@@ -78,6 +70,33 @@ impl Crypto {
             Ok(Some(shared))
         })
     }
+}
+
+/// A room ID and a user ID, parsed.
+fn room_and_user(room_id: &str, user_id: &str) -> Result<(OwnedRoomId, OwnedUserId), Error> {
+    match (RoomId::parse(room_id), UserId::parse(user_id)) {
+        (Ok(room_id), Ok(user_id)) => Ok((room_id, user_id)),
+        _ => Err(Error::Input(InputError::new(
+            format!("'{room_id}' or '{user_id}' is not a room or user ID"),
+            "give a room ID (!…) and a user ID (@…)",
+        ))),
+    }
+}
+
+/// `user_id`'s devices as they are now (`POST /keys/query`, unless the machine has them fresh):
+/// the crate judges a bundle's sender, and shares a bundle, by them.
+async fn query_devices(
+    machine: &OlmMachine,
+    client: &Client,
+    token: &AccessToken,
+    user_id: &UserId,
+) -> Result<(), Error> {
+    let (request_id, query) = machine.query_keys_for_users([user_id]);
+    if query.device_keys.is_empty() {
+        return Ok(());
+    }
+    let query = AnyOutgoingRequest::KeysQuery(query);
+    send_one(machine, client, token, &request_id, &query).await
 }
 
 /// Whether a room's history visibility lets a member read what was said before they joined:
@@ -100,12 +119,7 @@ impl Crypto {
         room_id: &str,
         invitee: &str,
     ) -> Result<usize, Error> {
-        let (Ok(room_id), Ok(invitee)) = (RoomId::parse(room_id), UserId::parse(invitee)) else {
-            return Err(Error::Input(InputError::new(
-                format!("'{room_id}' or '{invitee}' is not a room or user ID"),
-                "give a room ID (!…) and a user ID (@…)",
-            )));
-        };
+        let (room_id, invitee) = room_and_user(room_id, invitee)?;
         let visibility = match client.call(
             Method::Get,
             &[
@@ -154,11 +168,7 @@ impl Crypto {
             file["url"] = serde_json::Value::from(mxc);
             let file = serde_json::from_value(file).map_err(crypto_failed)?;
             // The invitee's devices as they are now, and an Olm channel to each.
-            let (request_id, query) = machine.query_keys_for_users([invitee.as_ref()]);
-            if !query.device_keys.is_empty() {
-                let query = AnyOutgoingRequest::KeysQuery(query);
-                send_one(machine, client, token, &request_id, &query).await?;
-            }
+            query_devices(machine, client, token, &invitee).await?;
             if let Some((request_id, claim)) = machine
                 .get_missing_sessions([invitee.as_ref()].into_iter())
                 .await

@@ -88,14 +88,28 @@ fn one_session(
         Err(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => return Ok(None),
         Err(err) => return Err(err),
     };
-    let Some(Ok(data)) = answer
-        .object
-        .get("session_data")
-        .map(|data| serde_json::from_value::<EncryptedSessionData>(data.clone()))
-    else {
-        return Ok(None);
-    };
-    Ok(key.decrypt_session_data(data).ok().map(|room_key| {
-        ExportedRoomKey::from_backed_up_room_key(room_id.to_owned(), session.to_owned(), room_key)
-    }))
+    Ok(backed_up_key(
+        key,
+        room_id,
+        session,
+        &JsonValue::Object(answer.object),
+    ))
+}
+
+/// The room key of one session as the backup holds it (`{session_data, ...}`), decrypted with
+/// `key`; `None` when it is not one, or `key` does not open it.
+pub(super) fn backed_up_key(
+    key: &BackupDecryptionKey,
+    room_id: &RoomId,
+    session: &str,
+    backed_up: &JsonValue,
+) -> Option<ExportedRoomKey> {
+    let data =
+        serde_json::from_value::<EncryptedSessionData>(backed_up["session_data"].clone()).ok()?;
+    let room_key = key.decrypt_session_data(data).ok()?;
+    Some(ExportedRoomKey::from_backed_up_room_key(
+        room_id.to_owned(),
+        session.to_owned(),
+        room_key,
+    ))
 }

@@ -6,12 +6,10 @@
 //! /keys/signatures/upload`, `POST /keys/query` again, `GET /room_keys/version`, `GET
 //! /room_keys/keys`.
 
-use matrix_sdk_crypto::olm::ExportedRoomKey;
 use matrix_sdk_crypto::secret_storage::{AesHmacSha2EncryptedData, SecretStorageKey};
 use matrix_sdk_crypto::store::types::BackupDecryptionKey;
 use matrix_sdk_crypto::types::requests::AnyIncomingResponse;
 use matrix_sdk_crypto::{CrossSigningKeyExport, OlmMachine};
-use ruma::api::client::backup::EncryptedSessionData;
 use ruma::api::client::keys::upload_signatures;
 use ruma::events::GlobalAccountDataEvent;
 use ruma::events::secret::request::SecretName;
@@ -19,6 +17,7 @@ use ruma::events::secret_storage::key::SecretStorageKeyEventContent;
 use ruma::{OwnedRoomId, TransactionId};
 use serde_json::{Value as JsonValue, json};
 
+use super::missing::backed_up_key;
 use super::outgoing::{mark, parse, send_outgoing};
 use super::trust::{own_master_key, trust_refused, turn_on_backup};
 use super::{Crypto, MAX_RECOVERY_KEY_LEN, crypto_failed};
@@ -231,18 +230,7 @@ impl Crypto {
                 continue;
             };
             for (session_id, data) in room["sessions"].as_object().into_iter().flatten() {
-                let Ok(session) =
-                    serde_json::from_value::<EncryptedSessionData>(data["session_data"].clone())
-                else {
-                    continue;
-                };
-                if let Ok(room_key) = key.decrypt_session_data(session) {
-                    exported.push(ExportedRoomKey::from_backed_up_room_key(
-                        room_id.clone(),
-                        session_id.clone(),
-                        room_key,
-                    ));
-                }
+                exported.extend(backed_up_key(&key, &room_id, session_id, data));
             }
         }
         let imported = machine
