@@ -1,7 +1,8 @@
 //! A room event decrypted: what it really is, or why it cannot be read.
 
 use matrix_sdk_common::deserialized_responses::{
-    DeviceLinkProblem, UnableToDecryptReason, VerificationLevel, VerificationState, WithheldCode,
+    DeviceLinkProblem, EncryptionInfo, UnableToDecryptReason, VerificationLevel, VerificationState,
+    WithheldCode,
 };
 use matrix_sdk_crypto::{OlmMachine, RoomEventDecryptionResult};
 use ruma::RoomId;
@@ -81,12 +82,12 @@ pub(super) async fn decrypt(
             let Ok(inner) = decrypted.event.deserialize_as_unchecked::<JsonValue>() else {
                 return Decrypted::failed("the decrypted event is not JSON");
             };
-            let state = &decrypted.encryption_info.verification_state;
+            let (verified, authenticity) = judged(machine, &decrypted.encryption_info).await;
             Decrypted::Event {
                 kind: inner["type"].as_str().unwrap_or_default().to_owned(),
                 content: inner["content"].clone(),
-                verified: matches!(state, VerificationState::Verified),
-                authenticity: authenticity_in_words(state),
+                verified,
+                authenticity,
             }
         }
         Ok(RoomEventDecryptionResult::UnableToDecrypt(info)) => Decrypted::Failed {
@@ -96,6 +97,53 @@ pub(super) async fn decrypt(
         },
         Err(err) => Decrypted::failed(&format!("the crypto store could not be read ({err})")),
     }
+}
+
+/// Whether a decrypted event's sender device is verified, and if not why, as things stand now:
+/// the crate judges a room key's sender once, when the key comes, so a person verified (or
+/// whose identity changed) since then is judged here again from their device and identity as
+/// the device now knows them. Keys that cannot be tied to a device keep the crate's judgement.
+async fn judged(machine: &OlmMachine, info: &EncryptionInfo) -> (bool, Option<String>) {
+    let state = &info.verification_state;
+    let tied = matches!(
+        state,
+        VerificationState::Verified
+            | VerificationState::Unverified(
+                VerificationLevel::UnverifiedIdentity | VerificationLevel::VerificationViolation
+            )
+    );
+    let device = match (&info.sender_device, tied) {
+        (Some(device_id), true) => machine
+            .get_device(&info.sender, device_id, None)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    let Some(device) = device else {
+        return (
+            matches!(state, VerificationState::Verified),
+            authenticity_in_words(state),
+        );
+    };
+    if device.is_verified() {
+        return (true, None);
+    }
+    let changed = machine
+        .get_identity(&info.sender, None)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|identity| identity.has_verification_violation());
+    let level = match (changed, device.is_cross_signed_by_owner()) {
+        (true, _) => VerificationLevel::VerificationViolation,
+        (false, true) => VerificationLevel::UnverifiedIdentity,
+        (false, false) => VerificationLevel::UnsignedDevice,
+    };
+    (
+        false,
+        authenticity_in_words(&VerificationState::Unverified(level)),
+    )
 }
 
 /// Why a decrypted event's authenticity is not guaranteed, for a person: what Element's grey and

@@ -13,6 +13,7 @@
 mod attachments;
 mod events;
 mod history;
+mod identities;
 mod late;
 mod missing;
 mod outgoing;
@@ -22,6 +23,8 @@ mod signed;
 mod status;
 pub mod store_dir;
 mod trust;
+mod verify;
+mod verify_io;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -35,12 +38,18 @@ use tokio::runtime::Runtime;
 
 pub use attachments::{decrypt_attachment, encrypt_attachment};
 pub use events::{Decrypted, Reach, Sealable, decrypt_events, decrypt_messages, mark_sealed};
+pub use identities::TheirDevice;
 pub use late::{DEFAULT_KEY_GRACE, LateKeys};
 pub use recovery::Recovered;
 pub use signed::cross_signed;
 pub use status::Status;
 pub use store_dir::StoreDir;
 pub use trust::Bootstrapped;
+pub use verify::{
+    Cancelled, DEFAULT_VERIFY_TIMEOUT, HeardRequest, Progress, ShortAuth, VerifiedUser, Verifying,
+    Waiting,
+};
+pub use verify_io::{REQUEST as VERIFICATION_REQUEST, is_verification};
 
 use crate::client::Client;
 use crate::error::{E2eeError, E2eeKind, Error, InputError};
@@ -324,7 +333,7 @@ impl Crypto {
 /// /keys/query` for those new to the device): the crate judges a sender's device, and so
 /// `verified` and `authenticity`, only from keys it has. A failure leaves the judgement to what
 /// the device knows.
-async fn track_senders(
+pub(super) async fn track_senders(
     machine: &OlmMachine,
     client: &Client,
     token: &AccessToken,
@@ -353,11 +362,30 @@ async fn track_senders(
 }
 
 /// Where the device's syncs got, kept in the store: the `since` of a catch-up.
-const SINCE_KEY: &str = "nu_plugin_matrix.to_device_since";
+pub(super) const SINCE_KEY: &str = "nu_plugin_matrix.to_device_since";
 
 /// A sync's changes into the machine (the lock held), then what it asks sent; then the sync's
 /// end kept as where the device got.
-async fn take(
+pub(super) async fn take(
+    machine: &OlmMachine,
+    client: &Client,
+    token: &AccessToken,
+    changes: &CryptoChanges,
+) -> Result<(), Error> {
+    receive_to_device(machine, client, token, changes).await?;
+    machine
+        .store()
+        .set_custom_value(SINCE_KEY, changes.next_batch.clone().into_bytes())
+        .await
+        .map_err(crypto_failed)?;
+    // Room keys that came go to the key backup, if one is on. A failed upload leaves them
+    // waiting for the next sync: it must not stop the sync that brought them.
+    let _ = trust::back_up(machine, client, token).await;
+    Ok(())
+}
+
+/// A sync's changes into the machine (the lock held), then what it asks sent.
+pub(super) async fn receive_to_device(
     machine: &OlmMachine,
     client: &Client,
     token: &AccessToken,
@@ -381,22 +409,13 @@ async fn take(
         changed_devices: &device_lists,
         one_time_keys_counts: &counts,
         unused_fallback_keys: fallback.as_deref(),
-        next_batch_token: Some(changes.next_batch.clone()),
+        next_batch_token: Some(changes.next_batch.clone()).filter(|next| !next.is_empty()),
     };
     machine
         .receive_sync_changes(sync, &decryption_settings())
         .await
         .map_err(crypto_failed)?;
-    machine
-        .store()
-        .set_custom_value(SINCE_KEY, changes.next_batch.clone().into_bytes())
-        .await
-        .map_err(crypto_failed)?;
-    outgoing::send_outgoing(machine, client, token).await?;
-    // Room keys that came go to the key backup, if one is on. A failed upload leaves them
-    // waiting for the next sync: it must not stop the sync that brought them.
-    let _ = trust::back_up(machine, client, token).await;
-    Ok(())
+    outgoing::send_outgoing(machine, client, token).await
 }
 
 /// Whether the server holds keys for `user_id`'s device `device_id` (one `POST /keys/query`).

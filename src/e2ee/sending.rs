@@ -32,12 +32,18 @@ impl Crypto {
         })?;
         let share = self.share;
         self.locked(async |machine| {
-            let users: Vec<&UserId> = members.iter().map(AsRef::as_ref).collect();
+            let mut users: Vec<&UserId> = members.iter().map(AsRef::as_ref).collect();
             machine
                 .update_tracked_users(users.iter().copied())
                 .await
                 .map_err(crypto_failed)?;
             outgoing::send_outgoing(machine, client, token).await?;
+            if share == ShareWith::Verified {
+                // People whose verified identity changed get nothing until verified again (or
+                // the change accepted); the crate's strategy would refuse to send instead.
+                let changed = super::identities::changed(machine).await?;
+                users.retain(|user| !changed.iter().any(|them| them == user.as_str()));
+            }
             if let Some((id, claim)) = machine
                 .get_missing_sessions(users.iter().copied())
                 .await

@@ -37,6 +37,7 @@ impl Crypto {
             };
             let mut tracked: Vec<String> = tracked.iter().map(ToString::to_string).collect();
             tracked.sort();
+            let identity_changed = super::identities::changed(machine).await?;
             Ok(Status {
                 ed25519: identity.ed25519.to_base64(),
                 curve25519: identity.curve25519.to_base64(),
@@ -48,6 +49,7 @@ impl Crypto {
                 has_user_signing_key: cross_signing.has_user_signing,
                 signed_by_owner: own.is_some_and(|device| device.is_cross_signed_by_owner()),
                 backup,
+                identity_changed,
             })
         })?;
         let counts = client.call(
@@ -92,6 +94,9 @@ pub struct Status {
     pub signed_by_owner: bool,
     /// The key backup this device sends its room keys to, if one is on.
     pub backup: Option<Backup>,
+    /// The people this user verified whose identity changed since (see
+    /// [`Crypto::changed_identities`]).
+    pub identity_changed: Vec<String>,
 }
 
 /// A key backup as [`Status`] tells it.

@@ -28,6 +28,7 @@ mod sending;
 mod session_store;
 mod sso;
 mod target;
+mod terminal;
 mod token;
 mod watchdog;
 
@@ -254,6 +255,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::E2eeStatus),
             Box::new(commands::E2eeBootstrap),
             Box::new(commands::E2eeRecover),
+            Box::new(commands::E2eeVerify),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminSession),
             Box::new(commands::AdminLoginAs),

@@ -2,9 +2,14 @@
 //! the project's own small client (`tests/peer`), one command per run, its device, store and
 //! sync position in a folder of its own.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::Once;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use serde_json::Value as JsonValue;
 
 use super::{Synapse, root, scratch, unique_user};
 
@@ -13,6 +18,8 @@ pub struct Peer {
     dir: PathBuf,
     /// The user's ID.
     pub user_id: String,
+    /// The user's password (empty for [`Peer::login_as`]'s, which is the other user's).
+    pub password: String,
 }
 
 impl Peer {
@@ -25,6 +32,7 @@ impl Peer {
         let peer = Self {
             dir: scratch(&format!("peer-{localpart}")),
             user_id,
+            password: password.clone(),
         };
         let mode = if excluding_insecure {
             "insecure-excluded"
@@ -41,6 +49,7 @@ impl Peer {
         let peer = Self {
             dir: scratch(&format!("peer-as-{}", unique_user("as"))),
             user_id: user_id.to_owned(),
+            password: password.to_owned(),
         };
         peer.run(&["login-as", &hs.url, user_id, password, recovery_key]);
         peer
@@ -89,6 +98,35 @@ impl Peer {
             .expect("matrix-peer starts")
     }
 
+    /// A new encrypted room marked as the direct room with `user_id` (invited); its ID.
+    pub fn create_dm(&self, user_id: &str) -> String {
+        self.run(&["create-dm", user_id]).trim().to_owned()
+    }
+
+    /// `user_id`'s identity as the SDK sees it: `{"verified", "master_key"}`.
+    pub fn identity(&self, user_id: &str) -> JsonValue {
+        serde_json::from_str(self.run(&["identity", user_id]).trim()).expect("JSON")
+    }
+
+    /// New cross-signing keys for the account (its identity changes), as Element X's reset.
+    pub fn reset_identity(&self) {
+        self.run(&["reset-identity", &self.password]);
+    }
+
+    /// Answers `user_id`'s next verification request, for up to `seconds`.
+    pub fn answer_verification(&self, user_id: &str, seconds: u32) -> Verifier {
+        Verifier::start(&self.dir, &["verify-answer", user_id, &seconds.to_string()])
+    }
+
+    /// Asks `user_id` for a verification: `way` is `["room"]` or `["to-device", DEVICE]`.
+    pub fn request_verification(&self, user_id: &str, way: &[&str], seconds: u32) -> Verifier {
+        let mut args = vec!["verify-request", user_id];
+        args.extend(way);
+        let seconds = seconds.to_string();
+        args.push(&seconds);
+        Verifier::start(&self.dir, &args)
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let output: Output = command()
             .arg(&self.dir)
@@ -133,4 +171,96 @@ fn command() -> Command {
     command.env("no_proxy", "127.0.0.1,localhost");
     command.env("RUST_LOG", "off");
     command
+}
+
+/// The SDK's side of one verification, running: its JSON lines read, its answer given.
+pub struct Verifier {
+    child: Child,
+    keyboard: ChildStdin,
+    lines: Receiver<String>,
+    said: Vec<String>,
+}
+
+impl Verifier {
+    fn start(dir: &std::path::Path, args: &[&str]) -> Self {
+        let mut child = command()
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("matrix-peer starts");
+        let keyboard = child.stdin.take().expect("stdin");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let (send, lines) = channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        let mut verifier = Self {
+            child,
+            keyboard,
+            lines,
+            said: Vec::new(),
+        };
+        verifier.line_with("listening", Duration::from_secs(60));
+        verifier
+    }
+
+    /// The next line that has `field`, as JSON; fails after `within` with what was said.
+    pub fn line_with(&mut self, field: &str, within: Duration) -> JsonValue {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "matrix-peer said no {field:?} within {within:?}: {:?}",
+                    self.said
+                )
+            });
+            self.said.push(line.clone());
+            let json: JsonValue = serde_json::from_str(&line).expect("JSON line");
+            if json.get(field).is_some() {
+                return json;
+            }
+        }
+    }
+
+    /// The emoji the SDK shows: `[{symbol, description}]`.
+    pub fn emoji(&mut self) -> Vec<(String, String)> {
+        let said = self.line_with("emoji", Duration::from_secs(60));
+        said["emoji"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|emoji| {
+                (
+                    emoji["symbol"].as_str().unwrap_or_default().to_owned(),
+                    emoji["description"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The person's answer: `confirm`, `mismatch` or `cancel`.
+    pub fn answer(&mut self, answer: &str) {
+        writeln!(self.keyboard, "{answer}").expect("matrix-peer reads");
+        self.keyboard.flush().expect("matrix-peer reads");
+    }
+
+    /// How it ended: `{"outcome": "done", "verified"}` or `{"outcome": "cancelled", "code",
+    /// "by_me"}` or `{"outcome": "none"}`.
+    pub fn outcome(mut self) -> JsonValue {
+        let outcome = self.line_with("outcome", Duration::from_secs(60));
+        let _ = self.child.wait();
+        outcome
+    }
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

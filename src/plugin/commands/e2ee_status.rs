@@ -31,8 +31,11 @@ impl SimplePluginCommand for E2eeStatus {
          whether this device has each private key; signed: whether the owner's self-signing \
          key signed this device), backup (version, room_keys, backed_up: the key backup this \
          device sends its room keys to, after `matrix e2ee bootstrap` or `recover`; null \
-         without one). The first run makes the device's crypto store and uploads \
-         its keys."
+         without one), identity_changed (the people this user verified, with `matrix e2ee \
+         verify`, whose identity changed since: a new master key, from an account reset or a \
+         take-over; their events are not verified until they are verified again, or the \
+         change is accepted with `matrix e2ee withdraw`). The first run makes the device's \
+         crypto store and uploads its keys."
     }
 
     fn signature(&self) -> Signature {
@@ -130,6 +133,17 @@ impl SimplePluginCommand for E2eeStatus {
             Value::record(record, span)
         });
         record.push("backup", backup);
+        record.push(
+            "identity_changed",
+            Value::list(
+                status
+                    .identity_changed
+                    .iter()
+                    .map(|user| text(user))
+                    .collect(),
+                span,
+            ),
+        );
         Ok(Value::record(record, span))
     }
 }

@@ -18,11 +18,27 @@
 //!                                         each: {"event_id", "body"} (body null when it
 //!                                         could not be decrypted)
 //! matrix-peer DIR serve SECONDS        -> syncs for that long: answers key requests, takes keys
+//! matrix-peer DIR create-dm USER       -> an encrypted room marked as the DM with USER (who is
+//!                                         invited); prints the room ID
+//! matrix-peer DIR verify-answer USER SECONDS
+//!                                      -> answers USER's next verification request (emoji)
+//! matrix-peer DIR verify-request USER (room | to-device DEVICE) SECONDS
+//!                                      -> asks USER for a verification (emoji)
+//! matrix-peer DIR identity USER        -> {"verified", "master_key"}: USER's identity as the
+//!                                         SDK sees it
+//! matrix-peer DIR reset-identity PASSWORD
+//!                                      -> new cross-signing keys (the account's identity changes)
 //! ```
+//!
+//! The verification commands talk with the test over standard input and output: see
+//! [`verify`].
 //!
 //! `insecure-excluded` is Element X's "exclude insecure devices" mode: room keys only for
 //! devices their owner cross-signed (others get `m.room_key.withheld`), and messages only from
 //! such devices. Nothing here reaches beyond the homeserver it is given (127.0.0.1 in the tests).
+
+// matrix-sdk's sync future, spawned, needs a deeper trait search than the default.
+#![recursion_limit = "256"]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,6 +57,8 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use matrix_sdk::{Client, Room};
 use matrix_sdk_crypto::{CollectStrategy, DecryptionSettings, TrustRequirement};
+
+mod verify;
 
 #[tokio::main]
 async fn main() {
@@ -73,18 +91,7 @@ async fn run(args: &[String]) -> Result<()> {
         }
         ("create-room", invitees) => {
             let client = restored(&dir).await?;
-            let mut request = CreateRoom::new();
-            request.preset = Some(RoomPreset::PrivateChat);
-            request.initial_state = vec![
-                InitialStateEvent::with_empty_state_key(
-                    RoomEncryptionEventContent::with_recommended_defaults(),
-                )
-                .to_raw_any(),
-            ];
-            let room = client.create_room(request).await?;
-            for user in invitees {
-                room.invite_user_by_id(&user_id(user)?).await?;
-            }
+            let room = create_encrypted(&client, invitees, false).await?;
             println!("{}", room.room_id());
         }
         ("invite", [room, user]) => {
@@ -130,6 +137,35 @@ async fn run(args: &[String]) -> Result<()> {
                 client.sync_once(settings).await?;
             }
         }
+        ("create-dm", [user]) => {
+            let client = restored(&dir).await?;
+            let room = create_encrypted(&client, &[user.clone()], true).await?;
+            room.set_is_direct(true).await?;
+            println!("{}", room.room_id());
+        }
+        ("verify-answer", [user, seconds]) => {
+            let client = restored_quietly(&dir).await?;
+            verify::answer(&client, &user_id(user)?, seconds.parse()?).await?;
+        }
+        ("verify-request", [user, way @ .., seconds]) => {
+            let client = restored_quietly(&dir).await?;
+            let way = match way {
+                [room] if room == "room" => verify::Way::Room,
+                [to_device, device] if to_device == "to-device" => {
+                    verify::Way::ToDevice(device.clone())
+                }
+                _ => bail!("the way is `room` or `to-device DEVICE`"),
+            };
+            verify::request(&client, &user_id(user)?, way, seconds.parse()?).await?;
+        }
+        ("identity", [user]) => {
+            let client = restored(&dir).await?;
+            verify::identity(&client, &user_id(user)?).await?;
+        }
+        ("reset-identity", [password]) => {
+            let client = restored(&dir).await?;
+            reset_identity(&client, password).await?;
+        }
         _ => bail!("unknown command or arguments: {command} {rest:?}"),
     }
     Ok(())
@@ -173,6 +209,14 @@ async fn new_client(dir: &Path, homeserver: &str) -> Result<Client> {
 
 /// The client of the folder's session, caught up with one sync.
 async fn restored(dir: &Path) -> Result<Client> {
+    let client = restored_quietly(dir).await?;
+    client.sync_once(SyncSettings::default()).await?;
+    Ok(client)
+}
+
+/// The client of the folder's session, not synced yet (so that handlers added now see the
+/// first sync's events).
+async fn restored_quietly(dir: &Path) -> Result<Client> {
     let homeserver = std::fs::read_to_string(dir.join("homeserver"))
         .context("no session in this folder: run login first")?;
     let session: MatrixSession = serde_json::from_slice(&std::fs::read(dir.join("session.json"))?)?;
@@ -182,8 +226,45 @@ async fn restored(dir: &Path) -> Result<Client> {
         .encryption()
         .wait_for_e2ee_initialization_tasks()
         .await;
-    client.sync_once(SyncSettings::default()).await?;
     Ok(client)
+}
+
+/// An encrypted room (history shared with members), `invitees` invited; `direct`: as a DM.
+async fn create_encrypted(client: &Client, invitees: &[String], direct: bool) -> Result<Room> {
+    let mut request = CreateRoom::new();
+    request.preset = Some(RoomPreset::PrivateChat);
+    request.is_direct = direct;
+    request.initial_state = vec![
+        InitialStateEvent::with_empty_state_key(
+            RoomEncryptionEventContent::with_recommended_defaults(),
+        )
+        .to_raw_any(),
+    ];
+    let room = client.create_room(request).await?;
+    for user in invitees {
+        room.invite_user_by_id(&user_id(user)?).await?;
+    }
+    Ok(room)
+}
+
+/// New cross-signing keys for the account, as Element X's "reset identity" makes them (the
+/// password confirms it).
+async fn reset_identity(client: &Client, password: &str) -> Result<()> {
+    use matrix_sdk::encryption::CrossSigningResetAuthType;
+    let Some(handle) = client.encryption().recovery().reset_identity().await? else {
+        return Ok(());
+    };
+    let CrossSigningResetAuthType::Uiaa(uiaa) = handle.auth_type() else {
+        bail!("the server asks for an approval this peer cannot give");
+    };
+    let user = client.user_id().context("not logged in")?.to_string();
+    let mut answer = Password::new(
+        UserIdentifier::Matrix(MatrixUserIdentifier::new(user)),
+        password.to_owned(),
+    );
+    answer.session = uiaa.session.clone();
+    handle.reset(Some(AuthData::Password(answer))).await?;
+    Ok(())
 }
 
 fn save(client: &Client, dir: &Path, homeserver: &str) -> Result<()> {
