@@ -9,7 +9,7 @@ mod support;
 use serde_json::{Value as JsonValue, json};
 use std::time::Duration;
 use support::browser::Browser;
-use support::examples::{Examples, needs_mas};
+use support::examples::{Examples, needs_a_person, needs_mas};
 use support::keyring::keyring;
 use support::nio::Nio;
 
@@ -404,7 +404,9 @@ fn every_example_that_needs_a_homeserver_runs_against_synapse() {
     assert_eq!(hs.whoami_status(&new_access), 401);
     assert_eq!(hs.whoami_status(&bot_token), 401);
 
-    ex.all_ran(|command, example| !needs_mas(command, example));
+    ex.all_ran(|command, example| {
+        !needs_mas(command, example) && !needs_a_person(command, example)
+    });
 }
 
 /// A file's permission bits.

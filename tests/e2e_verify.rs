@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value as JsonValue;
 
 use support::bot::Bot;
+use support::examples::example_text;
 use support::peer::{Peer, Verifier};
 use support::pty::Terminal;
 use support::{nu_binary, plugin_binary, root, scratch, synapse, unique_user};
@@ -81,13 +82,13 @@ fn printed_record(screen: &str) -> JsonValue {
 /// command's record.
 fn verify_person(bot: &Bot, person: &Peer) -> JsonValue {
     let mut theirs: Verifier = person.answer_verification(&bot.user_id, 120);
-    let terminal = at_terminal(
-        bot,
-        &format!(
-            "matrix e2ee verify {} --session bot | to json -r",
-            person.user_id
-        ),
+    // The command's own example, as `help` shows it.
+    let asked = example_text(
+        "matrix e2ee verify",
+        "matrix e2ee verify @admin",
+        &person.user_id,
     );
+    let terminal = at_terminal(bot, &format!("{asked} | to json -r"));
     let emoji = theirs.emoji();
     same_emoji_shown(&terminal, &emoji);
     terminal.type_keys(b"y");
@@ -183,5 +184,237 @@ fn the_operator_verifies_a_person_by_their_emoji_and_then_trusts_them_everywhere
     assert!(
         devices.iter().all(|device| device["verified"] == true),
         "{devices:?}"
+    );
+}
+
+/// The emoji compared on both sides and confirmed; the verification's end on both sides.
+fn compare_and_confirm(terminal: Terminal, theirs: &mut Verifier) -> JsonValue {
+    let emoji = theirs.emoji();
+    same_emoji_shown(&terminal, &emoji);
+    terminal.type_keys(b"y");
+    theirs.answer("confirm");
+    let (success, screen) = terminal.finish(Duration::from_secs(60));
+    assert!(success, "{screen}");
+    printed_record(&screen)
+}
+
+#[test]
+fn a_person_verifies_the_bot_from_their_direct_room() {
+    let (bot, person, _room) = bot_and_person("asked");
+    let from = example_text(
+        "matrix e2ee verify",
+        "matrix e2ee verify --from",
+        &person.user_id,
+    );
+    let terminal = at_terminal(&bot, &format!("{from} --within 2min | to json -r"));
+    terminal.wait_for("Waiting for", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    let mut theirs = person.request_verification(&bot.user_id, &["room"], 120);
+    let record = compare_and_confirm(terminal, &mut theirs);
+    assert_eq!(record["user_id"], person.user_id.as_str(), "{record}");
+    let outcome = theirs.outcome();
+    assert_eq!(outcome["outcome"], "done", "{outcome}");
+    assert_eq!(outcome["verified"], true, "{outcome}");
+    assert!(master_key_signed_by(&person.user_id, &bot));
+}
+
+#[test]
+fn a_person_verifies_the_bot_device_to_device_from_a_listener_row() {
+    let (bot, person, _room) = bot_and_person("todevice");
+    let device = bot.ok("matrix whoami --session bot | get device_id");
+    let terminal = at_terminal(
+        &bot,
+        "matrix listen --verifications --session bot \
+         | where type == m.key.verification.request | first \
+         | matrix e2ee verify --session bot | to json -r",
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let mut theirs = person.request_verification(&bot.user_id, &["to-device", &device], 120);
+    let record = compare_and_confirm(terminal, &mut theirs);
+    assert_eq!(record["user_id"], person.user_id.as_str(), "{record}");
+    let outcome = theirs.outcome();
+    assert_eq!(outcome["outcome"], "done", "{outcome}");
+    assert_eq!(outcome["verified"], true, "{outcome}");
+    assert!(master_key_signed_by(&person.user_id, &bot));
+}
+
+/// The bot asks the person; the emoji shown on both sides; then `ours` typed at the terminal
+/// and `their` answer given. The terminal's end and the person's outcome.
+fn ended_with(ours: &[u8], their: Option<&str>) -> (Bot, Peer, (bool, String), JsonValue) {
+    let (bot, person, _room) = bot_and_person("ended");
+    let mut theirs = person.answer_verification(&bot.user_id, 120);
+    let terminal = at_terminal(
+        &bot,
+        &format!(
+            "matrix e2ee verify {} --session bot | to json -r",
+            person.user_id
+        ),
+    );
+    let emoji = theirs.emoji();
+    same_emoji_shown(&terminal, &emoji);
+    if let Some(answer) = their {
+        theirs.answer(answer);
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    terminal.type_keys(ours);
+    let end = terminal.finish(Duration::from_secs(60));
+    let outcome = theirs.outcome();
+    (bot, person, end, outcome)
+}
+
+#[test]
+fn emoji_that_do_not_match_cancel_on_either_side_and_nothing_is_signed() {
+    // The operator says they differ.
+    let (bot, person, (success, screen), outcome) = ended_with(b"n", None);
+    assert!(!success, "{screen}");
+    assert!(screen.contains("The emoji did not match"), "{screen}");
+    assert_eq!(outcome["outcome"], "cancelled", "{outcome}");
+    assert_eq!(outcome["code"], "m.mismatched_sas", "{outcome}");
+    assert_eq!(outcome["by_me"], false, "{outcome}");
+    assert!(!master_key_signed_by(&person.user_id, &bot));
+    assert_eq!(person.identity(&bot.user_id)["verified"], false);
+
+    // The person says they differ.
+    let (bot, person, (success, screen), outcome) = ended_with(b"y", Some("mismatch"));
+    assert!(!success, "{screen}");
+    assert!(screen.contains("cancelled the verification"), "{screen}");
+    assert!(screen.contains("m.mismatched_sas"), "{screen}");
+    assert_eq!(outcome["code"], "m.mismatched_sas", "{outcome}");
+    assert_eq!(outcome["by_me"], true, "{outcome}");
+    assert!(!master_key_signed_by(&person.user_id, &bot));
+    assert_eq!(person.identity(&bot.user_id)["verified"], false);
+}
+
+#[test]
+fn ctrl_c_at_the_emoji_cancels_with_m_user() {
+    let (bot, person, (success, screen), outcome) = ended_with(b"\x03", None);
+    assert!(!success, "{screen}");
+    assert!(screen.contains("Verification cancelled"), "{screen}");
+    assert_eq!(outcome["outcome"], "cancelled", "{outcome}");
+    assert_eq!(outcome["code"], "m.user", "{outcome}");
+    assert!(!master_key_signed_by(&person.user_id, &bot));
+}
+
+#[test]
+fn a_request_nobody_accepts_times_out_and_the_person_is_told() {
+    let (bot, person, _room) = bot_and_person("timeout");
+    let theirs = person.ignore_verification(&bot.user_id, 60);
+    let terminal = at_terminal(
+        &bot,
+        &format!(
+            "matrix e2ee verify {} --session bot --within 3sec",
+            person.user_id
+        ),
+    );
+    let (success, screen) = terminal.finish(Duration::from_secs(60));
+    assert!(!success, "{screen}");
+    assert!(screen.contains("took too long"), "{screen}");
+    assert!(screen.contains("m.timeout"), "{screen}");
+    // The person's client heard the request, then its cancel for time.
+    let outcome = theirs.outcome();
+    assert_eq!(outcome["outcome"], "cancelled", "{outcome}");
+    assert_eq!(outcome["code"], "m.timeout", "{outcome}");
+}
+
+#[test]
+fn without_bootstrap_or_a_terminal_nothing_is_sent() {
+    let bot = Bot::new("unsigned");
+    let person = Peer::login(synapse(), "unsigned-admin", false);
+    let room = person.create_dm(&bot.user_id);
+    bot.ok(&format!("matrix join '{room}' --session bot | ignore"));
+    let before = person.read(&room).len();
+    let terminal = at_terminal(
+        &bot,
+        &format!("matrix e2ee verify {} --session bot", person.user_id),
+    );
+    let (success, screen) = terminal.finish(Duration::from_secs(60));
+    assert!(!success, "{screen}");
+    assert!(screen.contains("matrix e2ee bootstrap"), "{screen}");
+    assert!(screen.contains("nothing was sent"), "{screen}");
+    // No terminal (a script run by cron): refused, with what to do.
+    bot.ok("matrix e2ee bootstrap --session bot | ignore");
+    let run = bot.nu(&format!(
+        "matrix e2ee verify {} --session bot",
+        person.user_id
+    ));
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("This needs a person at a terminal"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(person.read(&room).len(), before, "a request was sent");
+}
+
+#[test]
+fn a_verified_person_whose_identity_changes_is_distrusted_until_verified_again() {
+    let (bot, person, room) = bot_and_person("reset");
+    verify_person(&bot, &person);
+    person.send(&room, "trusted");
+    assert_eq!(newest_verified(&bot, &room, &person.user_id), true);
+
+    // Their account's identity is reset (or taken over).
+    person.reset_identity();
+    person.send(&room, "after the reset");
+    let row = bot.json(&format!(
+        "matrix messages '{room}' --session bot --limit 5 | where sender == '{}' | first",
+        person.user_id
+    ));
+    assert_eq!(row["body"], "after the reset", "{row}");
+    assert_eq!(row["verified"], false, "{row}");
+    assert!(
+        row["authenticity"]
+            .as_str()
+            .is_some_and(|words| words.contains("changed since it was verified")),
+        "{row}"
+    );
+    let changed = bot.json("matrix e2ee status --session bot | get identity_changed");
+    assert_eq!(changed, serde_json::json!([person.user_id]), "{changed}");
+
+    // Keys only for verified people: none for them now.
+    let shared = "$env.config.plugins.matrix = {e2ee_share: verified}";
+    bot.ok(&format!(
+        "{shared}; matrix send '{room}' 'for the verified only' --session bot | ignore"
+    ));
+    let read = person.read(&room);
+    assert_eq!(read.first(), Some(&None), "they read it: {read:?}");
+
+    // Withdrawing the verification ends the warning, not the distrust.
+    let distrusted = example_text("matrix devices", "matrix devices @admin", &person.user_id);
+    let distrusted = bot.json(&distrusted);
+    assert_eq!(distrusted.as_array().map(Vec::len), Some(1), "{distrusted}");
+    bot.ok(&format!(
+        "{} | ignore",
+        example_text(
+            "matrix e2ee withdraw",
+            "matrix e2ee status",
+            &person.user_id
+        )
+    ));
+    let changed = bot.json("matrix e2ee status --session bot | get identity_changed");
+    assert_eq!(changed, serde_json::json!([]), "{changed}");
+    assert_eq!(newest_verified(&bot, &room, &person.user_id), false);
+    let again = bot.nu(&format!(
+        "matrix e2ee withdraw {} --session bot",
+        person.user_id
+    ));
+    assert!(
+        !again.success && again.stderr.contains("Nothing to withdraw"),
+        "{}",
+        again.stderr
+    );
+
+    // Verifying again restores trust, and keys flow again.
+    verify_person(&bot, &person);
+    person.send(&room, "trusted again");
+    assert_eq!(newest_verified(&bot, &room, &person.user_id), true);
+    bot.ok(&format!(
+        "{shared}; matrix send '{room}' 'for the verified again' --session bot | ignore"
+    ));
+    let read = person.read(&room);
+    assert_eq!(
+        read.first(),
+        Some(&Some("for the verified again".to_owned())),
+        "{read:?}"
     );
 }

@@ -126,15 +126,17 @@ async fn judged(machine: &OlmMachine, info: &EncryptionInfo) -> (bool, Option<St
             authenticity_in_words(state),
         );
     };
-    if device.is_verified() {
-        return (true, None);
-    }
+    // A device the emoji verified stays trusted by itself: not once its owner's identity
+    // changed since.
     let changed = machine
         .get_identity(&info.sender, None)
         .await
         .ok()
         .flatten()
         .is_some_and(|identity| identity.has_verification_violation());
+    if device.is_verified() && !changed {
+        return (true, None);
+    }
     let level = match (changed, device.is_cross_signed_by_owner()) {
         (true, _) => VerificationLevel::VerificationViolation,
         (false, true) => VerificationLevel::UnverifiedIdentity,

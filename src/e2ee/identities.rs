@@ -2,7 +2,7 @@
 //! whose verified identity changed since (the crate's verification violation), with the way to
 //! accept the change.
 
-use matrix_sdk_crypto::OlmMachine;
+use matrix_sdk_crypto::{LocalTrust, OlmMachine};
 use ruma::{OwnedUserId, UserId};
 
 use super::{Crypto, crypto_failed, verify};
@@ -38,12 +38,19 @@ impl Crypto {
                 .get_user_devices(&user, None)
                 .await
                 .map_err(crypto_failed)?;
+            // A device the emoji verified stays trusted by itself: not once its owner's
+            // identity changed since.
+            let changed = machine
+                .get_identity(&user, None)
+                .await
+                .map_err(crypto_failed)?
+                .is_some_and(|identity| identity.has_verification_violation());
             let mut found: Vec<TheirDevice> = devices
                 .devices()
                 .map(|device| TheirDevice {
                     device_id: device.device_id().to_string(),
                     display_name: device.display_name().map(str::to_owned),
-                    verified: device.is_verified(),
+                    verified: device.is_verified() && !changed,
                     cross_signed: device.is_cross_signed_by_owner(),
                 })
                 .collect();
@@ -78,10 +85,24 @@ impl Crypto {
                 .map_err(crypto_failed)?
                 .and_then(|identity| identity.other());
             match identity {
-                Some(identity) if identity.has_verification_violation() => identity
-                    .withdraw_verification()
-                    .await
-                    .map_err(crypto_failed),
+                Some(identity) if identity.has_verification_violation() => {
+                    identity
+                        .withdraw_verification()
+                        .await
+                        .map_err(crypto_failed)?;
+                    // The devices the emoji verified lose that trust too.
+                    let devices = machine
+                        .get_user_devices(&user, None)
+                        .await
+                        .map_err(crypto_failed)?;
+                    for device in devices.devices().filter(|d| d.is_locally_trusted()) {
+                        device
+                            .set_local_trust(LocalTrust::Unset)
+                            .await
+                            .map_err(crypto_failed)?;
+                    }
+                    Ok(())
+                }
                 _ => Err(Error::E2ee(E2eeError {
                     kind: E2eeKind::Trust,
                     problem: format!("the identity of {user} did not change since it was verified"),

@@ -28,6 +28,7 @@ mod verify_io;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use matrix_sdk_common::deserialized_responses::ProcessedToDeviceEvent;
 use matrix_sdk_crypto::{DecryptionSettings, EncryptionSyncChanges, OlmMachine, TrustRequirement};
 use matrix_sdk_sqlite::SqliteCryptoStore;
 use ruma::api::client::sync::sync_events::DeviceLists;
@@ -233,12 +234,15 @@ impl Crypto {
     /// lists, the one-time key count; then sends what the machine asks (more one-time keys, key
     /// queries). Done before any event of that sync is handed out, so that a position kept
     /// after those events never skips a room key.
+    ///
+    /// Returns the verification requests that came to-device (decrypted when they came
+    /// encrypted), as events: `matrix listen --verifications` hands them out.
     pub fn receive(
         &self,
         client: &Client,
         token: &AccessToken,
         changes: &CryptoChanges,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<JsonValue>, Error> {
         self.locked(async |machine| take(machine, client, token, changes).await)
     }
 
@@ -371,8 +375,8 @@ pub(super) async fn take(
     client: &Client,
     token: &AccessToken,
     changes: &CryptoChanges,
-) -> Result<(), Error> {
-    receive_to_device(machine, client, token, changes).await?;
+) -> Result<Vec<JsonValue>, Error> {
+    let requests = receive_to_device(machine, client, token, changes).await?;
     machine
         .store()
         .set_custom_value(SINCE_KEY, changes.next_batch.clone().into_bytes())
@@ -381,16 +385,17 @@ pub(super) async fn take(
     // Room keys that came go to the key backup, if one is on. A failed upload leaves them
     // waiting for the next sync: it must not stop the sync that brought them.
     let _ = trust::back_up(machine, client, token).await;
-    Ok(())
+    Ok(requests)
 }
 
-/// A sync's changes into the machine (the lock held), then what it asks sent.
+/// A sync's changes into the machine (the lock held), then what it asks sent; the
+/// verification requests among its to-device events.
 pub(super) async fn receive_to_device(
     machine: &OlmMachine,
     client: &Client,
     token: &AccessToken,
     changes: &CryptoChanges,
-) -> Result<(), Error> {
+) -> Result<Vec<JsonValue>, Error> {
     let to_device: Vec<_> = changes
         .to_device
         .iter()
@@ -411,11 +416,22 @@ pub(super) async fn receive_to_device(
         unused_fallback_keys: fallback.as_deref(),
         next_batch_token: Some(changes.next_batch.clone()).filter(|next| !next.is_empty()),
     };
-    machine
+    let (processed, _) = machine
         .receive_sync_changes(sync, &decryption_settings())
         .await
         .map_err(crypto_failed)?;
-    outgoing::send_outgoing(machine, client, token).await
+    outgoing::send_outgoing(machine, client, token).await?;
+    Ok(processed
+        .iter()
+        .filter(|event| {
+            matches!(
+                event,
+                ProcessedToDeviceEvent::Decrypted { .. } | ProcessedToDeviceEvent::PlainText(_)
+            )
+        })
+        .filter_map(|event| event.to_raw().deserialize_as_unchecked::<JsonValue>().ok())
+        .filter(|event| event["type"] == verify_io::REQUEST)
+        .collect())
 }
 
 /// Whether the server holds keys for `user_id`'s device `device_id` (one `POST /keys/query`).

@@ -33,7 +33,7 @@ pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long this side waits, after accepting a request, for the other side to start the
 /// emoji comparison before starting it itself.
-const WAIT_FOR_THEIR_START: Duration = Duration::from_secs(3);
+const WAIT_FOR_THEIR_START: Duration = Duration::from_secs(10);
 
 /// Where a verification stands, after a [`Verifying::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -550,7 +550,9 @@ async fn hear_again(
                 next_batch: String::new(),
                 ..Default::default()
             };
-            super::receive_to_device(machine, client, token, &changes).await
+            super::receive_to_device(machine, client, token, &changes)
+                .await
+                .map(drop)
         }
     }
 }

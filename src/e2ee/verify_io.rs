@@ -76,6 +76,7 @@ impl FlowSync {
         self.since = Some(next);
         crypto.locked(async |machine| {
             take(machine, client, token, &changes).await?;
+
             let Some(JsonValue::Object(rooms)) = &joined else {
                 return Ok(());
             };

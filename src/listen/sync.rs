@@ -35,6 +35,10 @@ pub struct ListenFilter {
     pub not_senders: Vec<String>,
     /// Also invitations of the user to rooms.
     pub invites: bool,
+    /// Also verification requests, as events of type `m.key.verification.request`: those that
+    /// came to-device (with no room), and those in rooms (`m.room.message` of that msgtype,
+    /// when `m.room.message` is listened for).
+    pub verifications: bool,
     /// Also `m.room.encrypted` events, whatever `types` says: their real type is known only
     /// once they are decrypted, and is filtered then ([`ListenFilter::types_match`]).
     pub encrypted: bool,
@@ -48,6 +52,7 @@ impl Default for ListenFilter {
             senders: Vec::new(),
             not_senders: Vec::new(),
             invites: false,
+            verifications: false,
             encrypted: false,
         }
     }

@@ -112,7 +112,7 @@ impl MatrixPlugin {
             }
             let taken = plugin
                 .crypto_of(&session, &name, share, client, token)
-                .and_then(|crypto| Ok(crypto.receive(client, token, changes)?));
+                .and_then(|crypto| Ok(crypto.receive(client, token, changes).map(drop)?));
             match &taken {
                 // A device whose keys are lost takes nothing, ever: the command's own use of
                 // its crypto says so, with the way out.
@@ -227,24 +227,55 @@ impl ListenCrypto {
             }
         }
         if let Some(crypto) = &self.crypto {
-            active.run(plugin, |client, token| {
+            let requests = active.run(plugin, |client, token| {
                 crypto.receive(client, token, &batch.crypto)
             })?;
+            if filter.verifications {
+                // Before the sync's room events, as invitations are.
+                let heard = requests.iter().filter_map(to_device_request);
+                batch.events.splice(0..0, heard.collect::<Vec<_>>());
+            }
         }
         // `--type m.room.encrypted` asks for the events as they came.
-        if !filter.encrypted {
-            return Ok(());
+        if filter.encrypted {
+            if let Some(crypto) = &self.crypto {
+                let client = active.client(plugin)?;
+                let reach = (&**crypto, &client, &active.session.access_token);
+                e2ee::decrypt_events(reach, &mut batch.events, filter);
+                self.late.sort(reach, since, batch, filter);
+            } else if let Some(why) = &self.unavailable {
+                e2ee::mark_sealed(&mut batch.events, why);
+            }
         }
-        if let Some(crypto) = &self.crypto {
-            let client = active.client(plugin)?;
-            let reach = (&**crypto, &client, &active.session.access_token);
-            e2ee::decrypt_events(reach, &mut batch.events, filter);
-            self.late.sort(reach, since, batch, filter);
-        } else if let Some(why) = &self.unavailable {
-            e2ee::mark_sealed(&mut batch.events, why);
+        if filter.verifications {
+            for event in &mut batch.events {
+                if event.kind == "m.room.message" && e2ee::is_verification(&event.as_json()) {
+                    event.kind = e2ee::VERIFICATION_REQUEST.to_owned();
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// A verification request that came to-device, as a row's event: no room, no event ID.
+fn to_device_request(event: &serde_json::Value) -> Option<crate::listen::Event> {
+    let millis = event["content"]["timestamp"].as_u64().unwrap_or_default();
+    Some(crate::listen::Event {
+        room_id: String::new(),
+        event_id: None,
+        sender: event["sender"].as_str()?.to_owned(),
+        kind: e2ee::VERIFICATION_REQUEST.to_owned(),
+        time: std::time::UNIX_EPOCH + Duration::from_millis(millis),
+        content: event["content"].clone(),
+        unsigned: serde_json::Value::Null,
+        redacts: None,
+        encrypted: false,
+        verified: None,
+        decrypt_error: None,
+        authenticity: None,
+        key_may_come: false,
+    })
 }
 
 /// A failure in a few words, for a note.

@@ -256,6 +256,7 @@ impl Plugin for MatrixPlugin {
             Box::new(commands::E2eeBootstrap),
             Box::new(commands::E2eeRecover),
             Box::new(commands::E2eeVerify),
+            Box::new(commands::E2eeWithdraw),
             Box::new(commands::ADMIN),
             Box::new(commands::AdminSession),
             Box::new(commands::AdminLoginAs),

@@ -15,7 +15,13 @@ use crate::rooms::Shape;
 /// rooms and acks).
 pub(crate) fn event_columns(listener: bool) -> Vec<(&'static str, Type)> {
     let text = || maybe(Type::String);
-    let mut columns = vec![("time", Type::Date), ("room_id", Type::String)];
+    // A to-device verification request has no room.
+    let room_id = if listener {
+        maybe(Type::String)
+    } else {
+        Type::String
+    };
+    let mut columns = vec![("time", Type::Date), ("room_id", room_id)];
     if listener {
         columns.push(("room", text()));
     }
@@ -78,7 +84,8 @@ impl EventRow {
         let shape = self.shape;
         let mut record = Record::new();
         record.push("time", date_value(self.time, span));
-        record.push("room_id", Value::string(self.room_id, span));
+        let room_id = Some(self.room_id).filter(|room_id| !room_id.is_empty());
+        record.push("room_id", text(room_id));
         if let Some(room) = self.room {
             record.push("room", text(room));
         }

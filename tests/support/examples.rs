@@ -17,6 +17,27 @@ use nu_plugin_matrix::plugin::MatrixPlugin;
 use super::pty::Terminal;
 use super::{NuRun, Running, nu_binary, nu_with, plugin_binary, scratch};
 
+/// Whether an example needs another person (a matrix-sdk peer, emoji compared at a
+/// terminal): `tests/e2e_verify.rs` runs those, by their text ([`example_text`]).
+pub fn needs_a_person(command: &str, example: &str) -> bool {
+    ["matrix e2ee verify", "matrix e2ee withdraw"].contains(&command)
+        || example.starts_with("matrix devices @admin:example.org")
+}
+
+/// The text of the example of `command` that starts with `start`, `@admin:example.org` made
+/// `admin` (a test's person).
+pub fn example_text(command: &str, start: &str, admin: &str) -> String {
+    MatrixPlugin::new()
+        .commands()
+        .iter()
+        .filter(|candidate| candidate.name() == command)
+        .flat_map(|candidate| candidate.examples())
+        .map(|example| example.example.to_owned())
+        .find(|example| example.starts_with(start))
+        .unwrap_or_else(|| panic!("{command} has no example starting {start:?}"))
+        .replace("@admin:example.org", admin)
+}
+
 /// Whether an example needs MAS (the MAS suite runs those): OAuth 2.0 logins, and the
 /// commands of MAS's admin API.
 pub fn needs_mas(command: &str, example: &str) -> bool {

@@ -118,6 +118,15 @@ impl Peer {
         Verifier::start(&self.dir, &["verify-answer", user_id, &seconds.to_string()])
     }
 
+    /// Hears `user_id`'s next verification request and never answers it.
+    pub fn ignore_verification(&self, user_id: &str, seconds: u32) -> Verifier {
+        let seconds = seconds.to_string();
+        Verifier::start(
+            &self.dir,
+            &["verify-answer", user_id, &seconds, "unanswered"],
+        )
+    }
+
     /// Asks `user_id` for a verification: `way` is `["room"]` or `["to-device", DEVICE]`.
     pub fn request_verification(&self, user_id: &str, way: &[&str], seconds: u32) -> Verifier {
         let mut args = vec!["verify-request", user_id];

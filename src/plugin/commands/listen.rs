@@ -100,6 +100,11 @@ impl PluginCommand for Listen {
             "Also invitations to rooms (those pending first), as rows of type `invite`: pipe one to `matrix join`.",
             None,
         )
+        .switch(
+            "verifications",
+            "Also verification requests of people (Verify in Element), as rows of type `m.key.verification.request`: pipe one to `matrix e2ee verify` at a terminal.",
+            None,
+        )
         .named(
             "since",
             SyntaxShape::String,
@@ -210,6 +215,7 @@ impl PluginCommand for Listen {
                 vec![active.session.user_id.as_str().to_owned()]
             },
             invites: call.has_flag("invites")?,
+            verifications: call.has_flag("verifications")?,
             encrypted: false,
         };
         // Encrypted events are asked for too, and filtered by their real type once decrypted

@@ -20,8 +20,9 @@
 //! matrix-peer DIR serve SECONDS        -> syncs for that long: answers key requests, takes keys
 //! matrix-peer DIR create-dm USER       -> an encrypted room marked as the DM with USER (who is
 //!                                         invited); prints the room ID
-//! matrix-peer DIR verify-answer USER SECONDS
-//!                                      -> answers USER's next verification request (emoji)
+//! matrix-peer DIR verify-answer USER SECONDS [unanswered]
+//!                                      -> answers USER's next verification request (emoji);
+//!                                         `unanswered`: hears it, never answers
 //! matrix-peer DIR verify-request USER (room | to-device DEVICE) SECONDS
 //!                                      -> asks USER for a verification (emoji)
 //! matrix-peer DIR identity USER        -> {"verified", "master_key"}: USER's identity as the
@@ -67,6 +68,9 @@ async fn main() {
         eprintln!("matrix-peer: {err:#}");
         std::process::exit(1);
     }
+    // Not waiting for the runtime's end: a read of standard input (a verification's answer)
+    // may still be blocked, and the runtime would wait for it.
+    std::process::exit(0);
 }
 
 async fn run(args: &[String]) -> Result<()> {
@@ -143,9 +147,10 @@ async fn run(args: &[String]) -> Result<()> {
             room.set_is_direct(true).await?;
             println!("{}", room.room_id());
         }
-        ("verify-answer", [user, seconds]) => {
+        ("verify-answer", [user, seconds, mode @ ..]) => {
             let client = restored_quietly(&dir).await?;
-            verify::answer(&client, &user_id(user)?, seconds.parse()?).await?;
+            let accept = mode.first().map(String::as_str) != Some("unanswered");
+            verify::answer(&client, &user_id(user)?, seconds.parse()?, accept).await?;
         }
         ("verify-request", [user, way @ .., seconds]) => {
             let client = restored_quietly(&dir).await?;

@@ -33,8 +33,9 @@ pub enum Way {
 }
 
 /// Waits up to `seconds` for a request from `user`, accepts it, and runs the SAS the other side
-/// starts (or starts it, when the other side waits).
-pub async fn answer(client: &Client, user: &UserId, seconds: u64) -> Result<()> {
+/// starts (or starts it, when the other side waits). `accept` false: the request is left
+/// unanswered, and its end said (a person who never answers).
+pub async fn answer(client: &Client, user: &UserId, seconds: u64, accept: bool) -> Result<()> {
     let (heard, mut requests) = mpsc::unbounded_channel::<(OwnedUserId, String)>();
     let to_device = heard.clone();
     client.add_event_handler(move |event: ToDeviceKeyVerificationRequestEvent| {
@@ -68,6 +69,12 @@ pub async fn answer(client: &Client, user: &UserId, seconds: u64) -> Result<()> 
             _ => return say(json!({"outcome": "none"})),
         }
     };
+    if !accept {
+        while Instant::now() < deadline && !request.is_cancelled() {
+            sleep(Duration::from_millis(100)).await;
+        }
+        return outcome_of_request(&request);
+    }
     request.accept().await?;
     let sas = match wait_for_sas(&request, deadline, Duration::from_secs(3)).await? {
         Some(sas) => sas,
