@@ -418,3 +418,112 @@ fn a_verified_person_whose_identity_changes_is_distrusted_until_verified_again()
         "{read:?}"
     );
 }
+
+/// The block of docs/bots.md under the heading `heading`.
+fn recipe(heading: &str) -> String {
+    let guide = std::fs::read_to_string(root().join("docs/bots.md")).expect("docs/bots.md");
+    let after = &guide[guide.find(heading).expect("the recipe's heading")..];
+    let start = after.find("```nu\n").expect("a nu block") + "```nu\n".len();
+    let end = start + after[start..].find("```").expect("the block's end");
+    after[start..end].to_owned()
+}
+
+#[test]
+fn the_bot_that_obeys_only_verified_admins_answers_the_verified_one_alone() {
+    let (bot, admin, room) = bot_and_person("obeys");
+    verify_person(&bot, &admin);
+    // Another person, in a DM of their own, cross-signed but not verified by the bot.
+    let stranger = Peer::login(synapse(), "obeys-stranger", false);
+    let other = stranger.create_dm(&bot.user_id);
+    bot.ok(&format!("matrix join '{other}' --session bot | ignore"));
+    let script = recipe("### A bot that obeys only verified admins")
+        .replace("@admin:example.org", &admin.user_id);
+    let mut command = support::nu_command();
+    command
+        .env("XDG_CONFIG_HOME", &bot.config)
+        .env("XDG_DATA_HOME", bot.config.join("data"))
+        .arg("-c")
+        .arg(&script);
+    let mut running = support::Running::spawn(command);
+    std::thread::sleep(Duration::from_secs(4));
+    stranger.send(&other, "!ping");
+    admin.send(&room, "!ping");
+    let answered = |peer: &Peer, room: &str| {
+        peer.read(room)
+            .iter()
+            .any(|body| body.as_deref() == Some("pong"))
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while !answered(&admin, &room) {
+        assert!(
+            std::time::Instant::now() < until,
+            "the verified admin got no pong"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        !answered(&stranger, &other),
+        "an unverified person was obeyed"
+    );
+    assert!(!running.has_ended(), "the bot stopped");
+    running.interrupt();
+}
+
+#[path = "../examples/verify.rs"]
+mod verify_example;
+
+#[test]
+fn the_rust_example_verifies_a_person_and_the_person_sees_it() {
+    let hs = synapse();
+    let localpart = unique_user("libbot");
+    let password = format!("pw-{localpart}-3");
+    let bot = hs.register(&localpart, &password);
+    let person = Peer::login(hs, "lib-admin", false);
+    // Their direct room, which the bot's account joined.
+    let room = person.create_dm(&bot);
+    let token = hs.login(&bot, &password);
+    hs.call(
+        &token,
+        "POST",
+        &format!("join/{room}"),
+        &serde_json::json!({}),
+    );
+    let mut theirs = person.answer_verification(&bot, 120);
+    let theirs_emoji = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let store = scratch(&format!("{localpart}-store"));
+    let mut shown = Vec::new();
+    let verified = std::thread::scope(|scope| {
+        let peer = scope.spawn(|| {
+            let emoji = theirs.emoji();
+            *theirs_emoji.lock().unwrap() = Some(emoji);
+            theirs.answer("confirm");
+            theirs.outcome()
+        });
+        let mut compare = |sas: &nu_plugin_matrix::e2ee::ShortAuth| {
+            shown = sas.emoji.clone();
+            // The person's emoji, once their side has them.
+            let until = std::time::Instant::now() + Duration::from_secs(30);
+            while theirs_emoji.lock().unwrap().is_none() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            theirs_emoji.lock().unwrap().as_ref() == Some(&sas.emoji)
+        };
+        let verified = verify_example::verify(
+            (
+                &bot,
+                &hs.url,
+                nu_plugin_matrix::Password::new(password.clone()),
+            ),
+            &person.user_id,
+            &store,
+            &mut compare,
+        );
+        let outcome = peer.join().expect("the person's side");
+        assert_eq!(outcome["outcome"], "done", "{outcome}");
+        assert_eq!(outcome["verified"], true, "{outcome}");
+        verified
+    });
+    let verified = verified.unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(verified.user_id, person.user_id);
+    assert_eq!(shown.len(), 7);
+}

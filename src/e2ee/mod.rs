@@ -86,8 +86,9 @@ pub fn new_store_key() -> Password {
 pub struct Crypto {
     runtime: Runtime,
     dir: StoreDir,
-    store: Arc<SqliteCryptoStore>,
-    machine: Mutex<OlmMachine>,
+    /// The store and the machine: `None` only once dropped (see the `Drop`).
+    store: Option<Arc<SqliteCryptoStore>>,
+    machine: Mutex<Option<OlmMachine>>,
     /// The store generation this process last wrote, as the crate keeps it.
     generation: tokio::sync::Mutex<Option<u64>>,
     user_id: OwnedUserId,
@@ -104,6 +105,20 @@ impl std::fmt::Debug for Crypto {
             .field("user_id", &self.user_id)
             .field("device_id", &self.device_id)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Crypto {
+    fn drop(&mut self) {
+        // The store's connection pool and the machine end inside the runtime they need (a
+        // pool dropped outside it panics).
+        let _inside = self.runtime.enter();
+        let machine = self
+            .machine
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop((machine, self.store.take()));
     }
 }
 
@@ -182,8 +197,8 @@ impl Crypto {
         Ok(Self {
             runtime,
             dir,
-            store,
-            machine: Mutex::new(machine),
+            store: Some(store),
+            machine: Mutex::new(Some(machine)),
             generation,
             user_id,
             device_id,
@@ -217,7 +232,8 @@ impl Crypto {
             .machine
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+            .clone()
+            .expect("the machine is there until the crypto is dropped");
         let (changed, _) = machine
             .maintain_crypto_store_generation(&self.generation)
             .await
@@ -225,8 +241,12 @@ impl Crypto {
         if !changed {
             return Ok(machine);
         }
-        let fresh = load_machine(&self.dir, &self.user_id, &self.device_id, &self.store).await?;
-        *self.machine.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        let store = self
+            .store
+            .as_ref()
+            .expect("the store is there until dropped");
+        let fresh = load_machine(&self.dir, &self.user_id, &self.device_id, store).await?;
+        *self.machine.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
         Ok(fresh)
     }
 
