@@ -98,7 +98,7 @@ impl Crypto {
 }
 
 /// The users who get a room's keys: its joined and invited members.
-fn room_members(
+pub(super) fn room_members(
     client: &Client,
     token: &AccessToken,
     room_id: &str,

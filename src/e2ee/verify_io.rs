@@ -328,26 +328,8 @@ pub(super) fn direct_room(
         .chain(joined.iter().filter(|room| !named.contains(room)))
         .take(MOST_ROOMS_LOOKED_AT);
     for room in candidates {
-        let members = client.request_at(
-            token,
-            Method::Get,
-            &["rooms", room, "members"],
-            &[("not_membership".to_owned(), "leave".to_owned())],
-            None,
-        )?;
-        let members = members.json()?;
-        let mut users: Vec<&str> = members["chunk"]
-            .as_array()
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .filter(|event| {
-                matches!(
-                    event["content"]["membership"].as_str(),
-                    Some("join" | "invite")
-                )
-            })
-            .filter_map(|event| event["state_key"].as_str())
-            .collect();
+        let members = super::sending::room_members(client, token, room)?;
+        let mut users: Vec<&str> = members.iter().map(|user| user.as_str()).collect();
         users.sort_unstable();
         users.dedup();
         let two = users.len() == 2 && users.contains(&me.as_str());
