@@ -200,7 +200,7 @@ fn compare_and_confirm(terminal: Terminal, theirs: &mut Verifier) -> JsonValue {
 
 #[test]
 fn a_person_verifies_the_bot_from_their_direct_room() {
-    let (bot, person, _room) = bot_and_person("asked");
+    let (bot, person, room) = bot_and_person("asked");
     let from = example_text(
         "matrix e2ee verify",
         "matrix e2ee verify --from",
@@ -216,6 +216,18 @@ fn a_person_verifies_the_bot_from_their_direct_room() {
     assert_eq!(outcome["outcome"], "done", "{outcome}");
     assert_eq!(outcome["verified"], true, "{outcome}");
     assert!(master_key_signed_by(&person.user_id, &bot));
+    // Their request, read again from the room later, is answered already: refused at once.
+    let stale = at_terminal(
+        &bot,
+        &format!(
+            "matrix messages '{room}' --session bot --limit 50 \
+             | where msgtype? == m.key.verification.request | first \
+             | matrix e2ee verify --session bot"
+        ),
+    );
+    let (success, screen) = stale.finish(Duration::from_secs(30));
+    assert!(!success, "{screen}");
+    assert!(screen.contains("no longer open"), "{screen}");
 }
 
 #[test]
@@ -329,8 +341,18 @@ fn without_bootstrap_or_a_terminal_nothing_is_sent() {
     );
     let (success, screen) = terminal.finish(Duration::from_secs(60));
     assert!(!success, "{screen}");
-    assert!(screen.contains("matrix e2ee bootstrap"), "{screen}");
-    assert!(screen.contains("nothing was sent"), "{screen}");
+    // Nushell wraps the help at the terminal's width.
+    let folded = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(folded.contains("matrix e2ee bootstrap"), "{screen}");
+    assert!(folded.contains("nothing was sent"), "{screen}");
+    // Said at the person, and a user ID checked before anything is shown.
+    let run = bot.nu("matrix e2ee verify nobody --session bot");
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("'nobody' is not a user ID"),
+        "{}",
+        run.stderr
+    );
     // No terminal (a script run by cron): refused, with what to do.
     bot.ok("matrix e2ee bootstrap --session bot | ignore");
     let run = bot.nu(&format!(
@@ -355,6 +377,9 @@ fn a_verified_person_whose_identity_changes_is_distrusted_until_verified_again()
 
     // Their account's identity is reset (or taken over).
     person.reset_identity();
+    // Said at once, before anything else made the device look.
+    let changed = bot.json("matrix e2ee status --session bot | get identity_changed");
+    assert_eq!(changed, serde_json::json!([person.user_id]), "{changed}");
     person.send(&room, "after the reset");
     let row = bot.json(&format!(
         "matrix messages '{room}' --session bot --limit 5 | where sender == '{}' | first",

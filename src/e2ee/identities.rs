@@ -105,7 +105,7 @@ impl Crypto {
                 }
                 _ => Err(Error::E2ee(E2eeError {
                     kind: E2eeKind::Trust,
-                    problem: format!("the identity of {user} did not change since it was verified"),
+                    problem: format!("{user} has no verified identity that changed"),
                     hint: "only a changed identity can be accepted; `matrix e2ee status` lists \
                            them under identity_changed"
                         .into(),

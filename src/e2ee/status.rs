@@ -11,8 +11,11 @@ use crate::secret::AccessToken;
 
 impl Crypto {
     /// What the device is: its keys, its store, the one-time keys on the server, the users it
-    /// tracks, and its cross-signing.
+    /// tracks, its cross-signing, and whose verified identity changed. What the server has
+    /// waiting for the device (changed device lists, to-device events) is taken first, so that
+    /// a changed identity shows at once.
     pub fn status(&self, client: &Client, token: &AccessToken) -> Result<Status, Error> {
+        self.catch_up(client, token)?;
         let keys = self.locked(async |machine| {
             outgoing::send_outgoing(machine, client, token).await?;
             let identity = machine.identity_keys();

@@ -242,10 +242,16 @@ impl Crypto {
             ),
             None => None,
         };
+        // A request this process did not hear, in a room, may have been answered since: the
+        // room's events that refer to it say (ready, start, cancel, done).
+        let answered = match &room {
+            Some(room) => verify_io::has_answers(client, token, room, &flow)?,
+            None => false,
+        };
         let request = self.locked(async |machine| {
             can_sign(machine).await?;
             identity_of(machine, client, token, &user).await?;
-            if machine.get_verification_request(&user, &flow).is_none() {
+            if machine.get_verification_request(&user, &flow).is_none() && !answered {
                 hear_again(machine, client, token, heard, room.as_deref()).await?;
             }
             Ok(machine.get_verification_request(&user, &flow))

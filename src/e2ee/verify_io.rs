@@ -340,6 +340,31 @@ pub(super) fn direct_room(
     Ok(None)
 }
 
+/// Whether anything in `room` refers to the request `flow` (an answer, a cancel): one
+/// `GET /rooms/{roomId}/relations/{eventId}` (the references of encrypted events are in clear).
+pub(super) fn has_answers(
+    client: &Client,
+    token: &AccessToken,
+    room: &RoomId,
+    flow: &str,
+) -> Result<bool, Error> {
+    let path = [
+        "_matrix",
+        "client",
+        "v1",
+        "rooms",
+        room.as_str(),
+        "relations",
+        flow,
+    ];
+    let mut url = client.url_of(false, path);
+    url.query_pairs_mut().append_pair("limit", "1");
+    let raw = client.call_url(Method::Get, url.as_str(), Some(token), None)?;
+    Ok(raw.parse(&[])?.object["chunk"]
+        .as_array()
+        .is_some_and(|events| !events.is_empty()))
+}
+
 /// The most joined rooms looked at for a direct room: a bot in more finds its DMs by `m.direct`.
 const MOST_ROOMS_LOOKED_AT: usize = 100;
 

@@ -71,7 +71,7 @@ impl SimplePluginCommand for E2eeVerify {
             .named(
                 "within",
                 SyntaxShape::Duration,
-                "How long to wait for the other person at each step (default and most: 10min).",
+                "How long the other person has to answer (more than 0sec; default and most: 10min).",
                 None,
             )
             .category(Category::Network)
@@ -105,6 +105,9 @@ impl SimplePluginCommand for E2eeVerify {
     ) -> Result<Value, LabeledError> {
         let how = how_of(call, input)?;
         let timeout = timeout_of(call)?;
+        if let How::Ask(user) | How::WaitFor(user) = &how {
+            check_user(user)?;
+        }
         let mut operator = Operator::open(
             engine,
             call,
@@ -119,7 +122,23 @@ impl SimplePluginCommand for E2eeVerify {
             .map_err(|err| failure(Failure::Request(err), &blame))?;
         let token = active.session.access_token.clone();
         let interrupt = plugin.interrupt_of(engine);
-        let fail = |err| failure(Failure::Request(err), &blame);
+        // What the library refuses about the person is said at the person's argument.
+        let person_span = match &how {
+            How::Ask(user) | How::WaitFor(user) => user.span,
+            How::Answer(_) => call.head,
+        };
+        let fail = |err| match err {
+            crate::error::Error::E2ee(err) if err.kind == crate::error::E2eeKind::Trust => {
+                let mut problem = err.problem.clone();
+                if let Some(first) = problem.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                LabeledError::new(problem)
+                    .with_label("cannot verify", person_span)
+                    .with_help(err.hint)
+            }
+            other => failure(Failure::Request(other), &blame),
+        };
         let mut verifying = match &how {
             How::Ask(user) => {
                 operator.say(&format!("Asking {} to verify…\n", user.item));
@@ -264,6 +283,18 @@ fn heard_of(input: &Value) -> Result<Option<HeardRequest>, LabeledError> {
     }))
 }
 
+/// A person's user ID, checked before anything is shown or sent.
+fn check_user(user: &Spanned<String>) -> Result<(), LabeledError> {
+    match crate::UserId::parse(&user.item) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(
+            LabeledError::new(format!("'{}' is not a user ID", user.item))
+                .with_label("not @name:server", user.span)
+                .with_help("give the person's full user ID, e.g. @admin:example.org"),
+        ),
+    }
+}
+
 fn timeout_of(call: &EvaluatedCall) -> Result<Duration, LabeledError> {
     let Some(timeout) = call.get_flag::<Spanned<i64>>("within")? else {
         return Ok(DEFAULT_VERIFY_TIMEOUT);
@@ -377,8 +408,9 @@ fn cancelled_error(cancelled: &Cancelled, user: &str, head: Span) -> LabeledErro
     };
     LabeledError::new(title)
         .with_label(format!("{} ({})", cancelled.reason, cancelled.code), head)
-        .with_help(format!(
-            "nothing was signed; {user} was told. Start again when ready"
-        ))
+        .with_help(match cancelled.by_us {
+            true => format!("nothing was signed; {user} was told. Start again when ready"),
+            false => "nothing was signed. Start again when ready".to_owned(),
+        })
         .with_code("matrix::verification_cancelled")
 }
