@@ -234,14 +234,16 @@ fn a_person_verifies_the_bot_from_their_direct_room() {
 fn a_person_verifies_the_bot_device_to_device_from_a_listener_row() {
     let (bot, person, _room) = bot_and_person("todevice");
     let device = bot.ok("matrix whoami --session bot | get device_id");
+    // Element sends the request to each of the bot's devices; it waits on the server.
+    let mut theirs = person.request_verification(&bot.user_id, &["to-device", &device], 120);
+    std::thread::sleep(Duration::from_secs(2));
+    // A listener of one sync hears it; its row is answered once that listener has ended.
     let terminal = at_terminal(
         &bot,
-        "matrix listen --verifications --session bot \
-         | where type == m.key.verification.request | first \
-         | matrix e2ee verify --session bot | to json -r",
+        "let request = (matrix listen --verifications --once --session bot \
+         | where type == m.key.verification.request | first); \
+         $request | matrix e2ee verify --session bot | to json -r",
     );
-    std::thread::sleep(Duration::from_secs(5));
-    let mut theirs = person.request_verification(&bot.user_id, &["to-device", &device], 120);
     let record = compare_and_confirm(terminal, &mut theirs);
     assert_eq!(record["user_id"], person.user_id.as_str(), "{record}");
     let outcome = theirs.outcome();

@@ -639,7 +639,7 @@ fn lost() -> Cancelled {
         by_us: true,
         reason: "this device's crypto store was changed by another process meanwhile (a \
                  running listener of the same session?), and the verification was lost with \
-                 it: stop the other process, or verify from its pipeline"
+                 it: stop the other process, or answer a heard request once the listener that heard it has ended (--once)"
             .to_owned(),
     }
 }

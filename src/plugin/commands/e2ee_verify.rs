@@ -51,8 +51,10 @@ impl SimplePluginCommand for E2eeVerify {
          `matrix listen` and `matrix messages`, until their identity changes (see `matrix \
          e2ee status`, `identity_changed`). Returns user_id, master_key and verified. Needs \
          `matrix e2ee bootstrap` (or `recover`) first. The session's device must not be \
-         listened to by another process meanwhile (it would take the other side's messages): \
-         stop that listener, or verify from its pipeline."
+         listened to meanwhile (a listener would take the other side's messages): stop the \
+         bot's listener, and answer a heard request once the listener that heard it has \
+         ended (`let r = (matrix listen --verifications --once | where type == \
+         m.key.verification.request | first); $r | matrix e2ee verify`)."
     }
 
     fn signature(&self) -> Signature {
