@@ -85,7 +85,7 @@ fn room_and_user(room_id: &str, user_id: &str) -> Result<(OwnedRoomId, OwnedUser
 
 /// `user_id`'s devices as they are now (`POST /keys/query`, unless the machine has them fresh):
 /// the crate judges a bundle's sender, and shares a bundle, by them.
-async fn query_devices(
+pub(super) async fn query_devices(
     machine: &OlmMachine,
     client: &Client,
     token: &AccessToken,

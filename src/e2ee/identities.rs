@@ -5,7 +5,8 @@
 use matrix_sdk_crypto::{LocalTrust, OlmMachine};
 use ruma::{OwnedUserId, UserId};
 
-use super::{Crypto, crypto_failed, verify};
+use super::verify_outcome::verification_refused;
+use super::{Crypto, crypto_failed};
 use crate::client::Client;
 use crate::error::{E2eeError, E2eeKind, Error, InputError};
 use crate::secret::AccessToken;
@@ -33,7 +34,7 @@ impl Crypto {
     ) -> Result<Vec<TheirDevice>, Error> {
         let user = parse(user)?;
         self.locked(async |machine| {
-            verify::query_keys(machine, client, token, &user).await?;
+            query_keys(machine, client, token, &user).await?;
             let devices = machine
                 .get_user_devices(&user, None)
                 .await
@@ -78,7 +79,7 @@ impl Crypto {
     ) -> Result<(), Error> {
         let user = parse(user)?;
         self.locked(async |machine| {
-            verify::query_keys(machine, client, token, &user).await?;
+            query_keys(machine, client, token, &user).await?;
             let identity = machine
                 .get_identity(&user, None)
                 .await
@@ -136,4 +137,54 @@ fn parse(user: &str) -> Result<OwnedUserId, Error> {
     UserId::parse(user).map_err(|_| {
         InputError::new(format!("'{user}' is not a user ID"), "use @name:server").into()
     })
+}
+
+/// This device can sign another user: it has the user-signing key (from `bootstrap` or
+/// `recover`).
+pub(super) async fn can_sign(machine: &OlmMachine) -> Result<(), Error> {
+    if machine.cross_signing_status().await.has_user_signing {
+        return Ok(());
+    }
+    Err(verification_refused(
+        "this device cannot sign other users: the account's cross-signing keys are not on it"
+            .to_owned(),
+        "run `matrix e2ee bootstrap` first (or `matrix e2ee recover` with the recovery key, \
+         when the account has cross-signing already); nothing was sent",
+    ))
+}
+
+/// `user`'s cross-signing identity, their keys asked for first.
+pub(super) async fn identity_of(
+    machine: &OlmMachine,
+    client: &Client,
+    token: &AccessToken,
+    user: &UserId,
+) -> Result<matrix_sdk_crypto::OtherUserIdentity, Error> {
+    query_keys(machine, client, token, user).await?;
+    machine
+        .get_identity(user, None)
+        .await
+        .map_err(crypto_failed)?
+        .and_then(|identity| identity.other())
+        .ok_or_else(|| {
+            verification_refused(
+                format!("{user} has no cross-signing identity"),
+                "they set it up in their client (Element does at its first login, or under \
+                 Settings > Encryption); nothing was sent",
+            )
+        })
+}
+
+/// `user` tracked, and their keys (devices, identity) asked for the server now.
+pub(super) async fn query_keys(
+    machine: &OlmMachine,
+    client: &Client,
+    token: &AccessToken,
+    user: &UserId,
+) -> Result<(), Error> {
+    machine
+        .update_tracked_users([user])
+        .await
+        .map_err(crypto_failed)?;
+    super::history::query_devices(machine, client, token, user).await
 }

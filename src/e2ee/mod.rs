@@ -22,18 +22,17 @@ mod sending;
 mod signed;
 mod status;
 pub mod store_dir;
+mod sync_changes;
 mod trust;
 mod verify;
 mod verify_io;
+mod verify_outcome;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use matrix_sdk_common::deserialized_responses::ProcessedToDeviceEvent;
-use matrix_sdk_crypto::{DecryptionSettings, EncryptionSyncChanges, OlmMachine, TrustRequirement};
+use matrix_sdk_crypto::{DecryptionSettings, OlmMachine, TrustRequirement};
 use matrix_sdk_sqlite::SqliteCryptoStore;
-use ruma::api::client::sync::sync_events::DeviceLists;
-use ruma::serde::Raw;
-use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, RoomId, UInt, UserId};
+use ruma::{OwnedDeviceId, OwnedUserId, RoomId, UserId};
 use serde_json::Value as JsonValue;
 use tokio::runtime::Runtime;
 
@@ -56,6 +55,7 @@ use crate::client::Client;
 use crate::error::{E2eeError, E2eeKind, Error, InputError};
 use crate::listen::CryptoChanges;
 use crate::secret::{AccessToken, Password};
+use sync_changes::{SINCE_KEY, receive_to_device, take};
 
 /// Whose devices get the room keys of the messages this device sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -383,75 +383,6 @@ pub(super) async fn track_senders(
         return;
     }
     let _ = outgoing::send_outgoing(machine, client, token).await;
-}
-
-/// Where the device's syncs got, kept in the store: the `since` of a catch-up.
-pub(super) const SINCE_KEY: &str = "nu_plugin_matrix.to_device_since";
-
-/// A sync's changes into the machine (the lock held), then what it asks sent; then the sync's
-/// end kept as where the device got.
-pub(super) async fn take(
-    machine: &OlmMachine,
-    client: &Client,
-    token: &AccessToken,
-    changes: &CryptoChanges,
-) -> Result<Vec<JsonValue>, Error> {
-    let requests = receive_to_device(machine, client, token, changes).await?;
-    machine
-        .store()
-        .set_custom_value(SINCE_KEY, changes.next_batch.clone().into_bytes())
-        .await
-        .map_err(crypto_failed)?;
-    // Room keys that came go to the key backup, if one is on. A failed upload leaves them
-    // waiting for the next sync: it must not stop the sync that brought them.
-    let _ = trust::back_up(machine, client, token).await;
-    Ok(requests)
-}
-
-/// A sync's changes into the machine (the lock held), then what it asks sent; the
-/// verification requests among its to-device events.
-pub(super) async fn receive_to_device(
-    machine: &OlmMachine,
-    client: &Client,
-    token: &AccessToken,
-    changes: &CryptoChanges,
-) -> Result<Vec<JsonValue>, Error> {
-    let to_device: Vec<_> = changes
-        .to_device
-        .iter()
-        .filter_map(|event| Raw::from_json_string(event.to_string()).ok())
-        .collect();
-    let device_lists: DeviceLists =
-        serde_json::from_value(changes.device_lists.clone()).unwrap_or_default();
-    let counts: std::collections::BTreeMap<OneTimeKeyAlgorithm, UInt> =
-        serde_json::from_value(changes.one_time_keys_count.clone()).unwrap_or_default();
-    let fallback: Option<Vec<OneTimeKeyAlgorithm>> = changes
-        .unused_fallback_key_types
-        .clone()
-        .and_then(|types| serde_json::from_value(types).ok());
-    let sync = EncryptionSyncChanges {
-        to_device_events: to_device,
-        changed_devices: &device_lists,
-        one_time_keys_counts: &counts,
-        unused_fallback_keys: fallback.as_deref(),
-        next_batch_token: Some(changes.next_batch.clone()).filter(|next| !next.is_empty()),
-    };
-    let (processed, _) = machine
-        .receive_sync_changes(sync, &decryption_settings())
-        .await
-        .map_err(crypto_failed)?;
-    outgoing::send_outgoing(machine, client, token).await?;
-    Ok(processed
-        .iter()
-        .filter(|event| {
-            matches!(
-                event,
-                ProcessedToDeviceEvent::Decrypted { .. } | ProcessedToDeviceEvent::PlainText(_)
-            )
-        })
-        .filter_map(|event| event.to_raw().deserialize_as_unchecked::<JsonValue>().ok())
-        .filter(|event| event["type"] == verify_io::REQUEST)
-        .collect())
 }
 
 /// Whether the server holds keys for `user_id`'s device `device_id` (one `POST /keys/query`).

@@ -14,17 +14,22 @@
 use std::time::{Duration, Instant};
 
 use matrix_sdk_crypto::{
-    CancelInfo, OlmMachine, Sas, SasState, Verification, VerificationRequest,
-    VerificationRequestState,
+    OlmMachine, Sas, SasState, Verification, VerificationRequest, VerificationRequestState,
 };
 use ruma::events::key::verification::cancel::CancelCode;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
-use serde_json::Value as JsonValue;
 
+use super::identities::{can_sign, identity_of};
 use super::verify_io::{self, FlowSync};
+pub use super::verify_outcome::{
+    Cancelled, HeardRequest, Progress, ShortAuth, VerifiedUser, Waiting, reason_of,
+};
+use super::verify_outcome::{
+    cancelled_by_us, cancelled_of, lost, not_a_request, verification_refused,
+};
 use super::{Crypto, crypto_failed, outgoing};
 use crate::client::Client;
-use crate::error::{E2eeError, E2eeKind, Error, InputError};
+use crate::error::{Error, InputError};
 use crate::secret::AccessToken;
 
 /// How long a verification waits for the other person, by default: the spec's ten minutes
@@ -34,81 +39,6 @@ pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long this side waits, after accepting a request, for the other side to start the
 /// emoji comparison before starting it itself.
 const WAIT_FOR_THEIR_START: Duration = Duration::from_secs(10);
-
-/// Where a verification stands, after a [`Verifying::step`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
-    /// Waiting for the other person: what for.
-    Waiting(Waiting),
-    /// The short authentication string, to compare with what the other person sees.
-    Compare(ShortAuth),
-    /// Verified: the other user's master key signed by this user.
-    Done(VerifiedUser),
-    /// Cancelled, by either side.
-    Cancelled(Cancelled),
-}
-
-/// What a verification waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waiting {
-    /// The other person to accept the request.
-    Accept,
-    /// The emoji comparison to begin (the keys to be exchanged).
-    Keys,
-    /// The other person to confirm that the emoji match.
-    TheirConfirmation,
-}
-
-/// The short authentication string both sides compare.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShortAuth {
-    /// The seven emoji: each symbol and its name (Element's English names).
-    pub emoji: Vec<(String, String)>,
-    /// The same as three four-digit numbers.
-    pub decimals: [u16; 3],
-}
-
-/// A person verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedUser {
-    /// `@name:server`
-    pub user_id: String,
-    /// Their master key (ed25519, unpadded base64): the identity now signed.
-    pub master_key: String,
-}
-
-/// A verification that ended without verifying.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cancelled {
-    /// The spec's code, e.g. `m.mismatched_sas`, `m.user`, `m.timeout`.
-    pub code: String,
-    /// Whether this side cancelled.
-    pub by_us: bool,
-    /// What it means, in words.
-    pub reason: String,
-}
-
-/// A request of a person heard elsewhere (a `matrix listen` row), to answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HeardRequest {
-    /// Who asked.
-    pub sender: String,
-    /// The room it came in; `None`: to-device.
-    pub room_id: Option<String>,
-    /// The request event as it came (decrypted): it is given to the machine again when this
-    /// process did not hear it itself.
-    pub event: JsonValue,
-}
-
-impl HeardRequest {
-    /// The flow's ID: the request's event ID in a room, its `transaction_id` to-device.
-    pub fn flow_id(&self) -> Option<&str> {
-        match self.room_id {
-            Some(_) => self.event["event_id"].as_str(),
-            None => self.event["content"]["transaction_id"].as_str(),
-        }
-    }
-}
 
 /// One verification in progress: see the module.
 pub struct Verifying<'a> {
@@ -471,23 +401,7 @@ impl Verifying<'_> {
     }
 
     async fn done(&self, machine: &OlmMachine) -> Result<Progress, Error> {
-        let identity = machine
-            .get_identity(&self.user, None)
-            .await
-            .map_err(crypto_failed)?;
-        let master_key = identity
-            .and_then(|identity| identity.other())
-            .and_then(|other| {
-                other
-                    .master_key()
-                    .get_first_key()
-                    .map(|key| key.to_base64())
-            })
-            .unwrap_or_default();
-        Ok(Progress::Done(VerifiedUser {
-            user_id: self.user.to_string(),
-            master_key,
-        }))
+        done(machine, &self.user).await
     }
 }
 
@@ -508,21 +422,30 @@ async fn progress_of(machine: &OlmMachine, sas: &Sas) -> Result<Progress, Error>
             _ => Progress::Waiting(Waiting::Keys),
         },
         SasState::Confirmed => Progress::Waiting(Waiting::TheirConfirmation),
-        SasState::Done { .. } => {
-            let identity = machine
-                .get_identity(sas.other_user_id(), None)
-                .await
-                .map_err(crypto_failed)?;
-            Progress::Done(VerifiedUser {
-                user_id: sas.other_user_id().to_string(),
-                master_key: identity
-                    .and_then(|identity| identity.other())
-                    .and_then(|other| other.master_key().get_first_key().map(|k| k.to_base64()))
-                    .unwrap_or_default(),
-            })
-        }
+        SasState::Done { .. } => done(machine, sas.other_user_id()).await?,
         SasState::Cancelled(info) => Progress::Cancelled(cancelled_of(&info)),
     })
+}
+
+/// `user` verified: their master key as the device knows it.
+async fn done(machine: &OlmMachine, user: &UserId) -> Result<Progress, Error> {
+    let identity = machine
+        .get_identity(user, None)
+        .await
+        .map_err(crypto_failed)?;
+    let master_key = identity
+        .and_then(|identity| identity.other())
+        .and_then(|other| {
+            other
+                .master_key()
+                .get_first_key()
+                .map(|key| key.to_base64())
+        })
+        .unwrap_or_default();
+    Ok(Progress::Done(VerifiedUser {
+        user_id: user.to_string(),
+        master_key,
+    }))
 }
 
 /// The open request of `user` to this device (not ours, not answered or cancelled or timed
@@ -561,119 +484,4 @@ async fn hear_again(
                 .map(drop)
         }
     }
-}
-
-/// This device can sign another user: it has the user-signing key (from `bootstrap` or
-/// `recover`).
-async fn can_sign(machine: &OlmMachine) -> Result<(), Error> {
-    if machine.cross_signing_status().await.has_user_signing {
-        return Ok(());
-    }
-    Err(verification_refused(
-        "this device cannot sign other users: the account's cross-signing keys are not on it"
-            .to_owned(),
-        "run `matrix e2ee bootstrap` first (or `matrix e2ee recover` with the recovery key, \
-         when the account has cross-signing already); nothing was sent",
-    ))
-}
-
-/// `user`'s cross-signing identity, their keys asked for first.
-async fn identity_of(
-    machine: &OlmMachine,
-    client: &Client,
-    token: &AccessToken,
-    user: &UserId,
-) -> Result<matrix_sdk_crypto::OtherUserIdentity, Error> {
-    query_keys(machine, client, token, user).await?;
-    machine
-        .get_identity(user, None)
-        .await
-        .map_err(crypto_failed)?
-        .and_then(|identity| identity.other())
-        .ok_or_else(|| {
-            verification_refused(
-                format!("{user} has no cross-signing identity"),
-                "they set it up in their client (Element does at its first login, or under \
-                 Settings > Encryption); nothing was sent",
-            )
-        })
-}
-
-/// `user` tracked, and their keys (devices, identity) asked for the server now.
-pub(super) async fn query_keys(
-    machine: &OlmMachine,
-    client: &Client,
-    token: &AccessToken,
-    user: &UserId,
-) -> Result<(), Error> {
-    machine
-        .update_tracked_users([user])
-        .await
-        .map_err(crypto_failed)?;
-    let (id, query) = machine.query_keys_for_users([user]);
-    let request = matrix_sdk_crypto::types::requests::AnyOutgoingRequest::KeysQuery(query);
-    outgoing::send_one(machine, client, token, &id, &request).await
-}
-
-fn cancelled_of(info: &CancelInfo) -> Cancelled {
-    Cancelled {
-        code: info.cancel_code().as_str().to_owned(),
-        by_us: info.cancelled_by_us(),
-        reason: reason_of(info.cancel_code()).to_owned(),
-    }
-}
-
-fn cancelled_by_us(code: CancelCode) -> Cancelled {
-    Cancelled {
-        code: code.as_str().to_owned(),
-        by_us: true,
-        reason: reason_of(&code).to_owned(),
-    }
-}
-
-/// The verification was dropped by the machine: the store was loaded again after another
-/// process changed it.
-fn lost() -> Cancelled {
-    Cancelled {
-        code: "m.unexpected_message".to_owned(),
-        by_us: true,
-        reason: "this device's crypto store was changed by another process meanwhile (a \
-                 running listener of the same session?), and the verification was lost with \
-                 it: stop the other process, or answer a heard request once the listener that heard it has ended (--once)"
-            .to_owned(),
-    }
-}
-
-/// A cancel code in words.
-pub fn reason_of(code: &CancelCode) -> &'static str {
-    match code {
-        CancelCode::User => "the verification was cancelled",
-        CancelCode::Timeout => "the verification took too long",
-        CancelCode::MismatchedSas => "the emoji did not match",
-        CancelCode::UnknownTransaction => "the other side did not know this verification",
-        CancelCode::UnknownMethod => "no verification method both sides know",
-        CancelCode::UnexpectedMessage => "a step came out of order",
-        CancelCode::KeyMismatch => "the keys did not match what the server holds",
-        CancelCode::UserMismatch => "the verification was answered by another user",
-        CancelCode::InvalidMessage => "a step of the verification was malformed",
-        CancelCode::Accepted => "another device of theirs answered the request",
-        CancelCode::MismatchedCommitment => "the key commitment did not match (a possible attack)",
-        _ => "the verification was cancelled",
-    }
-}
-
-fn not_a_request(why: &str) -> Error {
-    Error::Input(InputError::new(
-        format!("the row is not a verification request: {why}"),
-        "pipe a row of `matrix listen --verifications` whose type is m.key.verification.request",
-    ))
-}
-
-fn verification_refused(problem: String, hint: &str) -> Error {
-    Error::E2ee(E2eeError {
-        kind: E2eeKind::Trust,
-        problem,
-        hint: hint.to_owned(),
-        path: None,
-    })
 }
