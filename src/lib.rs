@@ -22,6 +22,8 @@
 pub mod admin;
 mod answer;
 pub mod api;
+#[cfg(feature = "e2ee")]
+pub mod bot;
 pub mod client;
 pub mod devices;
 pub mod discovery;

@@ -6,7 +6,6 @@
 //! after handling an event, and a listener started there later hands out what came after it:
 //! each event at least once across a crash, exactly once when the position is kept after each.
 
-mod device;
 mod sync;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -14,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use device::CryptoChanges;
-pub use sync::{ENCRYPTED, Event, ListenFilter, SyncBatch};
+pub use crate::rooms::{CryptoChanges, ENCRYPTED, Event};
+pub use sync::{ListenFilter, SyncBatch};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorCode};

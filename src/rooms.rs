@@ -9,16 +9,19 @@ use serde_json::{Value as JsonValue, json};
 use crate::answer::Answer;
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode, InputError, TransportKind};
-use crate::listen::ENCRYPTED;
 use crate::secret::{AccessToken, unique_hex};
 use crate::unix_ms;
 
+mod device;
+mod event;
 mod heroes;
 mod list;
 mod outgoing;
 mod shape;
 mod watch;
 
+pub use device::CryptoChanges;
+pub use event::{ENCRYPTED, Event};
 pub use heroes::{Hero, RoomNaming, name_from_heroes};
 pub(crate) use heroes::{heroes_of_sync, members_of_sync, names_room};
 pub use outgoing::{OutgoingFile, OutgoingMessage, Thread, edit_content, reaction_content};
@@ -41,40 +44,12 @@ pub struct Room {
     pub encrypted: bool,
 }
 
-/// A message event of a room, from [`Client::messages`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    /// `$event:example.org`
-    pub event_id: String,
-    /// Who sent it.
-    pub sender: String,
-    /// When the sender's server received it.
-    pub time: SystemTime,
-    /// `m.room.message`, or `m.room.encrypted` (then there is no body unless decrypted).
-    pub kind: String,
-    /// The content (of the decrypted event, once decrypted).
-    pub content: JsonValue,
-    /// The event's `unsigned`: how it was redacted, its latest edit.
-    pub unsigned: JsonValue,
-    /// A redaction's top-level `redacts` (rooms before version 11).
-    pub redacts: Option<String>,
-    /// Whether it came encrypted (`kind`, `msgtype` and `body` are then what it decrypted to).
-    pub encrypted: bool,
-    /// For a decrypted message: whether the sender's device is verified by its owner.
-    pub verified: Option<bool>,
-    /// For an encrypted message that could not be decrypted: why, in words.
-    pub decrypt_error: Option<String>,
-    /// For a decrypted message whose sender is not verified: why its authenticity is not
-    /// guaranteed, in words.
-    pub authenticity: Option<String>,
-}
-
 /// One page of [`Client::messages`]: the messages, newest first, and where the next (older)
 /// page starts, if there is one.
 #[derive(Debug, Clone)]
 pub struct MessagesPage {
     /// The messages, newest first.
-    pub messages: Vec<Message>,
+    pub messages: Vec<Event>,
     /// The token for the next, older, page.
     pub next: Option<String>,
 }
@@ -331,7 +306,10 @@ impl Client {
         let filter = json!({"types": types});
         let answer = self.page_backward(token, room_id, &filter, limit.clamp(1, MAX_PAGE), from)?;
         let chunk = answer["chunk"].as_array().map_or(&[][..], Vec::as_slice);
-        let messages: Vec<Message> = chunk.iter().filter_map(message_of).collect();
+        let messages: Vec<Event> = chunk
+            .iter()
+            .filter_map(|event| message_of(room_id, event))
+            .collect();
         // An empty page is the end, whatever `end` says.
         let next = answer["end"]
             .as_str()
@@ -408,18 +386,6 @@ pub fn check_room(room: &str) -> Result<(), Error> {
     }
 }
 
-impl Message {
-    /// What it is: text, relations, media, redaction.
-    pub fn shape(&self) -> Shape {
-        Shape::of(
-            &self.kind,
-            &self.content,
-            &self.unsigned,
-            self.redacts.as_deref(),
-        )
-    }
-}
-
 fn check_transaction_id(transaction_id: &str) -> Result<(), Error> {
     if transaction_id.is_empty() {
         return Err(Error::Input(InputError::new(
@@ -430,9 +396,11 @@ fn check_transaction_id(transaction_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn message_of(event: &JsonValue) -> Option<Message> {
-    Some(Message {
-        event_id: event["event_id"].as_str()?.to_owned(),
+/// An event of a page of `room_id`'s history.
+fn message_of(room_id: &str, event: &JsonValue) -> Option<Event> {
+    Some(Event {
+        room_id: room_id.to_owned(),
+        event_id: Some(event["event_id"].as_str()?.to_owned()),
         sender: event["sender"].as_str()?.to_owned(),
         time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
         kind: event["type"].as_str()?.to_owned(),
@@ -443,6 +411,7 @@ fn message_of(event: &JsonValue) -> Option<Message> {
         verified: None,
         decrypt_error: None,
         authenticity: None,
+        key_may_come: false,
     })
 }
 

@@ -13,7 +13,6 @@ use super::decryption_settings;
 use crate::client::Client;
 use crate::listen::ENCRYPTED;
 use crate::listen::{Event, ListenFilter};
-use crate::rooms::Message;
 use crate::secret::AccessToken;
 
 /// What decrypting needs: the device's crypto, and the homeserver to look a missing key up on
@@ -232,37 +231,18 @@ fn reason_in_words(reason: &UnableToDecryptReason) -> String {
     }
 }
 
-/// A row that may have come encrypted: a listener's [`Event`] or a page's [`Message`].
-pub trait Sealable {
+impl Event {
     /// Whether it is an `m.room.encrypted` event not yet decrypted (nor marked).
-    fn is_sealed(&self) -> bool;
-    /// The event as the server sent it, in room `room_id` (the fields decryption reads).
-    fn as_encrypted(&self, room_id: &str) -> JsonValue;
-    /// Takes what it decrypted to, or why it could not be.
-    fn open(&mut self, decrypted: Decrypted);
-    /// Whether it was redacted: its ciphertext is gone, there is nothing to decrypt.
-    fn is_redacted(&self) -> bool;
-    /// Marks it as having come encrypted (a redacted one, left as it is).
-    fn mark_encrypted(&mut self);
-}
-
-impl Sealable for Event {
     fn is_sealed(&self) -> bool {
         !self.encrypted && self.kind == ENCRYPTED
     }
 
+    /// Whether it was redacted: its ciphertext is gone, there is nothing to decrypt.
     fn is_redacted(&self) -> bool {
         self.unsigned["redacted_because"].is_object()
     }
 
-    fn mark_encrypted(&mut self) {
-        self.encrypted = true;
-    }
-
-    fn as_encrypted(&self, _room_id: &str) -> JsonValue {
-        self.as_json()
-    }
-
+    /// Takes what it decrypted to, or why it could not be.
     fn open(&mut self, decrypted: Decrypted) {
         self.encrypted = true;
         match decrypted {
@@ -287,62 +267,19 @@ impl Sealable for Event {
     }
 }
 
-impl Sealable for Message {
-    fn is_sealed(&self) -> bool {
-        !self.encrypted && self.kind == ENCRYPTED
-    }
-
-    fn is_redacted(&self) -> bool {
-        self.unsigned["redacted_because"].is_object()
-    }
-
-    fn mark_encrypted(&mut self) {
-        self.encrypted = true;
-    }
-
-    fn as_encrypted(&self, room_id: &str) -> JsonValue {
-        serde_json::json!({
-            "type": self.kind,
-            "room_id": room_id,
-            "event_id": self.event_id,
-            "sender": self.sender,
-            "origin_server_ts": crate::unix_ms::from_time(self.time),
-            "content": self.content,
-        })
-    }
-
-    fn open(&mut self, decrypted: Decrypted) {
-        self.encrypted = true;
-        match decrypted {
-            Decrypted::Event {
-                kind,
-                content,
-                verified,
-                authenticity,
-            } => {
-                self.kind = kind;
-                self.content = content;
-                self.verified = Some(verified);
-                self.authenticity = authenticity;
-            }
-            Decrypted::Failed { why, .. } => self.decrypt_error = Some(why),
-        }
-    }
-}
-
 /// Decrypts the sealed rows among `rows` that `in_room` picks, all of room `room_id`, with the
 /// store's lock taken once.
-fn decrypt_in_room<T: Sealable>(
+fn decrypt_in_room(
     (crypto, client, token): Reach,
     room_id: &str,
-    rows: &mut [T],
-    in_room: impl Fn(&T) -> bool,
+    rows: &mut [Event],
+    in_room: impl Fn(&Event) -> bool,
 ) {
     for row in rows
         .iter_mut()
         .filter(|row| row.is_sealed() && row.is_redacted())
     {
-        row.mark_encrypted();
+        row.encrypted = true;
     }
     let at: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].is_sealed() && in_room(&rows[i]))
@@ -350,7 +287,7 @@ fn decrypt_in_room<T: Sealable>(
     if at.is_empty() {
         return;
     }
-    let raws: Vec<JsonValue> = at.iter().map(|&i| rows[i].as_encrypted(room_id)).collect();
+    let raws: Vec<JsonValue> = at.iter().map(|&i| rows[i].as_json()).collect();
     let decrypted = crypto.decrypt_all(client, token, room_id, &raws);
     for (i, decrypted) in at.into_iter().zip(decrypted) {
         rows[i].open(decrypted);
@@ -378,7 +315,7 @@ pub fn decrypt_events(reach: Reach, events: &mut Vec<Event>, filter: &ListenFilt
 /// Decrypts the encrypted messages of a page of `room_id`, and the latest edits the server
 /// bundled with them (`unsigned.m.relations.m.replace`, encrypted as well), so that a message
 /// shows its edited text.
-pub fn decrypt_messages(reach: Reach, room_id: &str, messages: &mut [Message]) {
+pub fn decrypt_messages(reach: Reach, room_id: &str, messages: &mut [Event]) {
     decrypt_in_room(reach, room_id, messages, |_| true);
     let edited: Vec<usize> = (0..messages.len())
         .filter(|&i| messages[i].unsigned["m.relations"]["m.replace"]["type"] == ENCRYPTED)
@@ -406,7 +343,7 @@ pub fn decrypt_messages(reach: Reach, room_id: &str, messages: &mut [Message]) {
 }
 
 /// Marks the encrypted rows among `rows` as not decryptable, for `why`.
-pub fn mark_sealed<T: Sealable>(rows: &mut [T], why: &str) {
+pub fn mark_sealed(rows: &mut [Event], why: &str) {
     for row in rows.iter_mut().filter(|row| row.is_sealed()) {
         row.open(Decrypted::failed(why));
     }

@@ -37,7 +37,7 @@ use serde_json::Value as JsonValue;
 use tokio::runtime::Runtime;
 
 pub use attachments::{decrypt_attachment, encrypt_attachment};
-pub use events::{Decrypted, Reach, Sealable, decrypt_events, decrypt_messages, mark_sealed};
+pub use events::{Decrypted, Reach, decrypt_events, decrypt_messages, mark_sealed};
 pub use identities::TheirDevice;
 pub use late::{DEFAULT_KEY_GRACE, LateKeys};
 pub use recovery::Recovered;

@@ -10,12 +10,11 @@ use serde_json::{Value as JsonValue, json};
 use super::CryptoChanges;
 use crate::client::Client;
 use crate::error::Error;
-use crate::rooms::{Shape, fresh_initial_timeout, names_room, next_batch, quiet_sync_filter};
+use crate::rooms::{
+    ENCRYPTED, Event, fresh_initial_timeout, names_room, next_batch, quiet_sync_filter,
+};
 use crate::secret::AccessToken;
 use crate::unix_ms;
-
-/// The type of an encrypted room event.
-pub const ENCRYPTED: &str = "m.room.encrypted";
 
 /// The most events of one room one `/sync` carries; more, and the gap is filled page by page.
 const TIMELINE_LIMIT: u32 = 100;
@@ -111,64 +110,6 @@ pub const INVITE: &str = "invite";
 
 /// The event types that name a room: its alias, its name, its members (heroes).
 const NAMING_TYPES: [&str; 3] = ["m.room.member", "m.room.name", "m.room.canonical_alias"];
-
-/// An event heard: a room event, or an invitation (`kind` `invite`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// `!abc:example.org`
-    pub room_id: String,
-    /// `$event:example.org`; `None` for an invitation (its state comes stripped).
-    pub event_id: Option<String>,
-    /// Who sent it (for an invitation: who invited).
-    pub sender: String,
-    /// The event type, e.g. `m.room.message`; `invite` for an invitation.
-    pub kind: String,
-    /// When the sender's server received it (an invitation: when it was heard).
-    pub time: SystemTime,
-    /// The event's content.
-    pub content: JsonValue,
-    /// The event's `unsigned`: how it was redacted, its latest edit.
-    pub unsigned: JsonValue,
-    /// A redaction's top-level `redacts` (rooms before version 11).
-    pub redacts: Option<String>,
-    /// Whether it came encrypted (`kind` and `content` are then what it decrypted to).
-    pub encrypted: bool,
-    /// For a decrypted event: whether the sender's device is verified by its owner.
-    pub verified: Option<bool>,
-    /// For an encrypted event that could not be decrypted: why, in words (its `kind` stays
-    /// `m.room.encrypted`).
-    pub decrypt_error: Option<String>,
-    /// For a decrypted event whose sender is not verified: why its authenticity is not
-    /// guaranteed, in words (a key from the key backup, a device its owner did not sign).
-    pub authenticity: Option<String>,
-    /// For an encrypted event that could not be decrypted: whether its key may still come
-    /// (a listener holds it a while, see [`crate::e2ee::LateKeys`]).
-    pub key_may_come: bool,
-}
-
-impl Event {
-    /// What it is: text, relations, media, redaction.
-    pub fn shape(&self) -> Shape {
-        Shape::of(
-            &self.kind,
-            &self.content,
-            &self.unsigned,
-            self.redacts.as_deref(),
-        )
-    }
-
-    /// The event as the server sent it (the fields decryption reads).
-    pub fn as_json(&self) -> JsonValue {
-        json!({
-            "type": self.kind,
-            "room_id": self.room_id,
-            "event_id": self.event_id,
-            "sender": self.sender,
-            "origin_server_ts": unix_ms::from_time(self.time),
-            "content": self.content,
-        })
-    }
-}
 
 /// One `/sync`: its events in order, the names of rooms it told of, and where the next starts.
 #[derive(Debug, Clone)]

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::bot::Hub;
+use crate::error::InputError;
 use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
 use crate::secret::AccessToken;
@@ -55,8 +57,12 @@ impl MatrixPlugin {
             saved.default = Some("old-bot".to_owned());
             Ok::<_, StoreError>(())
         })?;
+        let offline = InputError::new(
+            "example mode sends no request to a homeserver",
+            "run the example in a real Nushell with a real homeserver",
+        );
         Ok(Self {
-            example_store: Some(store),
+            hub: Hub::with_store(store).offline(offline),
             ..Self::default()
         })
     }

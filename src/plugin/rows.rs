@@ -6,10 +6,9 @@ use nu_plugin::EvaluatedCall;
 use nu_protocol::{LabeledError, Record, Span, Type, Value};
 use serde_json::Value as JsonValue;
 
-use crate::plugin::e2ee::push_encryption;
 use crate::plugin::json;
 use crate::plugin::token::{date_value, text_or_nothing};
-use crate::rooms::Shape;
+use crate::rooms::{Event, Shape};
 
 /// The columns of an event row, in order; `room` and `ack` are the listener's (it alone spans
 /// rooms and acks).
@@ -78,6 +77,24 @@ pub(crate) struct EventRow {
 }
 
 impl EventRow {
+    /// The row of `event`; `room` is the listener's `room` column (`None` for a page's row).
+    pub(crate) fn of(event: Event, room: Option<Option<String>>) -> Self {
+        Self {
+            time: event.time,
+            shape: event.shape(),
+            room_id: event.room_id,
+            room,
+            sender: event.sender,
+            kind: event.kind,
+            event_id: event.event_id,
+            content: event.content,
+            encrypted: event.encrypted,
+            verified: event.verified,
+            decrypt_error: event.decrypt_error,
+            authenticity: event.authenticity,
+        }
+    }
+
     /// The record, in [`event_columns`]' order (the listener adds `ack`).
     pub(crate) fn into_record(self, span: Span) -> Record {
         let text = |text: Option<String>| text_or_nothing(text, span);
@@ -127,6 +144,25 @@ impl EventRow {
         );
         record
     }
+}
+
+/// The columns of a row that say how it came: `encrypted`, `verified` (when decrypted),
+/// `decrypt_error` (when it could not be), and `authenticity` (why a decrypted one's sender is
+/// not guaranteed).
+pub(crate) fn push_encryption(
+    record: &mut Record,
+    encrypted: bool,
+    verified: Option<bool>,
+    (decrypt_error, authenticity): (Option<String>, Option<String>),
+    span: Span,
+) {
+    record.push("encrypted", Value::bool(encrypted, span));
+    record.push(
+        "verified",
+        verified.map_or(Value::nothing(span), |verified| Value::bool(verified, span)),
+    );
+    record.push("decrypt_error", text_or_nothing(decrypt_error, span));
+    record.push("authenticity", text_or_nothing(authenticity, span));
 }
 
 /// A flag given as a string or a list of strings, each checked by `check`.

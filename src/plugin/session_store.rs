@@ -166,13 +166,6 @@ pub(crate) fn store_of(plugin: &MatrixPlugin, span: Span) -> Result<SessionStore
     plugin.store().map_err(|err| errors::store(err, span))
 }
 
-/// The saved sessions, or an error pointing at `span`.
-pub(crate) fn load(plugin: &MatrixPlugin, span: Span) -> Result<SavedSessions, LabeledError> {
-    store_of(plugin, span)?
-        .load()
-        .map_err(|err| errors::store(err, span))
-}
-
 /// No saved session has this name: say which ones there are.
 pub(crate) fn unknown(name: &Spanned<String>, saved: &SavedSessions) -> LabeledError {
     if saved.admin_clients.contains_key(&name.item) {

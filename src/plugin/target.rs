@@ -1,37 +1,27 @@
 //! The event a command answers, edits, reacts to or redacts: a row of `matrix listen` or
 //! `matrix messages` on the pipeline (its `room_id`, `event_id`, `sender`, `thread`), or a
-//! room and an event ID given as arguments, which are looked up first (one request), so that
-//! an unknown event is an error that points at it, not a reaction to nothing.
+//! room and an event ID given as arguments, which the library looks up first (one request), so
+//! that an unknown event is an error that points at it, not a reaction to nothing.
 
 use nu_plugin::{EngineInterface, EvaluatedCall};
 use nu_protocol::{LabeledError, Span, Spanned, Value};
-use serde_json::Value as JsonValue;
 
-use crate::e2ee::Decrypted;
+use crate::bot::{self, mentions_of};
 use crate::error::{Error, ErrorCode};
-use crate::listen::ENCRYPTED;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
 use crate::plugin::errors;
 use crate::plugin::room_arg::room_failure;
-use crate::rooms::{Shape, check_room};
+use crate::rooms::check_room;
 
-/// The event acted on.
+/// The event acted on: what the library knows of it, and where it was given.
 pub(crate) struct Target {
     /// Its room: the row's `room_id`, or the argument (an ID or alias).
     pub room: Spanned<String>,
     /// Its ID.
     pub event_id: Spanned<String>,
-    /// Who sent it, when known.
-    pub sender: Option<String>,
-    /// The root of its thread, if it is in one.
-    pub thread: Option<String>,
-    /// Its msgtype, when known.
-    pub msgtype: Option<String>,
-    /// For an edit: the event it edits (edits of an edit replace that one).
-    pub edits: Option<String>,
-    /// The users its text mentions (of an edit, its new text's), which an edit keeps.
-    pub mentions: Vec<String>,
+    /// Who sent it, its thread, what it edits, whom it mentions (once known).
+    pub about: bot::Target,
     /// It came as a row (and needs no lookup).
     pub from_row: bool,
 }
@@ -146,12 +136,9 @@ pub(crate) fn row_target(input: &Value) -> Result<Option<Target>, LabeledError> 
         span,
     };
     check_event_id(&event_id)?;
-    Ok(Some(Target {
-        room: Spanned {
-            item: room_id,
-            span,
-        },
-        event_id,
+    let about = bot::Target {
+        room: room_id.clone(),
+        event_id: event_id.item.clone(),
         sender: text("sender"),
         thread: text("thread"),
         msgtype: text("msgtype"),
@@ -161,24 +148,16 @@ pub(crate) fn row_target(input: &Value) -> Result<Option<Target>, LabeledError> 
             .and_then(|content| crate::plugin::json::from_value(content).ok())
             .map(|content| mentions_of(&content))
             .unwrap_or_default(),
+    };
+    Ok(Some(Target {
+        room: Spanned {
+            item: room_id,
+            span,
+        },
+        event_id,
+        about,
         from_row: true,
     }))
-}
-
-/// The users a message's text mentions: an edit's new text's (`m.new_content`), else its own.
-fn mentions_of(content: &JsonValue) -> Vec<String> {
-    let mentions = match content.get("m.new_content") {
-        Some(new) => &new["m.mentions"],
-        None => &content["m.mentions"],
-    };
-    mentions["user_ids"]
-        .as_array()
-        .map(|ids| {
-            ids.iter()
-                .filter_map(|id| id.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// An event ID: `$…`, checked before anything is sent.
@@ -199,14 +178,15 @@ impl Target {
         event_id: Spanned<String>,
     ) -> Result<Self, LabeledError> {
         check_event_id(&event_id)?;
+        let about = bot::Target {
+            room: room.item.clone(),
+            event_id: event_id.item.clone(),
+            ..bot::Target::default()
+        };
         Ok(Self {
             room,
             event_id,
-            sender: None,
-            thread: None,
-            msgtype: None,
-            edits: None,
-            mentions: Vec::new(),
+            about,
             from_row: false,
         })
     }
@@ -223,50 +203,26 @@ impl Target {
         }
         let blame = active.blame();
         let (room, event_id) = (&self.room, &self.event_id);
-        let (room_id, event): (String, JsonValue) = active
-            .run(plugin, |client, token| {
-                let room_id = client.resolve_room(token, &room.item)?;
-                let event = client.event(token, &room_id, &event_id.item)?;
-                Ok((room_id, event))
-            })
-            .map_err(|err| match err {
-                Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => {
-                    LabeledError::new(format!("No event {} in {}", event_id.item, room.item))
-                        .with_label("unknown event", event_id.span)
-                        .with_help(format!(
-                            "check the event ID (the event_id column of `matrix messages`) and \
+        let about =
+            plugin
+                .look_up(active, &room.item, &event_id.item)
+                .map_err(|err| match err {
+                    Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::NotFound => {
+                        LabeledError::new(format!("No event {} in {}", event_id.item, room.item))
+                            .with_label("unknown event", event_id.span)
+                            .with_help(format!(
+                                "check the event ID (the event_id column of `matrix messages`) and \
                              the room; the server said: {err}"
-                        ))
-                        .with_code("matrix::M_NOT_FOUND")
-                }
-                other => room_failure(other, room, &blame),
-            })?;
-        // An encrypted event is what it holds (an edit keeps the original's msgtype): read with
-        // the device's keys when it has them; else as it came.
-        let opened = (event["type"] == ENCRYPTED)
-            .then(|| plugin.crypto(active).ok())
-            .flatten()
-            .and_then(|crypto| {
-                let client = active.client(plugin).ok()?;
-                let token = &active.session.access_token;
-                match crypto
-                    .decrypt_all(&client, token, &room_id, std::slice::from_ref(&event))
-                    .pop()
-                {
-                    Some(Decrypted::Event { kind, content, .. }) => Some((kind, content)),
-                    _ => None,
-                }
-            });
-        let (kind, content) = opened.unwrap_or_else(|| {
-            let kind = event["type"].as_str().unwrap_or_default().to_owned();
-            (kind, event["content"].clone())
-        });
-        let shape = Shape::of(&kind, &content, &event["unsigned"], None);
-        self.sender = event["sender"].as_str().map(str::to_owned);
-        self.thread = shape.thread;
-        self.msgtype = shape.msgtype;
-        self.edits = shape.edits;
-        self.mentions = mentions_of(&content);
+                            ))
+                            .with_code("matrix::M_NOT_FOUND")
+                    }
+                    other => room_failure(other, room, &blame),
+                })?;
+        // The room as it was given (an alias stays one, for errors about it).
+        self.about = bot::Target {
+            room: self.about.room.clone(),
+            ..about
+        };
         Ok(())
     }
 
@@ -280,14 +236,9 @@ impl Target {
         }
     }
 
-    /// The event an answer (a reply, a reaction, a thread) goes to: for an edit, the message
-    /// it edits, as Element answers it; else the event itself.
+    /// The event an answer (a reply, a reaction, a thread) goes to (see
+    /// [`bot::Target::answered`]).
     pub(crate) fn answered(&self) -> &str {
-        self.edits.as_deref().unwrap_or(&self.event_id.item)
-    }
-
-    /// The thread a message answering it goes in: its own, or (to start one) itself.
-    pub(crate) fn thread_root(&self) -> &str {
-        self.thread.as_deref().unwrap_or(self.answered())
+        self.about.answered()
     }
 }

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as JsonValue, json};
 
+use super::CryptoChanges;
 use crate::client::Client;
 use crate::error::Error;
-use crate::listen::CryptoChanges;
 use crate::rooms::{fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 

@@ -298,7 +298,7 @@ fn share_history_with(plugin: &MatrixPlugin, active: &mut Active, room: &str, in
         eprintln!(
             "matrix api: the room's history was not shared with {invitee} ({}); the invitation \
              goes on",
-            crate::plugin::e2ee::describe(&err)
+            err
         );
     }
 }

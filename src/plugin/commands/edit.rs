@@ -2,8 +2,9 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, SyntaxShape, Type, Value};
 
 use super::{Pipe, with_session, with_txn_id};
+use crate::bot::txn_for;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::sending::txn_for;
+use crate::plugin::sending::sent_value;
 use crate::plugin::target::{Aimed, aim};
 use crate::rooms::{OutgoingMessage, edit_content};
 
@@ -101,7 +102,12 @@ impl SimplePluginCommand for Edit {
         )?;
         let text = argument.map(|text| text.item).unwrap_or_default();
         let own = active.session.user_id.to_string();
-        if let Some(sender) = target.sender.as_deref().filter(|sender| *sender != own) {
+        if let Some(sender) = target
+            .about
+            .sender
+            .as_deref()
+            .filter(|sender| *sender != own)
+        {
             return Err(LabeledError::new(format!(
                 "{} was sent by {sender}",
                 target.event_id.item
@@ -116,22 +122,26 @@ impl SimplePluginCommand for Edit {
         } else {
             OutgoingMessage::text(text)
         }
-        .as_notice(target.msgtype.as_deref() == Some("m.notice"));
+        .as_notice(target.about.msgtype.as_deref() == Some("m.notice"));
         // The new text mentions whom the old one did (a reply's sender stays mentioned).
-        for user_id in &target.mentions {
+        for user_id in &target.about.mentions {
             new.mention(user_id);
         }
         // An edit replaces the original message, never another edit.
-        let original = target.edits.as_deref().unwrap_or(&target.event_id.item);
+        let original = target
+            .about
+            .edits
+            .as_deref()
+            .unwrap_or(&target.event_id.item);
         let content = edit_content(original, &new);
         let txn_id = txn_for(txn_id, "m.room.message", &content);
-        let sent = plugin.send_to_room(
+        let sent = plugin.send_at(
             &mut active,
             &target.room,
             "m.room.message",
             &content,
             txn_id,
         )?;
-        Ok(sent.into_value(call.head))
+        Ok(sent_value(sent, call.head))
     }
 }

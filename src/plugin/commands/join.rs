@@ -6,7 +6,6 @@ use nu_protocol::{
 use super::with_session;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
-use crate::plugin::e2ee::describe as describe_failure;
 use crate::plugin::errors;
 use crate::plugin::room_arg::{room_arg, room_failure};
 use crate::rooms::check_room;
@@ -98,7 +97,7 @@ impl SimplePluginCommand for Join {
                     eprintln!(
                         "matrix join: the device's keys were not published ({}); messages sent \
                          before they are may not be readable here",
-                        describe_failure(&err)
+                        err
                     );
                 }
             }
@@ -138,7 +137,7 @@ fn import_history(plugin: &MatrixPlugin, active: &mut Active, room_id: &str, inp
         eprintln!(
             "matrix join: the room's earlier messages shared by the inviter were not imported \
              ({}); they may stay unreadable",
-            describe_failure(&err)
+            err
         );
     }
 }

@@ -6,16 +6,17 @@ use nu_protocol::{
 };
 
 use super::{limit_flag, table_of, with_session};
+use crate::bot::Plan;
 use crate::e2ee::DEFAULT_KEY_GRACE;
 use crate::listen::{DEFAULT_WAIT, ListenFilter, Position, Start};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
+use crate::plugin::active::failure;
 use crate::plugin::config::{MAX_KEY_GRACE, PluginConfig};
 use crate::plugin::errors;
-use crate::plugin::listen::{Plan, Stream};
+use crate::plugin::listen::Stream;
 use crate::plugin::room_arg::room_failure;
 use crate::plugin::rows::{check_event_type, check_sender, event_columns, texts};
-use crate::plugin::session_store::load;
 use crate::rooms::check_room;
 
 /// The longest long-poll `--wait` takes.
@@ -220,10 +221,7 @@ impl PluginCommand for Listen {
         };
         // Encrypted events are asked for too, and filtered by their real type once decrypted
         // (unless they are what is asked for, as they are).
-        let filter = ListenFilter {
-            encrypted: !filter.types_match(crate::listen::ENCRYPTED),
-            ..filter
-        };
+        let filter = filter.with_encrypted();
         let plan = Plan {
             filter,
             start,
@@ -296,20 +294,10 @@ fn start_of(
                         "save it (`matrix session save <name>`) and listen with --session <name>",
                     ));
             };
-            let saved = load(plugin, since.span)?;
-            let kept = saved.listened.get(&name).filter(|kept| {
-                kept.user_id == active.session.user_id.as_str()
-                    && kept.homeserver == active.session.homeserver
-            });
-            match kept {
-                Some(kept) => Ok((Start::At(kept.position.clone()), Some(name))),
-                None => {
-                    eprintln!(
-                        "matrix listen: nothing kept for '{name}' yet: listening from now on"
-                    );
-                    Ok((Start::Now, Some(name)))
-                }
-            }
+            let start = plugin
+                .saved_start(active)
+                .map_err(|err| failure(err, &active.blame()))?;
+            Ok((start, Some(name)))
         }
         token if !token.trim().is_empty() && !token.contains(char::is_whitespace) => Ok((
             Start::At(Position {

@@ -1,8 +1,8 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
+use crate::bot::AckRefusal;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::acks::AckRefusal;
 
 /// `matrix listen ack`: marks a row of `matrix listen --since saved --ack` done.
 pub struct ListenAck;

@@ -17,7 +17,7 @@ use crate::plugin::active::{Active, Failure};
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::room_arg::{room_arg, room_failure, with_room};
 use crate::plugin::rows::{EventRow, check_event_type, event_columns, texts};
-use crate::rooms::{MAX_PAGE, Message};
+use crate::rooms::{Event, MAX_PAGE};
 use crate::secret::AccessToken;
 
 /// `matrix messages`: recent messages of a room.
@@ -196,7 +196,7 @@ impl Sealed {
     fn open(
         &mut self,
         room_id: &str,
-        messages: &mut Vec<Message>,
+        messages: &mut Vec<Event>,
         wanted: &ListenFilter,
     ) -> Result<(), Failure> {
         let sealed = messages.iter().any(|message| message.kind == ENCRYPTED);
@@ -260,7 +260,7 @@ struct Pages {
     room_id: String,
     room: Spanned<String>,
     blame: Blame,
-    buffered: VecDeque<Message>,
+    buffered: VecDeque<Event>,
     next: Option<String>,
     left: usize,
     /// Events read from the room so far (matching or not).
@@ -326,21 +326,7 @@ impl Iterator for Pages {
         }
         let message = self.buffered.pop_front()?;
         self.left -= 1;
-        let record = EventRow {
-            time: message.time,
-            shape: message.shape(),
-            room_id: self.room_id.clone(),
-            room: None,
-            sender: message.sender,
-            kind: message.kind,
-            event_id: Some(message.event_id),
-            content: message.content,
-            encrypted: message.encrypted,
-            verified: message.verified,
-            decrypt_error: message.decrypt_error,
-            authenticity: message.authenticity,
-        }
-        .into_record(self.span);
+        let record = EventRow::of(message, None).into_record(self.span);
         Some(Value::record(record, self.span))
     }
 }

@@ -2,8 +2,9 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, SyntaxShape, Type, Value};
 
 use super::{Pipe, with_session, with_txn_id};
+use crate::bot::txn_for;
 use crate::plugin::MatrixPlugin;
-use crate::plugin::sending::txn_for;
+use crate::plugin::sending::sent_value;
 use crate::plugin::target::{Aimed, aim};
 use crate::rooms::reaction_content;
 
@@ -109,8 +110,7 @@ impl SimplePluginCommand for React {
         let key = argument.map(|key| key.item).unwrap_or_default();
         let content = reaction_content(target.answered(), &key);
         let txn_id = txn_for(txn_id, "m.reaction", &content);
-        let sent =
-            plugin.send_to_room(&mut active, &target.room, "m.reaction", &content, txn_id)?;
-        Ok(sent.into_value(call.head))
+        let sent = plugin.send_at(&mut active, &target.room, "m.reaction", &content, txn_id)?;
+        Ok(sent_value(sent, call.head))
     }
 }

@@ -2,12 +2,13 @@ use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Type, Value};
 
 use super::{Pipe, with_session, with_txn_id};
+use crate::bot::Sent;
 use crate::client::Method;
 use crate::error::{Error, ErrorCode};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
 use crate::plugin::room_arg::room_failure;
-use crate::plugin::sending::Sent;
+use crate::plugin::sending::sent_value;
 use crate::plugin::target::{Aimed, aim};
 use crate::rooms::derived_transaction_id;
 use crate::rooms::redact_levels;
@@ -118,7 +119,7 @@ impl SimplePluginCommand for Redact {
             room_id,
             txn_id,
         };
-        Ok(sent.into_value(call.head))
+        Ok(sent_value(sent, call.head))
     }
 }
 

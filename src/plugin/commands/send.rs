@@ -5,16 +5,15 @@ use nu_protocol::{
 };
 
 use super::{Pipe, with_session, with_txn_id};
+use crate::bot::{FileToSend, txn_for};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
-use crate::plugin::attach::PipedFile;
 use crate::plugin::errors;
 use crate::plugin::rows::{check_sender, texts};
-use crate::plugin::sending::txn_for;
+use crate::plugin::sending::sent_value;
 use crate::plugin::target::{Target, row_target};
 use crate::rooms::{
-    MAX_EVENT_BYTES, OutgoingMessage, check_event_size, check_room, derived_transaction_id,
-    new_transaction_id,
+    MAX_EVENT_BYTES, OutgoingMessage, check_event_size, check_room, new_transaction_id,
 };
 
 /// `matrix send`: sends a message.
@@ -210,8 +209,8 @@ impl PluginCommand for SendMessage {
         let message = place(plugin, &mut active, call, &room, target, message)?;
         let content = message.content();
         let txn_id = txn_for(txn_id.map(|id| id.item), "m.room.message", &content);
-        let sent = plugin.send_to_room(&mut active, &room, "m.room.message", &content, txn_id)?;
-        Ok(sent.into_value(call.head).into_pipeline_data())
+        let sent = plugin.send_at(&mut active, &room, "m.room.message", &content, txn_id)?;
+        Ok(sent_value(sent, call.head).into_pipeline_data())
     }
 }
 
@@ -295,25 +294,24 @@ fn send_file(
     let placed = placed.content();
     // A file answering an event: the same file, the same answer (its upload's URL is new each
     // time, so the file's hash stands for it).
-    let txn_id = txn_id.unwrap_or_else(|| match placed.get("m.relates_to") {
-        Some(relates) => {
-            use sha2::Digest;
-            let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-            let file =
-                serde_json::json!({"m.relates_to": relates, "name": name.item, "sha256": sha256});
-            derived_transaction_id("m.room.message file", &file)
-        }
-        None => new_transaction_id(),
-    });
-    let destination = plugin.destination(&mut active, &room)?;
-    let file = PipedFile {
+    let file = FileToSend {
         bytes,
-        name,
+        name: name.item,
         placed,
     };
+    let txn_id = txn_id
+        .or_else(|| file.answer_txn_id())
+        .unwrap_or_else(new_transaction_id);
+    let destination = plugin.destination_of(&mut active, &room)?;
     let caption = caption.map(|caption| caption.item);
-    let sent = plugin.send_file(&mut active, &room, destination, file, caption, txn_id)?;
-    Ok(sent.into_value(call.head).into_pipeline_data())
+    let sent = plugin.send_file_at(
+        &mut active,
+        (&room, name.span),
+        destination,
+        file,
+        (caption, txn_id),
+    )?;
+    Ok(sent_value(sent, call.head).into_pipeline_data())
 }
 
 /// The pipeline's input: a string (or text stream) is the message, anything else the session
@@ -427,22 +425,18 @@ fn place(
     let (reply, in_thread) = (call.has_flag("reply")?, call.has_flag("in-thread")?);
     let mut message = message;
     if let Some(row) = &row {
-        if reply {
-            message = message.replying_to(row.answered(), row.sender.as_deref(), &own);
-        }
         // A reply to a message in a thread stays there; --in-thread starts one if need be.
-        if row.thread.is_some() || in_thread {
-            message = message.in_thread(row.thread_root(), row.answered());
-        }
+        message = row.about.place(message, &own, reply, in_thread);
     }
     if let Some(target) = &reply_to {
-        message = message.replying_to(target.answered(), target.sender.as_deref(), &own);
-        if let (Some(root), None) = (&target.thread, &thread) {
-            message = message.in_thread(root, target.answered());
-        }
+        // A reply to a message in a thread stays there, unless --thread names another.
+        message = match &thread {
+            None => target.about.place(message, &own, true, false),
+            Some(_) => message.replying_to(target.answered(), target.about.sender.as_deref(), &own),
+        };
     }
     if let Some(target) = &thread {
-        message = message.in_thread(target.thread_root(), target.answered());
+        message = target.about.place(message, &own, false, true);
     }
     Ok(message)
 }

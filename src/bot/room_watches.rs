@@ -1,21 +1,21 @@
-//! The room watches of `matrix send`, one per user and homeserver, kept while the plugin
+//! The room watches of senders, one per user and homeserver, kept while the
 //! process lives (see [`RoomWatch`]): a run of messages to a room costs one request each.
 
 use std::sync::PoisonError;
 
+use super::Hub;
 use crate::client::Client;
 use crate::error::Error;
 use crate::listen::DEFAULT_WAIT;
-use crate::plugin::MatrixPlugin;
 use crate::rooms::{DeviceHook, RoomWatch};
 use crate::secret::AccessToken;
 
-impl MatrixPlugin {
+impl Hub {
     /// The room ID of `room` (an ID or alias) and whether it is encrypted: from the user's
     /// live room watch, else asked of the server while a new watch starts.
     /// A new watch's syncs hand the device's to-device events to `device` (see
-    /// [`MatrixPlugin::device_hook`]).
-    pub(crate) fn room_to_send_to(
+    /// [`Hub::device_hook`]).
+    pub fn room_to_send_to(
         &self,
         client: &Client,
         token: &AccessToken,
@@ -51,7 +51,7 @@ impl MatrixPlugin {
     }
 
     /// Forgets what the user's room watch knows of `room_id` (a send to it failed).
-    pub(crate) fn forget_room(&self, homeserver: &str, user_id: &str, room_id: &str) {
+    pub fn forget_room(&self, homeserver: &str, user_id: &str, room_id: &str) {
         let watches = self
             .room_watches
             .lock()

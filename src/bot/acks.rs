@@ -1,8 +1,9 @@
-//! `matrix listen --since saved --ack`: the saved position moves when the pipeline says a row is
-//! done (`matrix listen ack`), not when the row is handed out, so that a crash loses nothing.
+//! A listener with acks (`matrix listen --since saved --ack`, [`super::Listening`] with
+//! acks): the saved position moves when the caller says an event is done ([`Ack::done`],
+//! `matrix listen ack`), not when the event is handed out, so that a crash loses nothing.
 //!
-//! Each row of such a listener carries `ack: {listener, seq}`. The listener notes, for each seq,
-//! the position after that row; an ack marks its seq done, and the position to keep is the one
+//! Each event of such a listener comes with its [`Ack`]: the listener's ID and the event's seq.
+//! The listener notes, for each seq, the position after that event; an ack marks its seq done, and the position to keep is the one
 //! after the longest run of rows done from the start (rows done out of order, under `par-each`,
 //! never move it past one not done). It is written under the session file's lock at most once
 //! a second while acks come (a thread writes what is left a second later), and when the stream
@@ -13,8 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::Hub;
 use crate::listen::Position;
-use crate::plugin::MatrixPlugin;
 use crate::store::{Listened, StoreError};
 
 /// How often the kept position is written while acks come.
@@ -28,11 +29,11 @@ const GAP_WARNING: Duration = Duration::from_secs(5);
 /// pipeline.
 const FORGET_AFTER: Duration = Duration::from_secs(300);
 
-/// The ack-mode listeners of this plugin process, by ID.
-pub(crate) type AckBooks = Arc<Mutex<HashMap<String, Arc<Mutex<AckBook>>>>>;
+/// The listeners with acks of this process, by ID.
+pub type AckBooks = Arc<Mutex<HashMap<String, Arc<Mutex<AckBook>>>>>;
 
 /// What one ack-mode listener has handed out and what of it is done.
-pub(crate) struct AckBook {
+pub struct AckBook {
     /// The saved session whose position it keeps, and whose it is.
     pub name: String,
     user_id: String,
@@ -57,9 +58,42 @@ pub(crate) struct AckBook {
     gap_said: bool,
 }
 
+/// The ack of one event handed out by a listener with acks: say [`Ack::done`] once the event
+/// is handled, in any order; the saved position never passes an event not done.
+#[derive(Clone)]
+pub struct Ack {
+    hub: Hub,
+    /// The listener's ID (unique in the process).
+    pub listener: String,
+    /// The event's place among those the listener handed out, from 0.
+    pub seq: u64,
+}
+
+impl Ack {
+    pub(super) fn new(hub: &Hub, listener: &str, seq: u64) -> Self {
+        Self {
+            hub: hub.clone(),
+            listener: listener.to_owned(),
+            seq,
+        }
+    }
+
+    /// The event is handled: the saved position may move past it.
+    pub fn done(&self) -> Result<(), AckRefusal> {
+        self.hub.ack(&self.listener, self.seq, None)
+    }
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ack({} #{})", self.listener, self.seq)
+    }
+}
+
 /// Why an ack was refused.
-pub(crate) enum AckRefusal {
-    /// The row's listener is not (or no longer) in this plugin process.
+#[derive(Debug)]
+pub enum AckRefusal {
+    /// The row's listener is not (or no longer) in this process.
     Gone,
     /// The row's listener keeps another saved session's position.
     OtherSession(String),
@@ -68,7 +102,7 @@ pub(crate) enum AckRefusal {
 }
 
 impl AckBook {
-    pub(crate) fn new(name: String, user_id: String, homeserver: String) -> Self {
+    pub fn new(name: String, user_id: String, homeserver: String) -> Self {
         Self {
             name,
             user_id,
@@ -87,7 +121,7 @@ impl AckBook {
     }
 
     /// Notes a row handed out, with the position after it; its seq.
-    pub(crate) fn hand_out(&mut self, after: Position) -> u64 {
+    pub fn hand_out(&mut self, after: Position) -> u64 {
         let seq = self.handed;
         self.handed += 1;
         self.after.insert(seq, after);
@@ -142,7 +176,7 @@ impl AckBook {
     /// The listener got to `position` with every row it handed out done (or none handed out):
     /// that is the position to keep, so that a listener that hands out nothing still keeps
     /// where it got (a bot restarted before anyone wrote to it loses nothing sent meanwhile).
-    pub(crate) fn caught_up(&mut self, position: Option<&Position>) {
+    pub fn caught_up(&mut self, position: Option<&Position>) {
         if self.next == self.handed
             && let Some(position) = position
         {
@@ -151,7 +185,7 @@ impl AckBook {
     }
 
     /// Writes the kept position when it moved: `now`, or when a second passed since the last.
-    fn write(&mut self, plugin: &MatrixPlugin, now: bool) {
+    fn write(&mut self, hub: &Hub, now: bool) {
         let Some(kept) = self.kept.clone() else {
             return;
         };
@@ -164,7 +198,7 @@ impl AckBook {
             position: kept.clone(),
         };
         let name = self.name.clone();
-        let written = plugin.store().and_then(|store| {
+        let written = hub.store().and_then(|store| {
             store.update(|saved| {
                 if saved.sessions.contains_key(&name) {
                     saved.listened.insert(name.clone(), listened);
@@ -182,17 +216,17 @@ impl AckBook {
     }
 }
 
-impl MatrixPlugin {
+impl Hub {
     /// Opens the book of a new ack-mode listener; its ID for the rows. A thread writes what
-    /// acks leave unwritten, a second after, for as long as the plugin process lives.
-    pub(crate) fn open_ack_book(&self, book: AckBook) -> (String, Arc<Mutex<AckBook>>) {
+    /// acks leave unwritten, a second after, for as long as the process lives.
+    pub fn open_ack_book(&self, book: AckBook) -> (String, Arc<Mutex<AckBook>>) {
         let id = crate::secret::unique_hex::<8>();
         let book = Arc::new(Mutex::new(book));
         self.ack_books
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.clone(), book.clone());
-        let (plugin, writer) = (self.clone(), book.clone());
+        let (hub, writer) = (self.clone(), book.clone());
         let _ = thread::Builder::new()
             .name("ack-writer".to_owned())
             .spawn(move || {
@@ -200,12 +234,11 @@ impl MatrixPlugin {
                     thread::sleep(WRITE_EVERY / 4);
                     let mut book = writer.lock().unwrap_or_else(PoisonError::into_inner);
                     book.say_gap();
-                    book.write(&plugin, false);
+                    book.write(&hub, false);
                     // Long after its stream ended, with all written: forgotten.
                     if book.ended && book.written == book.kept && book.at.elapsed() > FORGET_AFTER {
                         drop(book);
-                        plugin
-                            .ack_books
+                        hub.ack_books
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .retain(|_, kept| !Arc::ptr_eq(kept, &writer));
@@ -218,7 +251,7 @@ impl MatrixPlugin {
 
     /// `matrix listen ack`: marks row `seq` of listener `id` done, for the saved session
     /// `session` when the command names one.
-    pub(crate) fn ack(&self, id: &str, seq: u64, session: Option<&str>) -> Result<(), AckRefusal> {
+    pub fn ack(&self, id: &str, seq: u64, session: Option<&str>) -> Result<(), AckRefusal> {
         let book = self
             .ack_books
             .lock()
@@ -241,7 +274,7 @@ impl MatrixPlugin {
     }
 
     /// The stream of a book ended: what is kept is written now.
-    pub(crate) fn end_ack_book(&self, book: &Mutex<AckBook>) {
+    pub fn end_ack_book(&self, book: &Mutex<AckBook>) {
         let mut book = book.lock().unwrap_or_else(PoisonError::into_inner);
         book.ended = true;
         book.write(self, true);

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as JsonValue, json};
 
+use super::{fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::client::Client;
 use crate::error::Error;
-use crate::rooms::{fresh_initial_timeout, next_batch, quiet_sync_filter};
 use crate::secret::AccessToken;
 
 /// What one sync told the device's end-to-end encryption, as the server sent it.
