@@ -1,86 +1,89 @@
-//! A bot in Rust: answers `!ping` with `pong` in every room it is in, until stopped, and stays
-//! up through homeserver restarts (the listener retries, saying so on stderr) and through an
-//! answer that fails (a room where it may not post: said on stderr, and it goes on).
+//! A bot in Rust, the same as examples/bot.nu: it joins the rooms it is invited to, marks each
+//! `!ping` with 👀 and replies `pong` to it, and answers `!report` with a file, until stopped.
+//! Encrypted rooms and direct chats work as plain ones: the saved session's device decrypts
+//! what comes and encrypts what it says.
 //!
 //! ```sh
-//! MATRIX_HOMESERVER=https://matrix.example.org MATRIX_TOKEN=syt_... \
-//!   cargo run --example echo_bot
+//! nu -c 'matrix login @bot:example.org --save bot'   # once: the saved session
+//! cargo run --example echo_bot -- bot
 //! ```
 //!
-//! The token comes from the environment, never from the command line (which other users of the
-//! machine can see). `matrix token reveal` gives it from a saved session.
+//! The saved session keeps the place after the events the bot finished (`heard.done()`), so a
+//! bot that was down, crashed or was killed answers what came meanwhile; an event it did not
+//! finish comes again, and its answers go under transaction IDs derived from the event and the
+//! answer, so the homeserver sends each once. A failure to answer one event (a room where the
+//! bot may not post) is said on stderr, and the bot goes on.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use nu_plugin_matrix::listen::{DEFAULT_WAIT, Event, ListenFilter, Start};
-use nu_plugin_matrix::rooms::{OutgoingMessage, new_transaction_id};
-use nu_plugin_matrix::{AccessToken, Client, Error};
+use nu_plugin_matrix::bot::{Bot, Failure, Heard, Plan};
+use nu_plugin_matrix::rooms::OutgoingMessage;
 
-#[allow(dead_code)] // the tests call `run_bot` directly
 fn main() -> ExitCode {
-    let from_env = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
-    let (homeserver, token) = match (from_env("MATRIX_HOMESERVER"), from_env("MATRIX_TOKEN")) {
-        (Ok(homeserver), Ok(token)) => (homeserver, AccessToken::new(token)),
-        (Err(missing), _) | (_, Err(missing)) => {
-            eprintln!("error: {missing}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let said =
-        |room_id: &str, err: &Error| eprintln!("echo_bot: could not answer in {room_id}: {err}");
-    match run_bot(&homeserver, &token, DEFAULT_WAIT, None, said) {
-        Ok(_) => ExitCode::SUCCESS,
+    let name = std::env::args().nth(1).unwrap_or_else(|| "bot".to_owned());
+    match run(&name) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("echo_bot: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Answers each `!ping` (a text, not a notice) with a `pong` notice; an answer that fails goes
-/// to `failed` with its room, and the bot goes on. Ends after `answers` answers (never, with
-/// `None`) or at an error that does not pass (a refused token). Returns how many it answered.
-pub fn run_bot(
-    homeserver: &str,
-    token: &AccessToken,
-    wait: Duration,
-    answers: Option<usize>,
-    mut failed: impl FnMut(&str, &Error),
-) -> Result<usize, Error> {
-    let client = Client::new(homeserver)?;
-    let me = client.whoami(token)?.user_id;
-    let filter = ListenFilter {
-        // Not its own messages: a bot that answers itself loops.
-        not_senders: vec![me.as_str().to_owned()],
-        ..ListenFilter::default()
-    };
-    let listener = client
-        .listen(token.clone(), filter, Start::Now, wait, false)
-        .on_retry(Box::new(|err, pause, _first| {
-            eprintln!("echo_bot: {err}; trying again in {}s", pause.as_secs());
-        }))
-        .on_back(Box::new(|after| {
-            eprintln!("echo_bot: back after {}s", after.as_secs());
-        }));
-    let mut answered = 0;
-    for event in listener {
-        let event: Event = event?;
-        // Notices are for bots, and bots do not answer them: two bots never loop.
-        if event.content["msgtype"] != "m.text" || event.content["body"] != "!ping" {
-            continue;
+/// Listens as saved session `name` until the listener ends (a refused token, the session
+/// gone): each event answered, then acked, answered or not.
+fn run(name: &str) -> Result<(), Failure> {
+    let bot = Bot::open(name)?;
+    let mut plan: Plan = bot.plan()?;
+    plan.filter.invites = true;
+    let listening = bot.listen_with(plan)?;
+    eprintln!("echo_bot: listening as {}", bot.session().user_id);
+    for heard in listening {
+        let heard = heard?;
+        if let Err(err) = answer(&bot, &heard) {
+            eprintln!(
+                "echo_bot: could not answer in {}: {err}",
+                heard.event.room_id
+            );
         }
-        let pong = OutgoingMessage::text("pong").as_notice(true);
-        match client.send_message(token, &event.room_id, &pong, &new_transaction_id()) {
-            Ok(_) => answered += 1,
-            Err(err) => {
-                failed(&event.room_id, &err);
-                continue;
-            }
-        }
-        if answers == Some(answered) {
-            break;
-        }
+        // Done with it, answered or not: it will not come again.
+        heard.done()?;
     }
-    Ok(answered)
+    Ok(())
+}
+
+/// What the bot says to one event.
+fn answer(bot: &Bot, heard: &Heard) -> Result<(), Failure> {
+    let event = &heard.event;
+    if event.kind == "invite" {
+        let room_id = bot.join(event)?;
+        eprintln!("echo_bot: joined {room_id}");
+        return Ok(());
+    }
+    // An edit is left alone; so are notices (bots do not answer them: two bots never loop).
+    if event.shape().edits.is_some() || event.content["msgtype"] != "m.text" {
+        return Ok(());
+    }
+    match event.body() {
+        Some("!ping") => {
+            bot.react(event, "👀")?;
+            let pong = OutgoingMessage::text("pong").as_notice(true);
+            bot.answer(event, pong, true, false)?;
+        }
+        Some("!report") => {
+            let report = serde_json::json!({
+                "asked_by": event.sender,
+                "room": event.room_id,
+                "encrypted": event.encrypted,
+            });
+            bot.reply_with_file(event, "report.json", report.to_string().into_bytes())?;
+        }
+        _ => return Ok(()),
+    }
+    eprintln!(
+        "echo_bot: answered {} {}",
+        event.body().unwrap_or_default(),
+        event.event_id.as_deref().unwrap_or_default()
+    );
+    Ok(())
 }

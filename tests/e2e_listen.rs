@@ -5,10 +5,6 @@
 
 mod support;
 
-/// The Rust example, compiled into this test so that it is always current.
-#[path = "../examples/echo_bot.rs"]
-mod echo_bot_example;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -448,67 +444,6 @@ fn a_rate_limit_is_waited_out() {
         "{:?}",
         started.elapsed()
     );
-}
-
-#[test]
-fn the_rust_echo_bot_answers_ping_with_pong_after_a_failed_answer() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let hs = synapse();
-    let room = room_on(hs, "echo");
-    // A room of the human's where the bot may not post.
-    let read_only = hs.call(
-        &room.human_token,
-        "POST",
-        "createRoom",
-        &json!({"name": "Read-only", "invite": [room.bot],
-                "power_level_content_override": {"events_default": 100}}),
-    )["room_id"]
-        .as_str()
-        .expect("a room")
-        .to_owned();
-    let bot_token = hs.login(&room.bot, PW);
-    hs.call(&bot_token, "POST", &format!("join/{read_only}"), &json!({}));
-    let token = nu_plugin_matrix::AccessToken::new(bot_token);
-    let url = hs.url.clone();
-    let failures = std::sync::Arc::new(AtomicUsize::new(0));
-    let failed = failures.clone();
-    let bot = std::thread::spawn(move || {
-        let count = move |room_id: &str, err: &nu_plugin_matrix::Error| {
-            assert!(err.to_string().contains("M_FORBIDDEN"), "{room_id}: {err}");
-            failed.fetch_add(1, Ordering::SeqCst);
-        };
-        echo_bot_example::run_bot(&url, &token, Duration::from_secs(5), Some(1), count)
-    });
-    // Until the bot has failed once: it may not have been listening for the first.
-    let started = Instant::now();
-    while failures.load(Ordering::SeqCst) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(30), "no failure");
-        assert!(!bot.is_finished(), "the bot ended at its failure");
-        hs.send_text(&room.human_token, &read_only, "!ping");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    // Still up: it answers in the other room.
-    hs.send_text(&room.human_token, &room.room_id, "!ping");
-    let started = Instant::now();
-    while !bot.is_finished() {
-        assert!(started.elapsed() < Duration::from_secs(30), "no pong");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(bot.join().expect("the bot").expect("no error"), 1);
-    let page = hs.call(
-        &room.human_token,
-        "GET",
-        &format!("rooms/{}/messages?dir=b&limit=5", room.room_id),
-        &json!({}),
-    );
-    let pong = page["chunk"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .find(|event| event["content"]["body"] == "pong")
-        .expect("a pong");
-    assert_eq!(pong["sender"], room.bot.as_str());
-    assert_eq!(pong["content"]["msgtype"], "m.notice");
 }
 
 #[test]

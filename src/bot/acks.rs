@@ -91,7 +91,7 @@ impl std::fmt::Debug for Ack {
 }
 
 /// Why an ack was refused.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckRefusal {
     /// The row's listener is not (or no longer) in this process.
     Gone,
@@ -100,6 +100,23 @@ pub enum AckRefusal {
     /// The seq was never handed out by that listener.
     Unknown,
 }
+
+impl std::fmt::Display for AckRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Gone => f.write_str("the event's listener has ended (or is in another process)"),
+            Self::OtherSession(name) => {
+                write!(
+                    f,
+                    "the event's listener keeps saved session '{name}''s position"
+                )
+            }
+            Self::Unknown => f.write_str("the event was never handed out by its listener"),
+        }
+    }
+}
+
+impl std::error::Error for AckRefusal {}
 
 impl AckBook {
     pub fn new(name: String, user_id: String, homeserver: String) -> Self {
@@ -189,7 +206,10 @@ impl AckBook {
         let Some(kept) = self.kept.clone() else {
             return;
         };
-        if self.written.as_ref() == Some(&kept) || (!now && self.at.elapsed() < WRITE_EVERY) {
+        // The first position is written at once: a bot killed in its first second keeps
+        // where it started.
+        let due = now || self.written.is_none() || self.at.elapsed() >= WRITE_EVERY;
+        if self.written.as_ref() == Some(&kept) || !due {
             return;
         }
         let listened = Listened {

@@ -58,6 +58,8 @@ pub enum Failure {
         /// The most the server takes.
         limit: u64,
     },
+    /// An ack refused (see [`super::AckRefusal`]).
+    AckRefused(super::AckRefusal),
     /// The bytes at this `mxc://` URL are not the file the message describes (they do not
     /// decrypt with its key and hash).
     NotTheFile(String),
@@ -110,6 +112,7 @@ impl std::fmt::Display for Failure {
                 Some(pid) => write!(f, "process {pid} listens to this saved session already"),
                 None => f.write_str("another process listens to this saved session already"),
             },
+            Self::AckRefused(refusal) => refusal.fmt(f),
             Self::NotTheFile(mxc) => write!(
                 f,
                 "{mxc} does not decrypt: the bytes the server gave are not the file the message \
@@ -136,6 +139,12 @@ impl From<Error> for Failure {
 impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         Self::Store(err)
+    }
+}
+
+impl From<super::AckRefusal> for Failure {
+    fn from(refusal: super::AckRefusal) -> Self {
+        Self::AckRefused(refusal)
     }
 }
 

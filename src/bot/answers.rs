@@ -13,7 +13,7 @@ use crate::rooms::{
     OutgoingMessage, derived_transaction_id, edit_content, new_transaction_id, reaction_content,
 };
 
-use super::{Bot, Failure, FileToSend, Sent, Target, txn_for};
+use super::{Bot, Failure, FileToSend, Invitation, Sent, Target, txn_for};
 
 impl Target {
     /// `message` placed as an answer to this event: a reply (mentioning its sender unless that
@@ -49,6 +49,16 @@ fn aimed(event: &Event) -> Result<Target, Failure> {
 }
 
 impl Bot {
+    /// Joins the room of an invitation heard (an event of kind `invite`, from a listener whose
+    /// filter has `invites`); its room ID.
+    pub fn join(&self, invitation: &Event) -> Result<String, Failure> {
+        let invited = Invitation {
+            inviter: invitation.sender.clone(),
+            encrypted: invitation.encrypted,
+        };
+        self.with_active(|active| self.hub.join(active, &invitation.room_id, Some(&invited)))
+    }
+
     /// Sends `message` to `room` (an ID or alias).
     pub fn send(&self, room: &str, message: &OutgoingMessage) -> Result<Sent, Failure> {
         let content = message.content();
@@ -107,7 +117,8 @@ impl Bot {
     /// Replaces the text of `event` (a message the bot sent) with `text`.
     pub fn edit(&self, event: &Event, text: &str) -> Result<Sent, Failure> {
         let target = aimed(event)?;
-        let mut new = OutgoingMessage::text(text);
+        let notice = target.msgtype.as_deref() == Some("m.notice");
+        let mut new = OutgoingMessage::text(text).as_notice(notice);
         for user_id in &target.mentions {
             new.mention(user_id);
         }

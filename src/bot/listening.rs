@@ -166,7 +166,9 @@ impl Listening {
         let (Some(kept), Some(position)) = (self.keep.as_mut(), self.delivered.as_ref()) else {
             return;
         };
-        if kept.written.as_ref() == Some(position) || (!now && kept.at.elapsed() < SAVE_EVERY) {
+        // The first position is written at once (see `acks.rs`).
+        let due = now || kept.written.is_none() || kept.at.elapsed() >= SAVE_EVERY;
+        if kept.written.as_ref() == Some(position) || !due {
             return;
         }
         let listened = Listened {

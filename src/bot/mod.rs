@@ -29,6 +29,7 @@ mod answers;
 mod attach;
 mod crypto;
 mod hub;
+mod joining;
 mod listen_crypto;
 mod listening;
 mod room_watches;
@@ -42,6 +43,7 @@ pub use active::{Active, Failure, in_words};
 pub use attach::FileToSend;
 pub use crypto::{not_saved, store_dir_of};
 pub use hub::Hub;
+pub use joining::Invitation;
 pub use listening::{Heard, Listening, Plan};
 pub use sending::{Destination, Sent, txn_for};
 pub use target::{Target, mentions_of};
@@ -203,9 +205,9 @@ impl Hub {
 impl Heard {
     /// The event is handled: for a listener with acks, its ack (see [`Ack::done`]); else
     /// nothing to do (the position moves as the next event is asked for).
-    pub fn done(&self) -> Result<(), AckRefusal> {
+    pub fn done(&self) -> Result<(), Failure> {
         match &self.ack {
-            Some(ack) => ack.done(),
+            Some(ack) => Ok(ack.done()?),
             None => Ok(()),
         }
     }

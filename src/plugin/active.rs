@@ -248,7 +248,7 @@ pub(crate) fn failure(failure: Failure, blame: &Blame) -> LabeledError {
                 ))
                 .with_code("matrix::refresh_refused")
         }
-        Failure::ListenerRunning(_) | Failure::NotTheFile(_) => {
+        Failure::ListenerRunning(_) | Failure::NotTheFile(_) | Failure::AckRefused(_) => {
             LabeledError::new(capitalised(&failure)).with_label("refused", blame.head)
         }
         Failure::TooLarge { size, limit } => LabeledError::new(format!(

@@ -10,6 +10,7 @@ use serde_json::Value as JsonValue;
 use super::{Synapse, root, scratch, unique_user};
 
 /// A matrix-nio user on the test Synapse, logged in on a device of its own.
+#[derive(Clone)]
 pub struct Nio {
     dir: PathBuf,
     /// The user's ID.
@@ -100,6 +101,14 @@ impl Nio {
         })
     }
 
+    /// The messages of `room_id` nio has seen, after one more sync: as [`Nio::read_until`]'s.
+    pub fn log(&self, room_id: &str) -> Vec<JsonValue> {
+        self.run(&["log", room_id])
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
     /// Asks `user_id`'s devices for a room key as another user's client would (an
     /// `m.room_key_request` to every device), then syncs for `seconds`: how many to-device
     /// events came from `user_id` meanwhile (an answer would be one).
@@ -120,6 +129,11 @@ impl Nio {
     /// Sends `burst 1` ... `burst COUNT` to `room_id`, all under one room key.
     pub fn send_many(&self, room_id: &str, count: u32) {
         self.run(&["send-many", room_id, &count.to_string()]);
+    }
+
+    /// Sends `text` `count` times to `room_id`, all under one room key.
+    pub fn send_same(&self, room_id: &str, count: u32, text: &str) {
+        self.run(&["send-many", room_id, &count.to_string(), text]);
     }
 
     /// Sends `text` to `room_id` under a new room key that the members' devices get only

@@ -99,9 +99,11 @@ def log_path(client):
     return os.path.join(client.store_path, "messages.jsonl")
 
 
-async def synced(client, timeout=0):
-    """One sync, its room messages appended to the log."""
-    answer = await client.sync(timeout=timeout)
+async def synced(client, timeout=0, limit=None):
+    """One sync, its room messages appended to the log (at most `limit` of each room's, else
+    the server's default: a longer gap is skipped)."""
+    room_filter = {"room": {"timeline": {"limit": limit}}} if limit else None
+    answer = await client.sync(timeout=timeout, sync_filter=room_filter)
     rooms = getattr(answer, "rooms", None)
     with open(log_path(client), "a") as log:
         for room_id, room in (rooms.join.items() if rooms else []):
@@ -191,6 +193,13 @@ async def join(client, room_id):
 async def in_room(client, room_id):
     """Syncs until the room is known (a room just made or joined may come a sync later)."""
     await synced(client)
+    if room_id not in client.rooms:
+        # A room with nothing new since this device's last sync is in no incremental sync
+        # (and nio makes rooms only from an initial one): an initial sync, not logged, names it.
+        since = client.next_batch
+        client.next_batch = client.loaded_sync_token = None
+        await client.sync(timeout=0, full_state=True)
+        client.next_batch = since
     for _ in range(10):
         if room_id in client.rooms:
             return
@@ -271,14 +280,14 @@ async def ask_key(client, user_id, room_id, session_id, sender_key, seconds):
     print(json.dumps({"answers": answers}))
 
 
-async def send_many(client, room_id, count):
+async def send_many(client, room_id, count, body=None):
     await in_room(client, room_id)
     await share_keys(client, room_id)
     for n in range(1, int(count) + 1):
         answer = await client.room_send(
             room_id,
             "m.room.message",
-            {"msgtype": "m.text", "body": f"burst {n}"},
+            {"msgtype": "m.text", "body": body or f"burst {n}"},
             ignore_unverified_devices=True,
         )
         getattr(answer, "event_id", None) or fail(f"send failed: {answer}")
@@ -368,6 +377,14 @@ async def read(client, room_id, text, seconds):
         print(json.dumps(row))
 
 
+async def log(client, room_id):
+    """One sync (waiting up to a second for news, each room's events all logged), then every
+    row of the room logged so far."""
+    await synced(client, timeout=1000, limit=1000)
+    for row in logged(client, room_id):
+        print(json.dumps(row))
+
+
 async def main(argv):
     folder, command, *rest = argv
     if command == "forge-megolm":
@@ -403,6 +420,8 @@ async def main(argv):
             await send_late(client, *rest)
         elif command == "send-many":
             await send_many(client, *rest)
+        elif command == "log":
+            await log(client, *rest)
         elif command == "read":
             room_id, text, *seconds = rest
             await read(client, room_id, text, float(seconds[0]) if seconds else 30.0)

@@ -4,6 +4,7 @@ use nu_protocol::{
 };
 
 use super::with_session;
+use crate::bot::Invitation;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::Active;
 use crate::plugin::errors;
@@ -66,91 +67,26 @@ impl SimplePluginCommand for Join {
         };
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
-        // An invitation to an encrypted room: the device's keys go up first, so that whoever
-        // invited encrypts their next message for it (a message sent the moment after the join
-        // would else miss the bot's device). A session that is not saved has no device keys.
-        if invited_to_encrypted(input) && active.saved_as.is_some() {
-            plugin
-                .crypto(&active)
-                .and_then(|crypto| {
-                    active.run(plugin, |client, token| crypto.publish_keys(client, token))
-                })
-                .map_err(|err| room_failure(err, &room, &blame))?;
-        }
-        let room_id = active
-            .run(plugin, |client, token| client.join(token, &room.item))
+        let invitation = invitation_of(input);
+        let room_id = plugin
+            .join(&mut active, &room.item, invitation.as_ref())
             .map_err(|err| room_failure(err, &room, &blame))?;
-        // Joined by name or ID: whether the room is encrypted shows only now (one request); the
-        // device's keys go up at once, so that the members' next messages are encrypted for it.
-        let from_row = invited_to_encrypted(input);
-        let encrypted = from_row
-            || (active.saved_as.is_some()
-                && active
-                    .run(plugin, |client, token| client.is_encrypted(token, &room_id))
-                    .unwrap_or(false));
-        if active.saved_as.is_some() && encrypted {
-            if !from_row {
-                let published = plugin.crypto(&active).and_then(|crypto| {
-                    active.run(plugin, |client, token| crypto.publish_keys(client, token))
-                });
-                if let Err(err) = published {
-                    eprintln!(
-                        "matrix join: the device's keys were not published ({}); messages sent \
-                         before they are may not be readable here",
-                        err
-                    );
-                }
-            }
-            import_history(plugin, &mut active, &room_id, input);
-        }
         let mut record = Record::new();
         record.push("room_id", Value::string(room_id, call.head));
         Ok(Value::record(record, call.head))
     }
 }
 
-/// The room keys of the history the inviter shared (MSC4268), imported once the room is
-/// joined: the inviter is the sender of the piped invitation, else asked of the server. A
-/// failure leaves the join done, and is said on stderr.
-fn import_history(plugin: &MatrixPlugin, active: &mut Active, room_id: &str, input: &Value) {
-    let piped = match input {
-        Value::Record { val, .. } => val
-            .get("sender")
-            .and_then(|sender| sender.as_str().ok())
-            .map(str::to_owned),
-        _ => None,
-    };
-    let me = active.session.user_id.as_str().to_owned();
-    let imported = plugin.crypto(active).and_then(|crypto| {
-        let inviter = match &piped {
-            Some(inviter) if invited_to_encrypted(input) => Some(inviter.clone()),
-            _ => active.run(plugin, |client, token| client.inviter(token, room_id, &me))?,
-        };
-        let Some(inviter) = inviter else {
-            return Ok(None);
-        };
-        active.run(plugin, |client, token| {
-            crypto.import_history(client, token, room_id, &inviter)
-        })
-    });
-    if let Err(err) = imported {
-        eprintln!(
-            "matrix join: the room's earlier messages shared by the inviter were not imported \
-             ({}); they may stay unreadable",
-            err
-        );
-    }
-}
-
-/// Whether the pipeline holds an invitation row of `matrix listen --invites` to an end-to-end
-/// encrypted room.
-fn invited_to_encrypted(input: &Value) -> bool {
+/// The invitation on the pipeline (a row of `matrix listen --invites`), if one is there.
+fn invitation_of(input: &Value) -> Option<Invitation> {
     let Value::Record { val, .. } = input else {
-        return false;
+        return None;
     };
-    let field = |name: &str| val.get(name);
-    field("type").and_then(|kind| kind.as_str().ok()) == Some("invite")
-        && field("encrypted").and_then(|flag| flag.as_bool().ok()) == Some(true)
+    let text = |name: &str| val.get(name).and_then(|value| value.as_str().ok());
+    (text("type") == Some("invite")).then(|| Invitation {
+        inviter: text("sender").unwrap_or_default().to_owned(),
+        encrypted: val.get("encrypted").and_then(|flag| flag.as_bool().ok()) == Some(true),
+    })
 }
 
 /// The room of a piped row (an invitation of `matrix listen --invites`, a row of `matrix
