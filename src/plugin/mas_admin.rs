@@ -13,7 +13,6 @@ use crate::mas_admin::{ADMIN_SCOPE, MasAdmin, MasUser, NewPersonalSession, Perso
 use crate::oauth::new_device_id;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, failure};
-use crate::plugin::commands::default_name;
 use crate::plugin::config::{PluginConfig, duration};
 use crate::plugin::errors::{self, ADMIN_LOGIN, Blame};
 use crate::plugin::token::{TokenKind, TokenValue, session_record, text_or_nothing};
@@ -423,4 +422,9 @@ pub(crate) fn register(
         expires_at: None,
         oauth: None,
     })
+}
+
+/// The name of a personal token made by a command: `nu_plugin_matrix 2026-11-29`.
+pub(crate) fn default_name() -> String {
+    format!("nu_plugin_matrix {}", chrono::Utc::now().format("%Y-%m-%d"))
 }

@@ -18,6 +18,7 @@ mod oauth;
 mod oauth_browser;
 mod oauth_device;
 mod oauth_login;
+mod oauth_registry;
 mod password;
 mod room_arg;
 mod rows;

@@ -12,7 +12,7 @@ use crate::error::{Error, SsoError};
 use crate::oauth::{AuthMetadata, OAuthClient, OAuthTokens};
 use crate::plugin::browser::{DEFAULT_WAIT, Opened, human, open_browser, tell};
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::oauth_login::Wait;
+use crate::plugin::oauth_registry::Wait;
 
 /// Signs in in the browser as the client `client_id` and returns the tokens.
 pub(crate) fn in_browser(

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::oauth::{AuthMetadata, OAuthTokens};
 use crate::plugin::browser::{Opened, open_browser};
 use crate::plugin::errors::{self, Blame};
-use crate::plugin::oauth_login::{Registry, Wait};
+use crate::plugin::oauth_registry::{Registry, Wait};
 
 /// Signs in with the device code, as the kept client (registered again, once, when the server
 /// refuses it) or a new registration. Returns the client_id and the tokens.

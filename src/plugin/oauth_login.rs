@@ -12,20 +12,17 @@ use crate::client::{Client, Interrupt};
 use crate::error::Error;
 use crate::mas_admin::ADMIN_SCOPE;
 use crate::oauth::{
-    API_SCOPE, AuthMetadata, ClientMetadata, DEVICE_CODE_GRANT, LOOPBACK_REDIRECT_URI,
-    MIN_DEVICE_ID_LEN, OAuthClient, device_scope, new_device_id,
+    API_SCOPE, AuthMetadata, MIN_DEVICE_ID_LEN, OAuthClient, device_scope, new_device_id,
 };
 use crate::plugin::MatrixPlugin;
 use crate::plugin::config::duration;
 use crate::plugin::errors::{self, Blame};
 use crate::plugin::oauth_browser::in_browser;
 use crate::plugin::oauth_device::with_device_code;
+use crate::plugin::oauth_registry::{Registry, Wait};
 use crate::plugin::sso::flag_span;
 use crate::session::Session;
-use crate::store::{SessionStore, StoreError};
 
-/// What the OAuth 2.0 server shows of this program on its consent page.
-const CLIENT_NAME: &str = "nu_plugin_matrix (Nushell)";
 /// An https page about this program, for the consent page, unless
 /// `$env.config.plugins.matrix.oauth_client_uri` names another.
 pub(crate) const CLIENT_URI: &str = "https://crates.io/crates/nu_plugin_matrix";
@@ -208,76 +205,4 @@ pub(crate) fn sign_in(
     client
         .oauth_session(tokens, OAuthClient::new(&metadata, client_id), &device_id)
         .map_err(failed)
-}
-
-/// How long and how to wait for the user.
-pub(crate) struct Wait {
-    /// `--oauth-timeout`.
-    pub(crate) limit: Option<Duration>,
-    pub(crate) no_browser: bool,
-    /// Where OAuth 2.0 was asked for (the flag, or the command).
-    pub(crate) flag: Span,
-}
-
-/// This program's registrations as an OAuth 2.0 client, one per server, kept in the session
-/// file by issuer.
-pub(crate) struct Registry<'a> {
-    client: &'a Client,
-    metadata: &'a AuthMetadata,
-    store: Option<SessionStore>,
-    /// The page about this program that consent pages link to.
-    client_uri: &'a str,
-    /// Where OAuth 2.0 was asked for, and what else errors point at.
-    flag: Span,
-    blame: &'a Blame,
-}
-
-impl Registry<'_> {
-    /// The client_id kept for this server, if any.
-    pub(crate) fn remembered(&self) -> Option<String> {
-        let saved = self.store.as_ref()?.load().ok()?;
-        saved.oauth_clients.get(&self.metadata.issuer).cloned()
-    }
-
-    /// Registers this program with the server (for every grant it may use there) and keeps the
-    /// client_id. A refusal says what the server's admin can allow.
-    pub(crate) fn register(&self) -> Result<String, LabeledError> {
-        let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
-        if self.metadata.offers_device_code() {
-            grant_types.push(DEVICE_CODE_GRANT.to_owned());
-        }
-        let client_id = self.client.register_oauth_client(
-            self.metadata,
-            &ClientMetadata {
-                client_name: CLIENT_NAME.into(),
-                client_uri: self.client_uri.into(),
-                redirect_uris: vec![LOOPBACK_REDIRECT_URI.to_owned()],
-                grant_types,
-            },
-        );
-        let client_id = client_id.map_err(|err| match err {
-            Error::OAuth(err) => {
-                LabeledError::new("The OAuth 2.0 server refused to register this program")
-                    .with_label(format!("registration refused: {}", err.error), self.flag)
-                    .with_help(format!(
-                        "{} must allow dynamic registration of native clients (MAS: its policy \
-                         decides); if it wants another page about the client, set \
-                         $env.config.plugins.matrix.oauth_client_uri. The server said: {err}",
-                        self.metadata.issuer
-                    ))
-                    .with_code("matrix::oauth::registration_refused")
-            }
-            other => errors::login(other, self.blame),
-        })?;
-        // Not kept (a session file that cannot be written): the next login registers again.
-        if let Some(store) = &self.store {
-            let _ = store.update(|saved| {
-                saved
-                    .oauth_clients
-                    .insert(self.metadata.issuer.clone(), client_id.clone());
-                Ok::<_, StoreError>(())
-            });
-        }
-        Ok(client_id)
-    }
 }

@@ -1,13 +1,13 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, SimplePluginCommand};
 use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxShape, Value};
 
-use super::default_name;
 use super::with_session;
 use crate::error::{Error, ErrorCode};
 use crate::ids::UserId;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Failure, failure};
 use crate::plugin::errors;
+use crate::plugin::mas_admin::default_name;
 use crate::plugin::mas_admin::{Caller, TokenRequest, issue, valid_for};
 use crate::plugin::token::{session_record, session_type};
 

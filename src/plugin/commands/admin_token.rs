@@ -3,6 +3,7 @@ use nu_protocol::{Category, Example, LabeledError, Signature, Spanned, SyntaxSha
 
 use super::with_session;
 use crate::plugin::MatrixPlugin;
+use crate::plugin::mas_admin::default_name;
 use crate::plugin::mas_admin::{Caller, TokenRequest, issue, valid_for};
 use crate::plugin::token::session_type;
 
@@ -95,9 +96,4 @@ impl SimplePluginCommand for AdminToken {
         let mut caller = Caller::resolve(plugin, engine, call, input)?;
         issue(plugin, &mut caller, &user, request, call.head)
     }
-}
-
-/// `nu_plugin_matrix 2026-11-29`.
-pub(crate) fn default_name() -> String {
-    format!("nu_plugin_matrix {}", chrono::Utc::now().format("%Y-%m-%d"))
 }

@@ -5,9 +5,8 @@ use nu_protocol::{
 use serde_json::Value as JsonValue;
 
 use super::with_session;
-use crate::e2ee::decrypt_attachment;
 use crate::error::Error;
-use crate::media::{MAX_DOWNLOAD_BYTES, Mxc};
+use crate::media::Mxc;
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure, failure};
 use crate::plugin::errors;
@@ -111,10 +110,9 @@ impl SimplePluginCommand for Download {
         let mxc = Mxc::parse(&url).map_err(|err| errors::input_of(err, span))?;
         let mut active = Active::resolve(plugin, engine, call, &session_input)?;
         let blame = active.blame();
-        let downloaded = active
-            .run(plugin, |client, token| {
-                client.download(token, &mxc, MAX_DOWNLOAD_BYTES)
-            })
+        // Decrypted with the message's key and hash when it came encrypted.
+        let bytes = plugin
+            .download(&mut active, &url, file.as_ref())
             .map_err(|err| match err {
                 Failure::Request(Error::Matrix(err)) if err.status == 404 => {
                     LabeledError::new(format!("No such file: {mxc}"))
@@ -136,19 +134,15 @@ impl SimplePluginCommand for Download {
                         ))
                         .with_code(format!("matrix::{}", err.errcode))
                 }
-                other => failure(other, &blame),
-            })?;
-        let bytes = match file {
-            Some(file) => decrypt_attachment(&downloaded.bytes, &file).ok_or_else(|| {
-                LabeledError::new(format!("{mxc} does not decrypt"))
+                Failure::NotTheFile(_) => LabeledError::new(format!("{mxc} does not decrypt"))
                     .with_label("not the file this message describes", span)
                     .with_help(
                         "the bytes the server gave do not match the hash and key of the \
                          message: the file was changed or replaced",
-                    )
-            })?,
-            None => downloaded.bytes,
-        };
+                    ),
+                other => failure(other, &blame),
+            })?;
+
         Ok(Value::binary(bytes, call.head))
     }
 }

@@ -98,7 +98,6 @@ pub use admin::AdminLoginAs;
 pub use admin_revoke::AdminRevoke;
 pub use admin_session::AdminSession;
 pub use admin_token::AdminToken;
-pub(crate) use admin_token::default_name;
 pub use admin_tokens::AdminTokens;
 pub use api::Api;
 pub use config::Config;

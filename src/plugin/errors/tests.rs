@@ -5,7 +5,7 @@ use std::time::Duration;
 use nu_protocol::{LabeledError, Span};
 
 use super::*;
-use crate::login::IdentityProvider;
+use crate::login::{IdentityProvider, LoginFlow};
 
 const HEAD: Span = Span { start: 0, end: 12 };
 const HOMESERVER: Span = Span { start: 20, end: 40 };
