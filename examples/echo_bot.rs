@@ -41,10 +41,8 @@ fn run(name: &str) -> Result<(), Failure> {
     for heard in listening {
         let heard = heard?;
         if let Err(err) = answer(&bot, &heard) {
-            eprintln!(
-                "echo_bot: could not answer in {}: {err}",
-                heard.event.room_id
-            );
+            let room = &heard.event.room_id;
+            eprintln!("echo_bot: could not answer in {room}: {err}");
         }
         // Done with it, answered or not: it will not come again.
         heard.done()?;

@@ -193,3 +193,24 @@ fn the_rust_bot_killed_twice_in_a_burst_answers_every_ping_once() {
     }
     running.signal("TERM");
 }
+
+#[test]
+fn the_library_guide_shows_the_echo_bot_as_it_is() {
+    let guide = std::fs::read_to_string(support::root().join("docs/library.md")).expect("guide");
+    let example =
+        std::fs::read_to_string(support::root().join("examples/echo_bot.rs")).expect("example");
+    let example: Vec<&str> = example.lines().map(str::trim).collect();
+    let marker = "<!-- docs-test: the echo bot's heart, in examples/echo_bot.rs -->\n```rust\n";
+    let blocks: Vec<&str> = guide
+        .split(marker)
+        .skip(1)
+        .map(|rest| rest.split("\n```").next().expect("a block"))
+        .collect();
+    assert_eq!(blocks.len(), 2, "the guide's two blocks of the echo bot");
+    for line in blocks.iter().flat_map(|block| block.lines()) {
+        assert!(
+            example.contains(&line.trim()),
+            "docs/library.md shows a line examples/echo_bot.rs does not have: {line}"
+        );
+    }
+}
