@@ -32,6 +32,7 @@ mod hub;
 mod joining;
 mod listen_crypto;
 mod listening;
+mod page_crypto;
 mod room_watches;
 mod sending;
 mod target;
@@ -45,6 +46,7 @@ pub use crypto::{not_saved, store_dir_of};
 pub use hub::Hub;
 pub use joining::Invitation;
 pub use listening::{Heard, Listening, Plan};
+pub use page_crypto::PageCrypto;
 pub use sending::{Destination, Sent, txn_for};
 pub use target::{Target, mentions_of};
 

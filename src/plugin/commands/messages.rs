@@ -1,5 +1,4 @@
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{
@@ -8,9 +7,8 @@ use nu_protocol::{
 };
 
 use super::{Pipe, limit_flag, table_of, with_session};
+use crate::bot::PageCrypto;
 use crate::client::Client;
-use crate::e2ee::{self, Crypto};
-use crate::error::{E2eeKind, Error};
 use crate::listen::{ENCRYPTED, ListenFilter};
 use crate::plugin::MatrixPlugin;
 use crate::plugin::active::{Active, Failure};
@@ -145,10 +143,7 @@ impl PluginCommand for Messages {
         let mut first = first;
         let scanned = first.messages.len();
         let token = active.session.access_token.clone();
-        let mut crypto = Sealed::Later {
-            plugin: plugin.clone(),
-            active: Box::new(active),
-        };
+        let mut crypto = PageCrypto::new(plugin, active.inner);
         crypto
             .open(&room_id, &mut first.messages, &wanted)
             .map_err(|err| room_failure(err, &room, &blame))?;
@@ -176,67 +171,6 @@ impl PluginCommand for Messages {
     }
 }
 
-/// How a room's encrypted messages are read.
-enum Sealed {
-    /// None met yet: the device's crypto opens at the first.
-    Later {
-        plugin: MatrixPlugin,
-        active: Box<Active>,
-    },
-    /// With the device's crypto (and the session, to look missing keys up).
-    Open(Arc<Crypto>, Box<Active>, Client),
-    /// Not: why.
-    Unavailable(String),
-}
-
-impl Sealed {
-    /// Decrypts a page's encrypted messages. At the first, the device's crypto opens, and takes
-    /// the room keys sent to it since its last sync (while no listener ran); a session that is
-    /// not saved gets rows that say so, a store that cannot be used an error.
-    fn open(
-        &mut self,
-        room_id: &str,
-        messages: &mut Vec<Event>,
-        wanted: &ListenFilter,
-    ) -> Result<(), Failure> {
-        let sealed = messages.iter().any(|message| message.kind == ENCRYPTED);
-        if sealed && matches!(self, Self::Later { .. }) {
-            let Self::Later { plugin, mut active } =
-                std::mem::replace(self, Self::Unavailable(String::new()))
-            else {
-                return Ok(());
-            };
-            let opened = plugin.crypto(&active).and_then(|crypto| {
-                active.run(&plugin, |client, token| crypto.catch_up(client, token))?;
-                let client = active.client(&plugin)?;
-                Ok((crypto, client))
-            });
-            *self = match opened {
-                Ok((crypto, client)) => Self::Open(crypto, active, client),
-                Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
-                    Self::Unavailable(format!("{} ({})", err.problem, err.hint))
-                }
-                // The rows still come, each saying why it stays sealed; the way out on stderr.
-                Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::DeviceLost => {
-                    eprintln!("matrix messages: {err}");
-                    Self::Unavailable(err.problem)
-                }
-                Err(err) => return Err(err),
-            };
-        }
-        match self {
-            Self::Open(crypto, active, client) => {
-                let reach = (&**crypto, &*client, &active.session.access_token);
-                e2ee::decrypt_messages(reach, room_id, messages);
-            }
-            Self::Unavailable(why) => e2ee::mark_sealed(messages, why),
-            Self::Later { .. } => {}
-        }
-        messages.retain(|message| wanted.keeps_opened(message.encrypted, &message.kind));
-        Ok(())
-    }
-}
-
 /// The first page: small, so that the first rows come at once (Synapse takes about 2 s for a
 /// page of 1,000); the next ones as large as the server gives.
 const FIRST_PAGE: u32 = 100;
@@ -251,7 +185,7 @@ fn page_size(left: usize, largest: u32) -> u32 {
 
 /// The messages of a room, page by page, as rows.
 struct Pages {
-    crypto: Sealed,
+    crypto: PageCrypto,
     /// The types asked for; the types asked of the server (with encrypted events).
     wanted: ListenFilter,
     types: Vec<String>,
