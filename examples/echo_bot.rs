@@ -66,7 +66,7 @@ fn answer(bot: &Bot, heard: &Heard) -> Result<(), Failure> {
         Some("!ping") => {
             bot.react(event, "👀")?;
             let pong = OutgoingMessage::text("pong").as_notice(true);
-            bot.answer(event, pong, true, false)?;
+            bot.reply_with(event, pong)?;
         }
         Some("!report") => {
             let report = serde_json::json!({

@@ -98,7 +98,13 @@ impl Bot {
 
     /// Replies to `event` with `text` (in its thread, if it is in one).
     pub fn reply(&self, event: &Event, text: &str) -> Result<Sent, Failure> {
-        self.answer(event, OutgoingMessage::text(text), true, false)
+        self.reply_with(event, OutgoingMessage::text(text))
+    }
+
+    /// Replies to `event` with `message` (a notice, Markdown, mentions: see
+    /// [`OutgoingMessage`]), in its thread if it is in one.
+    pub fn reply_with(&self, event: &Event, message: OutgoingMessage) -> Result<Sent, Failure> {
+        self.answer(event, message, true, false)
     }
 
     /// Answers `event` with `text` in its thread (starting one on it if need be).
