@@ -56,6 +56,8 @@ pub struct AckBook {
     gap_since: Option<Instant>,
     /// Whether the gap was said on stderr (once per listener).
     gap_said: bool,
+    /// Who says its notes on stderr.
+    speaker: String,
 }
 
 /// The ack of one event handed out by a listener with acks: say [`Ack::done`] once the event
@@ -119,7 +121,7 @@ impl std::fmt::Display for AckRefusal {
 impl std::error::Error for AckRefusal {}
 
 impl AckBook {
-    pub fn new(name: String, user_id: String, homeserver: String) -> Self {
+    pub fn new(name: String, (user_id, homeserver): (String, String), speaker: String) -> Self {
         Self {
             name,
             user_id,
@@ -134,6 +136,7 @@ impl AckBook {
             ended: false,
             gap_since: None,
             gap_said: false,
+            speaker,
         }
     }
 
@@ -183,10 +186,11 @@ impl AckBook {
         }
         self.gap_said = true;
         eprintln!(
-            "matrix listen: a row handed out is still not acked while later rows are: the kept \
+            "{}: a row handed out is still not acked while later rows are: the kept \
              position stays before it, so each run hands it and what follows out again. Ack \
              every row, the ones a `where` drops too (filter inside `each`), or filter with the \
-             listener's flags (--type, --sender, rooms)"
+             listener's flags (--type, --sender, rooms)",
+            self.speaker
         );
     }
 
@@ -231,7 +235,7 @@ impl AckBook {
                 self.written = Some(kept);
                 self.at = Instant::now();
             }
-            Err(err) => eprintln!("matrix listen: the acked position was not kept: {err}"),
+            Err(err) => eprintln!("{}: the acked position was not kept: {err}", self.speaker),
         }
     }
 }
@@ -301,8 +305,9 @@ impl Hub {
         let unacked = book.unacked();
         if unacked > 0 && !book.done_ahead.is_empty() {
             eprintln!(
-                "matrix listen: {unacked} rows handed out were never acked: the next run hands \
-                 them out again, from the first of them (see `help matrix listen ack`)"
+                "{}: {unacked} rows handed out were never acked: the next run hands \
+                 them out again, from the first of them (see `help matrix listen ack`)",
+                book.speaker
             );
         }
     }
@@ -321,7 +326,11 @@ mod tests {
 
     #[test]
     fn the_kept_position_never_passes_a_row_not_done() {
-        let mut book = AckBook::new("bot".into(), "@bot:x".into(), "https://x".into());
+        let mut book = AckBook::new(
+            "bot".into(),
+            ("@bot:x".into(), "https://x".into()),
+            "test".into(),
+        );
         for n in 0..5 {
             assert_eq!(book.hand_out(at(n)), n);
         }
@@ -341,7 +350,11 @@ mod tests {
 
     #[test]
     fn a_gap_is_noticed_and_closes() {
-        let mut book = AckBook::new("bot".into(), "@bot:x".into(), "https://x".into());
+        let mut book = AckBook::new(
+            "bot".into(),
+            ("@bot:x".into(), "https://x".into()),
+            "test".into(),
+        );
         for n in 0..3 {
             book.hand_out(at(n));
         }
@@ -355,7 +368,11 @@ mod tests {
 
     #[test]
     fn a_listener_with_nothing_outstanding_keeps_where_it_got() {
-        let mut book = AckBook::new("bot".into(), "@bot:x".into(), "https://x".into());
+        let mut book = AckBook::new(
+            "bot".into(),
+            ("@bot:x".into(), "https://x".into()),
+            "test".into(),
+        );
         book.caught_up(Some(&at(0)));
         assert_eq!(book.kept, Some(at(0)), "nothing handed out: where it got");
         book.hand_out(at(1));

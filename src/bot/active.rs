@@ -108,10 +108,17 @@ impl std::fmt::Display for Failure {
                 f,
                 "the server no longer accepts the session's refresh token: log in again ({err})"
             ),
-            Self::ListenerRunning(pid) => match pid {
-                Some(pid) => write!(f, "process {pid} listens to this saved session already"),
-                None => f.write_str("another process listens to this saved session already"),
-            },
+            Self::ListenerRunning(pid) => {
+                match pid {
+                    Some(pid) => write!(f, "process {pid} listens to this saved session already")?,
+                    None => f.write_str("another process listens to this saved session already")?,
+                }
+                f.write_str(
+                    ": two listeners of one saved session would hand out every event twice; stop \
+                     the running one, or give this one a saved session of its own (`matrix \
+                     login ... --save <name>`)",
+                )
+            }
             Self::AckRefused(refusal) => refusal.fmt(f),
             Self::NotTheFile(mxc) => write!(
                 f,

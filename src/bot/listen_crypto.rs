@@ -20,12 +20,19 @@ pub(super) struct ListenCrypto {
     /// Why there is none, once it was needed (an unsaved session): said once, and each
     /// encrypted event carries it.
     unavailable: Option<String>,
+    /// Who says its notes on stderr.
+    speaker: String,
 }
 
 impl ListenCrypto {
     /// Opened at once when the device already has a store (it took part in encryption before).
     /// An event whose key may still come is held up to `grace`.
-    pub(super) fn new(hub: &Hub, active: &Active, grace: Duration) -> Result<Self, Failure> {
+    pub(super) fn new(
+        hub: &Hub,
+        active: &Active,
+        grace: Duration,
+        speaker: &str,
+    ) -> Result<Self, Failure> {
         let made = active.saved_as.is_some() && has_store(&active.session);
         Ok(Self {
             crypto: if made {
@@ -35,6 +42,7 @@ impl ListenCrypto {
             },
             unavailable: None,
             late: LateKeys::new(grace),
+            speaker: speaker.to_owned(),
         })
     }
 
@@ -64,8 +72,8 @@ impl ListenCrypto {
                 Ok(crypto) => self.crypto = Some(crypto),
                 Err(Failure::Request(Error::E2ee(err))) if err.kind == E2eeKind::NotSaved => {
                     eprintln!(
-                        "matrix listen: encrypted events come undecrypted: {} ({})",
-                        err.problem, err.hint
+                        "{}: encrypted events come undecrypted: {} ({})",
+                        self.speaker, err.problem, err.hint
                     );
                     self.unavailable = Some(format!("{} ({})", err.problem, err.hint));
                 }

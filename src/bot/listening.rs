@@ -44,6 +44,8 @@ pub struct Plan {
     pub ack: bool,
     /// How long an encrypted event whose room key has not come is held.
     pub key_grace: Duration,
+    /// Who says the listener's notes on stderr (`matrix listen`, a bot's name).
+    pub speaker: String,
 }
 
 /// An event heard, with what the listener knows around it.
@@ -75,6 +77,7 @@ pub struct Listening {
 
 /// Where the position of a saved session goes.
 struct Kept {
+    speaker: String,
     name: String,
     user_id: String,
     homeserver: String,
@@ -98,12 +101,13 @@ impl Listening {
         let book = match (&plan.keep_as, plan.ack) {
             (Some(name), true) => Some(AckBook::new(
                 name.clone(),
-                user_id.clone(),
-                homeserver.clone(),
+                (user_id.clone(), homeserver.clone()),
+                plan.speaker.clone(),
             )),
             _ => None,
         };
         let keep = plan.keep_as.filter(|_| !plan.ack).map(|name| Kept {
+            speaker: plan.speaker.clone(),
             name,
             user_id,
             homeserver,
@@ -112,6 +116,7 @@ impl Listening {
         });
         let (shared, filter) = (hub.clone(), plan.filter);
         let host = host_of(&active.session.homeserver);
+        let speaker = plan.speaker.clone();
         let mut active = active;
         // A listener of one sync has no later sync to wait for a key in.
         let grace = if plan.once {
@@ -119,7 +124,7 @@ impl Listening {
         } else {
             plan.key_grace
         };
-        let mut crypto = ListenCrypto::new(hub, &active, grace)?;
+        let mut crypto = ListenCrypto::new(hub, &active, grace, &plan.speaker)?;
         let sync: SyncFn<Failure> = Box::new(move |since, wait| {
             let wait = crypto.wait(wait);
             let mut batch = active.run(&shared, |client, token| {
@@ -129,18 +134,19 @@ impl Listening {
             Ok(batch)
         });
         // One line when requests start failing, one when they work again.
+        let (retrying, back) = (speaker.clone(), speaker.clone());
         let mut listener = Listener::new(sync, Failure::verdict, plan.start, plan.wait, plan.once)
             .on_retry(Box::new(move |failure, pause, first| {
                 if first {
                     eprintln!(
-                        "matrix listen: {}; retrying in {}",
+                        "{retrying}: {}; retrying in {}",
                         outage(failure, &host),
                         seconds(pause)
                     );
                 }
             }))
-            .on_back(Box::new(|after| {
-                eprintln!("matrix listen: back after {}", seconds(after));
+            .on_back(Box::new(move |after| {
+                eprintln!("{back}: back after {}", seconds(after));
             }))
             .stop_when(interrupt);
         listener.prime()?;
@@ -189,7 +195,7 @@ impl Listening {
                 kept.written = Some(position.clone());
                 kept.at = Instant::now();
             }
-            Err(err) => eprintln!("matrix listen: the position was not kept: {err}"),
+            Err(err) => eprintln!("{}: the position was not kept: {err}", kept.speaker),
         }
     }
 

@@ -138,11 +138,16 @@ impl Bot {
     }
 
     /// The plan of a bot's listener: messages from others, in every room it is in, decrypted,
-    /// from where its last listener's acks got (from now, the first time), each event to ack.
+    /// from where its last listener's acks got (from now, the first time), each event to ack;
+    /// notes on stderr under the program's name.
     pub fn plan(&self) -> Result<Plan, Failure> {
         let active = self.with_active(|active| active.clone());
         let name = active.saved_as.clone();
-        let start = self.hub.saved_start(&active)?;
+        let speaker = match std::env::args().next() {
+            Some(program) => program.rsplit('/').next().unwrap_or("bot").to_owned(),
+            None => "bot".to_owned(),
+        };
+        let start = self.hub.saved_start(&active, &speaker)?;
         let filter = ListenFilter {
             not_senders: vec![active.session.user_id.as_str().to_owned()],
             ..ListenFilter::default()
@@ -156,10 +161,11 @@ impl Bot {
             ack: name.is_some(),
             keep_as: name,
             key_grace: DEFAULT_KEY_GRACE,
+            speaker,
         })
     }
 
-    /// Listens as [`Bot::plan`] says.
+    /// Listens as [`Bot::plan`] says (the same as `listen_with(bot.plan()?)`).
     pub fn listen(&self) -> Result<Listening, Failure> {
         self.listen_with(self.plan()?)
     }
@@ -185,7 +191,7 @@ impl ListenFilter {
 impl Hub {
     /// Where a listener of `active`'s saved session starts: after the position its last
     /// listener kept, or now (said on stderr) when none was kept.
-    pub fn saved_start(&self, active: &Active) -> Result<Start, Failure> {
+    pub fn saved_start(&self, active: &Active, speaker: &str) -> Result<Start, Failure> {
         let Some(name) = &active.saved_as else {
             return Ok(Start::Now);
         };
@@ -197,7 +203,7 @@ impl Hub {
         Ok(match kept {
             Some(kept) => Start::At(kept.position.clone()),
             None => {
-                eprintln!("matrix listen: nothing kept for '{name}' yet: listening from now on");
+                eprintln!("{speaker}: nothing kept for '{name}' yet: listening from now on");
                 Start::Now
             }
         })

@@ -231,6 +231,7 @@ impl PluginCommand for Listen {
             keep_as,
             ack,
             key_grace: key_grace_of(call, engine)?,
+            speaker: "matrix listen".to_owned(),
         };
         let stream = Stream::new(plugin, active, plan)?;
         Ok(PipelineData::list_stream(
@@ -295,7 +296,7 @@ fn start_of(
                     ));
             };
             let start = plugin
-                .saved_start(active)
+                .saved_start(active, "matrix listen")
                 .map_err(|err| failure(err, &active.blame()))?;
             Ok((start, Some(name)))
         }
