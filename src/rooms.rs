@@ -10,7 +10,6 @@ use crate::answer::Answer;
 use crate::client::{Client, Method};
 use crate::error::{Error, ErrorCode, InputError, TransportKind};
 use crate::secret::{AccessToken, unique_hex};
-use crate::unix_ms;
 
 mod device;
 mod event;
@@ -308,7 +307,7 @@ impl Client {
         let chunk = answer["chunk"].as_array().map_or(&[][..], Vec::as_slice);
         let messages: Vec<Event> = chunk
             .iter()
-            .filter_map(|event| message_of(room_id, event))
+            .filter_map(|event| Event::of_room(room_id, event))
             .collect();
         // An empty page is the end, whatever `end` says.
         let next = answer["end"]
@@ -394,25 +393,6 @@ fn check_transaction_id(transaction_id: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-/// An event of a page of `room_id`'s history.
-fn message_of(room_id: &str, event: &JsonValue) -> Option<Event> {
-    Some(Event {
-        room_id: room_id.to_owned(),
-        event_id: Some(event["event_id"].as_str()?.to_owned()),
-        sender: event["sender"].as_str()?.to_owned(),
-        time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
-        kind: event["type"].as_str()?.to_owned(),
-        content: event["content"].clone(),
-        unsigned: event["unsigned"].clone(),
-        redacts: event["redacts"].as_str().map(str::to_owned),
-        encrypted: false,
-        verified: None,
-        decrypt_error: None,
-        authenticity: None,
-        key_may_come: false,
-    })
 }
 
 #[cfg(test)]

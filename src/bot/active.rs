@@ -89,11 +89,6 @@ impl Failure {
             _ => Verdict::Stop,
         }
     }
-
-    /// Whether it is Ctrl-C (or the end of the process's Nushell).
-    pub fn is_interrupted(&self) -> bool {
-        matches!(self, Self::Request(Error::Interrupted { .. }))
-    }
 }
 
 impl std::fmt::Display for Failure {

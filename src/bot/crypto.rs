@@ -44,6 +44,17 @@ impl Hub {
         self.crypto_of(&active.session, name, active.e2ee_share, &client, token)
     }
 
+    /// Runs `op` with the crypto of `active`'s device (see [`Hub::crypto`]) and the session's
+    /// token, refreshed first if need be (see [`Active::run`]).
+    pub fn run_crypto<T>(
+        &self,
+        active: &mut Active,
+        op: impl Fn(&Crypto, &Client, &AccessToken) -> Result<T, Error>,
+    ) -> Result<T, Failure> {
+        let crypto = self.crypto(active)?;
+        active.run(self, |client, token| op(&crypto, client, token))
+    }
+
     /// The crypto of saved session `name` (`session`, its device), as [`Hub::crypto`].
     /// `client` and `token` ask the server whether it holds the device's keys when the store
     /// is new or gone.

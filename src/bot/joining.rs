@@ -26,8 +26,9 @@ impl Hub {
         let invited_to_encrypted = invitation.is_some_and(|invitation| invitation.encrypted);
         // A session that is not saved has no device keys.
         if invited_to_encrypted && saved {
-            let crypto = self.crypto(active)?;
-            active.run(self, |client, token| crypto.publish_keys(client, token))?;
+            self.run_crypto(active, |crypto, client, token| {
+                crypto.publish_keys(client, token)
+            })?;
         }
         let room_id = active.run(self, |client, token| client.join(token, room))?;
         // Joined by name or ID: whether the room is encrypted shows only now (one request); the
@@ -39,8 +40,8 @@ impl Hub {
                     .unwrap_or(false));
         if saved && encrypted {
             if !invited_to_encrypted {
-                let published = self.crypto(active).and_then(|crypto| {
-                    active.run(self, |client, token| crypto.publish_keys(client, token))
+                let published = self.run_crypto(active, |crypto, client, token| {
+                    crypto.publish_keys(client, token)
                 });
                 if let Err(err) = published {
                     eprintln!(

@@ -14,7 +14,6 @@ use crate::rooms::{
     ENCRYPTED, Event, fresh_initial_timeout, names_room, next_batch, quiet_sync_filter,
 };
 use crate::secret::AccessToken;
-use crate::unix_ms;
 
 /// The most events of one room one `/sync` carries; more, and the gap is filled page by page.
 const TIMELINE_LIMIT: u32 = 100;
@@ -183,7 +182,7 @@ impl Client {
                     .as_array()
                     .map_or(&[][..], Vec::as_slice)
                     .iter()
-                    .filter_map(|event| event_of(room_id, event))
+                    .filter_map(|event| Event::of_room(room_id, event))
                     .filter(|event| filter.keeps(&event.kind))
                     .collect();
                 if room["timeline"]["limited"] == true
@@ -241,7 +240,11 @@ impl Client {
                 .object,
             );
             let chunk = page["chunk"].as_array().map_or(&[][..], Vec::as_slice);
-            newest_first.extend(chunk.iter().filter_map(|event| event_of(room_id, event)));
+            newest_first.extend(
+                chunk
+                    .iter()
+                    .filter_map(|event| Event::of_room(room_id, event)),
+            );
             match page["end"].as_str() {
                 Some(end) if !chunk.is_empty() && end != from => from = end.to_owned(),
                 _ => break,
@@ -278,25 +281,6 @@ impl ListenFilter {
     fn keeps(&self, kind: &str) -> bool {
         self.types_match(kind) || (self.encrypted && kind == ENCRYPTED)
     }
-}
-
-/// A room event of a timeline or a `/messages` page.
-fn event_of(room_id: &str, event: &JsonValue) -> Option<Event> {
-    Some(Event {
-        room_id: room_id.to_owned(),
-        event_id: Some(event["event_id"].as_str()?.to_owned()),
-        sender: event["sender"].as_str()?.to_owned(),
-        kind: event["type"].as_str()?.to_owned(),
-        time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
-        content: event["content"].clone(),
-        unsigned: event["unsigned"].clone(),
-        redacts: event["redacts"].as_str().map(str::to_owned),
-        encrypted: false,
-        verified: None,
-        decrypt_error: None,
-        authenticity: None,
-        key_may_come: false,
-    })
 }
 
 /// The alias, else the name, of a room, from its state events.
@@ -375,6 +359,7 @@ fn merge_by_time(mut timelines: Vec<VecDeque<Event>>) -> Vec<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::unix_ms;
 
     fn at(room: &str, ms: u64, id: &str) -> Event {
         Event {

@@ -218,11 +218,7 @@ impl Target {
                     }
                     other => room_failure(other, room, &blame),
                 })?;
-        // The room as it was given (an alias stays one, for errors about it).
-        self.about = bot::Target {
-            room: self.about.room.clone(),
-            ..about
-        };
+        self.about = about;
         Ok(())
     }
 

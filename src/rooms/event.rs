@@ -47,6 +47,26 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event of `room_id` as the server sent it (in a timeline or a page of history);
+    /// `None` when it lacks an ID, a sender or a type.
+    pub fn of_room(room_id: &str, event: &JsonValue) -> Option<Self> {
+        Some(Self {
+            room_id: room_id.to_owned(),
+            event_id: Some(event["event_id"].as_str()?.to_owned()),
+            sender: event["sender"].as_str()?.to_owned(),
+            kind: event["type"].as_str()?.to_owned(),
+            time: unix_ms::to_time(event["origin_server_ts"].as_u64().unwrap_or(0)),
+            content: event["content"].clone(),
+            unsigned: event["unsigned"].clone(),
+            redacts: event["redacts"].as_str().map(str::to_owned),
+            encrypted: false,
+            verified: None,
+            decrypt_error: None,
+            authenticity: None,
+            key_may_come: false,
+        })
+    }
+
     /// A message's text (its `body`), if it is a message.
     pub fn body(&self) -> Option<&str> {
         match self.kind.as_str() {

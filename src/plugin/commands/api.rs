@@ -289,8 +289,7 @@ fn share_history_with(plugin: &MatrixPlugin, active: &mut Active, room: &str, in
             if !encrypted {
                 return Ok(0);
             }
-            let crypto = plugin.crypto(active)?;
-            active.run(plugin, |client, token| {
+            plugin.run_crypto(active, |crypto, client, token| {
                 crypto.share_history(client, token, &room_id, invitee)
             })
         });

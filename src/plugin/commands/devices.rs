@@ -134,11 +134,8 @@ fn their_devices(
 ) -> Result<Value, LabeledError> {
     let blame = active.blame();
     let devices = plugin
-        .crypto(active)
-        .and_then(|crypto| {
-            active.run(plugin, |client, token| {
-                crypto.devices_of(client, token, &user.item)
-            })
+        .run_crypto(active, |crypto, client, token| {
+            crypto.devices_of(client, token, &user.item)
         })
         .map_err(|err| match err {
             Failure::Request(Error::Input(input)) => LabeledError::new(input.problem.clone())

@@ -97,11 +97,8 @@ impl PluginCommand for E2eeBootstrap {
             None
         };
         let made = plugin
-            .crypto(&active)
-            .and_then(|crypto| {
-                active.run(plugin, |client, token| {
-                    crypto.bootstrap(client, token, reset, password.as_ref())
-                })
+            .run_crypto(&mut active, |crypto, client, token| {
+                crypto.bootstrap(client, token, reset, password.as_ref())
             })
             .map_err(|err| match err {
                 Failure::Request(Error::Matrix(err)) if err.errcode == ErrorCode::Forbidden => {

@@ -88,9 +88,8 @@ impl PluginCommand for E2eeRecover {
             )?,
         };
         let recovered = plugin
-            .crypto(&active)
-            .and_then(|crypto| {
-                active.run(plugin, |client, token| crypto.recover(client, token, &key))
+            .run_crypto(&mut active, |crypto, client, token| {
+                crypto.recover(client, token, &key)
             })
             .map_err(|err| match err {
                 // A wrong key is the key's fault, not the session's.

@@ -64,9 +64,9 @@ impl SimplePluginCommand for E2eeStatus {
         let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         let span = call.head;
-        let status = plugin
-            .crypto(&active)
-            .and_then(|crypto| active.run(plugin, |client, token| crypto.status(client, token)));
+        let status = plugin.run_crypto(&mut active, |crypto, client, token| {
+            crypto.status(client, token)
+        });
         let status = match status {
             Ok(status) => status,
             // Another process holds the store: that is the state to show.

@@ -68,11 +68,8 @@ impl SimplePluginCommand for E2eeWithdraw {
         let mut active = Active::resolve(plugin, engine, call, input)?;
         let blame = active.blame();
         plugin
-            .crypto(&active)
-            .and_then(|crypto| {
-                active.run(plugin, |client, token| {
-                    crypto.accept_identity_change(client, token, &user.item)
-                })
+            .run_crypto(&mut active, |crypto, client, token| {
+                crypto.accept_identity_change(client, token, &user.item)
             })
             .map_err(|err| match err {
                 Failure::Request(Error::E2ee(err)) if err.kind == E2eeKind::Trust => {
